@@ -1,0 +1,1 @@
+//! Real git servers for tests: file:// and smart HTTP (to be written).

@@ -1,0 +1,5 @@
+//! Test harness: real parts (Distribution registry, git servers) started on free ports.
+#![allow(dead_code)]
+
+pub mod gitserver;
+pub mod registry;

@@ -1,0 +1,1 @@
+//! Real CNCF Distribution registry for tests (to be written).
