@@ -1,0 +1,124 @@
+//! Secret references (`{env: NAME}` or `{file: /path}`) and the values they resolve to.
+//!
+//! Config files never hold secrets inline; they point at them. A resolved [`Secret`]
+//! prints as `***` in `Debug` and `Display`, so a stray `{:?}` in a log line cannot leak it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Where a secret lives. Exactly one of `env` or `file`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum SecretRef {
+    /// The value of an environment variable.
+    Env(String),
+    /// The contents of a file, without a trailing newline.
+    File(PathBuf),
+}
+
+/// A resolved secret value. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+/// A secret reference that could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is not set (or not valid UTF-8).
+    #[error("environment variable {0} is not set")]
+    MissingEnv(String),
+    /// The file could not be read.
+    #[error("cannot read secret file {path}: {reason}")]
+    File {
+        /// The file named by the reference.
+        path: PathBuf,
+        /// The I/O error, in words.
+        reason: String,
+    },
+}
+
+impl SecretRef {
+    /// Reads the secret now. Files lose one trailing newline (`\n` or `\r\n`), since
+    /// `echo token > file` is how most of them are written.
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
+        match self {
+            SecretRef::Env(name) => std::env::var(name)
+                .map(Secret)
+                .map_err(|_| SecretError::MissingEnv(name.clone())),
+            SecretRef::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let text = text
+                    .strip_suffix("\r\n")
+                    .or_else(|| text.strip_suffix('\n'))
+                    .unwrap_or(&text);
+                Ok(Secret(text.to_string()))
+            }
+        }
+    }
+
+    /// Where the secret comes from, safe to print.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretRef::Env(n) => format!("env {n}"),
+            SecretRef::File(p) => format!("file {}", p.display()),
+        }
+    }
+}
+
+impl Secret {
+    /// Wraps a value obtained elsewhere (e.g. a Docker config file).
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Call only where it is sent, never where it is logged.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_forms_and_rejects_others() {
+        let e: SecretRef = serde_norway::from_str("{env: TOKEN}").unwrap();
+        assert_eq!(e, SecretRef::Env("TOKEN".into()));
+        let f: SecretRef = serde_norway::from_str("file: /run/x").unwrap();
+        assert_eq!(f, SecretRef::File("/run/x".into()));
+        assert!(serde_norway::from_str::<SecretRef>("{value: abc}").is_err());
+        assert!(serde_norway::from_str::<SecretRef>("plaintext").is_err());
+    }
+
+    #[test]
+    fn resolves_file_without_trailing_newline_and_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tok");
+        std::fs::write(&p, "s3cret\n").unwrap();
+        let s = SecretRef::File(p).resolve().unwrap();
+        assert_eq!(s.expose(), "s3cret");
+        assert!(!format!("{s:?} {s}").contains("s3cret"));
+        let missing = SecretRef::Env("IMAGEBUMP_SURELY_UNSET_VAR".into()).resolve();
+        assert_eq!(
+            missing,
+            Err(SecretError::MissingEnv("IMAGEBUMP_SURELY_UNSET_VAR".into()))
+        );
+    }
+}
