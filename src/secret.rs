@@ -10,12 +10,32 @@ use serde::Deserialize;
 
 /// Where a secret lives. Exactly one of `env` or `file`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "RawSecretRef")]
 pub enum SecretRef {
     /// The value of an environment variable.
     Env(String),
     /// The contents of a file, without a trailing newline.
     File(PathBuf),
+}
+
+/// The YAML shape; serde_norway maps enums to YAML tags, so a plain map is read here.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecretRef {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+impl TryFrom<RawSecretRef> for SecretRef {
+    type Error = String;
+    fn try_from(r: RawSecretRef) -> Result<Self, String> {
+        match (r.env, r.file) {
+            (Some(e), None) if !e.is_empty() => Ok(SecretRef::Env(e)),
+            (None, Some(f)) if !f.as_os_str().is_empty() => Ok(SecretRef::File(f)),
+            (Some(_), Some(_)) => Err("a secret reference takes env or file, not both".into()),
+            _ => Err("a secret reference needs {env: NAME} or {file: /path}".into()),
+        }
+    }
 }
 
 /// A resolved secret value. Never printed.
