@@ -1,0 +1,357 @@
+//! The service config file (`imagebump.yaml`): model, loading, validation.
+//!
+//! Every section is optional, so each command reads only what it needs (`imagebump test`
+//! needs only `registries`). Secrets are references (`{env: NAME}` / `{file: /path}`);
+//! nothing here resolves them, so loading a config never fails for a missing secret and
+//! never holds one in memory longer than the caller wants.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::policy::{DurationStr, Problem};
+use crate::secret::SecretRef;
+
+/// The whole service config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: Option<Listen>,
+    /// Working copies and other state; default `./.imagebump`.
+    pub state_dir: Option<PathBuf>,
+    /// Directory of policy files (relative to the config file).
+    pub policies: Option<PathBuf>,
+    /// The GitOps repository.
+    pub git: Option<GitSection>,
+    /// Per-registry settings.
+    #[serde(default)]
+    pub registries: Vec<RegistrySection>,
+    /// A Docker `config.json` / `.dockerconfigjson` with registry credentials.
+    pub docker_config: Option<SecretRef>,
+    /// Polling.
+    pub poll: Option<PollSection>,
+    /// Webhook receivers.
+    #[serde(default)]
+    pub receivers: Vec<ReceiverSection>,
+    /// Wait this long after the first change before committing, to batch more (default: none).
+    pub batch_window: Option<DurationStr>,
+    /// Where to announce commits and persistent failures.
+    #[serde(default)]
+    pub notifications: Vec<NotificationSection>,
+}
+
+/// `listen: host:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub SocketAddr);
+
+impl TryFrom<String> for Listen {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+            .map(Listen)
+            .map_err(|_| format!("listen {s:?} must be an address like 0.0.0.0:8080"))
+    }
+}
+
+/// `git:` — where to write.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitSection {
+    /// `https://…`, `ssh://…` or `file://…`; must carry no credentials.
+    pub url: GitUrl,
+    /// Branch to read (and write, unless `pushBranch`).
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// Push to this branch instead.
+    pub push_branch: Option<String>,
+    /// Commit author.
+    #[serde(default)]
+    pub author: Author,
+    /// HTTPS credentials.
+    pub credentials: Option<Credentials>,
+    /// SSH private key.
+    pub ssh_key: Option<SecretRef>,
+    /// SSH known_hosts.
+    pub known_hosts: Option<SecretRef>,
+    /// Commit message template; `{{ summary }}` is the list of changes.
+    pub commit_message: Option<String>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+
+/// A git remote URL without userinfo (credentials belong in `credentials`, where they
+/// are not logged with the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitUrl(pub String);
+
+impl TryFrom<String> for GitUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let scheme_ok = ["https://", "http://", "ssh://", "file://"]
+            .iter()
+            .any(|p| s.starts_with(p));
+        if !scheme_ok {
+            return Err(format!(
+                "git url {s:?} must start with https://, http://, ssh:// or file://"
+            ));
+        }
+        let after = &s[s.find("://").map_or(0, |i| i + 3)..];
+        let authority = after.split('/').next().unwrap_or("");
+        if !s.starts_with("ssh://") && authority.contains('@') {
+            return Err("git url must not carry credentials; use git.credentials with {env: …} or {file: …}".into());
+        }
+        Ok(GitUrl(s))
+    }
+}
+
+/// Commit author identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Author {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+impl Default for Author {
+    fn default() -> Self {
+        Author {
+            name: "imagebump".into(),
+            email: "imagebump@localhost".into(),
+        }
+    }
+}
+
+/// Username and password/token, each a secret reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Username.
+    pub username: SecretRef,
+    /// Password or token.
+    pub password: SecretRef,
+}
+
+/// `registries:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistrySection {
+    /// Host with optional port, as in image references (`ghcr.io`, `localhost:5000`).
+    pub host: String,
+    /// Credentials for this host.
+    pub credentials: Option<Credentials>,
+    /// Requests per second allowed to this registry (default 20).
+    pub rate_limit: Option<f64>,
+    /// Plain HTTP (and no TLS verification): local registries only.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Extra CA bundle (PEM) to trust for this registry.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `poll:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSection {
+    /// Default interval between scans of one repository (default 5m).
+    pub interval: Option<DurationStr>,
+}
+
+/// `receivers:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiverSection {
+    /// Name; the receiver answers at `/hooks/<name>`.
+    pub name: String,
+    /// Which registry's payload format and signature scheme.
+    pub provider: String,
+    /// Shared secret.
+    pub secret: SecretRef,
+    /// Registry host to assume when a payload names none.
+    pub registry: Option<String>,
+    /// Header carrying the secret, for providers that send a static header.
+    pub header: Option<String>,
+}
+
+/// `notifications:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSection {
+    /// Webhook URL; may be a secret reference's value (Slack URLs are secrets).
+    pub url: SecretRef,
+    /// `generic` (JSON) or `slack`.
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_format() -> String {
+    "generic".into()
+}
+
+/// The default state directory.
+pub const DEFAULT_STATE_DIR: &str = ".imagebump";
+/// The default poll interval.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(300);
+
+impl Config {
+    /// Parses a config's text; `path` is used in messages and to resolve relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
+        let mut cfg: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_norway::from_str(text).map_err(|e| vec![Problem::from_yaml(path, &e)])?
+        };
+        let problems = cfg.check(path);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        // Relative paths in a config are relative to the config file, not the cwd.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut cfg.policies, &mut cfg.state_dir].into_iter().flatten() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![Problem::new(path, format!("cannot read: {e}"))])?;
+        Config::parse(path, &text)
+    }
+
+    /// Cross-field checks serde cannot express.
+    fn check(&self, path: &Path) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut hosts = std::collections::HashSet::new();
+        for r in &self.registries {
+            if r.host.is_empty() || r.host.contains('/') {
+                out.push(Problem::new(
+                    path,
+                    format!("registries: host {:?} must be host[:port] without a scheme or path", r.host),
+                ));
+            }
+            if !hosts.insert(r.host.as_str()) {
+                out.push(Problem::new(path, format!("registries: host {:?} is listed twice", r.host)));
+            }
+            if let Some(rl) = r.rate_limit {
+                if !(rl.is_finite() && rl > 0.0) {
+                    out.push(Problem::new(path, format!("registries: rateLimit for {} must be a positive number", r.host)));
+                }
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for r in &self.receivers {
+            let ok = !r.name.is_empty()
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                out.push(Problem::new(path, format!("receivers: name {:?} may hold only letters, digits, - and _", r.name)));
+            }
+            if !names.insert(r.name.as_str()) {
+                out.push(Problem::new(path, format!("receivers: name {:?} is used twice", r.name)));
+            }
+        }
+        for n in &self.notifications {
+            if n.format != "generic" && n.format != "slack" {
+                out.push(Problem::new(path, format!("notifications: format {:?} must be generic or slack", n.format)));
+            }
+        }
+        if let Some(g) = &self.git {
+            if g.credentials.is_some() && g.ssh_key.is_some() {
+                out.push(Problem::new(path, "git: give credentials or sshKey, not both"));
+            }
+        }
+        out
+    }
+
+    /// The registry section for a host, if configured.
+    pub fn registry(&self, host: &str) -> Option<&RegistrySection> {
+        self.registries.iter().find(|r| r.host == host)
+    }
+
+    /// The state directory, defaulted.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+    }
+
+    /// The default poll interval, defaulted.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll
+            .as_ref()
+            .and_then(|p| p.interval)
+            .map_or(DEFAULT_POLL, |d| d.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN: &str = r#"
+listen: 0.0.0.0:8080
+stateDir: /var/lib/imagebump        # working copies; default ./.imagebump
+policies: ./policies                 # a directory of policy files
+git:
+  url: https://git.example.com/platform/fleet.git   # also ssh://… and file://…
+  branch: main
+  pushBranch: main                   # optional: push elsewhere
+  author: {name: imagebump, email: imagebump@example.com}
+  credentials: {username: {env: GIT_USER}, password: {file: /run/secrets/git-token}}
+  commitMessage: "chore(images): {{ summary }}"   # template; default lists each change
+registries:
+  - host: ghcr.io
+    credentials: {username: {env: GHCR_USER}, password: {env: GHCR_TOKEN}}
+    rateLimit: 20                    # requests per second
+  - host: localhost:5000
+    insecure: true                   # plain HTTP
+dockerConfig: {file: /run/secrets/.dockerconfigjson}
+poll: {interval: 5m}
+receivers:
+  - name: ghcr
+    provider: github
+    secret: {env: GHCR_WEBHOOK_SECRET}
+"#;
+
+    #[test]
+    fn design_example_parses() {
+        let c = Config::parse(Path::new("/etc/ib/imagebump.yaml"), DESIGN).unwrap();
+        assert_eq!(c.poll_interval(), Duration::from_secs(300));
+        assert!(c.registry("localhost:5000").unwrap().insecure);
+        assert_eq!(c.policies.unwrap(), PathBuf::from("/etc/ib/./policies"));
+        assert_eq!(c.state_dir.unwrap(), PathBuf::from("/var/lib/imagebump"));
+        assert_eq!(c.git.unwrap().branch, "main");
+    }
+
+    #[test]
+    fn empty_config_is_fine() {
+        assert!(Config::parse(Path::new("c.yaml"), "").is_ok());
+    }
+
+    #[test]
+    fn problems_are_located() {
+        let e = Config::parse(Path::new("c.yaml"), "listen: nowhere\n").unwrap_err();
+        assert!(e[0].to_string().starts_with("c.yaml:1:"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "registries:\n  - host: a\n    rateLimt: 3\n").unwrap_err();
+        assert!(e[0].to_string().contains("c.yaml:3:"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "git:\n  url: https://u:p@h/x.git\n").unwrap_err();
+        assert!(e[0].to_string().contains("must not carry credentials"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "receivers:\n  - {name: a, provider: x, secret: 'plain'}\n").unwrap_err();
+        assert!(e[0].to_string().contains("c.yaml:2:"), "{}", e[0]);
+    }
+}
+
+crate::parsed::from_str_scalar!(Listen, "an address such as 0.0.0.0:8080");
+
+crate::parsed::from_str_scalar!(GitUrl, "a git URL");

@@ -1,1 +1,445 @@
-//! (to be written)
+//! Tag selection: a policy's strategy applied to the tags a registry lists. Pure.
+//!
+//! The pipeline for every strategy is the same, so the guard rails hold everywhere:
+//! built-in artefact filter → `exclude` → `tags.pattern` (+ `extract`) → the strategy's
+//! parse (semver, number, string) → the strategy's order → downgrade guard. Ties keep the
+//! first tag in registry order, which makes the choice independent of unrelated tags.
+
+use std::cmp::Ordering;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use semver::Version;
+
+use super::constraint::{parse_tag, Constraints};
+
+/// Sort direction, in Flux's sense: `asc` picks the greatest, `desc` the smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Pick the greatest value.
+    Asc,
+    /// Pick the smallest value.
+    Desc,
+}
+
+impl std::str::FromStr for Order {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "asc" => Ok(Order::Asc),
+            "desc" => Ok(Order::Desc),
+            _ => Err(format!("expected asc or desc, found {s:?}")),
+        }
+    }
+}
+
+/// How a candidate value is ordered.
+#[derive(Debug, Clone)]
+pub enum Strategy {
+    /// Masterminds semver range; the highest matching version wins.
+    Semver(Constraints),
+    /// Plain byte order of the (extracted) value.
+    Alphabetical(Order),
+    /// Numeric order of the (extracted) value; values that are not numbers are skipped.
+    Numerical(Order),
+    /// Follow one moving tag by its digest; selection only checks the tag exists.
+    Digest(String),
+}
+
+/// A compiled `tags: {pattern, extract}` filter.
+#[derive(Debug, Clone)]
+pub struct TagFilter {
+    /// Unanchored pattern a tag must match.
+    pub pattern: Regex,
+    /// Template (`$1`, `$name`, `${name}`) giving the value to order by; the tag itself when absent.
+    pub extract: Option<String>,
+}
+
+/// Everything selection needs, already validated.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    /// The ordering strategy.
+    pub strategy: Strategy,
+    /// Optional pattern filter and value extraction.
+    pub filter: Option<TagFilter>,
+    /// User exclusion patterns, applied before anything else.
+    pub exclude: Vec<Regex>,
+    /// Accept Masterminds' loose version forms (`1.2`, `v1`).
+    pub loose: bool,
+    /// Let prereleases through any semver range.
+    pub prerelease: bool,
+    /// Allow choosing a value lower than the current one.
+    pub allow_downgrade: bool,
+}
+
+/// Cosign signatures, attestations and SBOMs live beside images as tags; never deploy them.
+static ARTEFACT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\.(sig|att|sbom)$").expect("static regex"));
+
+/// What happened to one tag, for `--explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagNote {
+    /// The tag as listed.
+    pub tag: String,
+    /// Whether it stayed a candidate.
+    pub kept: bool,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The outcome of a selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Move to this tag.
+    Update(String),
+    /// The current tag is already the best candidate (or as good).
+    UpToDate(String),
+    /// The best candidate is lower than the current tag and downgrades are off.
+    DowngradeRefused {
+        /// The best candidate found.
+        candidate: String,
+        /// The value currently deployed.
+        current: String,
+    },
+    /// No tag qualifies.
+    NoCandidate,
+}
+
+impl Verdict {
+    /// The tag that should be deployed after this selection, if any.
+    pub fn chosen(&self) -> Option<&str> {
+        match self {
+            Verdict::Update(t) | Verdict::UpToDate(t) => Some(t),
+            Verdict::DowngradeRefused { current, .. } => Some(current),
+            Verdict::NoCandidate => None,
+        }
+    }
+}
+
+/// A value tags are ordered by.
+#[derive(Debug, Clone)]
+enum Key {
+    Version(Version),
+    Number(Number),
+    Text(String),
+    Present,
+}
+
+/// Numbers compare exactly when both are integers (timestamps exceed f64's precision).
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Int(i128),
+    Float(f64),
+}
+
+impl Number {
+    fn parse(s: &str) -> Option<Number> {
+        if let Ok(i) = s.parse::<i128>() {
+            return Some(Number::Int(i));
+        }
+        // Rust accepts "inf"/"NaN"; those are not numbers a tag means.
+        let f: f64 = s.parse().ok()?;
+        f.is_finite().then_some(Number::Float(f))
+    }
+
+    fn cmp(&self, other: &Number) -> Ordering {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a.cmp(b),
+            (a, b) => a.as_f64().total_cmp(&b.as_f64()),
+        }
+    }
+
+    fn as_f64(&self) -> f64 {
+        match *self {
+            Number::Int(i) => i as f64,
+            Number::Float(f) => f,
+        }
+    }
+}
+
+impl Selector {
+    /// Picks the best tag among `tags` (registry order), then applies the downgrade guard
+    /// against `current`, the tag deployed now (if known).
+    pub fn select<S: AsRef<str>>(&self, tags: &[S], current: Option<&str>) -> Verdict {
+        let mut best: Option<(&str, Key)> = None;
+        for tag in tags {
+            let tag = tag.as_ref();
+            let Ok(key) = self.key(tag) else { continue };
+            let better = match &best {
+                None => true,
+                Some((_, b)) => self.compare(&key, b) == Ordering::Greater,
+            };
+            if better {
+                best = Some((tag, key));
+            }
+        }
+        let Some((candidate, key)) = best else {
+            return Verdict::NoCandidate;
+        };
+        let Some(current) = current else {
+            return Verdict::Update(candidate.to_string());
+        };
+        if current == candidate {
+            return Verdict::UpToDate(current.to_string());
+        }
+        // The current tag is ranked even when it is outside the range or excluded: a
+        // version above the range is still "higher" and must not be silently replaced.
+        match self.rank(current) {
+            // The current tag is not something this policy understands: move off it.
+            Err(_) => Verdict::Update(candidate.to_string()),
+            Ok(cur) => match self.compare(&key, &cur) {
+                Ordering::Greater => Verdict::Update(candidate.to_string()),
+                Ordering::Equal => Verdict::UpToDate(current.to_string()),
+                Ordering::Less if self.allow_downgrade => Verdict::Update(candidate.to_string()),
+                Ordering::Less => Verdict::DowngradeRefused {
+                    candidate: candidate.to_string(),
+                    current: current.to_string(),
+                },
+            },
+        }
+    }
+
+    /// Says for every tag whether it stays a candidate and why.
+    pub fn explain<S: AsRef<str>>(&self, tags: &[S]) -> Vec<TagNote> {
+        tags.iter()
+            .map(|t| {
+                let tag = t.as_ref().to_string();
+                match self.key(&tag) {
+                    Ok(k) => TagNote {
+                        reason: match k {
+                            Key::Version(v) => format!("candidate: version {v}"),
+                            Key::Number(n) => format!("candidate: number {}", n.as_f64()),
+                            Key::Text(s) => format!("candidate: value {s:?}"),
+                            Key::Present => "candidate: the followed tag".to_string(),
+                        },
+                        tag,
+                        kept: true,
+                    },
+                    Err(reason) => TagNote {
+                        tag,
+                        kept: false,
+                        reason,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The ordering key of a tag, or why it is not a candidate.
+    fn key(&self, tag: &str) -> Result<Key, String> {
+        if ARTEFACT.is_match(tag) {
+            return Err("dropped: signature/attestation/SBOM artefact (.sig/.att/.sbom)".into());
+        }
+        if let Some(re) = self.exclude.iter().find(|re| re.is_match(tag)) {
+            return Err(format!("dropped: excluded by {:?}", re.as_str()));
+        }
+        let (key, via) = self.parse_value(tag)?;
+        match (&self.strategy, &key) {
+            (Strategy::Semver(c), Key::Version(v)) => {
+                if c.matches_with(v, self.prerelease) {
+                    Ok(key)
+                } else if !v.pre.is_empty() && !self.prerelease && c.matches_with(v, true) {
+                    Err(format!("dropped: prerelease{via}, and the range names none (prerelease: true allows it)"))
+                } else {
+                    Err(format!("dropped: {v}{via} is outside {c}"))
+                }
+            }
+            _ => Ok(key),
+        }
+    }
+
+    /// The key of the deployed tag, for the downgrade guard: no range or exclusion applies.
+    fn rank(&self, tag: &str) -> Result<Key, String> {
+        self.parse_value(tag).map(|(k, _)| k)
+    }
+
+    /// Pattern, extraction and the strategy's parse; returns the key and a note on
+    /// what was extracted, for messages.
+    fn parse_value(&self, tag: &str) -> Result<(Key, String), String> {
+        let value = match &self.filter {
+            None => tag.to_string(),
+            Some(f) => {
+                let Some(caps) = f.pattern.captures(tag) else {
+                    return Err(format!("dropped: does not match pattern {:?}", f.pattern.as_str()));
+                };
+                match &f.extract {
+                    None => tag.to_string(),
+                    Some(tpl) => {
+                        let mut out = String::new();
+                        caps.expand(tpl, &mut out);
+                        out
+                    }
+                }
+            }
+        };
+        let via = if value == tag {
+            String::new()
+        } else {
+            format!(" (extracted {value:?})")
+        };
+        let key = match &self.strategy {
+            Strategy::Semver(_) => {
+                Key::Version(parse_tag(&value, self.loose).ok_or_else(|| {
+                    if self.loose {
+                        format!("dropped: not a version{via}")
+                    } else {
+                        format!("dropped: not a version of three parts{via} (loose: true accepts 1.2)")
+                    }
+                })?)
+            }
+            Strategy::Numerical(_) => Key::Number(
+                Number::parse(&value).ok_or_else(|| format!("dropped: not a number{via}"))?,
+            ),
+            Strategy::Alphabetical(_) => Key::Text(value),
+            Strategy::Digest(follow) if tag == follow => Key::Present,
+            Strategy::Digest(follow) => {
+                return Err(format!("dropped: not the followed tag {follow:?}"))
+            }
+        };
+        Ok((key, via))
+    }
+
+    /// Orders two keys so that `Greater` means "preferred".
+    fn compare(&self, a: &Key, b: &Key) -> Ordering {
+        let raw = match (a, b) {
+            (Key::Version(x), Key::Version(y)) => x.cmp_precedence(y),
+            (Key::Number(x), Key::Number(y)) => x.cmp(y),
+            (Key::Text(x), Key::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+            _ => Ordering::Equal,
+        };
+        match self.strategy {
+            Strategy::Alphabetical(Order::Desc) | Strategy::Numerical(Order::Desc) => {
+                raw.reverse()
+            }
+            _ => raw,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(strategy: Strategy) -> Selector {
+        Selector {
+            strategy,
+            filter: None,
+            exclude: vec![],
+            loose: false,
+            prerelease: false,
+            allow_downgrade: false,
+        }
+    }
+
+    fn semver(range: &str) -> Selector {
+        sel(Strategy::Semver(Constraints::parse(range).unwrap()))
+    }
+
+    fn pick(s: &Selector, tags: &[&str]) -> Option<String> {
+        s.select(tags, None).chosen().map(str::to_string)
+    }
+
+    #[test]
+    fn semver_picks_highest_in_range_as_written() {
+        let s = semver(">=1.0.0 <2.0.0");
+        assert_eq!(
+            pick(&s, &["1.0.0", "v1.9.3", "2.0.0", "1.10.0-rc.1", "latest", "1.2"]),
+            Some("v1.9.3".into())
+        );
+        assert_eq!(pick(&s, &["2.0.0", "latest"]), None);
+    }
+
+    #[test]
+    fn semver_ties_keep_registry_order() {
+        let s = semver("*");
+        assert_eq!(pick(&s, &["v1.2.3", "1.2.3", "1.2.3+b"]), Some("v1.2.3".into()));
+        assert_eq!(pick(&s, &["1.2.3+b", "v1.2.3"]), Some("1.2.3+b".into()));
+    }
+
+    #[test]
+    fn strict_tags_need_three_parts_loose_does_not() {
+        let mut s = semver("*");
+        assert_eq!(pick(&s, &["1.2", "1", "latest"]), None);
+        s.loose = true;
+        assert_eq!(pick(&s, &["1.2", "1", "latest"]), Some("1.2".into()));
+    }
+
+    #[test]
+    fn alphabetical_and_numerical() {
+        let tags = ["b", "a", "c10", "c9"];
+        assert_eq!(pick(&sel(Strategy::Alphabetical(Order::Asc)), &tags), Some("c9".into()));
+        assert_eq!(pick(&sel(Strategy::Alphabetical(Order::Desc)), &tags), Some("a".into()));
+        let tags = ["10", "9", "x", "100.5", "-3", "1e2", "NaN", "inf"];
+        assert_eq!(pick(&sel(Strategy::Numerical(Order::Asc)), &tags), Some("100.5".into()));
+        assert_eq!(pick(&sel(Strategy::Numerical(Order::Desc)), &tags), Some("-3".into()));
+        // Integers beyond f64 precision still order exactly.
+        let big = ["9007199254740993", "9007199254740992"];
+        assert_eq!(
+            pick(&sel(Strategy::Numerical(Order::Asc)), &big),
+            Some("9007199254740993".into())
+        );
+    }
+
+    #[test]
+    fn pattern_extract_orders_by_extracted_value() {
+        let mut s = sel(Strategy::Numerical(Order::Asc));
+        s.filter = Some(TagFilter {
+            pattern: Regex::new(r"^main-[0-9a-f]+-(?P<ts>[0-9]+)$").unwrap(),
+            extract: Some("$ts".into()),
+        });
+        let tags = ["main-abc123-1700000009", "main-fff000-1700000010", "dev-1-1800000000", "main-aaa-99"];
+        assert_eq!(pick(&s, &tags), Some("main-fff000-1700000010".into()));
+        s.filter = Some(TagFilter {
+            pattern: Regex::new(r"-(\d+)$").unwrap(),
+            extract: Some("${1}".into()),
+        });
+        assert_eq!(pick(&s, &tags), Some("dev-1-1800000000".into()));
+    }
+
+    #[test]
+    fn default_artefact_filter_and_excludes() {
+        let mut s = sel(Strategy::Alphabetical(Order::Asc));
+        let tags = ["sha256-abc.sig", "sha256-abc.att", "sha256-abc.sbom", "1.0-debug", "1.0"];
+        assert_eq!(pick(&s, &tags), Some("1.0-debug".into()));
+        s.exclude = vec![Regex::new("-debug$").unwrap()];
+        assert_eq!(pick(&s, &tags), Some("1.0".into()));
+    }
+
+    #[test]
+    fn downgrade_guard() {
+        let mut s = semver("<2.0.0");
+        let tags = ["1.5.0", "1.4.0"];
+        assert_eq!(
+            s.select(&tags, Some("2.1.0")),
+            Verdict::DowngradeRefused {
+                candidate: "1.5.0".into(),
+                current: "2.1.0".into()
+            }
+        );
+        assert_eq!(s.select(&tags, Some("1.5.0")), Verdict::UpToDate("1.5.0".into()));
+        assert_eq!(s.select(&tags, Some("v1.5.0")), Verdict::UpToDate("v1.5.0".into()));
+        assert_eq!(s.select(&tags, Some("1.0.0")), Verdict::Update("1.5.0".into()));
+        assert_eq!(s.select(&tags, Some("latest")), Verdict::Update("1.5.0".into()));
+        s.allow_downgrade = true;
+        assert_eq!(s.select(&tags, Some("2.1.0")), Verdict::Update("1.5.0".into()));
+        let n = sel(Strategy::Numerical(Order::Asc));
+        assert!(matches!(n.select(&["5"], Some("7")), Verdict::DowngradeRefused { .. }));
+    }
+
+    #[test]
+    fn digest_follows_one_tag() {
+        let s = sel(Strategy::Digest("main".into()));
+        assert_eq!(pick(&s, &["1.0.0", "main", "dev"]), Some("main".into()));
+        assert_eq!(pick(&s, &["1.0.0"]), None);
+    }
+
+    #[test]
+    fn explain_says_why() {
+        let s = semver("^1.0.0");
+        let notes = s.explain(&["1.2.3", "2.0.0", "latest", "x.sig"]);
+        assert!(notes[0].kept);
+        assert!(notes[1].reason.contains("outside"), "{:?}", notes[1]);
+        assert!(notes[2].reason.contains("not a version"));
+        assert!(notes[3].reason.contains("artefact"));
+    }
+}

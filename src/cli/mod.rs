@@ -1,0 +1,70 @@
+//! The command line: parse arguments, set up logging, hand over to one command.
+//!
+//! Exit codes are part of the contract: 0 success, 1 "nothing qualifies" (for `test`),
+//! 2 bad input or a failure the user must fix.
+
+mod test_cmd;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// imagebump: registry pushes in, in-place GitOps image updates out.
+#[derive(Debug, Parser)]
+#[command(name = "imagebump", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Try a selection strategy on a list of tags (the policy playground).
+    Test(test_cmd::TestArgs),
+    /// Check the service config and every policy file; one line per problem.
+    Validate(validate::ValidateArgs),
+}
+
+/// Parses `std::env::args` and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Test(a) => test_cmd::run(a),
+        Command::Validate(a) => validate::run(a),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGEBUMP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests calling main twice) is harmless, so its error is ignored.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Prints a one-line error to stderr and returns exit code 2.
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("imagebump: {msg}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,53 @@
+//! `imagebump validate`: check the service config and every policy file without touching
+//! a registry or git. One line per problem; exit 2 if there is any.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::config::Config;
+use crate::policy;
+
+/// Arguments of `imagebump validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The service config (its `policies` directory is checked too).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Policy directories or files (default: the config's `policies`, else ./policies).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+}
+
+/// Runs `imagebump validate`.
+pub fn run(a: ValidateArgs) -> ExitCode {
+    let mut problems = Vec::new();
+    let mut dirs = a.dirs.clone();
+    if let Some(path) = &a.config {
+        match Config::load(path) {
+            Ok(cfg) => {
+                if dirs.is_empty() {
+                    dirs.extend(cfg.policies.clone());
+                }
+            }
+            Err(p) => problems.extend(p),
+        }
+    }
+    if dirs.is_empty() {
+        dirs.push(PathBuf::from("policies"));
+    }
+    let (loaded, p) = policy::load_all(&dirs);
+    problems.extend(p);
+    for p in &problems {
+        println!("{p}");
+    }
+    if problems.is_empty() {
+        let images: usize = loaded.iter().map(|l| l.policy.images.len()).sum();
+        println!("ok: {} policy files, {images} images", loaded.len());
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("imagebump: {} problem(s) found", problems.len());
+        ExitCode::from(2)
+    }
+}

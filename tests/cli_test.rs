@@ -1,0 +1,124 @@
+//! `imagebump test` and `imagebump validate` as a user runs them: the real binary,
+//! real files, exit codes and output streams checked.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn imagebump(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(args)
+        .output()
+        .expect("run imagebump");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_prints_chosen_tag_alone() {
+    let (code, out, _) = imagebump(&["test", "--semver", ">=1.0.0 <2.0.0", "1.0.0", "v1.9.0", "2.0.0", "latest"]);
+    assert_eq!((code, out.as_str()), (0, "v1.9.0\n"));
+}
+
+#[test]
+fn test_no_match_exits_1() {
+    let (code, out, err) = imagebump(&["test", "--semver", "^3", "1.0.0", "2.0.0"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.contains("no tag matches"), "{err}");
+}
+
+#[test]
+fn test_bad_range_exits_2() {
+    let (code, out, err) = imagebump(&["test", "--semver", ">=1.0 <", "1.0.0"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("constraint"), "{err}");
+    let (code, _, err) = imagebump(&["test", "--pattern", "(", "1"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = imagebump(&["test", "--semver", "*", "--numerical", "asc", "1"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn test_strategies_from_flags() {
+    let (_, out, _) = imagebump(&["test", "--alphabetical", "desc", "b", "a", "c"]);
+    assert_eq!(out, "a\n");
+    let (_, out, _) = imagebump(&["test", "--numerical", "asc", "9", "10", "x"]);
+    assert_eq!(out, "10\n");
+    let (_, out, _) = imagebump(&[
+        "test", "--numerical", "asc", "--pattern", r"^main-[0-9a-f]+-(?P<ts>\d+)$", "--extract", "$ts",
+        "main-aa-20", "main-bb-100", "dev-cc-999",
+    ]);
+    assert_eq!(out, "main-bb-100\n");
+    let (_, out, _) = imagebump(&["test", "--exclude", "^2", "1.0.0", "2.0.0"]);
+    assert_eq!(out, "1.0.0\n");
+    let (_, out, _) = imagebump(&["test", "--loose", "1.2", "1.10"]);
+    assert_eq!(out, "1.10\n");
+    let (code, out, _) = imagebump(&["test", "--current", "3.0.0", "1.0.0", "2.0.0"]);
+    assert_eq!((code, out.as_str()), (0, "3.0.0\n"));
+    let (_, out, _) = imagebump(&["test", "--current", "3.0.0", "--allow-downgrade", "1.0.0", "2.0.0"]);
+    assert_eq!(out, "2.0.0\n");
+}
+
+#[test]
+fn test_reads_tags_file_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("tags.txt");
+    std::fs::write(&f, "1.0.0\n\n  1.2.0  \n1.1.0\n").unwrap();
+    let (_, out, _) = imagebump(&["test", "--tags-file", f.to_str().unwrap()]);
+    assert_eq!(out, "1.2.0\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(["test", "--semver", "~1.1", "--tags-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"1.1.0\n1.1.7\n1.2.0\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1.1.7\n");
+}
+
+#[test]
+fn test_explain_says_why_per_tag() {
+    let (code, out, _) = imagebump(&["test", "--semver", "^1", "--explain", "1.2.3", "2.0.0", "latest", "x.sig"]);
+    assert_eq!(code, 0);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].starts_with("1.2.3: kept"), "{out}");
+    assert!(lines[1].starts_with("2.0.0: dropped") && lines[1].contains("outside"), "{out}");
+    assert!(lines[2].starts_with("latest: dropped"), "{out}");
+    assert!(lines[3].starts_with("x.sig: dropped") && lines[3].contains("artefact"), "{out}");
+    assert_eq!(lines[4], "1.2.3");
+}
+
+#[test]
+fn validate_ships_valid_examples() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+    let (code, out, _) = imagebump(&["validate", dir]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: 3 policy files"), "{out}");
+}
+
+#[test]
+fn validate_reports_one_line_per_problem_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("a.yaml"), "application: a\nimages:\n  - repository: nginx\n    semver: '>=1.x.y'\n").unwrap();
+    std::fs::write(p.join("b.yaml"), "application: b\nimages:\n  - repository: nginx\n    semver: '*'\n    targets:\n      - manifest: ../../etc/x.yaml\n").unwrap();
+    std::fs::write(p.join("c.yaml"), "application: c\nimages:\n  - repository: nginx\n    semver: '*'\n    tagz: 1\n").unwrap();
+    std::fs::write(p.join("ok.yaml"), "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n").unwrap();
+    std::fs::write(p.join("dup.yml"), "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n").unwrap();
+    let cfgdir = tempfile::tempdir().unwrap();
+    let cfg = cfgdir.path().join("imagebump.yaml");
+    std::fs::write(&cfg, "listen: 0.0.0.0:8080\nregistries:\n  - host: ghcr.io\n    insecur: true\n").unwrap();
+    let (code, out, _) = imagebump(&["validate", "--config", cfg.to_str().unwrap(), p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(out.contains("imagebump.yaml:4:") && out.contains("unknown field `insecur`"), "{out}");
+    assert!(out.contains("a.yaml:4:"), "{out}");
+    assert!(out.contains("b.yaml:6:") && out.contains("inside the repository"), "{out}");
+    assert!(out.contains("c.yaml:5:") && out.contains("unknown field `tagz`"), "{out}");
+    assert!(out.contains("already defined"), "{out}");
+}
