@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the real parts the tests and the demo use (Debian packages). Idempotent and
+# quick when everything is already there. Starts no service: tests start their own.
+set -euo pipefail
+pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils git curl openssl pkg-config libssl-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
