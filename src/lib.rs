@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod gitops;
 pub mod image;
+pub mod metrics;
 mod parsed;
 pub mod policy;
 pub mod registry;

@@ -1,0 +1,143 @@
+//! Prometheus metrics the service exposes at `/metrics`.
+//!
+//! One `Metrics` value is shared by the server, the engine and the writer; it only counts,
+//! so recording never blocks or fails. Registry request counts are kept by the registry
+//! client itself and are read at scrape time (see `server.rs`).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of `imagebump_webhooks_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// Receiver name (unknown receivers are counted as `unknown`).
+    pub receiver: String,
+    /// `accepted`, `unauthorized`, `malformed`, `too_large`, `not_found`.
+    pub result: String,
+}
+
+/// Labels carrying one `result` value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or `error` (or a more specific word).
+    pub result: String,
+}
+
+/// All counters and histograms of the service.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Webhook deliveries by receiver and result.
+    pub webhooks: Family<WebhookLabels, Counter>,
+    /// Repository scans by result.
+    pub scans: Family<ResultLabels, Counter>,
+    /// Commits pushed.
+    pub commits: Counter,
+    /// Push attempts beyond the first (rejected pushes that were rebuilt and retried).
+    pub push_retries: Counter,
+    /// Pushes that failed for good.
+    pub push_failures: Counter,
+    /// Seconds from the webhook that caused a change to the pushed commit carrying it.
+    pub webhook_to_commit: Histogram,
+    /// Seconds a commit+push takes.
+    pub write_seconds: Histogram,
+    /// Events waiting to be scanned.
+    pub queued_events: Gauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("imagebump");
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        registry.register("webhooks", "Webhook deliveries by receiver and result", webhooks.clone());
+        let scans = Family::<ResultLabels, Counter>::default();
+        registry.register("scans", "Repository scans by result", scans.clone());
+        let commits = Counter::default();
+        registry.register("commits", "Commits pushed to the GitOps repository", commits.clone());
+        let push_retries = Counter::default();
+        registry.register("push_retries", "Pushes rejected as non-fast-forward and retried", push_retries.clone());
+        let push_failures = Counter::default();
+        registry.register("push_failures", "Writes that failed after all retries", push_failures.clone());
+        // 5 ms .. ~80 s: the interesting part is well under a second.
+        let webhook_to_commit =
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15));
+        registry.register(
+            "webhook_to_commit_seconds",
+            "Latency from a webhook delivery to the pushed commit it caused",
+            webhook_to_commit.clone(),
+        );
+        let write_seconds =
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15));
+        registry.register("write_seconds", "Duration of one fetch+edit+commit+push", write_seconds.clone());
+        let queued_events = Gauge::default();
+        registry.register("queued_events", "Repository scans waiting to run", queued_events.clone());
+        Metrics {
+            registry,
+            webhooks,
+            scans,
+            commits,
+            push_retries,
+            push_failures,
+            webhook_to_commit,
+            write_seconds,
+            queued_events,
+        }
+    }
+
+    /// Counts one webhook delivery.
+    pub fn webhook(&self, receiver: &str, result: &str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                receiver: receiver.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one scan.
+    pub fn scan(&self, result: &str) {
+        self.scans
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    /// Prometheus text exposition of everything registered here, without the `# EOF` line
+    /// so the caller can append more families.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_counts() {
+        let m = Metrics::new();
+        m.webhook("ghcr", "accepted");
+        m.webhook("ghcr", "accepted");
+        m.commits.inc();
+        m.webhook_to_commit.observe(0.2);
+        let text = m.encode();
+        assert!(text.contains(r#"imagebump_webhooks_total{receiver="ghcr",result="accepted"} 2"#), "{text}");
+        assert!(text.contains("imagebump_commits_total 1"), "{text}");
+        assert!(text.contains("imagebump_webhook_to_commit_seconds_count 1"), "{text}");
+    }
+}
