@@ -3,6 +3,7 @@
 //! Exit codes are part of the contract: 0 success, 1 "nothing qualifies" (for `test`),
 //! 2 bad input or a failure the user must fix.
 
+mod service;
 mod test_cmd;
 mod validate;
 
@@ -38,6 +39,12 @@ pub enum Command {
     Test(test_cmd::TestArgs),
     /// Check the service config and every policy file; one line per problem.
     Validate(validate::ValidateArgs),
+    /// Run the service: webhooks, polling, commits.
+    Run(service::ServiceArgs),
+    /// One full sync and one commit, then exit (for cron or CI).
+    Once(service::ServiceArgs),
+    /// Print the diff a sync would commit; write nothing.
+    Plan(service::ServiceArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -47,6 +54,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Test(a) => test_cmd::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Run(a) => service::run(a),
+        Command::Once(a) => service::once(a),
+        Command::Plan(a) => service::plan_cmd(a),
     }
 }
 

@@ -1,0 +1,110 @@
+//! Notifications after each commit and on persistent failures: a generic JSON webhook and
+//! Slack's incoming-webhook format.
+//!
+//! Sending is fire-and-forget on the tokio runtime with a timeout: a slow or dead
+//! receiver never holds up the writer. Webhook URLs are secrets (Slack's are bearer
+//! capabilities), so they are never logged.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::plan::PlannedChange;
+use crate::secret::Secret;
+
+/// Something worth telling people about.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A commit was pushed.
+    Commit {
+        /// Commit id.
+        commit: String,
+        /// Branch pushed to.
+        branch: String,
+        /// What changed.
+        changes: Vec<PlannedChange>,
+    },
+    /// Writes keep failing.
+    Failure {
+        /// The last error.
+        error: String,
+    },
+}
+
+/// Payload shape of one notification target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"event": "commit", "commit", "branch", "changes": [...]}` / `{"event": "failure", "error"}`.
+    Generic,
+    /// `{"text": "..."}` for Slack incoming webhooks.
+    Slack,
+}
+
+/// Sends notices to every configured target.
+#[derive(Clone)]
+pub struct Notifier {
+    targets: Vec<(Secret, Format)>,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Notifier {
+    /// A notifier for these (URL, format) targets, sending on `runtime`.
+    pub fn new(targets: Vec<(Secret, Format)>, runtime: tokio::runtime::Handle) -> Notifier {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        Notifier {
+            targets,
+            client,
+            runtime,
+        }
+    }
+
+    /// Sends `notice` to every target in the background.
+    pub fn send(&self, notice: Notice) {
+        for (url, format) in &self.targets {
+            let body = render(&notice, *format);
+            let req = self.client.post(url.expose()).header("content-type", "application/json").body(body.to_string());
+            self.runtime.spawn(async move {
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => tracing::warn!(status = r.status().as_u16(), "notification refused"),
+                    // reqwest errors can quote the URL; keep only the kind.
+                    Err(e) => tracing::warn!(timeout = e.is_timeout(), connect = e.is_connect(), "notification failed"),
+                }
+            });
+        }
+    }
+}
+
+/// The JSON body of a notice in a format.
+pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
+    match (notice, format) {
+        (Notice::Commit { commit, branch, changes }, Format::Generic) => json!({
+            "event": "commit",
+            "commit": commit,
+            "branch": branch,
+            "changes": changes.iter().map(|c| json!({
+                "application": c.application,
+                "image": c.image,
+                "file": c.file.to_string_lossy(),
+                "line": c.line,
+                "old": c.old,
+                "new": c.new,
+            })).collect::<Vec<_>>(),
+        }),
+        (Notice::Commit { commit, branch, changes }, Format::Slack) => {
+            let mut text = format!("imagebump pushed `{}` to `{branch}`:", &commit[..commit.len().min(12)]);
+            for c in changes {
+                text.push_str(&format!("\n• {}/{}: `{}` → `{}` ({})", c.application, c.image, c.old, c.new, c.file.display()));
+            }
+            json!({ "text": text })
+        }
+        (Notice::Failure { error }, Format::Generic) => json!({ "event": "failure", "error": error }),
+        (Notice::Failure { error }, Format::Slack) => {
+            json!({ "text": format!(":warning: imagebump cannot write to git: {error}") })
+        }
+    }
+}
