@@ -1,0 +1,197 @@
+//! The tag cache: one listing serves every caller.
+//!
+//! Per (registry, repository, credential identity) the cache holds the last tag list
+//! and at most two listings: the one in flight (`current`) and one queued behind it
+//! (`next`). A cached lookup joins whichever exists. A *fresh* lookup must see tags
+//! pushed before it was made, so it cannot join a listing that started earlier: it
+//! joins (or creates) the queued one, which starts when the current one ends. A burst
+//! of N fresh lookups therefore costs at most two listings, never N.
+//!
+//! Listings run in their own task, so a caller that gives up does not cancel the
+//! listing for the others. After a failed listing the repository backs off
+//! (exponentially, with jitter): cached lookups get the last error at once without a
+//! request, so a broken repository does not spend the registry's request budget.
+//! Fresh lookups (a webhook hint) bypass both the TTL and the backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+
+use super::error::RegistryError;
+use super::ratelimit::backoff;
+use super::transport::Registry;
+use super::Inner;
+
+/// The answer every caller of one listing shares.
+pub(crate) type TagsResult = Result<Arc<Vec<String>>, RegistryError>;
+type SharedListing = Shared<BoxFuture<'static, TagsResult>>;
+
+/// (registry, repository, identity).
+pub(crate) type CacheKey = (String, String, String);
+
+struct Flight {
+    id: u64,
+    fut: SharedListing,
+}
+
+#[derive(Default)]
+pub(crate) struct RepoEntry {
+    /// The last good list and the instant its listing started.
+    cached: Option<(Arc<Vec<String>>, Instant)>,
+    current: Option<Flight>,
+    next: Option<Flight>,
+    failures: u32,
+    backoff_until: Option<Instant>,
+    last_error: Option<RegistryError>,
+}
+
+/// The cache proper; owned by [`Inner`].
+#[derive(Default)]
+pub(crate) struct TagCache {
+    entries: Mutex<HashMap<CacheKey, RepoEntry>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl TagCache {
+    /// Drops the cached list and any backoff for every identity of a repository.
+    pub fn invalidate(&self, registry: &str, repository: &str) {
+        let mut m = self.entries.lock().unwrap();
+        for ((r, repo, _), e) in m.iter_mut() {
+            if r == registry && repo == repository {
+                e.cached = None;
+                e.backoff_until = None;
+                e.last_error = None;
+                e.failures = 0;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Tags of `repository`, from the cache or a (shared) listing.
+    pub(crate) async fn tags(
+        self: &Arc<Self>,
+        reg: Arc<Registry>,
+        repository: &str,
+        fresh: bool,
+    ) -> TagsResult {
+        let key: CacheKey = (reg.key.clone(), repository.to_string(), reg.identity());
+        let fut = {
+            let mut m = self.cache.entries.lock().unwrap();
+            let e = m.entry(key.clone()).or_default();
+            let now = Instant::now();
+            if !fresh {
+                if let Some((tags, at)) = &e.cached {
+                    if now.duration_since(*at) < self.opts.cache_ttl {
+                        self.metrics.cache_hit();
+                        return Ok(tags.clone());
+                    }
+                }
+                if let (Some(until), Some(err)) = (e.backoff_until, &e.last_error) {
+                    if now < until {
+                        self.metrics.backoff_rejection();
+                        return Err(err.clone());
+                    }
+                }
+                if let Some(f) = e.current.as_ref().or(e.next.as_ref()) {
+                    self.metrics.shared_fetch();
+                    f.fut.clone()
+                } else {
+                    let f = self.start_listing(key, reg, None);
+                    let fut = f.fut.clone();
+                    e.current = Some(f);
+                    fut
+                }
+            } else if let Some(f) = &e.next {
+                self.metrics.shared_fetch();
+                f.fut.clone()
+            } else if let Some(cur) = &e.current {
+                let f = self.start_listing(key, reg, Some(cur.fut.clone()));
+                let fut = f.fut.clone();
+                e.next = Some(f);
+                fut
+            } else {
+                let f = self.start_listing(key, reg, None);
+                let fut = f.fut.clone();
+                e.current = Some(f);
+                fut
+            }
+        };
+        fut.await
+    }
+
+    /// Spawns a listing; with `after`, it starts once that listing has ended.
+    /// Called with the cache lock held; the task takes the lock only after it.
+    fn start_listing(
+        self: &Arc<Self>,
+        key: CacheKey,
+        reg: Arc<Registry>,
+        after: Option<SharedListing>,
+    ) -> Flight {
+        let id = self
+            .cache
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let inner = Arc::clone(self);
+        let handle = tokio::spawn(async move {
+            if let Some(prev) = after {
+                let _ = prev.await;
+                let mut m = inner.cache.entries.lock().unwrap();
+                let e = m.entry(key.clone()).or_default();
+                if e.next.as_ref().is_some_and(|f| f.id == id) {
+                    e.current = e.next.take();
+                }
+            }
+            let started = Instant::now();
+            inner.metrics.listing();
+            let res = inner.fetch_tags(&reg, &key.1).await.map(Arc::new);
+            let repository = key.1.clone();
+            let mut m = inner.cache.entries.lock().unwrap();
+            let e = m.entry(key).or_default();
+            if e.current.as_ref().is_some_and(|f| f.id == id) {
+                e.current = None;
+            }
+            match &res {
+                Ok(tags) => {
+                    if e.cached.as_ref().is_none_or(|(_, at)| *at <= started) {
+                        e.cached = Some((tags.clone(), started));
+                    }
+                    e.failures = 0;
+                    e.backoff_until = None;
+                    e.last_error = None;
+                }
+                Err(err) => {
+                    e.failures = e.failures.saturating_add(1);
+                    let wait = backoff(
+                        inner.opts.repo_backoff_base,
+                        e.failures - 1,
+                        inner.opts.repo_backoff_max,
+                    );
+                    e.backoff_until = Some(Instant::now() + wait);
+                    e.last_error = Some(err.clone());
+                    tracing::warn!(
+                        registry = %reg.key,
+                        %repository,
+                        error = %err,
+                        backoff_ms = wait.as_millis() as u64,
+                        "tag listing failed"
+                    );
+                }
+            }
+            res
+        });
+        let fut = async move {
+            handle.await.unwrap_or_else(|e| {
+                Err(RegistryError::Protocol {
+                    registry: String::new(),
+                    detail: format!("tag listing task failed: {e}"),
+                })
+            })
+        }
+        .boxed()
+        .shared();
+        Flight { id, fut }
+    }
+}
