@@ -124,6 +124,15 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What an `apply` step of [`WorkingCopy::commit_and_push_with`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Changed paths, relative to the repository root.
+    pub paths: Vec<PathBuf>,
+    /// The commit message describing those changes.
+    pub message: String,
+}
+
 /// A successful push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushOutcome {
@@ -537,13 +546,28 @@ impl WorkingCopy {
     where
         F: FnMut(&Path) -> Result<Vec<PathBuf>, anyhow::Error>,
     {
+        self.commit_and_push_with(|root| {
+            Ok(Applied {
+                paths: apply(root)?,
+                message: message.to_string(),
+            })
+        })
+    }
+
+    /// Like [`commit_and_push`](Self::commit_and_push), but `apply` also returns the commit
+    /// message, so the message describes the edits of the attempt that is pushed (after a
+    /// push race the fresh files may need fewer changes).
+    pub fn commit_and_push_with<F>(&mut self, mut apply: F) -> Result<Option<PushOutcome>, GitError>
+    where
+        F: FnMut(&Path) -> Result<Applied, anyhow::Error>,
+    {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let base = self.sync()?;
-            let paths = match apply(&self.root) {
-                Ok(p) => p,
+            let Applied { paths, message } = match apply(&self.root) {
+                Ok(a) => a,
                 Err(e) => {
                     self.needs_clean = true;
                     return Err(GitError::Apply(e));
@@ -551,7 +575,7 @@ impl WorkingCopy {
             };
             // From here on the tree differs from HEAD until the next sync.
             self.needs_clean = true;
-            let Some(commit) = self.commit_paths(base, &paths, message)? else {
+            let Some(commit) = self.commit_paths(base, &paths, &message)? else {
                 tracing::debug!(url = %self.display_url, branch = %self.branch, "nothing to commit");
                 return Ok(None);
             };

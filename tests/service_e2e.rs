@@ -1,0 +1,348 @@
+//! The service end to end, with real parts only: the `imagebump run` binary, a CNCF
+//! Distribution registry whose notifications point at it, and bare git repositories
+//! (file:// and smart HTTP via nginx + git-http-backend).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::gitserver::{BareRepo, HttpGitServer};
+use support::registry::{free_port, TestRegistry, TestRegistryOptions};
+
+const SECRET: &str = "e2e-webhook-secret";
+
+/// A running `imagebump run`; stopped with SIGTERM (graceful) on drop.
+struct Service {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Service {
+    fn start(dir: &Path, port: u16) -> Service {
+        let log = std::fs::File::create(dir.join("imagebump.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+            .args(["run", "--config"])
+            .arg(dir.join("imagebump.yaml"))
+            .env("E2E_WEBHOOK_SECRET", SECRET)
+            .env("E2E_GIT_USER", "gituser")
+            .env("E2E_GIT_PASSWORD", "gitpass")
+            .env("IMAGEBUMP_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let s = Service {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::blocking_get(&s.url("/readyz")) {
+                if r == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "service not ready:\n{}", s.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("imagebump.log")).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "service did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status();
+}
+
+/// Minimal blocking HTTP helpers on reqwest's async client (the crate has no blocking feature).
+mod reqwest {
+    pub fn blocking_get(url: &str) -> Result<u16, String> {
+        rt().block_on(async {
+            ::reqwest::get(url).await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+        })
+    }
+
+    pub fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+}
+
+fn deployment(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app   # keep this comment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: \"{image}\"   # bumped by imagebump\n          ports: [{{containerPort: 80}}]\n"
+    )
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    registry: TestRegistry,
+    port: u16,
+}
+
+/// A registry notifying a service port, and a config for that service writing to `git_url`.
+fn setup(git_url: &str, git_credentials: bool, images: &[(&str, &str)]) -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let port = free_port();
+    let registry = TestRegistry::start(TestRegistryOptions::default().with_notifications(
+        &format!("http://127.0.0.1:{port}/hooks/registry"),
+        Some(&format!("Bearer {SECRET}")),
+    ));
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    for (app, range) in images {
+        std::fs::write(
+            dir.join(format!("policies/{app}.yaml")),
+            format!(
+                "application: {app}\nimages:\n  - repository: {}/team/{app}\n    semver: \"{range}\"\n    targets:\n      - manifest: apps/{app}/deployment.yaml\n",
+                registry.host()
+            ),
+        )
+        .unwrap();
+    }
+    let creds = if git_credentials {
+        "\n  credentials: {username: {env: E2E_GIT_USER}, password: {env: E2E_GIT_PASSWORD}}"
+    } else {
+        ""
+    };
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "listen: 127.0.0.1:{port}\nstateDir: {}/state\npolicies: {}/policies\ngit:\n  url: {git_url}\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}{creds}\nregistries:\n  - host: {}\n    insecure: true\nreceivers:\n  - name: registry\n    provider: distribution\n    secret: {{env: E2E_WEBHOOK_SECRET}}\npoll: {{interval: 1h}}\n",
+            dir.display(),
+            dir.display(),
+            registry.host()
+        ),
+    )
+    .unwrap();
+    Setup {
+        _tmp: tmp,
+        dir,
+        registry,
+        port,
+    }
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
+    let rt = reqwest::rt();
+    // The repository is seeded after the registry is up, since file content names its host.
+    let tmp_repo = tempfile::tempdir().unwrap();
+    let repo_path = tmp_repo.path().join("fleet.git");
+    let s = setup(&format!("file://{}", repo_path.display()), false, &[("web", ">=1.0.0 <2.0.0")]);
+    let image = format!("{}/team/web", s.registry.host());
+    let before = deployment(&format!("{image}:1.0.0"));
+    let repo = BareRepo::create_at(&repo_path, &[("apps/web/deployment.yaml", &before), ("README.md", "fleet\n")]);
+    rt.block_on(s.registry.push_image("team/web", "1.0.0"));
+    let mut svc = Service::start(&s.dir, s.port);
+    let base = repo.head("main").unwrap();
+
+    rt.block_on(s.registry.push_image("team/web", "2.0.0")); // outside the range
+    rt.block_on(s.registry.push_image("team/web", "1.4.0"));
+    let after = wait_for("the commit", Duration::from_secs(20), || {
+        let text = repo.read("main", "apps/web/deployment.yaml")?;
+        text.contains(":1.4.0").then_some(text)
+    });
+    assert_eq!(after, before.replace(":1.0.0\"", ":1.4.0\""), "only the tag bytes change");
+    assert!(repo.is_ancestor(&base, "main"));
+    assert_eq!(repo.tip_author("main"), "imagebump <bot@example.com>");
+    assert_eq!(repo.tip_changed_files("main"), vec!["apps/web/deployment.yaml".to_string()]);
+
+    // A forged delivery: 401 and nothing changes.
+    let commits = repo.commit_count("main");
+    let body = format!(
+        r#"{{"events":[{{"action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"team/web","tag":"1.9.0","digest":"sha256:{}"}},"request":{{"host":"{}"}}}}]}}"#,
+        "a".repeat(64),
+        s.registry.host()
+    );
+    let status = rt.block_on(async {
+        ::reqwest::Client::new()
+            .post(svc.url("/hooks/registry"))
+            .header("authorization", "Bearer forged")
+            .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 401);
+    // An authentic delivery for a tag the registry does not have: 202, but no commit.
+    let (status, answer) = rt.block_on(async {
+        let r = ::reqwest::Client::new()
+            .post(svc.url("/hooks/registry"))
+            .header("authorization", format!("Bearer {SECRET}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 202, "{answer}");
+    assert!(answer.contains(r#""scheduled":1"#), "{answer}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(repo.commit_count("main"), commits, "a tag the registry lacks changes nothing");
+    assert!(repo.read("main", "apps/web/deployment.yaml").unwrap().contains(":1.4.0"));
+
+    // Status API and metrics show what happened.
+    let status_json = rt.block_on(async { ::reqwest::get(svc.url("/api/v1/status")).await.unwrap().text().await.unwrap() });
+    assert!(status_json.contains(r#""current":"1.4.0""#), "{status_json}");
+    let metrics = rt.block_on(async { ::reqwest::get(svc.url("/metrics")).await.unwrap().text().await.unwrap() });
+    assert!(metrics.contains(r#"imagebump_webhooks_total{receiver="registry",result="unauthorized"} 1"#), "{metrics}");
+    assert!(metrics.contains("imagebump_webhook_to_commit_seconds_count"), "{metrics}");
+    svc.stop();
+}
+
+#[test]
+fn startup_sync_catches_a_push_made_while_the_service_was_down() {
+    let rt = reqwest::rt();
+    let tmp_repo = tempfile::tempdir().unwrap();
+    let repo_path = tmp_repo.path().join("fleet.git");
+    let s = setup(&format!("file://{}", repo_path.display()), false, &[("api", "^3.0.0")]);
+    let image = format!("{}/team/api", s.registry.host());
+    let repo = BareRepo::create_at(&repo_path, &[("apps/api/deployment.yaml", &deployment(&format!("{image}:3.0.0")))]);
+    rt.block_on(s.registry.push_image("team/api", "3.0.0"));
+    let mut svc = Service::start(&s.dir, s.port);
+    svc.stop();
+    // Pushed while down: the registry's notification goes nowhere.
+    rt.block_on(s.registry.push_image("team/api", "3.2.1"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(repo.read("main", "apps/api/deployment.yaml").unwrap().contains(":3.0.0"));
+    let _svc = Service::start(&s.dir, s.port);
+    wait_for("the start-up sync commit", Duration::from_secs(20), || {
+        repo.read("main", "apps/api/deployment.yaml")?.contains(":3.2.1").then_some(())
+    });
+}
+
+#[test]
+fn smart_http_with_basic_auth() {
+    let rt = reqwest::rt();
+    let server = HttpGitServer::start("gituser", "gitpass");
+    let port_repo_name = "fleet.git";
+    // Seeded after the registry exists, since the file names its host.
+    let s = setup(&server.url(port_repo_name), true, &[("svc", "~1.2")]);
+    let image = format!("{}/team/svc", s.registry.host());
+    let repo = server.create_repo(port_repo_name, &[("apps/svc/deployment.yaml", &deployment(&format!("{image}:1.2.0")))]);
+    rt.block_on(s.registry.push_image("team/svc", "1.2.0"));
+    let _svc = Service::start(&s.dir, s.port);
+    rt.block_on(s.registry.push_image("team/svc", "1.2.7"));
+    wait_for("the commit over smart HTTP", Duration::from_secs(20), || {
+        repo.read("main", "apps/svc/deployment.yaml")?.contains(":1.2.7").then_some(())
+    });
+}
+
+#[test]
+fn burst_of_1000_webhooks_for_100_images_coalesces() {
+    let rt = reqwest::rt();
+    let tmp_repo = tempfile::tempdir().unwrap();
+    let repo_path = tmp_repo.path().join("fleet.git");
+    let apps: Vec<String> = (0..100).map(|i| format!("app{i:03}")).collect();
+    let specs: Vec<(&str, &str)> = apps.iter().map(|a| (a.as_str(), ">=1.0.0")).collect();
+    let s = setup(&format!("file://{}", repo_path.display()), false, &specs);
+    let files: Vec<(String, String)> = apps
+        .iter()
+        .map(|a| {
+            (
+                format!("apps/{a}/deployment.yaml"),
+                deployment(&format!("{}/team/{a}:1.0.0", s.registry.host())),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let repo = BareRepo::create_at(&repo_path, &refs);
+    for a in &apps {
+        rt.block_on(s.registry.push_image(&format!("team/{a}"), "1.0.0"));
+    }
+    let svc = Service::start(&s.dir, s.port);
+    // Let the start-up sync settle (nothing to change), then count commits from here.
+    std::thread::sleep(Duration::from_millis(500));
+    let commits_before = repo.commit_count("main");
+    // Ten new tags per image in the registry, then 1,000 deliveries in about a second.
+    for a in &apps {
+        let tags: Vec<String> = (1..=10).map(|p| format!("1.0.{p}")).collect();
+        rt.block_on(s.registry.push_tags(&format!("team/{a}"), &tags));
+    }
+    let host = s.registry.host();
+    let url = svc.url("/hooks/registry");
+    let statuses: Vec<u16> = rt.block_on(async {
+        use futures::StreamExt;
+        let client = ::reqwest::Client::new();
+        let started = Instant::now();
+        let out = futures::stream::iter((0..1000).map(|i| {
+            let body = format!(
+                r#"{{"events":[{{"action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"team/{}","tag":"1.0.{}"}},"request":{{"host":"{host}"}}}}]}}"#,
+                apps[i % 100],
+                i / 100 + 1
+            );
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                client
+                    .post(url)
+                    .header("authorization", format!("Bearer {SECRET}"))
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        }))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+        eprintln!("1000 webhooks sent in {:?}", started.elapsed());
+        out
+    });
+    assert!(statuses.iter().all(|s| *s == 202), "not all 202: {:?}", statuses.iter().filter(|s| **s != 202).take(5).collect::<Vec<_>>());
+    wait_for("every image at 1.0.10", Duration::from_secs(60), || {
+        apps.iter()
+            .all(|a| repo.read("main", &format!("apps/{a}/deployment.yaml")).is_some_and(|t| t.contains(":1.0.10\"")))
+            .then_some(())
+    });
+    let commits = repo.commit_count("main") - commits_before;
+    eprintln!("burst produced {commits} commits");
+    assert!(commits <= 10, "{commits} commits for one burst; expected a handful\n{}", svc.log());
+    // Every file changed only in its tag.
+    for (path, content) in &files {
+        assert_eq!(repo.read("main", path).unwrap(), content.replace(":1.0.0\"", ":1.0.10\""));
+    }
+}
