@@ -4,6 +4,7 @@
 //! 2 bad input or a failure the user must fix.
 
 mod service;
+mod set_image;
 mod test_cmd;
 mod validate;
 
@@ -45,6 +46,8 @@ pub enum Command {
     Once(service::ServiceArgs),
     /// Print the diff a sync would commit; write nothing.
     Plan(service::ServiceArgs),
+    /// Set an image's tag/digest in place in YAML/JSON files (optionally in a git repo).
+    SetImage(set_image::SetImageArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => service::run(a),
         Command::Once(a) => service::once(a),
         Command::Plan(a) => service::plan_cmd(a),
+        Command::SetImage(a) => set_image::run(a),
     }
 }
 

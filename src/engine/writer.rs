@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::{plan, Desired, FileSource, Outcome, Plan, WatchId};
 use super::status::StatusBoard;
+use crate::gitops::files;
 use crate::gitops::repo::{self, Applied, WorkingCopy};
 use crate::metrics::Metrics;
 use super::notify::{Notice, Notifier};
@@ -134,7 +135,9 @@ impl FileSource for WorkTree<'_> {
         if p.is_file() {
             out.push(rel.to_path_buf());
         } else if p.is_dir() {
-            walk(self.0, &p, &mut out)?;
+            for f in files::yaml_files(&p).map_err(|e| format!("{}: {e}", rel.display()))? {
+                out.push(f.strip_prefix(self.0).map_err(|e| e.to_string())?.to_path_buf());
+            }
         } else {
             return Err(format!("{}: no such file or directory", rel.display()));
         }
@@ -143,36 +146,10 @@ impl FileSource for WorkTree<'_> {
     }
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for e in entries.flatten() {
-        let p = e.path();
-        let ft = e.file_type().map_err(|e| e.to_string())?;
-        // Symlinks are not followed: a link could lead out of the repository.
-        if ft.is_symlink() || p.file_name().is_some_and(|n| n == ".git") {
-            continue;
-        }
-        if ft.is_dir() {
-            walk(root, &p, out)?;
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml" | "json")) {
-            out.push(p.strip_prefix(root).map_err(|e| e.to_string())?.to_path_buf());
-        }
-    }
-    Ok(())
-}
-
-/// Writes a planned file next to its target and renames it over, so a crash never
-/// leaves a half-written file.
+/// Writes a planned file atomically, refusing paths that leave the working tree.
 pub fn write_atomically(root: &Path, rel: &Path, text: &str) -> std::io::Result<()> {
     let path = repo::safe_join(root, rel).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let dir = path.parent().unwrap_or(root);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    if let Ok(meta) = std::fs::metadata(&path) {
-        let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
-    }
-    tmp.persist(&path).map_err(|e| e.error)?;
-    Ok(())
+    files::write_atomically(&path, text)
 }
 
 /// The commit message: the template's subject (`{{ summary }}` replaced), then one line
