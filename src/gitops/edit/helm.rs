@@ -1,0 +1,395 @@
+//! Helm values: explicit paths from a policy, or auto-detected conventional blocks.
+//!
+//! **Explicit paths** ([`HelmPaths`] with any path set) are looked up from each document's
+//! values root: the document itself for a values file, `spec.values` for a Flux
+//! `HelmRelease`, `spec.source.helm.valuesObject` (and `spec.sources[N]…`) for an Argo CD
+//! `Application`. See [`HelmPaths`] for what each path means and [`parse_path`] for the
+//! syntax. A configured path missing from every document gives
+//! [`EditError::NotFound`]; a `repository` that names another image is refused.
+//!
+//! **Auto-detection** (all paths `None`) edits every mapping, at any depth and in any
+//! document (so `HelmRelease.spec.values` too), that has a non-empty `repository` and a
+//! `tag` and/or `digest` key, where `repository` — prefixed with `registry` when that key
+//! is present and non-empty — names the update's repository (bitnami style
+//! `{registry, repository, tag, digest}` or plain `{repository, tag}`). It also edits any
+//! `image:` scalar holding a full reference to the repository (`sidecar.image: nginx:1.2`).
+//!
+//! In both modes: a tag update sets the tag; a digest update sets the digest key (refused
+//! when the block has none, since the chart may not support digests); a tag-only update
+//! clears a non-empty digest to `""`. A tag written as `tag@digest` (`tag: 1.2@sha256:…`)
+//! is kept in that form and may carry the digest itself. Keys brought in by merge keys
+//! (`<<: *defaults`) are not seen.
+
+use super::yaml::{Kind, Node};
+use super::{manifest, path_key, walk, Ctx, EditError, HelmPaths, Update};
+
+/// One step of a values path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// A mapping key (a numeric key also indexes a list).
+    Key(String),
+    /// A list index, written `[N]`.
+    Index(usize),
+}
+
+/// Parses `a.b[0].c`, `a.b.0.c` or `a["dotted.key"].c` into segments.
+pub fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
+    let bad = |why: &str| Err(format!("invalid values path {path:?}: {why}"));
+    let mut segs = Vec::new();
+    let mut rest = path;
+    let mut expect_key = true;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('[') {
+            let close = match r.find(']') {
+                Some(c) => c,
+                None => return bad("unclosed ["),
+            };
+            let inner = &r[..close];
+            if let Ok(n) = inner.parse::<usize>() {
+                segs.push(Segment::Index(n));
+            } else if inner.len() >= 2
+                && ((inner.starts_with('"') && inner.ends_with('"'))
+                    || (inner.starts_with('\'') && inner.ends_with('\'')))
+            {
+                segs.push(Segment::Key(inner[1..inner.len() - 1].to_string()));
+            } else {
+                return bad("expected [N] or [\"key\"]");
+            }
+            rest = &r[close + 1..];
+            expect_key = false;
+        } else if let Some(r) = rest.strip_prefix('.') {
+            if expect_key {
+                return bad("empty segment");
+            }
+            rest = r;
+            expect_key = true;
+            if rest.is_empty() {
+                return bad("ends with .");
+            }
+        } else {
+            if !expect_key {
+                return bad("expected . or [ after a segment");
+            }
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            segs.push(Segment::Key(rest[..end].to_string()));
+            rest = &rest[end..];
+            expect_key = false;
+        }
+    }
+    if segs.is_empty() {
+        return bad("empty path");
+    }
+    Ok(segs)
+}
+
+/// Follows `segs` from `node` (not through aliases, so an edit never lands in an anchor
+/// elsewhere; a path that runs into an alias is reported as such).
+fn lookup<'n>(node: &'n Node, segs: &[Segment]) -> Result<Option<&'n Node>, &'n Node> {
+    let mut n = node;
+    for s in segs {
+        if matches!(n.kind, Kind::Alias(_)) {
+            return Err(n);
+        }
+        let next = match (s, &n.kind) {
+            (Segment::Key(k), Kind::Map(_)) => n.get(k),
+            (Segment::Key(k), Kind::Seq(items)) => {
+                k.parse::<usize>().ok().and_then(|i| items.get(i))
+            }
+            (Segment::Index(i), Kind::Seq(items)) => items.get(*i),
+            _ => None,
+        };
+        match next {
+            Some(x) => n = x,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(n))
+}
+
+/// The values roots of a document, with their path prefixes.
+pub(crate) fn value_roots(doc: &Node) -> Vec<(&Node, String)> {
+    let kind = doc.get("kind").and_then(Node::as_str);
+    let api = doc.get("apiVersion").and_then(Node::as_str).unwrap_or("");
+    match kind {
+        Some("HelmRelease") => doc
+            .get("spec")
+            .and_then(|s| s.get("values"))
+            .map(|v| vec![(v, "spec.values".to_string())])
+            .unwrap_or_default(),
+        Some("Application") if api.starts_with("argoproj.io/") => {
+            let mut out = Vec::new();
+            let spec = doc.get("spec");
+            if let Some(v) = spec
+                .and_then(|s| s.get("source"))
+                .and_then(|s| s.get("helm"))
+                .and_then(|h| h.get("valuesObject"))
+            {
+                out.push((v, "spec.source.helm.valuesObject".to_string()));
+            }
+            for (i, src) in spec
+                .and_then(|s| s.get("sources"))
+                .and_then(Node::items)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                if let Some(v) = src.get("helm").and_then(|h| h.get("valuesObject")) {
+                    out.push((v, format!("spec.sources[{i}].helm.valuesObject")));
+                }
+            }
+            out
+        }
+        _ => vec![(doc, String::new())],
+    }
+}
+
+/// Joins a prefix and a user path for reporting.
+fn join(prefix: &str, path: &str) -> String {
+    if prefix.is_empty() {
+        path.to_string()
+    } else if path.starts_with('[') {
+        format!("{prefix}{path}")
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+/// The new text for a tag value, or `None` to leave it: `tag@digest` values keep that
+/// form (and take the digest); plain tags take the update's tag.
+pub(crate) fn new_tag_value(old: &str, u: &Update) -> Option<String> {
+    if let Some((t, d)) = old.split_once('@') {
+        let tag = u.tag.as_deref().unwrap_or(t);
+        let digest = match (&u.tag, &u.digest) {
+            (_, Some(d)) => Some(d.as_str()),
+            (Some(_), None) => None,
+            (None, None) => Some(d),
+        };
+        Some(match digest {
+            Some(d) => format!("{tag}@{d}"),
+            None => tag.to_string(),
+        })
+    } else {
+        u.tag.clone()
+    }
+}
+
+/// Edits Helm values by explicit paths, or by auto-detection when none is given.
+pub(crate) fn edit(
+    ctx: &mut Ctx<'_>,
+    docs: &[Node],
+    paths: &HelmPaths<'_>,
+) -> Result<(), EditError> {
+    if paths.is_auto() {
+        for (d, doc) in docs.iter().enumerate() {
+            walk(doc, "", &mut |node, path| edit_block(ctx, node, d, path))?;
+        }
+        return manifest::edit_image_keys(ctx, docs);
+    }
+    let parse = |p: Option<&str>| -> Result<Option<Vec<Segment>>, EditError> {
+        p.map(parse_path)
+            .transpose()
+            .map_err(|e| ctx.invalid_target(e))
+    };
+    let segs = PathSegs {
+        repository: parse(paths.repository)?,
+        tag: parse(paths.tag)?,
+        registry: parse(paths.registry)?,
+        digest: parse(paths.digest)?,
+    };
+    let primary = paths
+        .tag
+        .or(paths.digest)
+        .or(paths.repository)
+        .ok_or_else(|| ctx.invalid_target("a registry path alone says nothing to edit"))?;
+    let mut found = false;
+    for (d, doc) in docs.iter().enumerate() {
+        for (root, prefix) in value_roots(doc) {
+            found |= edit_explicit(ctx, root, &prefix, d, paths, &segs)?;
+        }
+    }
+    if !found {
+        return Err(ctx.not_found(primary));
+    }
+    Ok(())
+}
+
+struct PathSegs {
+    repository: Option<Vec<Segment>>,
+    tag: Option<Vec<Segment>>,
+    registry: Option<Vec<Segment>>,
+    digest: Option<Vec<Segment>>,
+}
+
+/// Looks a configured path up; `Ok(None)` when absent, refused when it runs into an alias.
+fn find<'n>(
+    ctx: &Ctx<'_>,
+    root: &'n Node,
+    segs: &Option<Vec<Segment>>,
+    name: Option<&str>,
+) -> Result<Option<&'n Node>, EditError> {
+    let Some(segs) = segs else { return Ok(None) };
+    lookup(root, segs).map_err(|alias| {
+        ctx.refuse(
+            ctx.line(alias),
+            format!(
+                "{} runs into an alias; edit the anchored value instead",
+                name.unwrap_or("")
+            ),
+        )
+    })
+}
+
+/// Edits one values root by explicit paths; returns whether the primary path was there.
+fn edit_explicit(
+    ctx: &mut Ctx<'_>,
+    root: &Node,
+    prefix: &str,
+    d: usize,
+    paths: &HelmPaths<'_>,
+    segs: &PathSegs,
+) -> Result<bool, EditError> {
+    let u = ctx.update();
+    let full = |p: Option<&str>| join(prefix, p.unwrap_or(""));
+    let repo = find(ctx, root, &segs.repository, paths.repository)?;
+    let tag = find(ctx, root, &segs.tag, paths.tag)?;
+    let digest = find(ctx, root, &segs.digest, paths.digest)?;
+
+    // Full reference under `repository` when no tag and no digest path is given.
+    if paths.tag.is_none() && paths.digest.is_none() {
+        let Some(node) = repo else { return Ok(false) };
+        let path = full(paths.repository);
+        let value = node.resolved_str().unwrap_or("");
+        if !u.matches(value) {
+            return Err(ctx.refuse(
+                ctx.line(node),
+                format!("{path} is {value:?}, not a reference to {}", u.image.name()),
+            ));
+        }
+        manifest::edit_reference(ctx, node, d, &path)?;
+        return Ok(true);
+    }
+    let primary = if paths.tag.is_some() { tag } else { digest };
+    if primary.is_none() {
+        return Ok(false);
+    }
+    if let Some(rp) = paths.repository {
+        let path = full(Some(rp));
+        let node = repo.ok_or_else(|| ctx.not_found(&path))?;
+        let mut name = node.resolved_str().unwrap_or("").to_string();
+        if let Some(reg) = find(ctx, root, &segs.registry, paths.registry)?
+            .and_then(|r| r.resolved().as_nonempty_str())
+        {
+            name = format!("{}/{name}", reg.trim_end_matches('/'));
+        }
+        if !u.matches(&name) {
+            return Err(ctx.refuse(
+                ctx.line(node),
+                format!("{path} names {name:?}, not {}", u.image.name()),
+            ));
+        }
+    }
+    let mut digest_in_tag = false;
+    if let (Some(tp), Some(node)) = (paths.tag, tag) {
+        let path = full(Some(tp));
+        let old = node.resolved_str().unwrap_or("");
+        digest_in_tag = old.contains('@');
+        if let Some(new) = new_tag_value(old, u) {
+            ctx.set(node, &new, d, &path)?;
+        }
+    }
+    match (paths.digest, digest) {
+        (Some(dp), None) => return Err(ctx.not_found(&full(Some(dp)))),
+        (Some(dp), Some(node)) => set_digest(ctx, node, d, &full(Some(dp)))?,
+        (None, _) => {
+            if u.digest.is_some() && !digest_in_tag {
+                let line = tag.map_or(1, |t| ctx.line(t));
+                return Err(ctx.refuse(
+                    line,
+                    "the update pins a digest but the policy gives no digest path for this file",
+                ));
+            }
+        }
+    }
+    if paths.tag.is_none() && u.digest.is_none() {
+        let line = digest.map_or(1, |n| ctx.line(n));
+        return Err(ctx.refuse(
+            line,
+            "only a digest path is configured but the update has no digest",
+        ));
+    }
+    Ok(true)
+}
+
+/// Sets a digest value, or clears it to `""` for a tag-only update.
+pub(crate) fn set_digest(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    d: usize,
+    path: &str,
+) -> Result<(), EditError> {
+    let u = ctx.update();
+    match (&u.digest, &u.tag) {
+        (Some(dg), _) => ctx.set(node, dg, d, path),
+        (None, Some(_)) if node.resolved_str().is_some_and(|s| !s.is_empty()) => {
+            ctx.set(node, "", d, path)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Edits `node` if it is a conventional image block for the update's repository.
+fn edit_block(ctx: &mut Ctx<'_>, node: &Node, d: usize, path: &str) -> Result<(), EditError> {
+    let u = ctx.update();
+    let Some(repo) = node
+        .get("repository")
+        .and_then(|r| r.resolved().as_nonempty_str())
+    else {
+        return Ok(());
+    };
+    let tag = node.get("tag");
+    let digest = node.get("digest");
+    if tag.is_none() && digest.is_none() {
+        return Ok(());
+    }
+    let name = match node
+        .get("registry")
+        .and_then(|r| r.resolved().as_nonempty_str())
+    {
+        Some(reg) => format!("{}/{repo}", reg.trim_end_matches('/')),
+        None => repo.to_string(),
+    };
+    if !u.matches(&name) {
+        return Ok(());
+    }
+    let mut digest_in_tag = false;
+    match tag {
+        Some(t) => {
+            let old = t.resolved_str().unwrap_or("");
+            digest_in_tag = old.contains('@');
+            if let Some(new) = new_tag_value(old, u) {
+                ctx.set(t, &new, d, &path_key(path, "tag"))?;
+            }
+        }
+        None if u.tag.is_some() => {
+            return Err(ctx.refuse(
+                ctx.line(node),
+                format!("the image block {path} has no tag key"),
+            ))
+        }
+        None => {}
+    }
+    match digest {
+        Some(n) => set_digest(ctx, n, d, &path_key(path, "digest"))?,
+        None if u.digest.is_some() && !digest_in_tag => {
+            let line = tag.map_or_else(|| ctx.line(node), |t| ctx.line(t));
+            return Err(ctx.refuse(
+                line,
+                format!(
+                    "the image block {path} has no digest key (the chart may not support digests); add `digest: \"\"` to pin digests"
+                ),
+            ));
+        }
+        None => {}
+    }
+    Ok(())
+}
