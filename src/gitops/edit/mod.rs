@@ -702,6 +702,27 @@ mod tests {
     }
 
     #[test]
+    fn bom_crlf_and_non_ascii_before_the_value() {
+        let text = "\u{feff}# ünïcödé\r\nimages:\r\n- name: nginx # ü\r\n  newTag: ü-1 # ✓\r\n";
+        let u = Update::parse("nginx:v2").unwrap();
+        let out = edit("kustomization.yaml", text, &Target::Kustomize, &u).unwrap();
+        assert_eq!(out.text, text.replace("ü-1 #", "v2 #"));
+        assert_eq!(out.changes[0].line, 4);
+        assert_eq!(out.changes[0].old, "ü-1");
+        let out = edit(
+            "k.yaml",
+            text,
+            &Target::Kustomize,
+            &Update::parse(&format!("nginx@{D}")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            out.text,
+            text.replace("✓\r\n", &format!("✓\r\n  digest: {D}\r\n"))
+        );
+    }
+
+    #[test]
     fn diff_has_headers() {
         let d = unified_diff("x.yaml", "a: 1\n", "a: 2\n");
         assert!(
