@@ -17,9 +17,10 @@
 //! The parser is `saphyr-parser` (0.3), chosen because it is the one maintained Rust YAML
 //! parser whose event API reports a span per node: `serde_norway`/`serde_yaml` give
 //! values without positions, and `yaml-rust2` gives only start markers. Two quirks are
-//! handled in [`yaml`]: its `Marker::index()` counts characters, not bytes, and the span
-//! of a quoted scalar in block context runs to the end of the line (over a trailing
-//! comment), so the closing quote is found by scanning from the opening one.
+//! handled in the private `yaml` module: its `Marker::index()` counts characters, not
+//! bytes, and the span of a quoted scalar in block context runs to the end of the line
+//! (over a trailing comment), so the closing quote is found by scanning from the opening
+//! one.
 //!
 //! # Refusals
 //!
