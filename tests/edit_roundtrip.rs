@@ -226,3 +226,66 @@ proptest! {
         prop_assert_eq!(&back.text, &original);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Helm values blocks: registry or not, quote styles, a digest key or not, nesting.
+    #[test]
+    fn helm_forward_and_back(
+        crlf in any::<bool>(),
+        final_newline in any::<bool>(),
+        blocks in prop::collection::vec((any::<bool>(), 0..3usize, prop::option::of(0..2usize), comment(), 1..3usize), 1..4),
+        tag in 0..TAGS.len(),
+    ) {
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let render = |t: &str, digest: Option<&str>| {
+            let mut lines = vec!["# values ✓".to_string()];
+            for (n, (registry, style, dstyle, c, depth)) in blocks.iter().enumerate() {
+                let pad = "  ".repeat(*depth);
+                lines.push(format!("component{n}:"));
+                if *depth == 2 {
+                    lines.push("  nested:".into());
+                }
+                lines.push(format!("{pad}image:"));
+                if *registry {
+                    lines.push(format!("{pad}  registry: docker.io"));
+                    lines.push(format!("{pad}  repository: bitnami/nginx"));
+                } else {
+                    lines.push(format!("{pad}  repository: docker.io/bitnami/nginx"));
+                }
+                let tv = match style { 0 => t.to_string(), 1 => format!("'{t}'"), _ => format!("\"{t}\"") };
+                lines.push(format!("{pad}  tag: {tv}{}", c.as_ref().map(|c| format!(" {c}")).unwrap_or_default()));
+                if let Some(ds) = dstyle {
+                    let dv = digest.unwrap_or("");
+                    lines.push(format!("{pad}  digest: {}", if *ds == 0 { format!("\"{dv}\"") } else { format!("'{dv}'") }));
+                }
+                lines.push(format!("{pad}  pullPolicy: IfNotPresent"));
+            }
+            let mut s = lines.join(eol);
+            if final_newline { s.push_str(eol); }
+            s
+        };
+        let all_have_digest = blocks.iter().all(|b| b.2.is_some());
+        let (t1, t2) = (TAGS[tag], TAGS[(tag + 1) % TAGS.len()]);
+        let original = render(t1, None);
+        let up = |t: &str, d: Option<&str>| {
+            let mut u = Update::parse(&format!("bitnami/nginx:{t}")).unwrap();
+            u.digest = d.map(str::to_string);
+            u
+        };
+        let helm = Target::Helm(Default::default());
+        if all_have_digest {
+            let fwd = edit("values.yaml", &original, &helm, &up(t2, Some(D2))).unwrap();
+            prop_assert_eq!(&fwd.text, &render(t2, Some(D2)));
+            let back = edit("values.yaml", &fwd.text, &helm, &up(t1, None)).unwrap();
+            prop_assert_eq!(&back.text, &original);
+        } else {
+            prop_assert!(edit("values.yaml", &original, &helm, &up(t2, Some(D2))).is_err());
+        }
+        let fwd = edit("values.yaml", &original, &Target::Auto, &up(t2, None)).unwrap();
+        prop_assert_eq!(&fwd.text, &render(t2, None));
+        let back = edit("values.yaml", &fwd.text, &Target::Auto, &up(t1, None)).unwrap();
+        prop_assert_eq!(&back.text, &original);
+    }
+}

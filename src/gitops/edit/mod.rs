@@ -17,9 +17,10 @@
 //! The parser is `saphyr-parser` (0.3), chosen because it is the one maintained Rust YAML
 //! parser whose event API reports a span per node: `serde_norway`/`serde_yaml` give
 //! values without positions, and `yaml-rust2` gives only start markers. Two quirks are
-//! handled in [`yaml`]: its `Marker::index()` counts characters, not bytes, and the span
-//! of a quoted scalar in block context runs to the end of the line (over a trailing
-//! comment), so the closing quote is found by scanning from the opening one.
+//! handled in the private `yaml` module: its `Marker::index()` counts characters, not
+//! bytes, and the span of a quoted scalar in block context runs to the end of the line
+//! (over a trailing comment), so the closing quote is found by scanning from the opening
+//! one.
 //!
 //! # Refusals
 //!
@@ -699,6 +700,27 @@ mod tests {
         assert_eq!(path_key("a", "b"), "a.b");
         assert_eq!(path_key("a", "b.c"), "a[\"b.c\"]");
         assert_eq!(path_index("a", 2), "a[2]");
+    }
+
+    #[test]
+    fn bom_crlf_and_non_ascii_before_the_value() {
+        let text = "\u{feff}# ünïcödé\r\nimages:\r\n- name: nginx # ü\r\n  newTag: ü-1 # ✓\r\n";
+        let u = Update::parse("nginx:v2").unwrap();
+        let out = edit("kustomization.yaml", text, &Target::Kustomize, &u).unwrap();
+        assert_eq!(out.text, text.replace("ü-1 #", "v2 #"));
+        assert_eq!(out.changes[0].line, 4);
+        assert_eq!(out.changes[0].old, "ü-1");
+        let out = edit(
+            "k.yaml",
+            text,
+            &Target::Kustomize,
+            &Update::parse(&format!("nginx@{D}")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            out.text,
+            text.replace("✓\r\n", &format!("✓\r\n  digest: {D}\r\n"))
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub(crate) enum Kind {
     Alias(Option<Box<Node>>),
 }
 
+/// The byte range of a scalar token as written, or why it cannot be spliced in place.
+pub(crate) type RawRange = Result<(usize, usize), &'static str>;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Scalar {
     /// The value after YAML unescaping and folding.
@@ -39,7 +42,7 @@ pub(crate) struct Scalar {
     pub style: ScalarStyle,
     /// Byte range of the scalar token as written (quotes included), or why the token cannot
     /// be spliced in place.
-    pub raw: Result<(usize, usize), &'static str>,
+    pub raw: RawRange,
 }
 
 impl Node {
@@ -331,7 +334,7 @@ impl<'a> Builder<'a, '_> {
         span: Span,
         start: usize,
         end: usize,
-    ) -> Result<(usize, usize), &'static str> {
+    ) -> RawRange {
         let text = self.src.text;
         match style {
             ScalarStyle::Literal | ScalarStyle::Folded => {
@@ -410,7 +413,7 @@ impl<'a> Builder<'a, '_> {
 mod tests {
     use super::*;
 
-    fn scalars(n: &Node, out: &mut Vec<(String, Result<(usize, usize), &'static str>)>) {
+    fn scalars(n: &Node, out: &mut Vec<(String, RawRange)>) {
         match &n.kind {
             Kind::Scalar(s) => out.push((s.value.clone(), s.raw)),
             Kind::Seq(items) => items.iter().for_each(|i| scalars(i, out)),
