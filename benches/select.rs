@@ -20,7 +20,11 @@ fn mixed_tags() -> Vec<String> {
             0..=3 => format!("{a}.{b}.{c}"),
             4 => format!("v{a}.{b}.{c}"),
             5 => format!("{a}.{b}.{c}-rc.{}", i % 5),
-            6 => format!("main-{:08x}-{}", i.wrapping_mul(2654435761), 1_700_000_000 + i),
+            6 => format!(
+                "main-{:08x}-{}",
+                i.wrapping_mul(2654435761),
+                1_700_000_000 + i
+            ),
             7 => format!("sha256-{:064x}.sig", i),
             8 => format!("{a}.{b}"),
             _ => "latest".to_string(),

@@ -213,7 +213,10 @@ impl Config {
         }
         // Relative paths in a config are relative to the config file, not the cwd.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.policies, &mut cfg.state_dir].into_iter().flatten() {
+        for p in [&mut cfg.policies, &mut cfg.state_dir]
+            .into_iter()
+            .flatten()
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -236,15 +239,27 @@ impl Config {
             if r.host.is_empty() || r.host.contains('/') {
                 out.push(Problem::new(
                     path,
-                    format!("registries: host {:?} must be host[:port] without a scheme or path", r.host),
+                    format!(
+                        "registries: host {:?} must be host[:port] without a scheme or path",
+                        r.host
+                    ),
                 ));
             }
             if !hosts.insert(r.host.as_str()) {
-                out.push(Problem::new(path, format!("registries: host {:?} is listed twice", r.host)));
+                out.push(Problem::new(
+                    path,
+                    format!("registries: host {:?} is listed twice", r.host),
+                ));
             }
             if let Some(rl) = r.rate_limit {
                 if !(rl.is_finite() && rl > 0.0) {
-                    out.push(Problem::new(path, format!("registries: rateLimit for {} must be a positive number", r.host)));
+                    out.push(Problem::new(
+                        path,
+                        format!(
+                            "registries: rateLimit for {} must be a positive number",
+                            r.host
+                        ),
+                    ));
                 }
             }
         }
@@ -255,20 +270,38 @@ impl Config {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !ok {
-                out.push(Problem::new(path, format!("receivers: name {:?} may hold only letters, digits, - and _", r.name)));
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "receivers: name {:?} may hold only letters, digits, - and _",
+                        r.name
+                    ),
+                ));
             }
             if !names.insert(r.name.as_str()) {
-                out.push(Problem::new(path, format!("receivers: name {:?} is used twice", r.name)));
+                out.push(Problem::new(
+                    path,
+                    format!("receivers: name {:?} is used twice", r.name),
+                ));
             }
         }
         for n in &self.notifications {
             if n.format != "generic" && n.format != "slack" {
-                out.push(Problem::new(path, format!("notifications: format {:?} must be generic or slack", n.format)));
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "notifications: format {:?} must be generic or slack",
+                        n.format
+                    ),
+                ));
             }
         }
         if let Some(g) = &self.git {
             if g.credentials.is_some() && g.ssh_key.is_some() {
-                out.push(Problem::new(path, "git: give credentials or sshKey, not both"));
+                out.push(Problem::new(
+                    path,
+                    "git: give credentials or sshKey, not both",
+                ));
             }
         }
         out
@@ -343,11 +376,24 @@ receivers:
     fn problems_are_located() {
         let e = Config::parse(Path::new("c.yaml"), "listen: nowhere\n").unwrap_err();
         assert!(e[0].to_string().starts_with("c.yaml:1:"), "{}", e[0]);
-        let e = Config::parse(Path::new("c.yaml"), "registries:\n  - host: a\n    rateLimt: 3\n").unwrap_err();
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "registries:\n  - host: a\n    rateLimt: 3\n",
+        )
+        .unwrap_err();
         assert!(e[0].to_string().contains("c.yaml:3:"), "{}", e[0]);
-        let e = Config::parse(Path::new("c.yaml"), "git:\n  url: https://u:p@h/x.git\n").unwrap_err();
-        assert!(e[0].to_string().contains("must not carry credentials"), "{}", e[0]);
-        let e = Config::parse(Path::new("c.yaml"), "receivers:\n  - {name: a, provider: x, secret: 'plain'}\n").unwrap_err();
+        let e =
+            Config::parse(Path::new("c.yaml"), "git:\n  url: https://u:p@h/x.git\n").unwrap_err();
+        assert!(
+            e[0].to_string().contains("must not carry credentials"),
+            "{}",
+            e[0]
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - {name: a, provider: x, secret: 'plain'}\n",
+        )
+        .unwrap_err();
         assert!(e[0].to_string().contains("c.yaml:2:"), "{}", e[0]);
     }
 }

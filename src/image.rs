@@ -92,7 +92,9 @@ pub fn split_raw(s: &str) -> RawParts<'_> {
 /// Checks a digest string (`sha256:<64 hex>` or `sha512:<128 hex>`, lowercase).
 pub fn validate_digest(d: &str) -> Result<(), String> {
     let Some((alg, hex)) = d.split_once(':') else {
-        return Err(format!("digest {d:?} has no algorithm (expected sha256:<hex>)"));
+        return Err(format!(
+            "digest {d:?} has no algorithm (expected sha256:<hex>)"
+        ));
     };
     let want = match alg {
         "sha256" => 64,
@@ -195,7 +197,9 @@ fn normalise_name(name: &str) -> Result<(String, String), String> {
         _ => (DOCKER_HUB.to_string(), name.to_string()),
     };
     if !DOMAIN.is_match(&domain) {
-        return Err(format!("registry host {domain:?} is not a valid host[:port]"));
+        return Err(format!(
+            "registry host {domain:?} is not a valid host[:port]"
+        ));
     }
     let domain = match domain.as_str() {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
@@ -282,7 +286,10 @@ mod tests {
         let r = p("localhost/app");
         assert_eq!(r.registry, "localhost");
         let r = p("127.0.0.1:5000/a/b/c:1.0.0");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("127.0.0.1:5000", "a/b/c"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("127.0.0.1:5000", "a/b/c")
+        );
         let r = p("ghcr.io/org/app:1.2.3");
         assert_eq!(r.name(), "ghcr.io/org/app");
         assert_eq!(r.api_host(), "ghcr.io");
@@ -339,7 +346,10 @@ mod tests {
         p("my_org/my__app");
         p("my-org/a---b");
         p("a.b/c.d_e-f");
-        assert_eq!(p("Registry.Example.com/app").registry, "Registry.Example.com");
+        assert_eq!(
+            p("Registry.Example.com/app").registry,
+            "Registry.Example.com"
+        );
         let long_tag = "a".repeat(128);
         p(&format!("app:{long_tag}"));
         assert!(ImageRef::parse(&format!("app:{long_tag}a")).is_err());
@@ -357,12 +367,19 @@ mod tests {
             }
         );
         let r = split_raw("nginx:1.2@sha256:x");
-        assert_eq!((r.name, r.tag, r.digest), ("nginx", Some("1.2"), Some("sha256:x")));
+        assert_eq!(
+            (r.name, r.tag, r.digest),
+            ("nginx", Some("1.2"), Some("sha256:x"))
+        );
     }
 
     #[test]
     fn display_round_trips() {
-        for s in ["ghcr.io/org/app:1", "localhost:5000/x/y", "docker.io/library/nginx:latest"] {
+        for s in [
+            "ghcr.io/org/app:1",
+            "localhost:5000/x/y",
+            "docker.io/library/nginx:latest",
+        ] {
             assert_eq!(p(s).to_string(), s);
             assert_eq!(p(&p(s).to_string()), p(s));
         }

@@ -54,28 +54,54 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("imagebump");
         let webhooks = Family::<WebhookLabels, Counter>::default();
-        registry.register("webhooks", "Webhook deliveries by receiver and result", webhooks.clone());
+        registry.register(
+            "webhooks",
+            "Webhook deliveries by receiver and result",
+            webhooks.clone(),
+        );
         let scans = Family::<ResultLabels, Counter>::default();
         registry.register("scans", "Repository scans by result", scans.clone());
         let commits = Counter::default();
-        registry.register("commits", "Commits pushed to the GitOps repository", commits.clone());
+        registry.register(
+            "commits",
+            "Commits pushed to the GitOps repository",
+            commits.clone(),
+        );
         let push_retries = Counter::default();
-        registry.register("push_retries", "Pushes rejected as non-fast-forward and retried", push_retries.clone());
+        registry.register(
+            "push_retries",
+            "Pushes rejected as non-fast-forward and retried",
+            push_retries.clone(),
+        );
         let push_failures = Counter::default();
-        registry.register("push_failures", "Writes that failed after all retries", push_failures.clone());
+        registry.register(
+            "push_failures",
+            "Writes that failed after all retries",
+            push_failures.clone(),
+        );
         // 5 ms .. ~80 s: the interesting part is well under a second.
-        let webhook_to_commit =
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15));
+        let webhook_to_commit = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15),
+        );
         registry.register(
             "webhook_to_commit_seconds",
             "Latency from a webhook delivery to the pushed commit it caused",
             webhook_to_commit.clone(),
         );
-        let write_seconds =
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15));
-        registry.register("write_seconds", "Duration of one fetch+edit+commit+push", write_seconds.clone());
+        let write_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15),
+        );
+        registry.register(
+            "write_seconds",
+            "Duration of one fetch+edit+commit+push",
+            write_seconds.clone(),
+        );
         let queued_events = Gauge::default();
-        registry.register("queued_events", "Repository scans waiting to run", queued_events.clone());
+        registry.register(
+            "queued_events",
+            "Repository scans waiting to run",
+            queued_events.clone(),
+        );
         Metrics {
             registry,
             webhooks,
@@ -136,8 +162,14 @@ mod tests {
         m.commits.inc();
         m.webhook_to_commit.observe(0.2);
         let text = m.encode();
-        assert!(text.contains(r#"imagebump_webhooks_total{receiver="ghcr",result="accepted"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"imagebump_webhooks_total{receiver="ghcr",result="accepted"} 2"#),
+            "{text}"
+        );
         assert!(text.contains("imagebump_commits_total 1"), "{text}");
-        assert!(text.contains("imagebump_webhook_to_commit_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("imagebump_webhook_to_commit_seconds_count 1"),
+            "{text}"
+        );
     }
 }

@@ -137,14 +137,18 @@ fn deliver(
     if method != axum::http::Method::POST {
         m.webhook(&name, "method_not_allowed");
         let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "use POST");
-        r.headers_mut().insert("allow", axum::http::HeaderValue::from_static("POST"));
+        r.headers_mut()
+            .insert("allow", axum::http::HeaderValue::from_static("POST"));
         return r;
     }
     let body = match body {
         Ok(b) => b,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             m.webhook(&name, "too_large");
-            return error(StatusCode::PAYLOAD_TOO_LARGE, format!("payload is larger than the limit of {MAX_BODY} bytes"));
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("payload is larger than the limit of {MAX_BODY} bytes"),
+            );
         }
         Err(e) => {
             m.webhook(&name, "malformed");
@@ -188,7 +192,11 @@ async fn readyz(State(st): State<AppState>) -> Response {
     if st.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "git repository not reachable yet\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "git repository not reachable yet\n",
+        )
+            .into_response()
     }
 }
 
@@ -197,14 +205,17 @@ async fn metrics(State(st): State<AppState>) -> Response {
     text.push_str(&registry_metrics(&st.engine.registry().metrics()));
     text.push_str("# EOF\n");
     (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         text,
     )
         .into_response()
 }
 
 /// The registry client's counters in OpenMetrics text.
-fn registry_metrics(s: &crate::registry::metrics::MetricsSnapshot) -> String {
+fn registry_metrics(s: &crate::registry::MetricsSnapshot) -> String {
     let mut out = String::from(
         "# HELP imagebump_registry_requests Registry requests by registry, kind and status.\n# TYPE imagebump_registry_requests counter\n",
     );
@@ -217,7 +228,10 @@ fn registry_metrics(s: &crate::registry::metrics::MetricsSnapshot) -> String {
         ));
     }
     out.push_str("# HELP imagebump_registry_rate_limit_waits Requests that waited for the rate limit.\n# TYPE imagebump_registry_rate_limit_waits counter\n");
-    out.push_str(&format!("imagebump_registry_rate_limit_waits_total {}\n", s.rate_limit_waits));
+    out.push_str(&format!(
+        "imagebump_registry_rate_limit_waits_total {}\n",
+        s.rate_limit_waits
+    ));
     out
 }
 

@@ -18,7 +18,15 @@ fn imagebump(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn test_prints_chosen_tag_alone() {
-    let (code, out, _) = imagebump(&["test", "--semver", ">=1.0.0 <2.0.0", "1.0.0", "v1.9.0", "2.0.0", "latest"]);
+    let (code, out, _) = imagebump(&[
+        "test",
+        "--semver",
+        ">=1.0.0 <2.0.0",
+        "1.0.0",
+        "v1.9.0",
+        "2.0.0",
+        "latest",
+    ]);
     assert_eq!((code, out.as_str()), (0, "v1.9.0\n"));
 }
 
@@ -47,8 +55,16 @@ fn test_strategies_from_flags() {
     let (_, out, _) = imagebump(&["test", "--numerical", "asc", "9", "10", "x"]);
     assert_eq!(out, "10\n");
     let (_, out, _) = imagebump(&[
-        "test", "--numerical", "asc", "--pattern", r"^main-[0-9a-f]+-(?P<ts>\d+)$", "--extract", "$ts",
-        "main-aa-20", "main-bb-100", "dev-cc-999",
+        "test",
+        "--numerical",
+        "asc",
+        "--pattern",
+        r"^main-[0-9a-f]+-(?P<ts>\d+)$",
+        "--extract",
+        "$ts",
+        "main-aa-20",
+        "main-bb-100",
+        "dev-cc-999",
     ]);
     assert_eq!(out, "main-bb-100\n");
     let (_, out, _) = imagebump(&["test", "--exclude", "^2", "1.0.0", "2.0.0"]);
@@ -57,7 +73,14 @@ fn test_strategies_from_flags() {
     assert_eq!(out, "1.10\n");
     let (code, out, _) = imagebump(&["test", "--current", "3.0.0", "1.0.0", "2.0.0"]);
     assert_eq!((code, out.as_str()), (0, "3.0.0\n"));
-    let (_, out, _) = imagebump(&["test", "--current", "3.0.0", "--allow-downgrade", "1.0.0", "2.0.0"]);
+    let (_, out, _) = imagebump(&[
+        "test",
+        "--current",
+        "3.0.0",
+        "--allow-downgrade",
+        "1.0.0",
+        "2.0.0",
+    ]);
     assert_eq!(out, "2.0.0\n");
 }
 
@@ -74,21 +97,41 @@ fn test_reads_tags_file_and_stdin() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"1.1.0\n1.1.7\n1.2.0\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"1.1.0\n1.1.7\n1.2.0\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1.1.7\n");
 }
 
 #[test]
 fn test_explain_says_why_per_tag() {
-    let (code, out, _) = imagebump(&["test", "--semver", "^1", "--explain", "1.2.3", "2.0.0", "latest", "x.sig"]);
+    let (code, out, _) = imagebump(&[
+        "test",
+        "--semver",
+        "^1",
+        "--explain",
+        "1.2.3",
+        "2.0.0",
+        "latest",
+        "x.sig",
+    ]);
     assert_eq!(code, 0);
     let lines: Vec<_> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
     assert!(lines[0].starts_with("1.2.3: kept"), "{out}");
-    assert!(lines[1].starts_with("2.0.0: dropped") && lines[1].contains("outside"), "{out}");
+    assert!(
+        lines[1].starts_with("2.0.0: dropped") && lines[1].contains("outside"),
+        "{out}"
+    );
     assert!(lines[2].starts_with("latest: dropped"), "{out}");
-    assert!(lines[3].starts_with("x.sig: dropped") && lines[3].contains("artefact"), "{out}");
+    assert!(
+        lines[3].starts_with("x.sig: dropped") && lines[3].contains("artefact"),
+        "{out}"
+    );
     assert_eq!(lines[4], "1.2.3");
 }
 
@@ -104,21 +147,55 @@ fn validate_ships_valid_examples() {
 fn validate_reports_one_line_per_problem_with_location() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    std::fs::write(p.join("a.yaml"), "application: a\nimages:\n  - repository: nginx\n    semver: '>=1.x.y'\n").unwrap();
+    std::fs::write(
+        p.join("a.yaml"),
+        "application: a\nimages:\n  - repository: nginx\n    semver: '>=1.x.y'\n",
+    )
+    .unwrap();
     std::fs::write(p.join("b.yaml"), "application: b\nimages:\n  - repository: nginx\n    semver: '*'\n    targets:\n      - manifest: ../../etc/x.yaml\n").unwrap();
-    std::fs::write(p.join("c.yaml"), "application: c\nimages:\n  - repository: nginx\n    semver: '*'\n    tagz: 1\n").unwrap();
-    std::fs::write(p.join("ok.yaml"), "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n").unwrap();
-    std::fs::write(p.join("dup.yml"), "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n").unwrap();
+    std::fs::write(
+        p.join("c.yaml"),
+        "application: c\nimages:\n  - repository: nginx\n    semver: '*'\n    tagz: 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("ok.yaml"),
+        "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("dup.yml"),
+        "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n",
+    )
+    .unwrap();
     let cfgdir = tempfile::tempdir().unwrap();
     let cfg = cfgdir.path().join("imagebump.yaml");
-    std::fs::write(&cfg, "listen: 0.0.0.0:8080\nregistries:\n  - host: ghcr.io\n    insecur: true\n").unwrap();
-    let (code, out, _) = imagebump(&["validate", "--config", cfg.to_str().unwrap(), p.to_str().unwrap()]);
+    std::fs::write(
+        &cfg,
+        "listen: 0.0.0.0:8080\nregistries:\n  - host: ghcr.io\n    insecur: true\n",
+    )
+    .unwrap();
+    let (code, out, _) = imagebump(&[
+        "validate",
+        "--config",
+        cfg.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     let lines: Vec<_> = out.lines().collect();
     assert_eq!(lines.len(), 5, "{out}");
-    assert!(out.contains("imagebump.yaml:4:") && out.contains("unknown field `insecur`"), "{out}");
+    assert!(
+        out.contains("imagebump.yaml:4:") && out.contains("unknown field `insecur`"),
+        "{out}"
+    );
     assert!(out.contains("a.yaml:4:"), "{out}");
-    assert!(out.contains("b.yaml:6:") && out.contains("inside the repository"), "{out}");
-    assert!(out.contains("c.yaml:5:") && out.contains("unknown field `tagz`"), "{out}");
+    assert!(
+        out.contains("b.yaml:6:") && out.contains("inside the repository"),
+        "{out}"
+    );
+    assert!(
+        out.contains("c.yaml:5:") && out.contains("unknown field `tagz`"),
+        "{out}"
+    );
     assert!(out.contains("already defined"), "{out}");
 }

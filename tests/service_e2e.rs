@@ -78,19 +78,27 @@ impl Drop for Service {
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
-    let _ = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
 }
 
 /// Minimal blocking HTTP helpers on reqwest's async client (the crate has no blocking feature).
 mod reqwest {
     pub fn blocking_get(url: &str) -> Result<u16, String> {
         rt().block_on(async {
-            ::reqwest::get(url).await.map(|r| r.status().as_u16()).map_err(|e| e.to_string())
+            ::reqwest::get(url)
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string())
         })
     }
 
     pub fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 }
 
@@ -167,10 +175,20 @@ fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
     // The repository is seeded after the registry is up, since file content names its host.
     let tmp_repo = tempfile::tempdir().unwrap();
     let repo_path = tmp_repo.path().join("fleet.git");
-    let s = setup(&format!("file://{}", repo_path.display()), false, &[("web", ">=1.0.0 <2.0.0")]);
+    let s = setup(
+        &format!("file://{}", repo_path.display()),
+        false,
+        &[("web", ">=1.0.0 <2.0.0")],
+    );
     let image = format!("{}/team/web", s.registry.host());
     let before = deployment(&format!("{image}:1.0.0"));
-    let repo = BareRepo::create_at(&repo_path, &[("apps/web/deployment.yaml", &before), ("README.md", "fleet\n")]);
+    let repo = BareRepo::create_at(
+        &repo_path,
+        &[
+            ("apps/web/deployment.yaml", &before),
+            ("README.md", "fleet\n"),
+        ],
+    );
     rt.block_on(s.registry.push_image("team/web", "1.0.0"));
     let mut svc = Service::start(&s.dir, s.port);
     let base = repo.head("main").unwrap();
@@ -181,10 +199,17 @@ fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
         let text = repo.read("main", "apps/web/deployment.yaml")?;
         text.contains(":1.4.0").then_some(text)
     });
-    assert_eq!(after, before.replace(":1.0.0\"", ":1.4.0\""), "only the tag bytes change");
+    assert_eq!(
+        after,
+        before.replace(":1.0.0\"", ":1.4.0\""),
+        "only the tag bytes change"
+    );
     assert!(repo.is_ancestor(&base, "main"));
     assert_eq!(repo.tip_author("main"), "imagebump <bot@example.com>");
-    assert_eq!(repo.tip_changed_files("main"), vec!["apps/web/deployment.yaml".to_string()]);
+    assert_eq!(
+        repo.tip_changed_files("main"),
+        vec!["apps/web/deployment.yaml".to_string()]
+    );
 
     // A forged delivery: 401 and nothing changes.
     let commits = repo.commit_count("main");
@@ -197,7 +222,10 @@ fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
         ::reqwest::Client::new()
             .post(svc.url("/hooks/registry"))
             .header("authorization", "Bearer forged")
-            .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+            .header(
+                "content-type",
+                "application/vnd.docker.distribution.events.v1+json",
+            )
             .body(body.clone())
             .send()
             .await
@@ -220,15 +248,46 @@ fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
     assert_eq!(status, 202, "{answer}");
     assert!(answer.contains(r#""scheduled":1"#), "{answer}");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(repo.commit_count("main"), commits, "a tag the registry lacks changes nothing");
-    assert!(repo.read("main", "apps/web/deployment.yaml").unwrap().contains(":1.4.0"));
+    assert_eq!(
+        repo.commit_count("main"),
+        commits,
+        "a tag the registry lacks changes nothing"
+    );
+    assert!(repo
+        .read("main", "apps/web/deployment.yaml")
+        .unwrap()
+        .contains(":1.4.0"));
 
     // Status API and metrics show what happened.
-    let status_json = rt.block_on(async { ::reqwest::get(svc.url("/api/v1/status")).await.unwrap().text().await.unwrap() });
-    assert!(status_json.contains(r#""current":"1.4.0""#), "{status_json}");
-    let metrics = rt.block_on(async { ::reqwest::get(svc.url("/metrics")).await.unwrap().text().await.unwrap() });
-    assert!(metrics.contains(r#"imagebump_webhooks_total{receiver="registry",result="unauthorized"} 1"#), "{metrics}");
-    assert!(metrics.contains("imagebump_webhook_to_commit_seconds_count"), "{metrics}");
+    let status_json = rt.block_on(async {
+        ::reqwest::get(svc.url("/api/v1/status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        status_json.contains(r#""current":"1.4.0""#),
+        "{status_json}"
+    );
+    let metrics = rt.block_on(async {
+        ::reqwest::get(svc.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        metrics
+            .contains(r#"imagebump_webhooks_total{receiver="registry",result="unauthorized"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imagebump_webhook_to_commit_seconds_count"),
+        "{metrics}"
+    );
     svc.stop();
 }
 
@@ -237,19 +296,34 @@ fn startup_sync_catches_a_push_made_while_the_service_was_down() {
     let rt = reqwest::rt();
     let tmp_repo = tempfile::tempdir().unwrap();
     let repo_path = tmp_repo.path().join("fleet.git");
-    let s = setup(&format!("file://{}", repo_path.display()), false, &[("api", "^3.0.0")]);
+    let s = setup(
+        &format!("file://{}", repo_path.display()),
+        false,
+        &[("api", "^3.0.0")],
+    );
     let image = format!("{}/team/api", s.registry.host());
-    let repo = BareRepo::create_at(&repo_path, &[("apps/api/deployment.yaml", &deployment(&format!("{image}:3.0.0")))]);
+    let repo = BareRepo::create_at(
+        &repo_path,
+        &[(
+            "apps/api/deployment.yaml",
+            &deployment(&format!("{image}:3.0.0")),
+        )],
+    );
     rt.block_on(s.registry.push_image("team/api", "3.0.0"));
     let mut svc = Service::start(&s.dir, s.port);
     svc.stop();
     // Pushed while down: the registry's notification goes nowhere.
     rt.block_on(s.registry.push_image("team/api", "3.2.1"));
     std::thread::sleep(Duration::from_millis(200));
-    assert!(repo.read("main", "apps/api/deployment.yaml").unwrap().contains(":3.0.0"));
+    assert!(repo
+        .read("main", "apps/api/deployment.yaml")
+        .unwrap()
+        .contains(":3.0.0"));
     let _svc = Service::start(&s.dir, s.port);
     wait_for("the start-up sync commit", Duration::from_secs(20), || {
-        repo.read("main", "apps/api/deployment.yaml")?.contains(":3.2.1").then_some(())
+        repo.read("main", "apps/api/deployment.yaml")?
+            .contains(":3.2.1")
+            .then_some(())
     });
 }
 
@@ -261,13 +335,25 @@ fn smart_http_with_basic_auth() {
     // Seeded after the registry exists, since the file names its host.
     let s = setup(&server.url(port_repo_name), true, &[("svc", "~1.2")]);
     let image = format!("{}/team/svc", s.registry.host());
-    let repo = server.create_repo(port_repo_name, &[("apps/svc/deployment.yaml", &deployment(&format!("{image}:1.2.0")))]);
+    let repo = server.create_repo(
+        port_repo_name,
+        &[(
+            "apps/svc/deployment.yaml",
+            &deployment(&format!("{image}:1.2.0")),
+        )],
+    );
     rt.block_on(s.registry.push_image("team/svc", "1.2.0"));
     let _svc = Service::start(&s.dir, s.port);
     rt.block_on(s.registry.push_image("team/svc", "1.2.7"));
-    wait_for("the commit over smart HTTP", Duration::from_secs(20), || {
-        repo.read("main", "apps/svc/deployment.yaml")?.contains(":1.2.7").then_some(())
-    });
+    wait_for(
+        "the commit over smart HTTP",
+        Duration::from_secs(20),
+        || {
+            repo.read("main", "apps/svc/deployment.yaml")?
+                .contains(":1.2.7")
+                .then_some(())
+        },
+    );
 }
 
 #[test]
@@ -287,7 +373,10 @@ fn burst_of_1000_webhooks_for_100_images_coalesces() {
             )
         })
         .collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
     let repo = BareRepo::create_at(&repo_path, &refs);
     for a in &apps {
         rt.block_on(s.registry.push_image(&format!("team/{a}"), "1.0.0"));
@@ -332,17 +421,35 @@ fn burst_of_1000_webhooks_for_100_images_coalesces() {
         eprintln!("1000 webhooks sent in {:?}", started.elapsed());
         out
     });
-    assert!(statuses.iter().all(|s| *s == 202), "not all 202: {:?}", statuses.iter().filter(|s| **s != 202).take(5).collect::<Vec<_>>());
+    assert!(
+        statuses.iter().all(|s| *s == 202),
+        "not all 202: {:?}",
+        statuses
+            .iter()
+            .filter(|s| **s != 202)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
     wait_for("every image at 1.0.10", Duration::from_secs(60), || {
         apps.iter()
-            .all(|a| repo.read("main", &format!("apps/{a}/deployment.yaml")).is_some_and(|t| t.contains(":1.0.10\"")))
+            .all(|a| {
+                repo.read("main", &format!("apps/{a}/deployment.yaml"))
+                    .is_some_and(|t| t.contains(":1.0.10\""))
+            })
             .then_some(())
     });
     let commits = repo.commit_count("main") - commits_before;
     eprintln!("burst produced {commits} commits");
-    assert!(commits <= 10, "{commits} commits for one burst; expected a handful\n{}", svc.log());
+    assert!(
+        commits <= 10,
+        "{commits} commits for one burst; expected a handful\n{}",
+        svc.log()
+    );
     // Every file changed only in its tag.
     for (path, content) in &files {
-        assert_eq!(repo.read("main", path).unwrap(), content.replace(":1.0.0\"", ":1.0.10\""));
+        assert_eq!(
+            repo.read("main", path).unwrap(),
+            content.replace(":1.0.0\"", ":1.0.10\"")
+        );
     }
 }

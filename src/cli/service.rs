@@ -37,7 +37,10 @@ fn load(args: &ServiceArgs) -> Result<(Config, Arc<Engine>), ExitCode> {
             return Err(ExitCode::from(2));
         }
     };
-    let dir = cfg.policies.clone().unwrap_or_else(|| PathBuf::from("policies"));
+    let dir = cfg
+        .policies
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("policies"));
     let (loaded, problems) = policy::load_all(&[dir]);
     if !problems.is_empty() {
         for p in &problems {
@@ -46,7 +49,12 @@ fn load(args: &ServiceArgs) -> Result<(Config, Arc<Engine>), ExitCode> {
         return Err(ExitCode::from(2));
     }
     let registry = setup::registry_client(&cfg).map_err(|e| super::fail(format!("{e:#}")))?;
-    let engine = Engine::new(loaded, registry, Arc::new(Metrics::new()), cfg.poll_interval());
+    let engine = Engine::new(
+        loaded,
+        registry,
+        Arc::new(Metrics::new()),
+        cfg.poll_interval(),
+    );
     Ok((cfg, Arc::new(engine)))
 }
 
@@ -62,7 +70,12 @@ fn open_copy(cfg: &Config) -> anyhow::Result<WorkingCopy> {
     WorkingCopy::open(&cfg.state_dir(), git).context("git working copy")
 }
 
-fn writer(cfg: &Config, engine: &Engine, wc: WorkingCopy, rt: &tokio::runtime::Handle) -> anyhow::Result<Writer> {
+fn writer(
+    cfg: &Config,
+    engine: &Engine,
+    wc: WorkingCopy,
+    rt: &tokio::runtime::Handle,
+) -> anyhow::Result<Writer> {
     let targets = setup::notify_targets(cfg)?;
     Ok(Writer {
         wc,
@@ -102,7 +115,11 @@ pub fn once(args: ServiceArgs) -> ExitCode {
         let state = match (&s.last_error, &s.why_not_updated, &s.last_commit) {
             (Some(e), _, _) => format!("error: {e}"),
             (None, Some(w), _) => format!("not updated: {w}"),
-            (None, None, Some(c)) => format!("{} (commit {})", s.current.clone().unwrap_or_default(), &c[..c.len().min(12)]),
+            (None, None, Some(c)) => format!(
+                "{} (commit {})",
+                s.current.clone().unwrap_or_default(),
+                &c[..c.len().min(12)]
+            ),
             (None, None, None) => format!("{} (up to date)", s.current.clone().unwrap_or_default()),
         };
         println!("{}/{}: {state}", s.application, s.image);
@@ -143,9 +160,14 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
         }
     }
     for (id, o) in &p.outcomes {
-        if let crate::engine::plan::Outcome::DowngradeRefused { current } | crate::engine::plan::Outcome::Failed(current) = o {
+        if let crate::engine::plan::Outcome::DowngradeRefused { current }
+        | crate::engine::plan::Outcome::Failed(current) = o
+        {
             let lp = &engine.policies[id.app];
-            eprintln!("{}/{}: not updated: {current}", lp.policy.application, lp.policy.images[id.image].name);
+            eprintln!(
+                "{}/{}: not updated: {current}",
+                lp.policy.application, lp.policy.images[id.image].name
+            );
         }
     }
     if p.files.is_empty() {
@@ -217,7 +239,8 @@ pub fn run(args: ServiceArgs) -> ExitCode {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

@@ -97,7 +97,8 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         url,
         branch,
         push_branch: None,
-        author_name: std::env::var("IMAGEBUMP_GIT_AUTHOR_NAME").unwrap_or_else(|_| "imagebump".into()),
+        author_name: std::env::var("IMAGEBUMP_GIT_AUTHOR_NAME")
+            .unwrap_or_else(|_| "imagebump".into()),
         author_email: std::env::var("IMAGEBUMP_GIT_AUTHOR_EMAIL")
             .unwrap_or_else(|_| "imagebump@localhost".into()),
         auth: git_auth_from_env(),
@@ -141,7 +142,10 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
                 for l in &lines {
                     m.push_str(&format!("- {l}\n"));
                 }
-                m.push_str(&format!("\nImagebump-Version: {}\n", env!("CARGO_PKG_VERSION")));
+                m.push_str(&format!(
+                    "\nImagebump-Version: {}\n",
+                    env!("CARGO_PKG_VERSION")
+                ));
                 m
             }
         };
@@ -188,7 +192,12 @@ fn git_auth_from_env() -> GitAuth {
 }
 
 /// Plans every file under `paths` (joined to `root`); the first refusal fails the whole.
-fn plan(root: &Path, paths: &[PathBuf], update: &Update, target: &Target<'_>) -> Result<Vec<FileEdit>, String> {
+fn plan(
+    root: &Path,
+    paths: &[PathBuf],
+    update: &Update,
+    target: &Target<'_>,
+) -> Result<Vec<FileEdit>, String> {
     let mut all = Vec::new();
     for p in paths {
         let full = if root.as_os_str().is_empty() {
@@ -208,12 +217,20 @@ fn plan(root: &Path, paths: &[PathBuf], update: &Update, target: &Target<'_>) ->
     all.dedup();
     let mut out = Vec::new();
     for path in all {
-        let shown = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         let old = std::fs::read_to_string(&path).map_err(|e| format!("{shown}: {e}"))?;
         let edited = match edit::edit(&shown, &old, target, update) {
             Ok(e) => e,
             // Unparseable files under a directory are not ours to judge; named files are.
-            Err(edit::EditError::Parse { .. }) if !paths.iter().any(|p| root.join(p) == path || *p == path) => continue,
+            Err(edit::EditError::Parse { .. })
+                if !paths.iter().any(|p| root.join(p) == path || *p == path) =>
+            {
+                continue
+            }
             Err(e) => return Err(e.to_string()),
         };
         if edited.changes.is_empty() {
@@ -224,7 +241,11 @@ fn plan(root: &Path, paths: &[PathBuf], update: &Update, target: &Target<'_>) ->
             .iter()
             .map(|c| {
                 let old = if c.old.is_empty() { "(none)" } else { &c.old };
-                let new = if c.new.is_empty() { "(removed)" } else { &c.new };
+                let new = if c.new.is_empty() {
+                    "(removed)"
+                } else {
+                    &c.new
+                };
                 format!("{shown}:{} {old} → {new}", c.line)
             })
             .collect();
@@ -245,7 +266,10 @@ fn report(edits: &[FileEdit], dry_run: bool) {
     }
     for e in edits {
         if dry_run {
-            print!("{}", edit::unified_diff(&e.path.to_string_lossy(), &e.old, &e.new));
+            print!(
+                "{}",
+                edit::unified_diff(&e.path.to_string_lossy(), &e.old, &e.new)
+            );
         }
         for l in &e.lines {
             println!("{l}");

@@ -89,7 +89,13 @@ pub(super) fn choose(
     if explain {
         for n in selector.explain(tags) {
             let word = if n.kept { "kept" } else { "dropped" };
-            println!("{}: {word}: {}", n.tag, n.reason.trim_start_matches("dropped: ").trim_start_matches("candidate: "));
+            println!(
+                "{}: {word}: {}",
+                n.tag,
+                n.reason
+                    .trim_start_matches("dropped: ")
+                    .trim_start_matches("candidate: ")
+            );
         }
     }
     let verdict = selector.select(tags, current);
@@ -117,7 +123,14 @@ fn selector_from_flags(a: &TestArgs) -> Result<Selector, String> {
         let range = a.semver.as_deref().unwrap_or("*");
         Strategy::Semver(Constraints::parse(range).map_err(|e| e.to_string())?)
     };
-    let re = |s: &str| Regex::new(s).map_err(|e| format!("invalid regular expression {s:?}: {}", e.to_string().lines().last().unwrap_or("")));
+    let re = |s: &str| {
+        Regex::new(s).map_err(|e| {
+            format!(
+                "invalid regular expression {s:?}: {}",
+                e.to_string().lines().last().unwrap_or("")
+            )
+        })
+    };
     let filter = match &a.pattern {
         Some(p) => Some(TagFilter {
             pattern: re(p)?,

@@ -39,15 +39,20 @@ pub struct RepoWatch {
 }
 
 /// Groups the policies' images by normalised repository name.
-pub fn routes(policies: &[LoadedPolicy], default_interval: Duration) -> BTreeMap<String, RepoWatch> {
+pub fn routes(
+    policies: &[LoadedPolicy],
+    default_interval: Duration,
+) -> BTreeMap<String, RepoWatch> {
     let mut out: BTreeMap<String, RepoWatch> = BTreeMap::new();
     for (a, lp) in policies.iter().enumerate() {
         for (i, img) in lp.policy.images.iter().enumerate() {
-            let w = out.entry(img.repository.name()).or_insert_with(|| RepoWatch {
-                image: img.repository.without_version(),
-                watchers: Vec::new(),
-                interval: default_interval,
-            });
+            let w = out
+                .entry(img.repository.name())
+                .or_insert_with(|| RepoWatch {
+                    image: img.repository.without_version(),
+                    watchers: Vec::new(),
+                    interval: default_interval,
+                });
             w.watchers.push(WatchId { app: a, image: i });
             if let Some(iv) = img.interval {
                 w.interval = w.interval.min(iv);
@@ -94,7 +99,12 @@ impl Engine {
         let status = Arc::new(StatusBoard::default());
         for (a, lp) in policies.iter().enumerate() {
             for (i, img) in lp.policy.images.iter().enumerate() {
-                status.register(WatchId { app: a, image: i }, &lp.policy.application, &img.name, &img.repository.name());
+                status.register(
+                    WatchId { app: a, image: i },
+                    &lp.policy.application,
+                    &img.name,
+                    &img.repository.name(),
+                );
             }
         }
         Engine {
@@ -182,7 +192,8 @@ impl Engine {
             }
             Err(e) => {
                 self.metrics.scan("error");
-                self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(repository = repo, error = %e, "scan failed");
                 for w in &route.watchers {
                     self.status.update(*w, |s| {
@@ -243,7 +254,10 @@ impl Engine {
         }
         let tag = if let Some(p) = &policy.pinned {
             if !tags.iter().any(|t| t == p) {
-                return Err((format!("pinned to {p}, which the registry does not list"), candidate));
+                return Err((
+                    format!("pinned to {p}, which the registry does not list"),
+                    candidate,
+                ));
             }
             p.clone()
         } else {
@@ -253,11 +267,18 @@ impl Engine {
             }
         };
         if !policy.platforms.is_empty() {
-            match self.registry.check_platforms(image, &tag, &policy.platforms).await {
+            match self
+                .registry
+                .check_platforms(image, &tag, &policy.platforms)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     return Err((
-                        format!("{tag} lacks a required platform ({})", policy.platforms.join(", ")),
+                        format!(
+                            "{tag} lacks a required platform ({})",
+                            policy.platforms.join(", ")
+                        ),
                         candidate,
                     ))
                 }
@@ -267,7 +288,12 @@ impl Engine {
         let digest = if matches!(policy.strategy, Strategy::Digest(_)) {
             match self.registry.resolve_digest(image, &tag).await {
                 Ok(d) => Some(d),
-                Err(e) => return Err((format!("cannot resolve the digest of {tag}: {e}"), candidate)),
+                Err(e) => {
+                    return Err((
+                        format!("cannot resolve the digest of {tag}: {e}"),
+                        candidate,
+                    ))
+                }
             }
         } else {
             None

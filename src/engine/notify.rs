@@ -66,13 +66,21 @@ impl Notifier {
     pub fn send(&self, notice: Notice) {
         for (url, format) in &self.targets {
             let body = render(&notice, *format);
-            let req = self.client.post(url.expose()).header("content-type", "application/json").body(body.to_string());
+            let req = self
+                .client
+                .post(url.expose())
+                .header("content-type", "application/json")
+                .body(body.to_string());
             self.runtime.spawn(async move {
                 match req.send().await {
                     Ok(r) if r.status().is_success() => {}
                     Ok(r) => tracing::warn!(status = r.status().as_u16(), "notification refused"),
                     // reqwest errors can quote the URL; keep only the kind.
-                    Err(e) => tracing::warn!(timeout = e.is_timeout(), connect = e.is_connect(), "notification failed"),
+                    Err(e) => tracing::warn!(
+                        timeout = e.is_timeout(),
+                        connect = e.is_connect(),
+                        "notification failed"
+                    ),
                 }
             });
         }
@@ -82,7 +90,14 @@ impl Notifier {
 /// The JSON body of a notice in a format.
 pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
     match (notice, format) {
-        (Notice::Commit { commit, branch, changes }, Format::Generic) => json!({
+        (
+            Notice::Commit {
+                commit,
+                branch,
+                changes,
+            },
+            Format::Generic,
+        ) => json!({
             "event": "commit",
             "commit": commit,
             "branch": branch,
@@ -95,14 +110,33 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
                 "new": c.new,
             })).collect::<Vec<_>>(),
         }),
-        (Notice::Commit { commit, branch, changes }, Format::Slack) => {
-            let mut text = format!("imagebump pushed `{}` to `{branch}`:", &commit[..commit.len().min(12)]);
+        (
+            Notice::Commit {
+                commit,
+                branch,
+                changes,
+            },
+            Format::Slack,
+        ) => {
+            let mut text = format!(
+                "imagebump pushed `{}` to `{branch}`:",
+                &commit[..commit.len().min(12)]
+            );
             for c in changes {
-                text.push_str(&format!("\n• {}/{}: `{}` → `{}` ({})", c.application, c.image, c.old, c.new, c.file.display()));
+                text.push_str(&format!(
+                    "\n• {}/{}: `{}` → `{}` ({})",
+                    c.application,
+                    c.image,
+                    c.old,
+                    c.new,
+                    c.file.display()
+                ));
             }
             json!({ "text": text })
         }
-        (Notice::Failure { error }, Format::Generic) => json!({ "event": "failure", "error": error }),
+        (Notice::Failure { error }, Format::Generic) => {
+            json!({ "event": "failure", "error": error })
+        }
         (Notice::Failure { error }, Format::Slack) => {
             json!({ "text": format!(":warning: imagebump cannot write to git: {error}") })
         }

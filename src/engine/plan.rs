@@ -124,7 +124,11 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
     for d in desired {
         let lp = &policies[d.watch.app];
         let policy = &lp.policy.images[d.watch.image];
-        let update = match Update::new(policy.repository.without_version(), Some(d.tag.clone()), d.digest.clone()) {
+        let update = match Update::new(
+            policy.repository.without_version(),
+            Some(d.tag.clone()),
+            d.digest.clone(),
+        ) {
             Ok(u) => u,
             Err(e) => {
                 out.outcomes.insert(d.watch, Outcome::Failed(e.to_string()));
@@ -151,7 +155,10 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
                     None => match src.read(&file) {
                         Ok(Some(t)) => t,
                         Ok(None) => {
-                            outcome = Some(Outcome::Failed(format!("{}: file not found", file.display())));
+                            outcome = Some(Outcome::Failed(format!(
+                                "{}: file not found",
+                                file.display()
+                            )));
                             break 'targets;
                         }
                         Err(e) => {
@@ -161,15 +168,18 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
                     },
                 };
                 let name = file.to_string_lossy().into_owned();
-                let edited = match edit::edit(&name, &text, &edit_target(target, &marker_id), &update) {
-                    Ok(e) => e,
-                    // A markers directory holds files for other policies too.
-                    Err(EditError::Parse { .. }) if matches!(target, Target::Markers(_)) => continue,
-                    Err(e) => {
-                        outcome = Some(Outcome::Failed(e.to_string()));
-                        break 'targets;
-                    }
-                };
+                let edited =
+                    match edit::edit(&name, &text, &edit_target(target, &marker_id), &update) {
+                        Ok(e) => e,
+                        // A markers directory holds files for other policies too.
+                        Err(EditError::Parse { .. }) if matches!(target, Target::Markers(_)) => {
+                            continue
+                        }
+                        Err(e) => {
+                            outcome = Some(Outcome::Failed(e.to_string()));
+                            break 'targets;
+                        }
+                    };
                 if edited.changes.is_empty() {
                     continue;
                 }

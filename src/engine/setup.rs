@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use super::notify::Format;
 use crate::config::Config;
 use crate::gitops::repo::{GitAuth, GitConfig};
-use crate::registry::{auth::DockerConfig, ClientOptions, RegistryClient, RegistryOptions};
+use crate::registry::{ClientOptions, DockerConfig, RegistryClient, RegistryOptions};
 use crate::secret::{Secret, SecretRef};
 
 /// A registry client for the config's `registries` and `dockerConfig`.
@@ -24,15 +24,23 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
             o.rate_limit = rl;
         }
         if let Some(c) = &r.credentials {
-            o.username = Some(resolve(&c.username, &format!("registries[{}].credentials.username", r.host))?);
-            o.password = Some(resolve(&c.password, &format!("registries[{}].credentials.password", r.host))?);
+            o.username = Some(resolve(
+                &c.username,
+                &format!("registries[{}].credentials.username", r.host),
+            )?);
+            o.password = Some(resolve(
+                &c.password,
+                &format!("registries[{}].credentials.password", r.host),
+            )?);
         }
         opts.registries.push(o);
     }
     if let Some(d) = &cfg.docker_config {
         let text = resolve(d, "dockerConfig")?;
-        opts.docker_config =
-            Some(DockerConfig::parse(text.expose()).with_context(|| format!("dockerConfig ({})", d.describe()))?);
+        opts.docker_config = Some(
+            DockerConfig::parse(text.expose())
+                .with_context(|| format!("dockerConfig ({})", d.describe()))?,
+        );
     }
     RegistryClient::new(opts).context("registry client")
 }
@@ -45,8 +53,12 @@ pub fn git_config(cfg: &Config) -> anyhow::Result<GitConfig> {
     };
     let auth = if let Some(c) = &g.credentials {
         GitAuth::UserPass {
-            username: resolve(&c.username, "git.credentials.username")?.expose().to_string(),
-            password: resolve(&c.password, "git.credentials.password")?.expose().to_string(),
+            username: resolve(&c.username, "git.credentials.username")?
+                .expose()
+                .to_string(),
+            password: resolve(&c.password, "git.credentials.password")?
+                .expose()
+                .to_string(),
         }
     } else if let Some(k) = &g.ssh_key {
         GitAuth::SshKey {
@@ -77,7 +89,11 @@ pub fn notify_targets(cfg: &Config) -> anyhow::Result<Vec<(Secret, Format)>> {
         .enumerate()
         .map(|(i, n)| {
             let url = resolve(&n.url, &format!("notifications[{i}].url"))?;
-            let format = if n.format == "slack" { Format::Slack } else { Format::Generic };
+            let format = if n.format == "slack" {
+                Format::Slack
+            } else {
+                Format::Generic
+            };
             Ok((url, format))
         })
         .collect()
@@ -89,7 +105,8 @@ pub fn batch_window(cfg: &Config) -> Duration {
 }
 
 fn resolve(r: &SecretRef, what: &str) -> anyhow::Result<Secret> {
-    r.resolve().with_context(|| format!("{what}: {}", r.describe()))
+    r.resolve()
+        .with_context(|| format!("{what}: {}", r.describe()))
 }
 
 fn secret_file(r: &SecretRef, state_dir: &Path, name: &str) -> anyhow::Result<PathBuf> {

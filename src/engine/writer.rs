@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::notify::{Notice, Notifier};
 use super::plan::{plan, Desired, FileSource, Outcome, Plan, WatchId};
 use super::status::StatusBoard;
 use crate::gitops::files;
 use crate::gitops::repo::{self, Applied, WorkingCopy};
 use crate::metrics::Metrics;
-use super::notify::{Notice, Notifier};
 use crate::policy::LoadedPolicy;
 
 /// Wishes waiting for the writer, latest per image.
@@ -71,7 +71,11 @@ impl WriteQueue {
             if left.is_zero() {
                 return false;
             }
-            s = self.cv.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
+            s = self
+                .cv
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         true
     }
@@ -136,7 +140,11 @@ impl FileSource for WorkTree<'_> {
             out.push(rel.to_path_buf());
         } else if p.is_dir() {
             for f in files::yaml_files(&p).map_err(|e| format!("{}: {e}", rel.display()))? {
-                out.push(f.strip_prefix(self.0).map_err(|e| e.to_string())?.to_path_buf());
+                out.push(
+                    f.strip_prefix(self.0)
+                        .map_err(|e| e.to_string())?
+                        .to_path_buf(),
+                );
             }
         } else {
             return Err(format!("{}: no such file or directory", rel.display()));
@@ -174,10 +182,17 @@ pub fn commit_message(template: Option<&str>, plan: &Plan) -> String {
             c.file.display(),
             c.line,
             if c.old.is_empty() { "(added)" } else { &c.old },
-            if c.new.is_empty() { "(removed)" } else { &c.new },
+            if c.new.is_empty() {
+                "(removed)"
+            } else {
+                &c.new
+            },
         ));
     }
-    msg.push_str(&format!("\nImagebump-Version: {}\n", env!("CARGO_PKG_VERSION")));
+    msg.push_str(&format!(
+        "\nImagebump-Version: {}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
     msg
 }
 
@@ -263,18 +278,24 @@ impl Writer {
         });
         let plan = last_plan.unwrap_or_default();
         let outcome = result.map_err(|e| e.to_string())?;
-        self.metrics.write_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .write_seconds
+            .observe(started.elapsed().as_secs_f64());
         let commit = outcome.as_ref().map(|o| o.commit.clone());
         if let Some(o) = &outcome {
             self.metrics.commits.inc();
-            self.metrics.push_retries.inc_by(u64::from(o.attempts.saturating_sub(1)));
+            self.metrics
+                .push_retries
+                .inc_by(u64::from(o.attempts.saturating_sub(1)));
         }
         for d in batch {
             let o = plan.outcomes.get(&d.watch).cloned();
             let changed = matches!(o, Some(Outcome::Updated { .. })) && commit.is_some();
             if changed {
                 if let Some(c) = d.cause {
-                    self.metrics.webhook_to_commit.observe(c.elapsed().as_secs_f64());
+                    self.metrics
+                        .webhook_to_commit
+                        .observe(c.elapsed().as_secs_f64());
                 }
             }
             let chosen = match &d.digest {

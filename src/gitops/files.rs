@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 /// True for the file names the editors handle: `*.yaml`, `*.yml`, `*.json`.
 pub fn is_yaml_or_json(p: &Path) -> bool {
-    matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        p.extension().and_then(|x| x.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 /// Every YAML/JSON file under `dir`, recursively, sorted. Symlinks are not followed (a

@@ -181,7 +181,9 @@ impl TryFrom<String> for RepoPath {
             match c {
                 Component::Normal(_) | Component::CurDir => {}
                 Component::ParentDir => {
-                    return Err(format!("target path {s:?} must stay inside the repository (no ..)"))
+                    return Err(format!(
+                        "target path {s:?} must stay inside the repository (no ..)"
+                    ))
                 }
                 Component::RootDir | Component::Prefix(_) => {
                     return Err(format!(
@@ -207,9 +209,12 @@ struct Pattern(Regex);
 impl TryFrom<String> for Pattern {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        Regex::new(&s)
-            .map(Pattern)
-            .map_err(|e| format!("invalid regular expression {s:?}: {}", one_line(&e.to_string())))
+        Regex::new(&s).map(Pattern).map_err(|e| {
+            format!(
+                "invalid regular expression {s:?}: {}",
+                one_line(&e.to_string())
+            )
+        })
     }
 }
 
@@ -259,13 +264,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
         if digits == 0 {
             return Err(bad());
         }
         let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let secs = match &rest[..unit_len] {
             "ms" => n / 1000.0,
             "s" => n,
@@ -392,7 +401,8 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             chosen.push(Strategy::Numerical(o));
         }
         if let Some(d) = r.digest {
-            crate::image::validate_tag(&d).map_err(|e| format!("digest: follows a tag, but {e}"))?;
+            crate::image::validate_tag(&d)
+                .map_err(|e| format!("digest: follows a tag, but {e}"))?;
             chosen.push(Strategy::Digest(d));
         }
         let order = r.tags.as_ref().and_then(|t| t.order.clone());
@@ -426,7 +436,9 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
         for p in &r.platforms {
             let parts: Vec<_> = p.split('/').collect();
             if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty()) {
-                return Err(format!("platform {p:?} must look like os/arch or os/arch/variant"));
+                return Err(format!(
+                    "platform {p:?} must look like os/arch or os/arch/variant"
+                ));
             }
         }
         let targets = r
@@ -488,8 +500,7 @@ pub struct LoadedPolicy {
 
 /// Parses one policy file's text; `path` is used for messages only.
 pub fn parse_policy(path: &Path, text: &str) -> Result<PolicyFile, Problem> {
-    let p: PolicyFile =
-        serde_norway::from_str(text).map_err(|e| Problem::from_yaml(path, &e))?;
+    let p: PolicyFile = serde_norway::from_str(text).map_err(|e| Problem::from_yaml(path, &e))?;
     if p.application.trim().is_empty() {
         return Err(Problem::new(path, "application must not be empty"));
     }
@@ -634,29 +645,48 @@ images:
 "#,
         )
         .unwrap();
-        assert!(matches!(p.images[0].strategy, Strategy::Numerical(Order::Asc)));
-        assert!(matches!(p.images[1].strategy, Strategy::Alphabetical(Order::Desc)));
+        assert!(matches!(
+            p.images[0].strategy,
+            Strategy::Numerical(Order::Asc)
+        ));
+        assert!(matches!(
+            p.images[1].strategy,
+            Strategy::Alphabetical(Order::Desc)
+        ));
         assert_eq!(p.images[2].interval, Some(Duration::from_secs(90)));
         assert!(matches!(&p.images[3].strategy, Strategy::Digest(t) if t == "latest"));
     }
 
     #[test]
     fn errors_name_line_column_and_expectation() {
-        let e = parse("application: a\nimages:\n  - repository: nginx\n    semverr: '1'\n").unwrap_err();
+        let e = parse("application: a\nimages:\n  - repository: nginx\n    semverr: '1'\n")
+            .unwrap_err();
         assert!(e.starts_with("p.yaml:4:"), "{e}");
         assert!(e.contains("unknown field `semverr`"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: nginx\n    semver: '>=1.0 <'\n").unwrap_err();
+        let e = parse("application: a\nimages:\n  - repository: nginx\n    semver: '>=1.0 <'\n")
+            .unwrap_err();
         assert!(e.starts_with("p.yaml:"), "{e}");
         assert!(e.contains("constraint"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: Nginx\n    semver: '*'\n").unwrap_err();
+        let e =
+            parse("application: a\nimages:\n  - repository: Nginx\n    semver: '*'\n").unwrap_err();
         assert!(e.contains("lowercase"), "{e}");
         let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    targets:\n      - manifest: ../etc/passwd\n").unwrap_err();
-        assert!(e.contains("p.yaml:6:") && e.contains("inside the repository"), "{e}");
+        assert!(
+            e.contains("p.yaml:6:") && e.contains("inside the repository"),
+            "{e}"
+        );
         let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    targets:\n      - manifest: /etc/passwd\n").unwrap_err();
         assert!(e.contains("not absolute"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: x\n    exclude: ['(']\n    semver: '*'\n").unwrap_err();
-        assert!(e.contains("p.yaml:4:") && e.contains("regular expression"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: x\n    alphabetical: up\n").unwrap_err();
+        let e = parse(
+            "application: a\nimages:\n  - repository: x\n    exclude: ['(']\n    semver: '*'\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("p.yaml:4:") && e.contains("regular expression"),
+            "{e}"
+        );
+        let e = parse("application: a\nimages:\n  - repository: x\n    alphabetical: up\n")
+            .unwrap_err();
         assert!(e.contains("asc or desc"), "{e}");
     }
 
@@ -664,11 +694,16 @@ images:
     fn strategy_must_be_exactly_one() {
         let e = parse("application: a\nimages:\n  - repository: x\n").unwrap_err();
         assert!(e.contains("needs one of"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    numerical: asc\n").unwrap_err();
+        let e = parse(
+            "application: a\nimages:\n  - repository: x\n    semver: '*'\n    numerical: asc\n",
+        )
+        .unwrap_err();
         assert!(e.contains("exactly one"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: x\n    tags: {pattern: x}\n").unwrap_err();
+        let e = parse("application: a\nimages:\n  - repository: x\n    tags: {pattern: x}\n")
+            .unwrap_err();
         assert!(e.contains("needs an order"), "{e}");
-        let e = parse("application: a\nimages:\n  - repository: x:1\n    semver: '*'\n").unwrap_err();
+        let e =
+            parse("application: a\nimages:\n  - repository: x:1\n    semver: '*'\n").unwrap_err();
         assert!(e.contains("must not carry a tag"), "{e}");
         let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    targets: [{manifest: a, kustomize: b}]\n").unwrap_err();
         assert!(e.contains("exactly one of kustomize"), "{e}");

@@ -260,7 +260,10 @@ impl Selector {
             None => tag.to_string(),
             Some(f) => {
                 let Some(caps) = f.pattern.captures(tag) else {
-                    return Err(format!("dropped: does not match pattern {:?}", f.pattern.as_str()));
+                    return Err(format!(
+                        "dropped: does not match pattern {:?}",
+                        f.pattern.as_str()
+                    ));
                 };
                 match &f.extract {
                     None => tag.to_string(),
@@ -283,7 +286,9 @@ impl Selector {
                     if self.loose {
                         format!("dropped: not a version{via}")
                     } else {
-                        format!("dropped: not a version of three parts{via} (loose: true accepts 1.2)")
+                        format!(
+                            "dropped: not a version of three parts{via} (loose: true accepts 1.2)"
+                        )
                     }
                 })?)
             }
@@ -308,9 +313,7 @@ impl Selector {
             _ => Ordering::Equal,
         };
         match self.strategy {
-            Strategy::Alphabetical(Order::Desc) | Strategy::Numerical(Order::Desc) => {
-                raw.reverse()
-            }
+            Strategy::Alphabetical(Order::Desc) | Strategy::Numerical(Order::Desc) => raw.reverse(),
             _ => raw,
         }
     }
@@ -343,7 +346,10 @@ mod tests {
     fn semver_picks_highest_in_range_as_written() {
         let s = semver(">=1.0.0 <2.0.0");
         assert_eq!(
-            pick(&s, &["1.0.0", "v1.9.3", "2.0.0", "1.10.0-rc.1", "latest", "1.2"]),
+            pick(
+                &s,
+                &["1.0.0", "v1.9.3", "2.0.0", "1.10.0-rc.1", "latest", "1.2"]
+            ),
             Some("v1.9.3".into())
         );
         assert_eq!(pick(&s, &["2.0.0", "latest"]), None);
@@ -352,7 +358,10 @@ mod tests {
     #[test]
     fn semver_ties_keep_registry_order() {
         let s = semver("*");
-        assert_eq!(pick(&s, &["v1.2.3", "1.2.3", "1.2.3+b"]), Some("v1.2.3".into()));
+        assert_eq!(
+            pick(&s, &["v1.2.3", "1.2.3", "1.2.3+b"]),
+            Some("v1.2.3".into())
+        );
         assert_eq!(pick(&s, &["1.2.3+b", "v1.2.3"]), Some("1.2.3+b".into()));
     }
 
@@ -367,11 +376,23 @@ mod tests {
     #[test]
     fn alphabetical_and_numerical() {
         let tags = ["b", "a", "c10", "c9"];
-        assert_eq!(pick(&sel(Strategy::Alphabetical(Order::Asc)), &tags), Some("c9".into()));
-        assert_eq!(pick(&sel(Strategy::Alphabetical(Order::Desc)), &tags), Some("a".into()));
+        assert_eq!(
+            pick(&sel(Strategy::Alphabetical(Order::Asc)), &tags),
+            Some("c9".into())
+        );
+        assert_eq!(
+            pick(&sel(Strategy::Alphabetical(Order::Desc)), &tags),
+            Some("a".into())
+        );
         let tags = ["10", "9", "x", "100.5", "-3", "1e2", "NaN", "inf"];
-        assert_eq!(pick(&sel(Strategy::Numerical(Order::Asc)), &tags), Some("100.5".into()));
-        assert_eq!(pick(&sel(Strategy::Numerical(Order::Desc)), &tags), Some("-3".into()));
+        assert_eq!(
+            pick(&sel(Strategy::Numerical(Order::Asc)), &tags),
+            Some("100.5".into())
+        );
+        assert_eq!(
+            pick(&sel(Strategy::Numerical(Order::Desc)), &tags),
+            Some("-3".into())
+        );
         // Integers beyond f64 precision still order exactly.
         let big = ["9007199254740993", "9007199254740992"];
         assert_eq!(
@@ -387,7 +408,12 @@ mod tests {
             pattern: Regex::new(r"^main-[0-9a-f]+-(?P<ts>[0-9]+)$").unwrap(),
             extract: Some("$ts".into()),
         });
-        let tags = ["main-abc123-1700000009", "main-fff000-1700000010", "dev-1-1800000000", "main-aaa-99"];
+        let tags = [
+            "main-abc123-1700000009",
+            "main-fff000-1700000010",
+            "dev-1-1800000000",
+            "main-aaa-99",
+        ];
         assert_eq!(pick(&s, &tags), Some("main-fff000-1700000010".into()));
         s.filter = Some(TagFilter {
             pattern: Regex::new(r"-(\d+)$").unwrap(),
@@ -399,7 +425,13 @@ mod tests {
     #[test]
     fn default_artefact_filter_and_excludes() {
         let mut s = sel(Strategy::Alphabetical(Order::Asc));
-        let tags = ["sha256-abc.sig", "sha256-abc.att", "sha256-abc.sbom", "1.0-debug", "1.0"];
+        let tags = [
+            "sha256-abc.sig",
+            "sha256-abc.att",
+            "sha256-abc.sbom",
+            "1.0-debug",
+            "1.0",
+        ];
         assert_eq!(pick(&s, &tags), Some("1.0-debug".into()));
         s.exclude = vec![Regex::new("-debug$").unwrap()];
         assert_eq!(pick(&s, &tags), Some("1.0".into()));
@@ -416,14 +448,32 @@ mod tests {
                 current: "2.1.0".into()
             }
         );
-        assert_eq!(s.select(&tags, Some("1.5.0")), Verdict::UpToDate("1.5.0".into()));
-        assert_eq!(s.select(&tags, Some("v1.5.0")), Verdict::UpToDate("v1.5.0".into()));
-        assert_eq!(s.select(&tags, Some("1.0.0")), Verdict::Update("1.5.0".into()));
-        assert_eq!(s.select(&tags, Some("latest")), Verdict::Update("1.5.0".into()));
+        assert_eq!(
+            s.select(&tags, Some("1.5.0")),
+            Verdict::UpToDate("1.5.0".into())
+        );
+        assert_eq!(
+            s.select(&tags, Some("v1.5.0")),
+            Verdict::UpToDate("v1.5.0".into())
+        );
+        assert_eq!(
+            s.select(&tags, Some("1.0.0")),
+            Verdict::Update("1.5.0".into())
+        );
+        assert_eq!(
+            s.select(&tags, Some("latest")),
+            Verdict::Update("1.5.0".into())
+        );
         s.allow_downgrade = true;
-        assert_eq!(s.select(&tags, Some("2.1.0")), Verdict::Update("1.5.0".into()));
+        assert_eq!(
+            s.select(&tags, Some("2.1.0")),
+            Verdict::Update("1.5.0".into())
+        );
         let n = sel(Strategy::Numerical(Order::Asc));
-        assert!(matches!(n.select(&["5"], Some("7")), Verdict::DowngradeRefused { .. }));
+        assert!(matches!(
+            n.select(&["5"], Some("7")),
+            Verdict::DowngradeRefused { .. }
+        ));
     }
 
     #[test]
