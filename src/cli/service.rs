@@ -143,11 +143,11 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
         let mut wc = tokio::task::spawn_blocking(move || open_copy(&c)).await??;
         let desired = engine.sync_all().await;
         let policies = engine.policies.clone();
-        Ok(tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             wc.refresh()?;
             Ok(plan(&policies, &desired, &WorkTree(wc.root())))
         })
-        .await??)
+        .await?
     });
     let p = match result {
         Ok(p) => p,

@@ -66,7 +66,7 @@ impl WriteQueue {
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut s = self.lock();
-        while !(s.pending.is_empty() && !s.busy) {
+        while !s.pending.is_empty() || s.busy {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
