@@ -193,7 +193,8 @@ fn paths_outside_the_repository_are_refused() {
     let outside_path = outside.path().to_path_buf();
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
     let before = origin.head("main").unwrap();
-    let bad: Vec<Box<dyn Fn(&Path) -> Vec<PathBuf>>> = vec![
+    type BadPaths = Box<dyn Fn(&Path) -> Vec<PathBuf>>;
+    let bad: Vec<BadPaths> = vec![
         Box::new(|_| vec!["../escape.yaml".into()]),
         Box::new(|_| vec!["apps/../../escape.yaml".into()]),
         Box::new(|_| vec!["/etc/passwd".into()]),

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use git2::{
     build::CheckoutBuilder, AutotagOption, CertificateCheckStatus, CredentialType, Direction,
     ErrorClass, ErrorCode, FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository,
-    ResetType, Signature, StatusOptions,
+    Signature,
 };
 use sha2::{Digest, Sha256};
 
@@ -235,6 +235,10 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_local_url(url: &str) -> bool {
+    url.starts_with("file://") || url.starts_with('/')
 }
 
 fn is_http(url: &str) -> bool {
@@ -481,8 +485,19 @@ impl WorkingCopy {
             .map_err(io_err("create a temporary clone directory"))?;
         tracing::info!(url = %display_url, branch = %cfg.branch, dir = %root.display(), "cloning");
         let started = Instant::now();
-        let repo =
-            Repository::init(tmp.path()).map_err(|e| git_err("init", &display_url, e, None))?;
+        let repo = if is_local_url(&remote_url) {
+            // libgit2 would build a pack to "send" over file:// (very slow for big
+            // repositories); a local clone copies or hard-links the objects instead.
+            let mut co = CheckoutBuilder::new();
+            co.dry_run(); // the reset below checks out the right branch
+            git2::build::RepoBuilder::new()
+                .clone_local(git2::build::CloneLocal::Local)
+                .with_checkout(co)
+                .clone(&remote_url, tmp.path())
+                .map_err(|e| git_err("clone", &display_url, e, None))?
+        } else {
+            Repository::init(tmp.path()).map_err(|e| git_err("init", &display_url, e, None))?
+        };
         let mut wc = make(repo);
         wc.ensure_origin()?;
         let tips = wc.fetch()?;
@@ -551,11 +566,20 @@ impl WorkingCopy {
             };
             // From here on the tree differs from HEAD until the next sync.
             self.needs_clean = true;
-            let Some(commit) = self.commit_paths(base, &paths, message)? else {
+            let t = Instant::now();
+            let committed = self.commit_paths(base, &paths, message)?;
+            tracing::debug!(
+                commit_ms = t.elapsed().as_secs_f64() * 1e3,
+                "staged and committed"
+            );
+            let Some(commit) = committed else {
                 tracing::debug!(url = %self.display_url, branch = %self.branch, "nothing to commit");
                 return Ok(None);
             };
-            match self.push(commit) {
+            let t = Instant::now();
+            let pushed = self.push(commit);
+            tracing::debug!(push_ms = t.elapsed().as_secs_f64() * 1e3, "push done");
+            match pushed {
                 Ok(()) => {
                     tracing::info!(url = %self.display_url, branch = %self.push_branch,
                         commit = %commit, attempts = attempt,
@@ -691,9 +715,13 @@ impl WorkingCopy {
     /// Fetch the branch (and the push branch), then reset hard to the base and, if the tree
     /// may hold leftovers, delete untracked files. Returns the base commit.
     fn sync(&mut self) -> Result<Oid, GitError> {
+        let t = Instant::now();
         let tips = self.fetch()?;
+        let fetched = t.elapsed();
         let base = self.base_of(tips)?;
         self.reset_to(base)?;
+        tracing::debug!(url = %self.display_url, fetch_ms = fetched.as_secs_f64() * 1e3,
+            reset_ms = (t.elapsed() - fetched).as_secs_f64() * 1e3, "synced");
         Ok(base)
     }
 
@@ -709,71 +737,40 @@ impl WorkingCopy {
         })
     }
 
+    /// `git reset --hard base` (+ `git clean -fdx` when the tree may hold leftovers) in one
+    /// pass over the tree: a forced checkout of the base tree (libgit2's own hard reset
+    /// forces its checkout strategy and cannot remove untracked files), then HEAD and the
+    /// index are pointed at it (`read_tree` keeps the stat cache of unchanged entries).
     fn reset_to(&mut self, base: Oid) -> Result<(), GitError> {
         let local = format!("refs/heads/{}", self.branch);
-        let obj = self
+        let tree = self
             .repo
-            .find_object(base, Some(ObjectType::Commit))
+            .find_commit(base)
+            .and_then(|c| c.tree())
             .map_err(|e| self.git_err("reset", e))?;
+        let clean = self.needs_clean;
+        let checkout = |repo: &Repository| {
+            let mut co = CheckoutBuilder::new();
+            co.force().remove_untracked(clean).remove_ignored(clean);
+            repo.checkout_tree(tree.as_object(), Some(&mut co))
+        };
+        if let Err(e) = checkout(&self.repo) {
+            // An unreadable index (crash while writing it) blocks the checkout: rebuild it.
+            tracing::warn!(url = %self.display_url, error = %scrub(e.message(), self.password()),
+                "checkout failed, rebuilding the index");
+            let _ = fs::remove_file(self.repo.path().join("index"));
+            checkout(&self.repo).map_err(|e| self.git_err("reset", e))?;
+        }
         self.repo
             .reference(&local, base, true, "imagebump: reset to remote")
+            .and_then(|_| self.repo.set_head(&local))
             .map_err(|e| self.git_err("reset", e))?;
-        self.repo
-            .set_head(&local)
+        let mut index = self.repo.index().map_err(|e| self.git_err("reset", e))?;
+        index
+            .read_tree(&tree)
+            .and_then(|_| index.write())
             .map_err(|e| self.git_err("reset", e))?;
-        let mut co = CheckoutBuilder::new();
-        co.force();
-        if let Err(e) = self.repo.reset(&obj, ResetType::Hard, Some(&mut co)) {
-            // An unreadable index (crash while writing it) cannot be reset: rebuild it.
-            tracing::warn!(url = %self.display_url, error = %scrub(e.message(), self.password()),
-                "reset failed, rebuilding the index");
-            let _ = fs::remove_file(self.repo.path().join("index"));
-            let mut co = CheckoutBuilder::new();
-            co.force();
-            self.repo
-                .reset(&obj, ResetType::Hard, Some(&mut co))
-                .map_err(|e| self.git_err("reset", e))?;
-        }
-        if self.needs_clean {
-            self.remove_untracked()?;
-            self.needs_clean = false;
-        }
-        Ok(())
-    }
-
-    fn remove_untracked(&self) -> Result<(), GitError> {
-        let mut so = StatusOptions::new();
-        so.include_untracked(true)
-            .recurse_untracked_dirs(false)
-            .include_ignored(true)
-            .recurse_ignored_dirs(false)
-            .exclude_submodules(true);
-        let statuses = self
-            .repo
-            .statuses(Some(&mut so))
-            .map_err(|e| self.git_err("status", e))?;
-        let mut leftovers = Vec::new();
-        for s in statuses.iter() {
-            let st = s.status();
-            if st.contains(git2::Status::WT_NEW) || st.contains(git2::Status::IGNORED) {
-                if let Ok(p) = s.path() {
-                    leftovers.push(self.root.join(p.trim_end_matches('/')));
-                }
-            }
-        }
-        for p in leftovers {
-            let md = match fs::symlink_metadata(&p) {
-                Ok(m) => m,
-                Err(_) => continue,
-            };
-            let r = if md.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            r.map_err(io_err(format!("remove {}", p.display())))?;
-            tracing::debug!(path = %p.display(), "removed untracked leftover");
-        }
+        self.needs_clean = false;
         Ok(())
     }
 
@@ -1117,10 +1114,11 @@ fn remove_stale_locks(git_dir: &Path) -> usize {
             let p = entry.path();
             match entry.file_type() {
                 Ok(t) if t.is_dir() => stack.push(p),
-                Ok(_) if p.extension().is_some_and(|e| e == "lock") => {
-                    if fs::remove_file(&p).is_ok() {
-                        removed += 1;
-                    }
+                Ok(_)
+                    if p.extension().is_some_and(|e| e == "lock")
+                        && fs::remove_file(&p).is_ok() =>
+                {
+                    removed += 1;
                 }
                 _ => {}
             }
