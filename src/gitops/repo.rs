@@ -144,6 +144,8 @@ pub enum GitError {
     Config(String),
     #[error("authentication to {url} failed: {detail}")]
     Auth { url: String, detail: String },
+    #[error("SSH host key of {url} not trusted: {detail}")]
+    HostKey { url: String, detail: String },
     #[error("branch {branch} not found at {url}")]
     BranchNotFound { url: String, branch: String },
     #[error("path {} is outside the repository: {reason}", path.display())]
@@ -336,6 +338,9 @@ fn copy_dir_name(url_without_password: &str, branch: &str) -> String {
     format!("{slug}-{hash}")
 }
 
+/// Pack files in a copy before [`WorkingCopy`] re-clones it to compact it.
+const MAX_PACKS: usize = 128;
+
 static LIBGIT2_OPTS: Once = Once::new();
 
 fn init_libgit2() {
@@ -374,6 +379,8 @@ pub struct WorkingCopy {
     /// Set when the tree may hold files that are not in HEAD (after open, a failed or
     /// partial write): the next sync then also deletes untracked files.
     needs_clean: bool,
+    /// What `open` was given, to re-clone when the copy needs compacting.
+    config: GitConfig,
 }
 
 impl fmt::Debug for WorkingCopy {
@@ -393,6 +400,7 @@ impl fmt::Debug for WorkingCopy {
 struct AuthState {
     calls: Cell<u32>,
     failed: RefCell<Option<String>>,
+    host_key: RefCell<Option<String>>,
 }
 
 impl WorkingCopy {
@@ -452,6 +460,7 @@ impl WorkingCopy {
             auth: auth.clone(),
             retry: RetryPolicy::default(),
             needs_clean: true,
+            config: cfg.clone(),
         };
         if root.exists() {
             let git_dir = root.join(".git");
@@ -553,6 +562,7 @@ impl WorkingCopy {
         F: FnMut(&Path) -> Result<Vec<PathBuf>, anyhow::Error>,
     {
         let started = Instant::now();
+        self.maybe_compact()?;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -639,6 +649,48 @@ impl WorkingCopy {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// libgit2 cannot repack: every fetch that downloads something adds a pack file, and
+    /// lookups slow down as they pile up. Past [`MAX_PACKS`], swap in a fresh clone (made
+    /// next to the copy; the copy is only replaced once the clone is complete).
+    fn maybe_compact(&mut self) -> Result<(), GitError> {
+        let packs = fs::read_dir(self.repo.path().join("objects/pack"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if packs <= MAX_PACKS {
+            return Ok(());
+        }
+        tracing::info!(url = %self.display_url, packs, "compacting the working copy by cloning it again");
+        let name = self
+            .root
+            .file_name()
+            .expect("copy dir has a name")
+            .to_string_lossy()
+            .to_string();
+        let parent = self
+            .root
+            .parent()
+            .expect("copy dir has a parent")
+            .to_path_buf();
+        // Both names start like a temp clone: whatever a crash leaves here, `open` removes.
+        let staging = parent.join(format!("{name}.tmp-compact"));
+        let old = parent.join(format!("{name}.tmp-old"));
+        let _ = fs::remove_dir_all(&staging);
+        let _ = fs::remove_dir_all(&old);
+        // Clone next to the copy; on failure the current copy stays as it is.
+        let fresh_root = WorkingCopy::open(&staging, self.config.clone())?.root;
+        fs::rename(&self.root, &old).map_err(io_err("move the old copy aside"))?;
+        fs::rename(&fresh_root, &self.root).map_err(io_err("move the new copy in place"))?;
+        self.repo = Repository::open(&self.root).map_err(|e| self.git_err("open", e))?;
+        self.needs_clean = true;
+        let _ = fs::remove_dir_all(&old);
+        let _ = fs::remove_dir_all(&staging);
+        Ok(())
+    }
 
     fn git_err(&self, op: &'static str, e: git2::Error) -> GitError {
         git_err(op, &self.display_url, e, self.password())
@@ -830,19 +882,25 @@ impl WorkingCopy {
                 let Some(hk) = cert.as_hostkey() else {
                     return Ok(CertificateCheckStatus::CertificatePassthrough);
                 };
+                let refuse = |why: String| {
+                    *st.host_key.borrow_mut() = Some(why.clone());
+                    Err(git2::Error::from_str(&why))
+                };
                 let Some(key) = hk.hostkey() else {
-                    return Err(git2::Error::from_str("the SSH server sent no raw host key"));
+                    return refuse("the SSH server sent no raw host key".into());
                 };
                 match known_hosts_check(kh, host, port, key) {
                     Ok(true) => Ok(CertificateCheckStatus::CertificateOk),
-                    Ok(false) => Err(git2::Error::from_str(&format!(
-                        "host key for {host} not found in (or not matching) {}",
+                    Ok(false) => refuse(format!(
+                        "its {} key is not listed for {} in {}",
+                        hk.hostkey_type().map(|t| t.name()).unwrap_or("host"),
+                        match port {
+                            Some(p) => format!("[{host}]:{p}"),
+                            None => host.to_string(),
+                        },
                         kh.display()
-                    ))),
-                    Err(e) => Err(git2::Error::from_str(&format!(
-                        "cannot read {}: {e}",
-                        kh.display()
-                    ))),
+                    )),
+                    Err(e) => refuse(format!("cannot read {}: {e}", kh.display())),
                 }
             });
         }
@@ -850,6 +908,12 @@ impl WorkingCopy {
     }
 
     fn map_remote_err(&self, op: &'static str, e: git2::Error, st: &AuthState) -> GitError {
+        if let Some(why) = st.host_key.borrow().clone() {
+            return GitError::HostKey {
+                url: self.display_url.clone(),
+                detail: why,
+            };
+        }
         if let Some(why) = st.failed.borrow().clone() {
             return GitError::Auth {
                 url: self.display_url.clone(),
