@@ -55,17 +55,19 @@ fn main() {
             ),
         ],
     );
-    run_file_scenario(
-        "small (3 files, 1 commit), file://",
-        &small,
-        tmp.path(),
-        iters,
-    );
-    run_http_scenario(
-        "small (3 files, 1 commit), http+basic auth",
-        tmp.path(),
-        iters,
-    );
+    if std::env::var_os("GIT_BENCH_SKIP_SMALL").is_none() {
+        run_file_scenario(
+            "small (3 files, 1 commit), file://",
+            &small,
+            tmp.path(),
+            iters,
+        );
+        run_http_scenario(
+            "small (3 files, 1 commit), http+basic auth",
+            tmp.path(),
+            iters,
+        );
+    }
 
     if std::env::var_os("GIT_BENCH_SKIP_LARGE").is_none() {
         let env = |k: &str, d: usize| {
