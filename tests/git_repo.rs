@@ -193,7 +193,8 @@ fn paths_outside_the_repository_are_refused() {
     let outside_path = outside.path().to_path_buf();
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
     let before = origin.head("main").unwrap();
-    let bad: Vec<Box<dyn Fn(&Path) -> Vec<PathBuf>>> = vec![
+    type BadPaths = Box<dyn Fn(&Path) -> Vec<PathBuf>>;
+    let bad: Vec<BadPaths> = vec![
         Box::new(|_| vec!["../escape.yaml".into()]),
         Box::new(|_| vec!["apps/../../escape.yaml".into()]),
         Box::new(|_| vec!["/etc/passwd".into()]),
@@ -403,4 +404,35 @@ fn apply_error_is_reported_and_the_copy_recovers() {
         Ok(vec![])
     })
     .unwrap();
+}
+
+#[test]
+fn too_many_pack_files_trigger_a_compacting_reclone() {
+    let origin = seeded();
+    let state = tempfile::tempdir().unwrap();
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
+    let packs = wc.root().join(".git/objects/pack");
+    fs::create_dir_all(&packs).unwrap();
+    // What months of small fetches look like to the counter (libgit2 ignores packs
+    // without an .idx, so these do not disturb the repository itself).
+    for i in 0..200 {
+        fs::write(packs.join(format!("pack-{i:040}.pack")), "").unwrap();
+    }
+    wc.commit_and_push(
+        "after compaction",
+        write("apps/app/deploy.yaml", "image: app:c\n"),
+    )
+    .unwrap()
+    .unwrap();
+    let left = fs::read_dir(&packs).map(|rd| rd.count()).unwrap_or(0);
+    assert!(left < 10, "{left} files left in the pack dir");
+    assert_eq!(
+        origin.log_subjects("main"),
+        vec!["after compaction", "initial"]
+    );
+    // Nothing but the copy itself is left in the state directory.
+    assert_eq!(fs::read_dir(state.path().join("git")).unwrap().count(), 1);
+    wc.commit_and_push("and again", write("apps/app/deploy.yaml", "image: app:d\n"))
+        .unwrap()
+        .unwrap();
 }

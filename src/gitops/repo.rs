@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use git2::{
     build::CheckoutBuilder, AutotagOption, CertificateCheckStatus, CredentialType, Direction,
     ErrorClass, ErrorCode, FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository,
-    ResetType, Signature, StatusOptions,
+    Signature,
 };
 use sha2::{Digest, Sha256};
 
@@ -153,6 +153,8 @@ pub enum GitError {
     Config(String),
     #[error("authentication to {url} failed: {detail}")]
     Auth { url: String, detail: String },
+    #[error("SSH host key of {url} not trusted: {detail}")]
+    HostKey { url: String, detail: String },
     #[error("branch {branch} not found at {url}")]
     BranchNotFound { url: String, branch: String },
     #[error("path {} is outside the repository: {reason}", path.display())]
@@ -244,6 +246,10 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_local_url(url: &str) -> bool {
+    url.starts_with("file://") || url.starts_with('/')
 }
 
 fn is_http(url: &str) -> bool {
@@ -341,6 +347,9 @@ fn copy_dir_name(url_without_password: &str, branch: &str) -> String {
     format!("{slug}-{hash}")
 }
 
+/// Pack files in a copy before [`WorkingCopy`] re-clones it to compact it.
+const MAX_PACKS: usize = 128;
+
 static LIBGIT2_OPTS: Once = Once::new();
 
 fn init_libgit2() {
@@ -379,6 +388,8 @@ pub struct WorkingCopy {
     /// Set when the tree may hold files that are not in HEAD (after open, a failed or
     /// partial write): the next sync then also deletes untracked files.
     needs_clean: bool,
+    /// What `open` was given, to re-clone when the copy needs compacting.
+    config: GitConfig,
 }
 
 impl fmt::Debug for WorkingCopy {
@@ -398,6 +409,7 @@ impl fmt::Debug for WorkingCopy {
 struct AuthState {
     calls: Cell<u32>,
     failed: RefCell<Option<String>>,
+    host_key: RefCell<Option<String>>,
 }
 
 impl WorkingCopy {
@@ -457,6 +469,7 @@ impl WorkingCopy {
             auth: auth.clone(),
             retry: RetryPolicy::default(),
             needs_clean: true,
+            config: cfg.clone(),
         };
         if root.exists() {
             let git_dir = root.join(".git");
@@ -490,8 +503,19 @@ impl WorkingCopy {
             .map_err(io_err("create a temporary clone directory"))?;
         tracing::info!(url = %display_url, branch = %cfg.branch, dir = %root.display(), "cloning");
         let started = Instant::now();
-        let repo =
-            Repository::init(tmp.path()).map_err(|e| git_err("init", &display_url, e, None))?;
+        let repo = if is_local_url(&remote_url) {
+            // libgit2 would build a pack to "send" over file:// (very slow for big
+            // repositories); a local clone copies or hard-links the objects instead.
+            let mut co = CheckoutBuilder::new();
+            co.dry_run(); // the reset below checks out the right branch
+            git2::build::RepoBuilder::new()
+                .clone_local(git2::build::CloneLocal::Local)
+                .with_checkout(co)
+                .clone(&remote_url, tmp.path())
+                .map_err(|e| git_err("clone", &display_url, e, None))?
+        } else {
+            Repository::init(tmp.path()).map_err(|e| git_err("init", &display_url, e, None))?
+        };
         let mut wc = make(repo);
         wc.ensure_origin()?;
         let tips = wc.fetch()?;
@@ -562,6 +586,7 @@ impl WorkingCopy {
         F: FnMut(&Path) -> Result<Applied, anyhow::Error>,
     {
         let started = Instant::now();
+        self.maybe_compact()?;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -575,11 +600,20 @@ impl WorkingCopy {
             };
             // From here on the tree differs from HEAD until the next sync.
             self.needs_clean = true;
-            let Some(commit) = self.commit_paths(base, &paths, &message)? else {
+            let t = Instant::now();
+            let committed = self.commit_paths(base, &paths, &message)?;
+            tracing::debug!(
+                commit_ms = t.elapsed().as_secs_f64() * 1e3,
+                "staged and committed"
+            );
+            let Some(commit) = committed else {
                 tracing::debug!(url = %self.display_url, branch = %self.branch, "nothing to commit");
                 return Ok(None);
             };
-            match self.push(commit) {
+            let t = Instant::now();
+            let pushed = self.push(commit);
+            tracing::debug!(push_ms = t.elapsed().as_secs_f64() * 1e3, "push done");
+            match pushed {
                 Ok(()) => {
                     tracing::info!(url = %self.display_url, branch = %self.push_branch,
                         commit = %commit, attempts = attempt,
@@ -639,6 +673,48 @@ impl WorkingCopy {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// libgit2 cannot repack: every fetch that downloads something adds a pack file, and
+    /// lookups slow down as they pile up. Past [`MAX_PACKS`], swap in a fresh clone (made
+    /// next to the copy; the copy is only replaced once the clone is complete).
+    fn maybe_compact(&mut self) -> Result<(), GitError> {
+        let packs = fs::read_dir(self.repo.path().join("objects/pack"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if packs <= MAX_PACKS {
+            return Ok(());
+        }
+        tracing::info!(url = %self.display_url, packs, "compacting the working copy by cloning it again");
+        let name = self
+            .root
+            .file_name()
+            .expect("copy dir has a name")
+            .to_string_lossy()
+            .to_string();
+        let parent = self
+            .root
+            .parent()
+            .expect("copy dir has a parent")
+            .to_path_buf();
+        // Both names start like a temp clone: whatever a crash leaves here, `open` removes.
+        let staging = parent.join(format!("{name}.tmp-compact"));
+        let old = parent.join(format!("{name}.tmp-old"));
+        let _ = fs::remove_dir_all(&staging);
+        let _ = fs::remove_dir_all(&old);
+        // Clone next to the copy; on failure the current copy stays as it is.
+        let fresh_root = WorkingCopy::open(&staging, self.config.clone())?.root;
+        fs::rename(&self.root, &old).map_err(io_err("move the old copy aside"))?;
+        fs::rename(&fresh_root, &self.root).map_err(io_err("move the new copy in place"))?;
+        self.repo = Repository::open(&self.root).map_err(|e| self.git_err("open", e))?;
+        self.needs_clean = true;
+        let _ = fs::remove_dir_all(&old);
+        let _ = fs::remove_dir_all(&staging);
+        Ok(())
+    }
 
     fn git_err(&self, op: &'static str, e: git2::Error) -> GitError {
         git_err(op, &self.display_url, e, self.password())
@@ -715,9 +791,13 @@ impl WorkingCopy {
     /// Fetch the branch (and the push branch), then reset hard to the base and, if the tree
     /// may hold leftovers, delete untracked files. Returns the base commit.
     fn sync(&mut self) -> Result<Oid, GitError> {
+        let t = Instant::now();
         let tips = self.fetch()?;
+        let fetched = t.elapsed();
         let base = self.base_of(tips)?;
         self.reset_to(base)?;
+        tracing::debug!(url = %self.display_url, fetch_ms = fetched.as_secs_f64() * 1e3,
+            reset_ms = (t.elapsed() - fetched).as_secs_f64() * 1e3, "synced");
         Ok(base)
     }
 
@@ -733,71 +813,40 @@ impl WorkingCopy {
         })
     }
 
+    /// `git reset --hard base` (+ `git clean -fdx` when the tree may hold leftovers) in one
+    /// pass over the tree: a forced checkout of the base tree (libgit2's own hard reset
+    /// forces its checkout strategy and cannot remove untracked files), then HEAD and the
+    /// index are pointed at it (`read_tree` keeps the stat cache of unchanged entries).
     fn reset_to(&mut self, base: Oid) -> Result<(), GitError> {
         let local = format!("refs/heads/{}", self.branch);
-        let obj = self
+        let tree = self
             .repo
-            .find_object(base, Some(ObjectType::Commit))
+            .find_commit(base)
+            .and_then(|c| c.tree())
             .map_err(|e| self.git_err("reset", e))?;
+        let clean = self.needs_clean;
+        let checkout = |repo: &Repository| {
+            let mut co = CheckoutBuilder::new();
+            co.force().remove_untracked(clean).remove_ignored(clean);
+            repo.checkout_tree(tree.as_object(), Some(&mut co))
+        };
+        if let Err(e) = checkout(&self.repo) {
+            // An unreadable index (crash while writing it) blocks the checkout: rebuild it.
+            tracing::warn!(url = %self.display_url, error = %scrub(e.message(), self.password()),
+                "checkout failed, rebuilding the index");
+            let _ = fs::remove_file(self.repo.path().join("index"));
+            checkout(&self.repo).map_err(|e| self.git_err("reset", e))?;
+        }
         self.repo
             .reference(&local, base, true, "imagebump: reset to remote")
+            .and_then(|_| self.repo.set_head(&local))
             .map_err(|e| self.git_err("reset", e))?;
-        self.repo
-            .set_head(&local)
+        let mut index = self.repo.index().map_err(|e| self.git_err("reset", e))?;
+        index
+            .read_tree(&tree)
+            .and_then(|_| index.write())
             .map_err(|e| self.git_err("reset", e))?;
-        let mut co = CheckoutBuilder::new();
-        co.force();
-        if let Err(e) = self.repo.reset(&obj, ResetType::Hard, Some(&mut co)) {
-            // An unreadable index (crash while writing it) cannot be reset: rebuild it.
-            tracing::warn!(url = %self.display_url, error = %scrub(e.message(), self.password()),
-                "reset failed, rebuilding the index");
-            let _ = fs::remove_file(self.repo.path().join("index"));
-            let mut co = CheckoutBuilder::new();
-            co.force();
-            self.repo
-                .reset(&obj, ResetType::Hard, Some(&mut co))
-                .map_err(|e| self.git_err("reset", e))?;
-        }
-        if self.needs_clean {
-            self.remove_untracked()?;
-            self.needs_clean = false;
-        }
-        Ok(())
-    }
-
-    fn remove_untracked(&self) -> Result<(), GitError> {
-        let mut so = StatusOptions::new();
-        so.include_untracked(true)
-            .recurse_untracked_dirs(false)
-            .include_ignored(true)
-            .recurse_ignored_dirs(false)
-            .exclude_submodules(true);
-        let statuses = self
-            .repo
-            .statuses(Some(&mut so))
-            .map_err(|e| self.git_err("status", e))?;
-        let mut leftovers = Vec::new();
-        for s in statuses.iter() {
-            let st = s.status();
-            if st.contains(git2::Status::WT_NEW) || st.contains(git2::Status::IGNORED) {
-                if let Ok(p) = s.path() {
-                    leftovers.push(self.root.join(p.trim_end_matches('/')));
-                }
-            }
-        }
-        for p in leftovers {
-            let md = match fs::symlink_metadata(&p) {
-                Ok(m) => m,
-                Err(_) => continue,
-            };
-            let r = if md.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            r.map_err(io_err(format!("remove {}", p.display())))?;
-            tracing::debug!(path = %p.display(), "removed untracked leftover");
-        }
+        self.needs_clean = false;
         Ok(())
     }
 
@@ -857,19 +906,25 @@ impl WorkingCopy {
                 let Some(hk) = cert.as_hostkey() else {
                     return Ok(CertificateCheckStatus::CertificatePassthrough);
                 };
+                let refuse = |why: String| {
+                    *st.host_key.borrow_mut() = Some(why.clone());
+                    Err(git2::Error::from_str(&why))
+                };
                 let Some(key) = hk.hostkey() else {
-                    return Err(git2::Error::from_str("the SSH server sent no raw host key"));
+                    return refuse("the SSH server sent no raw host key".into());
                 };
                 match known_hosts_check(kh, host, port, key) {
                     Ok(true) => Ok(CertificateCheckStatus::CertificateOk),
-                    Ok(false) => Err(git2::Error::from_str(&format!(
-                        "host key for {host} not found in (or not matching) {}",
+                    Ok(false) => refuse(format!(
+                        "its {} key is not listed for {} in {}",
+                        hk.hostkey_type().map(|t| t.name()).unwrap_or("host"),
+                        match port {
+                            Some(p) => format!("[{host}]:{p}"),
+                            None => host.to_string(),
+                        },
                         kh.display()
-                    ))),
-                    Err(e) => Err(git2::Error::from_str(&format!(
-                        "cannot read {}: {e}",
-                        kh.display()
-                    ))),
+                    )),
+                    Err(e) => refuse(format!("cannot read {}: {e}", kh.display())),
                 }
             });
         }
@@ -877,6 +932,12 @@ impl WorkingCopy {
     }
 
     fn map_remote_err(&self, op: &'static str, e: git2::Error, st: &AuthState) -> GitError {
+        if let Some(why) = st.host_key.borrow().clone() {
+            return GitError::HostKey {
+                url: self.display_url.clone(),
+                detail: why,
+            };
+        }
         if let Some(why) = st.failed.borrow().clone() {
             return GitError::Auth {
                 url: self.display_url.clone(),
@@ -1141,10 +1202,11 @@ fn remove_stale_locks(git_dir: &Path) -> usize {
             let p = entry.path();
             match entry.file_type() {
                 Ok(t) if t.is_dir() => stack.push(p),
-                Ok(_) if p.extension().is_some_and(|e| e == "lock") => {
-                    if fs::remove_file(&p).is_ok() {
-                        removed += 1;
-                    }
+                Ok(_)
+                    if p.extension().is_some_and(|e| e == "lock")
+                        && fs::remove_file(&p).is_ok() =>
+                {
+                    removed += 1;
                 }
                 _ => {}
             }

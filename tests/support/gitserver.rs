@@ -475,3 +475,120 @@ http {{
 "#
     )
 }
+
+/// An OpenSSH server on a free 127.0.0.1 port that accepts one generated ed25519 key for
+/// the current user; `git-upload-pack`/`git-receive-pack` run as that user. Needs the
+/// `openssh-server` package.
+pub struct SshGitServer {
+    _sshd: GroupChild,
+    dir: TempDir,
+    port: u16,
+    user: String,
+}
+
+impl SshGitServer {
+    pub fn start() -> SshGitServer {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "sshd missing: apt-get install -y openssh-server"
+        );
+        // sshd insists on its privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (name, comment) in [
+            ("host_key", "host"),
+            ("client_key", "client"),
+            ("stranger_key", "x"),
+        ] {
+            let st = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+                .arg(d.join(name))
+                .status()
+                .unwrap();
+            assert!(st.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        for _ in 0..5 {
+            let port = free_port();
+            let conf = d.join("sshd_config");
+            std::fs::write(
+                &conf,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                     PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\n",
+                    d = d.display()
+                ),
+            )
+            .unwrap();
+            let mut sshd = GroupChild::spawn(
+                Command::new("/usr/sbin/sshd")
+                    .args(["-D", "-e", "-f"])
+                    .arg(&conf),
+            )
+            .expect("start sshd");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return SshGitServer {
+                        _sshd: sshd,
+                        dir,
+                        port,
+                        user,
+                    };
+                }
+                if sshd.exited() || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("sshd did not start");
+    }
+
+    /// `ssh://user@127.0.0.1:PORT/abs/path/to/repo.git`
+    pub fn url(&self, repo: &BareRepo) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            repo.path().display()
+        )
+    }
+
+    /// The authorised client private key.
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client_key")
+    }
+
+    /// A key the server does not know.
+    pub fn stranger_key(&self) -> PathBuf {
+        self.dir.path().join("stranger_key")
+    }
+
+    /// A known_hosts file that lists this server's host key.
+    pub fn known_hosts(&self) -> PathBuf {
+        let p = self.dir.path().join("known_hosts");
+        let pubkey = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
+        let mut f = pubkey.split_whitespace();
+        let (kt, key) = (f.next().unwrap(), f.next().unwrap());
+        std::fs::write(&p, format!("[127.0.0.1]:{} {kt} {key}\n", self.port)).unwrap();
+        p
+    }
+
+    /// A known_hosts file that lists another key for this server.
+    pub fn wrong_known_hosts(&self) -> PathBuf {
+        let p = self.dir.path().join("wrong_known_hosts");
+        let pubkey = std::fs::read_to_string(self.dir.path().join("stranger_key.pub")).unwrap();
+        let mut f = pubkey.split_whitespace();
+        let (kt, key) = (f.next().unwrap(), f.next().unwrap());
+        std::fs::write(&p, format!("[127.0.0.1]:{} {kt} {key}\n", self.port)).unwrap();
+        p
+    }
+}
