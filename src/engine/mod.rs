@@ -156,9 +156,11 @@ impl Engine {
     async fn scan_loop(self: Arc<Self>, repo: String, mut cause: Option<Instant>, mut fresh: bool) {
         loop {
             self.metrics.queued_events.dec();
+            let guard = self.queue.scan_guard();
             for d in self.scan(&repo, fresh, cause).await {
                 self.queue.push(d);
             }
+            drop(guard);
             let mut sched = self.sched.lock().unwrap_or_else(|e| e.into_inner());
             let st = sched.entry(repo.clone()).or_default();
             if !st.pending {

@@ -27,12 +27,19 @@ pub struct WriteQueue {
     cv: Condvar,
 }
 
+/// How long the writer waits for scans already running before it commits anyway. A lone
+/// webhook has no other scan in flight, so it pays nothing; a burst is gathered into a
+/// few commits instead of one per repository.
+pub const GATHER_MAX: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Default)]
 struct QueueState {
     pending: BTreeMap<WatchId, Desired>,
     closed: bool,
     /// A batch is being written.
     busy: bool,
+    /// Scans running now, whose wishes may join the next batch.
+    scans: usize,
 }
 
 impl WriteQueue {
@@ -48,6 +55,13 @@ impl WriteQueue {
         }
         s.pending.insert(d.watch, d);
         self.cv.notify_all();
+    }
+
+    /// Marks a scan as running until the guard drops (after it pushed its wishes), so
+    /// the writer can wait for it; a panicking scan still unmarks itself.
+    pub fn scan_guard(self: &Arc<Self>) -> ScanGuard {
+        self.lock().scans += 1;
+        ScanGuard(self.clone())
     }
 
     /// No more wishes will come; the writer finishes what is queued and stops.
@@ -80,8 +94,9 @@ impl WriteQueue {
         true
     }
 
-    /// Blocks until there is work, waits `window` more to gather a bigger batch, and takes
-    /// everything. `None` when closed and empty.
+    /// Blocks until there is work, then gathers: for `window` when one is configured,
+    /// else while other scans are still running (at most [`GATHER_MAX`]). Takes everything.
+    /// `None` when closed and empty.
     fn take(&self, window: Duration) -> Option<Vec<Desired>> {
         let mut s = self.lock();
         while s.pending.is_empty() {
@@ -90,10 +105,14 @@ impl WriteQueue {
             }
             s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
-        if !window.is_zero() && !s.closed {
-            drop(s);
-            std::thread::sleep(window);
-            s = self.lock();
+        let started = Instant::now();
+        let (limit, fixed) = if window.is_zero() { (GATHER_MAX, false) } else { (window, true) };
+        while !s.closed && (fixed || s.scans > 0) {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            s = self.cv.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         s.busy = true;
         Some(std::mem::take(&mut s.pending).into_values().collect())
@@ -115,6 +134,17 @@ impl WriteQueue {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// See [`WriteQueue::scan_guard`].
+pub struct ScanGuard(Arc<WriteQueue>);
+
+impl Drop for ScanGuard {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.scans = s.scans.saturating_sub(1);
+        self.0.cv.notify_all();
     }
 }
 
