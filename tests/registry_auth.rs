@@ -39,9 +39,20 @@ async fn htpasswd_basic_auth_good_credentials() {
     let d = reg.push_image("private/app", "1.0").await;
     reg.push_image("private/other", "2.0").await;
     let c = client(&reg, Some(("alice", "s3cret-pass")), None);
-    assert_eq!(*c.list_tags(&reg.image("private/app")).await.unwrap(), vec!["1.0"]);
-    assert_eq!(c.resolve_digest(&reg.image("private/app"), "1.0").await.unwrap(), d);
-    assert_eq!(*c.list_tags(&reg.image("private/other")).await.unwrap(), vec!["2.0"]);
+    assert_eq!(
+        *c.list_tags(&reg.image("private/app")).await.unwrap(),
+        vec!["1.0"]
+    );
+    assert_eq!(
+        c.resolve_digest(&reg.image("private/app"), "1.0")
+            .await
+            .unwrap(),
+        d
+    );
+    assert_eq!(
+        *c.list_tags(&reg.image("private/other")).await.unwrap(),
+        vec!["2.0"]
+    );
     let m = c.metrics();
     let h = reg.host();
     // One 401 challenge in all; Basic is sent up front from then on.
@@ -79,16 +90,26 @@ async fn bearer_token_auth() {
     let image = reg.image("secure/app");
     assert_eq!(*c.list_tags(&image).await.unwrap(), vec!["3.1"]);
     assert_eq!(c.resolve_digest(&image, "3.1").await.unwrap(), d);
-    assert!(c.check_platforms(&image, "3.1", &["linux/amd64".into()]).await.unwrap());
+    assert!(c
+        .check_platforms(&image, "3.1", &["linux/amd64".into()])
+        .await
+        .unwrap());
     // One token for the repository's scope, reused while valid.
     assert_eq!(issuer.requests() - before, 1);
     // Another repository: another scope, another token, but no second 401.
-    assert_eq!(*c.list_tags(&reg.image("secure/b")).await.unwrap(), vec!["1"]);
+    assert_eq!(
+        *c.list_tags(&reg.image("secure/b")).await.unwrap(),
+        vec!["1"]
+    );
     assert_eq!(issuer.requests() - before, 2);
     let m = c.metrics();
     let h = reg.host();
     assert_eq!(m.requests_for(&h, RequestKind::Token), 2);
-    assert_eq!(m.requests_with_status(&h, RequestKind::Tags, "401"), 1, "{m:?}");
+    assert_eq!(
+        m.requests_with_status(&h, RequestKind::Tags, "401"),
+        1,
+        "{m:?}"
+    );
 
     let bad = client(&reg, Some(("bob", "nope")), None);
     let e = bad.list_tags(&image).await.unwrap_err();
@@ -172,8 +193,14 @@ async fn docker_config_json_credentials() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(*c.list_tags(&basic.image("dc/app")).await.unwrap(), vec!["1"]);
-    assert_eq!(*c.list_tags(&token.image("dc/app")).await.unwrap(), vec!["2"]);
+    assert_eq!(
+        *c.list_tags(&basic.image("dc/app")).await.unwrap(),
+        vec!["1"]
+    );
+    assert_eq!(
+        *c.list_tags(&token.image("dc/app")).await.unwrap(),
+        vec!["2"]
+    );
     // Service-config credentials win over config.json ones.
     let mut o = RegistryOptions::new(basic.host());
     o.insecure = true;

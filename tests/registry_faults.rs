@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use imagebump::registry::{ClientOptions, RegistryClient, RegistryError, RegistryOptions, RequestKind};
+use imagebump::registry::{
+    ClientOptions, RegistryClient, RegistryError, RegistryOptions, RequestKind,
+};
 use support::registry::standin::{paginated_tags, tag_names, Resp, StandInServer};
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -36,7 +38,10 @@ async fn follows_link_headers_across_25_pages() {
     assert_eq!(s.count("/v2/big/tags/list"), 25);
     // A page size above the registry's cap still works: the Link says where to go.
     let c = client(&s.host(), |o| o.page_size = 1000);
-    assert_eq!(*c.list_tags(&s.image("big")).await.unwrap(), tag_names(2500));
+    assert_eq!(
+        *c.list_tags(&s.image("big")).await.unwrap(),
+        tag_names(2500)
+    );
     assert_eq!(c.metrics().requests_for(&s.host(), RequestKind::Tags), 25);
 }
 
@@ -44,7 +49,10 @@ async fn follows_link_headers_across_25_pages() {
 async fn quay_like_cap_without_link_uses_last() {
     let s = paginated_tags("capped", 2500, 100, false, None);
     let c = client(&s.host(), |_| {});
-    assert_eq!(*c.list_tags(&s.image("capped")).await.unwrap(), tag_names(2500));
+    assert_eq!(
+        *c.list_tags(&s.image("capped")).await.unwrap(),
+        tag_names(2500)
+    );
     // 25 full pages, then one empty page that ends it.
     assert_eq!(s.count("/v2/capped/tags/list"), 26);
     let reqs = s.requests();
@@ -85,8 +93,10 @@ async fn pagination_loops_and_foreign_links_are_errors() {
     let e = c.list_tags(&s.image("loop")).await.unwrap_err();
     assert!(matches!(e, RegistryError::Protocol { .. }), "{e:?}");
     let s = StandInServer::start(|_| {
-        Resp::json(200, r#"{"name":"x","tags":["a"]}"#)
-            .header("Link", "<http://evil.example/v2/x/tags/list?last=a>; rel=\"next\"")
+        Resp::json(200, r#"{"name":"x","tags":["a"]}"#).header(
+            "Link",
+            "<http://evil.example/v2/x/tags/list?last=a>; rel=\"next\"",
+        )
     });
     let c = client(&s.host(), |_| {});
     let e = c.list_tags(&s.image("x")).await.unwrap_err();
@@ -99,7 +109,10 @@ async fn page_failing_midway_fails_the_listing_and_backs_off_that_repo_only() {
     let c = client(&s.host(), |o| o.max_retries = 2);
     let image = s.image("flaky");
     let e = c.list_tags(&image).await.unwrap_err();
-    assert!(matches!(e, RegistryError::Server { status: 500, .. }), "{e:?}");
+    assert!(
+        matches!(e, RegistryError::Server { status: 500, .. }),
+        "{e:?}"
+    );
     // Pages 0..2 fine, page 3 tried 1 + 2 times: no partial list comes back.
     assert_eq!(s.count("/v2/flaky/tags/list"), 6);
     // During the repository's backoff the error comes back without a request…
@@ -137,7 +150,11 @@ async fn backoff_of_one_repo_does_not_block_another_on_the_same_registry() {
     }
     let t = Instant::now();
     assert_eq!(*c.list_tags(&s.image("good")).await.unwrap(), vec!["1"]);
-    assert!(t.elapsed() < Duration::from_millis(150), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(s.count("/v2/bad/"), 2, "backoff spent no budget");
 }
 
@@ -147,7 +164,13 @@ async fn cut_off_page_is_an_error_not_a_partial_list() {
     let s = StandInServer::start(move |_| Resp::json(200, body.clone()).truncated(100));
     let c = client(&s.host(), |o| o.max_retries = 1);
     let e = c.list_tags(&s.image("cut")).await.unwrap_err();
-    assert!(matches!(e, RegistryError::Unreachable { .. } | RegistryError::Protocol { .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            RegistryError::Unreachable { .. } | RegistryError::Protocol { .. }
+        ),
+        "{e:?}"
+    );
     assert_eq!(s.count("/v2/cut/"), 2, "retried once");
 }
 
@@ -166,11 +189,20 @@ async fn retry_after_429_is_honoured() {
     let t = Instant::now();
     assert_eq!(*c.list_tags(&s.image("limited")).await.unwrap(), vec!["1"]);
     let waited = t.elapsed();
-    assert!(waited >= Duration::from_millis(950), "waited only {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?}"
+    );
     assert!(waited < Duration::from_secs(3), "{waited:?}");
     let m = c.metrics();
-    assert_eq!(m.requests_with_status(&s.host(), RequestKind::Tags, "429"), 1);
-    assert_eq!(m.requests_with_status(&s.host(), RequestKind::Tags, "200"), 1);
+    assert_eq!(
+        m.requests_with_status(&s.host(), RequestKind::Tags, "429"),
+        1
+    );
+    assert_eq!(
+        m.requests_with_status(&s.host(), RequestKind::Tags, "200"),
+        1
+    );
     assert_eq!(m.rate_limit_waits, 1);
     assert!(m.rate_limit_wait >= Duration::from_millis(900));
 
@@ -185,7 +217,10 @@ async fn retry_after_429_is_honoured() {
     let e = c.resolve_digest(&s.image("x"), "1").await.unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(1));
     match e {
-        RegistryError::RateLimited { retry_after: Some(d), .. } => {
+        RegistryError::RateLimited {
+            retry_after: Some(d),
+            ..
+        } => {
             assert!(d > Duration::from_secs(3500), "{d:?}")
         }
         e => panic!("{e:?}"),
@@ -206,13 +241,19 @@ async fn server_errors_are_retried_with_backoff() {
     let c = client(&s.host(), |_| {});
     assert_eq!(c.resolve_digest(&s.image("x"), "1").await.unwrap(), DIGEST);
     let m = c.metrics();
-    assert_eq!(m.requests_with_status(&s.host(), RequestKind::Manifest, "503"), 2);
+    assert_eq!(
+        m.requests_with_status(&s.host(), RequestKind::Manifest, "503"),
+        2
+    );
     assert_eq!(m.retries, 2);
     // Always 500: bounded retries, then an error.
     let s = StandInServer::start(|_| Resp::json(500, "boom\nsecond line"));
     let c = client(&s.host(), |o| o.max_retries = 3);
     let e = c.list_tags(&s.image("x")).await.unwrap_err();
-    assert_eq!(e.to_string(), format!("{}: server error 500: boom second line", s.host()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}: server error 500: boom second line", s.host())
+    );
     assert_eq!(s.count("/v2/x/tags/list"), 4);
 }
 
@@ -228,8 +269,16 @@ async fn slow_responses_time_out() {
     let t = Instant::now();
     let e = c.list_tags(&s.image("slow")).await.unwrap_err();
     assert!(matches!(e, RegistryError::Timeout { .. }), "{e:?}");
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
-    assert_eq!(c.metrics().requests_with_status(&s.host(), RequestKind::Tags, "timeout"), 2);
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        c.metrics()
+            .requests_with_status(&s.host(), RequestKind::Tags, "timeout"),
+        2
+    );
 }
 
 #[tokio::test]
@@ -255,11 +304,17 @@ async fn digest_falls_back_to_get_and_hashes_the_body() {
         }
     });
     let c = client(&s.host(), |_| {});
-    let want = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body)));
+    let want = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body))
+    );
     assert_eq!(c.resolve_digest(&s.image("x"), "1").await.unwrap(), want);
     let reqs = s.requests();
     assert_eq!(reqs.len(), 2);
-    assert!(reqs[1].header("accept").unwrap().starts_with("application/vnd.oci.image.index.v1+json"));
+    assert!(reqs[1]
+        .header("accept")
+        .unwrap()
+        .starts_with("application/vnd.oci.image.index.v1+json"));
 }
 
 #[tokio::test]
@@ -271,7 +326,9 @@ async fn rate_limit_spaces_requests() {
     let mut tasks = Vec::new();
     for i in 0..30 {
         let (c, image) = (c.clone(), image.clone());
-        tasks.push(tokio::spawn(async move { c.resolve_digest(&image, &i.to_string()).await }));
+        tasks.push(tokio::spawn(async move {
+            c.resolve_digest(&image, &i.to_string()).await
+        }));
     }
     for t in tasks {
         t.await.unwrap().unwrap();

@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagebump::registry::{ClientOptions, RegistryClient, RegistryError, RegistryOptions, RequestKind};
+use imagebump::registry::{
+    ClientOptions, RegistryClient, RegistryError, RegistryOptions, RequestKind,
+};
 use support::registry::{TestRegistry, TestRegistryOptions};
 
 fn client(reg: &TestRegistry, tweak: impl FnOnce(&mut ClientOptions)) -> RegistryClient {
@@ -34,7 +36,9 @@ fn tags(names: &[&str]) -> Vec<String> {
 #[tokio::test]
 async fn plain_http_lists_tags_and_resolves_digests() {
     let reg = TestRegistry::start(TestRegistryOptions::default());
-    let digests = reg.push_tags("team/app", &tags(&["1.0.0", "1.1.0", "2.0.0"])).await;
+    let digests = reg
+        .push_tags("team/app", &tags(&["1.0.0", "1.1.0", "2.0.0"]))
+        .await;
     let c = client(&reg, |_| {});
     let image = reg.image("team/app");
     let listed = c.list_tags(&image).await.unwrap();
@@ -44,9 +48,15 @@ async fn plain_http_lists_tags_and_resolves_digests() {
     }
     assert_ne!(digests[0], digests[1], "annotations make digests distinct");
     // A digest resolves to itself.
-    assert_eq!(c.resolve_digest(&image, &digests[2]).await.unwrap(), digests[2]);
+    assert_eq!(
+        c.resolve_digest(&image, &digests[2]).await.unwrap(),
+        digests[2]
+    );
     let m = c.metrics();
-    assert_eq!(m.requests_with_status(&reg.host(), RequestKind::Tags, "200"), 1);
+    assert_eq!(
+        m.requests_with_status(&reg.host(), RequestKind::Tags, "200"),
+        1
+    );
     assert_eq!(m.requests_for(&reg.host(), RequestKind::Manifest), 4);
 }
 
@@ -59,11 +69,23 @@ async fn missing_repository_and_tag_are_not_found() {
     assert!(matches!(e, RegistryError::NotFound { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
-        format!("{}: repository not found in repository absent/repo", reg.host())
+        format!(
+            "{}: repository not found in repository absent/repo",
+            reg.host()
+        )
     );
-    let e = c.resolve_digest(&reg.image("present"), "9.9.9").await.unwrap_err();
-    assert!(matches!(&e, RegistryError::NotFound { what, .. } if what == "tag 9.9.9"), "{e:?}");
-    let e = c.resolve_digest(&reg.image("absent"), "1").await.unwrap_err();
+    let e = c
+        .resolve_digest(&reg.image("present"), "9.9.9")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegistryError::NotFound { what, .. } if what == "tag 9.9.9"),
+        "{e:?}"
+    );
+    let e = c
+        .resolve_digest(&reg.image("absent"), "1")
+        .await
+        .unwrap_err();
     assert!(matches!(e, RegistryError::NotFound { .. }), "{e:?}");
 }
 
@@ -80,15 +102,33 @@ async fn multi_arch_index_digest_and_platform_check() {
     assert_eq!(d, index, "a multi-arch tag resolves to its index digest");
     assert!(!platform_digests.contains(&d));
     let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    assert!(c.check_platforms(&image, "1.0", &p(&["linux/amd64", "linux/arm64/v8"])).await.unwrap());
-    assert!(c.check_platforms(&image, "1.0", &p(&["linux/arm64"])).await.unwrap());
-    assert!(!c.check_platforms(&image, "1.0", &p(&["linux/amd64", "linux/arm/v7"])).await.unwrap());
+    assert!(c
+        .check_platforms(&image, "1.0", &p(&["linux/amd64", "linux/arm64/v8"]))
+        .await
+        .unwrap());
+    assert!(c
+        .check_platforms(&image, "1.0", &p(&["linux/arm64"]))
+        .await
+        .unwrap());
+    assert!(!c
+        .check_platforms(&image, "1.0", &p(&["linux/amd64", "linux/arm/v7"]))
+        .await
+        .unwrap());
     // A single-platform image: the platform comes from its config blob.
     assert_eq!(c.resolve_digest(&image, "single").await.unwrap(), single);
-    assert!(c.check_platforms(&image, "single", &p(&["linux/amd64"])).await.unwrap());
-    assert!(!c.check_platforms(&image, "single", &p(&["linux/arm64"])).await.unwrap());
+    assert!(c
+        .check_platforms(&image, "single", &p(&["linux/amd64"]))
+        .await
+        .unwrap());
+    assert!(!c
+        .check_platforms(&image, "single", &p(&["linux/arm64"]))
+        .await
+        .unwrap());
     assert!(c.check_platforms(&image, "single", &[]).await.unwrap());
-    let e = c.check_platforms(&image, "1.0", &p(&["linux"])).await.unwrap_err();
+    let e = c
+        .check_platforms(&image, "1.0", &p(&["linux"]))
+        .await
+        .unwrap_err();
     assert!(matches!(e, RegistryError::Config(_)), "{e:?}");
 }
 
@@ -107,9 +147,16 @@ async fn hundred_concurrent_lookups_cause_one_listing() {
     for t in tasks {
         results.push(t.await.unwrap().unwrap());
     }
-    assert!(results.iter().all(|r| Arc::ptr_eq(r, &results[0])), "all share one list");
+    assert!(
+        results.iter().all(|r| Arc::ptr_eq(r, &results[0])),
+        "all share one list"
+    );
     assert_eq!(set(&results[0]), set(&tags(&["a", "b", "c"])));
-    assert_eq!(reg.count_tag_list_requests("busy"), 1, "registry access log");
+    assert_eq!(
+        reg.count_tag_list_requests("busy"),
+        1,
+        "registry access log"
+    );
     let m = c.metrics();
     assert_eq!(m.requests_for(&reg.host(), RequestKind::Tags), 1);
     assert_eq!(m.listings, 1);
@@ -128,7 +175,10 @@ async fn cache_ttl_fresh_listing_and_invalidate() {
     assert_eq!(*c.list_tags(&image).await.unwrap(), tags(&["1"]));
     assert_eq!(reg.count_tag_list_requests("cached"), 1);
     // A webhook hint: fresh.
-    assert_eq!(set(&c.list_tags_fresh(&image).await.unwrap()), set(&tags(&["1", "2"])));
+    assert_eq!(
+        set(&c.list_tags_fresh(&image).await.unwrap()),
+        set(&tags(&["1", "2"]))
+    );
     assert_eq!(reg.count_tag_list_requests("cached"), 2);
     // The fresh result refreshed the cache.
     reg.push_image("cached", "3").await;
@@ -194,16 +244,17 @@ async fn registry_config_carries_notifications() {
     let hook = support::registry::standin::StandInServer::start(|_| {
         support::registry::standin::Resp::status(200)
     });
-    let reg = TestRegistry::start(
-        TestRegistryOptions::default().with_notifications(
-            &format!("http://{}/hooks/registry", hook.host()),
-            Some("Bearer hook-secret"),
-        ),
-    );
+    let reg = TestRegistry::start(TestRegistryOptions::default().with_notifications(
+        &format!("http://{}/hooks/registry", hook.host()),
+        Some("Bearer hook-secret"),
+    ));
     reg.push_image("notified", "1").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while hook.count("/hooks/registry") == 0 {
-        assert!(std::time::Instant::now() < deadline, "no notification arrived");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification arrived"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let req = &hook.requests()[0];

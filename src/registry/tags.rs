@@ -18,7 +18,7 @@ use reqwest::Method;
 
 use super::error::RegistryError;
 use super::metrics::RequestKind;
-use super::transport::{Policy, Registry};
+use super::transport::{Call, Policy, Registry};
 
 /// Hard stop against a registry that paginates forever.
 const MAX_PAGES: usize = 100_000;
@@ -64,12 +64,14 @@ pub(crate) async fn list_all(
         let f = reg
             .api(
                 p,
-                RequestKind::Tags,
-                repository,
-                Method::GET,
-                &url,
-                "application/json",
-                "repository",
+                Call {
+                    kind: RequestKind::Tags,
+                    repository,
+                    method: Method::GET,
+                    url: &url,
+                    accept: "application/json",
+                    what: "repository",
+                },
             )
             .await?;
         let page: TagPage = serde_json::from_slice(&f.body)

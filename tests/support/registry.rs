@@ -263,7 +263,11 @@ impl TestRegistry {
             if let Ok(Some(st)) = child.try_wait() {
                 panic!("registry exited ({st}): {}", log.lock().unwrap());
             }
-            assert!(Instant::now() < deadline, "registry did not start: {}", log.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start: {}",
+                log.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         TestRegistry {
@@ -357,7 +361,11 @@ impl TestRegistry {
                 let issuer = self.token_issuer.as_ref().unwrap();
                 Some(format!(
                     "Bearer {}",
-                    issuer.mint("harness", &[(repo.to_string(), vec!["pull", "push", "delete"])], 600)
+                    issuer.mint(
+                        "harness",
+                        &[(repo.to_string(), vec!["pull", "push", "delete"])],
+                        600
+                    )
                 ))
             }
         }
@@ -380,11 +388,20 @@ impl TestRegistry {
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256_digest(data);
         let res = self
-            .req(reqwest::Method::POST, repo, &format!("/v2/{repo}/blobs/uploads/"))
+            .req(
+                reqwest::Method::POST,
+                repo,
+                &format!("/v2/{repo}/blobs/uploads/"),
+            )
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 202, "start upload: {:?}", res.text().await);
+        assert_eq!(
+            res.status().as_u16(),
+            202,
+            "start upload: {:?}",
+            res.text().await
+        );
         let loc = res.headers()["location"].to_str().unwrap().to_string();
         let loc = if loc.starts_with('/') {
             format!("{}{loc}", self.base_url())
@@ -393,26 +410,50 @@ impl TestRegistry {
         };
         let sep = if loc.contains('?') { '&' } else { '?' };
         let res = self
-            .req(reqwest::Method::PUT, repo, &format!("{loc}{sep}digest={digest}"))
+            .req(
+                reqwest::Method::PUT,
+                repo,
+                &format!("{loc}{sep}digest={digest}"),
+            )
             .header("Content-Type", "application/octet-stream")
             .body(data.to_vec())
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 201, "finish upload: {:?}", res.text().await);
+        assert_eq!(
+            res.status().as_u16(),
+            201,
+            "finish upload: {:?}",
+            res.text().await
+        );
         digest
     }
 
     /// PUTs a manifest under `reference` (tag or digest); returns the digest.
-    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> String {
         let res = self
-            .req(reqwest::Method::PUT, repo, &format!("/v2/{repo}/manifests/{reference}"))
+            .req(
+                reqwest::Method::PUT,
+                repo,
+                &format!("/v2/{repo}/manifests/{reference}"),
+            )
             .header("Content-Type", media_type)
             .body(body.to_vec())
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 201, "put manifest: {:?}", res.text().await);
+        assert_eq!(
+            res.status().as_u16(),
+            201,
+            "put manifest: {:?}",
+            res.text().await
+        );
         let d = sha256_digest(body);
         if let Some(h) = res.headers().get("docker-content-digest") {
             assert_eq!(h.to_str().unwrap(), d);
@@ -422,7 +463,14 @@ impl TestRegistry {
 
     /// Pushes config + layer blobs for a platform; returns the OCI image manifest
     /// bytes (with `annotation` as a distinct value), not yet PUT.
-    async fn image_manifest(&self, repo: &str, os: &str, arch: &str, variant: Option<&str>, annotation: &str) -> Vec<u8> {
+    async fn image_manifest(
+        &self,
+        repo: &str,
+        os: &str,
+        arch: &str,
+        variant: Option<&str>,
+        annotation: &str,
+    ) -> Vec<u8> {
         let layer = format!("layer of {repo} for {os}/{arch}").into_bytes();
         let mut config = serde_json::json!({
             "architecture": arch, "os": os,
@@ -458,7 +506,9 @@ impl TestRegistry {
     /// with its own annotation, so each its own digest). Returns the digests in order.
     pub async fn push_tags(&self, repo: &str, tags: &[String]) -> Vec<String> {
         use futures::StreamExt;
-        let base = self.image_manifest(repo, "linux", "amd64", None, "base").await;
+        let base = self
+            .image_manifest(repo, "linux", "amd64", None, "base")
+            .await;
         let base: serde_json::Value = serde_json::from_slice(&base).unwrap();
         futures::stream::iter(tags.iter().map(|t| {
             let mut m = base.clone();
@@ -476,7 +526,12 @@ impl TestRegistry {
 
     /// Pushes a multi-arch OCI index under `tag` referencing one image per platform
     /// (`os/arch[/variant]`); returns (index digest, platform manifest digests).
-    pub async fn push_index(&self, repo: &str, tag: &str, platforms: &[&str]) -> (String, Vec<String>) {
+    pub async fn push_index(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[&str],
+    ) -> (String, Vec<String>) {
         let mut entries = Vec::new();
         let mut digests = Vec::new();
         for p in platforms {
@@ -513,7 +568,11 @@ impl TestRegistry {
     /// Deletes a manifest by digest (every tag pointing at it goes too).
     pub async fn delete_manifest(&self, repo: &str, digest: &str) {
         let res = self
-            .req(reqwest::Method::DELETE, repo, &format!("/v2/{repo}/manifests/{digest}"))
+            .req(
+                reqwest::Method::DELETE,
+                repo,
+                &format!("/v2/{repo}/manifests/{digest}"),
+            )
             .send()
             .await
             .unwrap();
@@ -532,16 +591,24 @@ impl TestRegistry {
             .await
             .unwrap();
         assert!(res.status().is_success(), "head {tag}: {}", res.status());
-        let d = res.headers()["docker-content-digest"].to_str().unwrap().to_string();
+        let d = res.headers()["docker-content-digest"]
+            .to_str()
+            .unwrap()
+            .to_string();
         self.delete_manifest(repo, &d).await;
     }
 
     /// Pushes an image with real tools: `umoci init/new` an OCI layout, then
     /// `skopeo copy` it to `repo:tag` (with `--dest-creds` when the registry has auth).
     pub fn skopeo_push(&self, repo: &str, tag: &str) {
-        let layout = self.dir.path().join(format!("layout-{}", repo.replace('/', "_")));
+        let layout = self
+            .dir
+            .path()
+            .join(format!("layout-{}", repo.replace('/', "_")));
         if !layout.exists() {
-            run(Command::new("umoci").args(["init", "--layout"]).arg(&layout));
+            run(Command::new("umoci")
+                .args(["init", "--layout"])
+                .arg(&layout));
             run(Command::new("umoci")
                 .args(["new", "--image"])
                 .arg(format!("{}:base", layout.display())));
@@ -557,8 +624,9 @@ impl TestRegistry {
     }
 
     /// Creates tags straight in the storage directory, each pointing at `digest`
-    /// (which must already be a manifest of `repo`, e.g. from [`push_image`]). Far
-    /// faster than PUTs (~10 µs vs ~24 ms per tag); the registry reads tags from the
+    /// (which must already be a manifest of `repo`, e.g. from [`push_image`]). About
+    /// ten times faster than PUTs (~0.5 ms vs ~5 ms per tag with 8 PUTs in parallel,
+    /// on a busy 2-core machine); the registry reads tags from the
     /// directory listing, so they are visible at once. Layout:
     /// `docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/current/link`.
     ///
@@ -585,7 +653,11 @@ impl TestRegistry {
 fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).ok()?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -608,11 +680,26 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     /// Makes a key pair and certificate in `dir` and starts serving `/token`.
-    pub fn start(dir: &Path, users: Vec<(String, String)>, expires_in: u64, anonymous_pull: bool) -> TokenIssuer {
+    pub fn start(
+        dir: &Path,
+        users: Vec<(String, String)>,
+        expires_in: u64,
+        anonymous_pull: bool,
+    ) -> TokenIssuer {
         let key = dir.join("token.key");
         let cert = dir.join("token-issuer.crt");
         run(Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=imagebump-test-token"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=imagebump-test-token",
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
@@ -693,7 +780,10 @@ struct JwtSigner {
 
 impl JwtSigner {
     fn sign(&self, sub: &str, access: &[(String, Vec<&str>)], expires_in: u64) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]});
         let claims = serde_json::json!({
             "iss": TOKEN_ISSUER, "sub": sub, "aud": TOKEN_SERVICE,
@@ -715,7 +805,12 @@ impl JwtSigner {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         format!("{input}.{}", b64url(&out.stdout))
@@ -772,7 +867,9 @@ pub mod standin {
         /// Decoded Basic credentials, if sent.
         pub fn basic_auth(&self) -> Option<(String, String)> {
             let v = self.header("authorization")?.strip_prefix("Basic ")?;
-            let raw = base64::engine::general_purpose::STANDARD.decode(v.trim()).ok()?;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()?;
             let s = String::from_utf8(raw).ok()?;
             let (u, p) = s.split_once(':')?;
             Some((u.into(), p.into()))
@@ -979,7 +1076,10 @@ pub mod standin {
         for (k, v) in &resp.headers {
             head += &format!("{k}: {v}\r\n");
         }
-        head += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n", resp.body.len());
+        head += &format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            resp.body.len()
+        );
         out.write_all(head.as_bytes())?;
         let body: &[u8] = if req.method == "HEAD" {
             &[]
@@ -1004,7 +1104,13 @@ pub mod standin {
     /// and `last`; with `link`, sends `Link: <…>; rel="next"` while more remain (like
     /// Docker Hub or GHCR), without it relies on the client's `n`/`last` (a Quay-like
     /// cap without `Link`). `fail_page` (0-based) answers 500 every time.
-    pub fn paginated_tags(repo: &str, total: usize, cap: usize, link: bool, fail_page: Option<usize>) -> StandInServer {
+    pub fn paginated_tags(
+        repo: &str,
+        total: usize,
+        cap: usize,
+        link: bool,
+        fail_page: Option<usize>,
+    ) -> StandInServer {
         let tags = tag_names(total);
         let path = format!("/v2/{repo}/tags/list");
         let repo = repo.to_string();
@@ -1035,7 +1141,10 @@ pub mod standin {
             if link && end < tags.len() {
                 r = r.header(
                     "Link",
-                    &format!("</v2/{repo}/tags/list?n={n}&last={}>; rel=\"next\"", page[page.len() - 1]),
+                    &format!(
+                        "</v2/{repo}/tags/list?n={n}&last={}>; rel=\"next\"",
+                        page[page.len() - 1]
+                    ),
                 );
             }
             r
