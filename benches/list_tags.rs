@@ -4,8 +4,8 @@
 //! stand-in server. Run: `cargo bench --bench list_tags`.
 //!
 //! The tags are created by writing the registry's tag link files directly
-//! (`…/_manifests/tags/<tag>/current/link`), about 0.5 ms per tag on a busy 2-core
-//! machine, against ~5 ms per manifest PUT with 8 in parallel (~24 ms one at a time);
+//! (`…/_manifests/tags/<tag>/current/link`), 0.5–1 ms per tag on a busy 2-core
+//! machine, against 5–8 ms per manifest PUT with 8 in parallel (~24 ms one at a time);
 //! both rates are measured and printed.
 
 #[allow(dead_code)]
