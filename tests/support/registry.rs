@@ -670,8 +670,8 @@ impl TestRegistry {
     }
 
     /// Creates tags straight in the storage directory, each pointing at `digest`
-    /// (which must already be a manifest of `repo`, e.g. from [`push_image`]). About
-    /// several times faster than PUTs (0.5–1 ms vs 5–8 ms per tag with 8 PUTs in parallel,
+    /// (which must already be a manifest of `repo`, e.g. from [`push_image`]). Several
+    /// times faster than PUTs (0.5–1 ms vs 5–8 ms per tag with 8 PUTs in parallel,
     /// on a busy 2-core machine); the registry reads tags from the
     /// directory listing, so they are visible at once. Layout:
     /// `docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/current/link`.
