@@ -260,3 +260,35 @@ async fn registry_config_carries_notifications() {
     let req = &hook.requests()[0];
     assert_eq!(req.header("authorization"), Some("Bearer hook-secret"));
 }
+
+#[tokio::test]
+async fn tls_is_verified_and_an_extra_ca_file_is_trusted() {
+    let reg = TestRegistry::start(TestRegistryOptions::default().with_tls());
+    reg.push_image("secure", "1").await;
+    let image = reg.image("secure");
+    let tls_client = |ca: Option<std::path::PathBuf>| {
+        let mut r = RegistryOptions::new(reg.host());
+        r.ca_file = ca;
+        RegistryClient::new(ClientOptions {
+            registries: vec![r],
+            max_retries: 0,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    // Verified by default: a self-signed certificate is refused…
+    let e = tls_client(None).list_tags(&image).await.unwrap_err();
+    assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");
+    // …and accepted once its CA file is configured.
+    let c = tls_client(Some(reg.ca_file()));
+    assert_eq!(*c.list_tags(&image).await.unwrap(), tags(&["1"]));
+    // A CA file that is not PEM is a configuration error at construction.
+    let mut r = RegistryOptions::new(reg.host());
+    r.ca_file = Some(reg.dir().join("config.yml"));
+    let e = RegistryClient::new(ClientOptions {
+        registries: vec![r],
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(matches!(e, RegistryError::Config(_)), "{e:?}");
+}

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::RegistryError;
 use super::metrics::RequestKind;
-use super::transport::{Fetched, Policy, Registry};
+use super::transport::{Call, Fetched, Policy, Registry};
 use crate::image::validate_digest;
 
 /// The `Accept` header for manifests: index and list first, so a multi-arch tag
@@ -50,12 +50,14 @@ pub(crate) async fn resolve_digest(
     match reg
         .api(
             p,
-            RequestKind::Manifest,
-            repository,
-            Method::HEAD,
-            &url,
-            MANIFEST_ACCEPT,
-            &w,
+            Call {
+                kind: RequestKind::Manifest,
+                repository,
+                method: Method::HEAD,
+                url: &url,
+                accept: MANIFEST_ACCEPT,
+                what: &w,
+            },
         )
         .await
     {
@@ -71,12 +73,14 @@ pub(crate) async fn resolve_digest(
     let f = reg
         .api(
             p,
-            RequestKind::Manifest,
-            repository,
-            Method::GET,
-            &url,
-            MANIFEST_ACCEPT,
-            &w,
+            Call {
+                kind: RequestKind::Manifest,
+                repository,
+                method: Method::GET,
+                url: &url,
+                accept: MANIFEST_ACCEPT,
+                what: &w,
+            },
         )
         .await?;
     body_digest(reg, &f)
@@ -188,12 +192,14 @@ pub(crate) async fn platforms_of(
     let f = reg
         .api(
             p,
-            RequestKind::Manifest,
-            repository,
-            Method::GET,
-            &url,
-            MANIFEST_ACCEPT,
-            &what(reference),
+            Call {
+                kind: RequestKind::Manifest,
+                repository,
+                method: Method::GET,
+                url: &url,
+                accept: MANIFEST_ACCEPT,
+                what: &what(reference),
+            },
         )
         .await?;
     let body: serde_json::Value = serde_json::from_slice(&f.body)
@@ -242,12 +248,14 @@ pub(crate) async fn platforms_of(
     let f = reg
         .api(
             p,
-            RequestKind::Manifest,
-            repository,
-            Method::GET,
-            &url,
-            "*/*",
-            &format!("config blob {config}"),
+            Call {
+                kind: RequestKind::Manifest,
+                repository,
+                method: Method::GET,
+                url: &url,
+                accept: "*/*",
+                what: &format!("config blob {config}"),
+            },
         )
         .await?;
     let cfg: serde_json::Value = serde_json::from_slice(&f.body)

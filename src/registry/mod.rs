@@ -15,7 +15,8 @@
 //!
 //! # Pagination
 //! The client asks for `n = page_size` tags (default 100) and follows a
-//! `Link: <…>; rel="next"` header wherever one is sent. Without `Link`, a page of
+//! `Link: <…>; rel="next"` header wherever one is sent (and once a listing has seen a
+//! `Link`, a page without one is the last). Without `Link`, a page of
 //! exactly `n` tags is followed by `?n=…&last=<last tag>`; a page shorter or longer
 //! than `n` (longer: the registry ignored `n`, as Distribution 2.8 does, so that was
 //! everything), an empty page, or a page with no new tags ends it. The default of 100

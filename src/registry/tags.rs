@@ -2,7 +2,8 @@
 //!
 //! Rules (see the module docs of [`crate::registry`] for why):
 //! - ask for `n = page_size` tags;
-//! - a `Link: <…>; rel="next"` header is followed wherever present (same host only);
+//! - a `Link: <…>; rel="next"` header is followed wherever present (same host only),
+//!   and once a listing has seen one, a page without it is the last;
 //! - without `Link`, a page of exactly `n` tags asks for the next with
 //!   `last=<last tag>`; an empty page, a page shorter than `n`, a page longer than
 //!   `n` (the registry ignored `n`: that was everything) or a page with no new tags
@@ -17,7 +18,7 @@ use reqwest::Method;
 
 use super::error::RegistryError;
 use super::metrics::RequestKind;
-use super::transport::{Policy, Registry};
+use super::transport::{Call, Policy, Registry};
 
 /// Hard stop against a registry that paginates forever.
 const MAX_PAGES: usize = 100_000;
@@ -51,6 +52,8 @@ pub(crate) async fn list_all(
     let mut tags = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut visited: HashSet<String> = HashSet::new();
+    // Once a registry has paginated with Link, a page without one is its last.
+    let mut saw_link = false;
     loop {
         if !visited.insert(url.as_str().to_string()) {
             return Err(reg.protocol(format!("tag pagination loops back to {}", url.path())));
@@ -61,12 +64,14 @@ pub(crate) async fn list_all(
         let f = reg
             .api(
                 p,
-                RequestKind::Tags,
-                repository,
-                Method::GET,
-                &url,
-                "application/json",
-                "repository",
+                Call {
+                    kind: RequestKind::Tags,
+                    repository,
+                    method: Method::GET,
+                    url: &url,
+                    accept: "application/json",
+                    what: "repository",
+                },
             )
             .await?;
         let page: TagPage = serde_json::from_slice(&f.body)
@@ -102,9 +107,10 @@ pub(crate) async fn list_all(
                 return Err(reg.protocol("a Link-ed tag page brought no new tags"));
             }
             url = next;
+            saw_link = true;
             continue;
         }
-        if n == 0 || len != n || new == 0 {
+        if saw_link || n == 0 || len != n || new == 0 {
             break;
         }
         url = page_url(last.as_deref());

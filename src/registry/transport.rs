@@ -54,6 +54,20 @@ pub(crate) struct Fetched {
     pub url: Url,
 }
 
+/// One registry API request, as [`Registry::api`] takes it.
+pub(crate) struct Call<'a> {
+    /// The metrics label.
+    pub kind: RequestKind,
+    /// The repository (for the token scope and errors).
+    pub repository: &'a str,
+    pub method: Method,
+    pub url: &'a Url,
+    /// The `Accept` header.
+    pub accept: &'a str,
+    /// The object a 404 means is missing (`repository`, `tag 1.2`).
+    pub what: &'a str,
+}
+
 /// Retry and timeout settings the request loop needs.
 pub(crate) struct Policy<'a> {
     pub opts: &'a ClientOptions,
@@ -219,18 +233,16 @@ impl Registry {
 
     /// A registry API request for `repository` with auth: sends what is known to work
     /// (a cached bearer token, or Basic), answers a 401 challenge once (fetching a
-    /// token, or switching to Basic), and maps failure statuses to errors. `what` names
-    /// the object for a 404 (`repository`, `tag 1.2`).
-    pub async fn api(
-        &self,
-        p: &Policy<'_>,
-        kind: RequestKind,
-        repository: &str,
-        method: Method,
-        url: &Url,
-        accept: &str,
-        what: &str,
-    ) -> Result<Fetched, RegistryError> {
+    /// token, or switching to Basic), and maps failure statuses to errors.
+    pub async fn api(&self, p: &Policy<'_>, call: Call<'_>) -> Result<Fetched, RegistryError> {
+        let Call {
+            kind,
+            repository,
+            method,
+            url,
+            accept,
+            what,
+        } = call;
         let scope = format!("repository:{repository}:pull");
         let mut challenged = false;
         loop {
@@ -261,19 +273,10 @@ impl Registry {
                             st.tokens.remove(&scope);
                             st.bearer = Some((realm, service));
                         }
-                        _ => {
-                            return Err(self.unauthorized(repository, "authentication required"));
-                        }
+                        _ => return Err(self.unauthorized(repository, self.refusal())),
                     }
                 }
-                401 => {
-                    let detail = if self.creds.is_some() {
-                        "credentials rejected (401)"
-                    } else {
-                        "authentication required and no credentials configured (401)"
-                    };
-                    return Err(self.unauthorized(repository, detail));
-                }
+                401 => return Err(self.unauthorized(repository, self.refusal())),
                 403 => return Err(self.unauthorized(repository, "forbidden (403)")),
                 404 => {
                     return Err(RegistryError::NotFound {
@@ -290,6 +293,15 @@ impl Registry {
                     )))
                 }
             }
+        }
+    }
+
+    /// Why a 401 stands: wrong credentials, or none.
+    fn refusal(&self) -> &'static str {
+        if self.creds.is_some() {
+            "credentials rejected (401)"
+        } else {
+            "authentication required and no credentials configured (401)"
         }
     }
 

@@ -92,6 +92,9 @@ pub struct TestRegistryOptions {
     /// Enables the access log (one line per request, captured; see
     /// [`TestRegistry::count_tag_list_requests`]).
     pub access_log: bool,
+    /// Serve HTTPS with a self-signed certificate for 127.0.0.1 (see
+    /// [`TestRegistry::ca_file`]).
+    pub tls: bool,
 }
 
 impl TestRegistryOptions {
@@ -115,6 +118,11 @@ impl TestRegistryOptions {
             },
             ..Default::default()
         }
+    }
+
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
+        self
     }
 
     pub fn with_access_log(mut self) -> Self {
@@ -164,6 +172,12 @@ pub fn registry_config(
         !opts.access_log,
         base.display()
     );
+    if opts.tls {
+        y += &format!(
+            "  tls:\n    certificate: {0}/tls.crt\n    key: {0}/tls.key\n",
+            base.display()
+        );
+    }
     match &opts.auth {
         TestAuth::None => {}
         TestAuth::Htpasswd { .. } => {
@@ -228,6 +242,26 @@ impl TestRegistry {
                 token_issuer = Some(issuer);
             }
         }
+        if opts.tls {
+            run(Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(base.join("tls.key"))
+                .arg("-out")
+                .arg(base.join("tls.crt")));
+        }
         let realm = token_issuer.as_ref().map(|t| t.realm());
         let config = registry_config(&base, port, &opts, realm.as_deref());
         let config_path = base.join("config.yml");
@@ -270,6 +304,11 @@ impl TestRegistry {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        let mut http = reqwest::Client::builder();
+        if opts.tls {
+            let pem = std::fs::read(base.join("tls.crt")).unwrap();
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
         TestRegistry {
             child,
             port,
@@ -277,7 +316,7 @@ impl TestRegistry {
             log,
             token_issuer,
             opts,
-            http: reqwest::Client::new(),
+            http: http.build().unwrap(),
         }
     }
 
@@ -286,9 +325,16 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.opts.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// The self-signed certificate of a TLS registry (PEM), to trust as a CA.
+    pub fn ca_file(&self) -> PathBuf {
+        assert!(self.opts.tls, "start the registry with_tls()");
+        self.dir.path().join("tls.crt")
     }
 
     /// The image reference `127.0.0.1:PORT/<repo>`.
@@ -624,8 +670,9 @@ impl TestRegistry {
     }
 
     /// Creates tags straight in the storage directory, each pointing at `digest`
-    /// (which must already be a manifest of `repo`, e.g. from [`push_image`]). Far
-    /// faster than PUTs (~10 µs vs ~24 ms per tag); the registry reads tags from the
+    /// (which must already be a manifest of `repo`, e.g. from [`push_image`]). Several
+    /// times faster than PUTs (0.5–1 ms vs 5–8 ms per tag with 8 PUTs in parallel,
+    /// on a busy 2-core machine); the registry reads tags from the
     /// directory listing, so they are visible at once. Layout:
     /// `docker/registry/v2/repositories/<repo>/_manifests/tags/<tag>/current/link`.
     ///
