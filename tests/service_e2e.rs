@@ -122,7 +122,12 @@ fn setup(git_url: &str, git_credentials: bool, images: &[(&str, &str)]) -> Setup
 
 /// Like [`setup`]; `notify: false` gives a registry that sends no notifications, so a
 /// test can deliver webhooks itself.
-fn setup_with(git_url: &str, git_credentials: bool, images: &[(&str, &str)], notify: bool) -> Setup {
+fn setup_with(
+    git_url: &str,
+    git_credentials: bool,
+    images: &[(&str, &str)],
+    notify: bool,
+) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let port = free_port();
@@ -375,7 +380,12 @@ fn burst_of_1000_webhooks_for_100_images_coalesces() {
     let specs: Vec<(&str, &str)> = apps.iter().map(|a| (a.as_str(), ">=1.0.0")).collect();
     // The test delivers the burst itself; registry notifications during the pushes
     // would be real releases trickling in over seconds, not a burst.
-    let s = setup_with(&format!("file://{}", repo_path.display()), false, &specs, false);
+    let s = setup_with(
+        &format!("file://{}", repo_path.display()),
+        false,
+        &specs,
+        false,
+    );
     let files: Vec<(String, String)> = apps
         .iter()
         .map(|a| {

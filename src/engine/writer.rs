@@ -106,13 +106,21 @@ impl WriteQueue {
             s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
         let started = Instant::now();
-        let (limit, fixed) = if window.is_zero() { (GATHER_MAX, false) } else { (window, true) };
+        let (limit, fixed) = if window.is_zero() {
+            (GATHER_MAX, false)
+        } else {
+            (window, true)
+        };
         while !s.closed && (fixed || s.scans > 0) {
             let left = limit.saturating_sub(started.elapsed());
             if left.is_zero() {
                 break;
             }
-            s = self.cv.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
+            s = self
+                .cv
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         s.busy = true;
         Some(std::mem::take(&mut s.pending).into_values().collect())
