@@ -2,7 +2,7 @@
 # Installs the real parts the tests and the demo use (Debian packages). Idempotent and
 # quick when everything is already there. Starts no service: tests start their own.
 set -euo pipefail
-pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils git curl openssl pkg-config libssl-dev)
+pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl pkg-config libssl-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -70,7 +70,7 @@ async fn missing_repository_and_tag_are_not_found() {
     assert_eq!(
         e.to_string(),
         format!(
-            "{}: repository not found in repository absent/repo",
+            "{}/absent/repo: repository not found",
             reg.host()
         )
     );

@@ -53,7 +53,12 @@ pub enum Command {
 /// Parses `std::env::args` and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // One-shot commands own their stderr: one line per problem, no log noise.
+    let default_level = match cli.command {
+        Command::Run(_) | Command::Once(_) | Command::Plan(_) => "info",
+        _ => "off",
+    };
+    init_logging(cli.log_format, default_level);
     match cli.command {
         Command::Test(a) => test_cmd::run(a),
         Command::Validate(a) => validate::run(a),
@@ -64,9 +69,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stderr; `IMAGEBUMP_LOG` (tracing's filter syntax, e.g. `debug` or
+/// `imagebump::engine=debug`) overrides the default level.
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGEBUMP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

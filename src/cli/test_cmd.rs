@@ -14,6 +14,7 @@ use crate::policy::select::{Order, Selector, Strategy, TagFilter};
 /// Arguments of `imagebump test`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("strategy").args(["semver", "alphabetical", "numerical"])))]
+#[command(group(clap::ArgGroup::new("image_source").args(["image", "policy"]).multiple(true)))]
 pub struct TestArgs {
     /// Masterminds semver range (the default strategy is semver `*`).
     #[arg(long, value_name = "RANGE")]
@@ -51,8 +52,21 @@ pub struct TestArgs {
     /// Print, per tag, why it was kept or dropped, before the chosen tag.
     #[arg(long)]
     pub explain: bool,
+    /// Ask this repository's registry for its tags instead of taking TAGs.
+    #[arg(long, value_name = "REPO")]
+    pub image: Option<String>,
+    /// The service config whose `registries` (credentials, `insecure`) and
+    /// `dockerConfig` apply to --image.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Take the strategy from a policy file (the image matching --image, or its only one).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["semver", "alphabetical", "numerical", "pattern", "loose", "prerelease"])]
+    pub policy: Option<PathBuf>,
+    /// With --image: print `TAG@sha256:…`, the digest the chosen tag points at.
+    #[arg(long, requires = "image_source")]
+    pub digest: bool,
     /// Tags to choose from, in registry order.
-    #[arg(value_name = "TAG")]
+    #[arg(value_name = "TAG", conflicts_with = "image")]
     pub tags: Vec<String>,
 }
 
@@ -62,10 +76,27 @@ fn parse_order(s: &str) -> Result<Order, String> {
 
 /// Runs `imagebump test`.
 pub fn run(a: TestArgs) -> ExitCode {
-    let selector = match selector_from_flags(&a) {
-        Ok(s) => s,
-        Err(e) => return super::fail(e),
+    let (selector, policy_image) = match &a.policy {
+        Some(p) => match selector_from_policy(p, a.image.as_deref()) {
+            Ok((s, img)) => (s, Some(img)),
+            Err(e) => return super::fail(e),
+        },
+        None => match selector_from_flags(&a) {
+            Ok(s) => (s, None),
+            Err(e) => return super::fail(e),
+        },
     };
+    // A policy names its repository; with no TAGs given, ask its registry.
+    let image = a
+        .image
+        .clone()
+        .or_else(|| (a.tags.is_empty() && a.tags_file.is_none()).then_some(policy_image).flatten());
+    if let Some(image) = image {
+        return live(&a, &selector, &image);
+    }
+    if a.digest {
+        return super::fail("--digest needs a registry: give --image REPO");
+    }
     let mut tags = a.tags.clone();
     if let Some(f) = &a.tags_file {
         match read_tags(f) {
@@ -111,6 +142,83 @@ pub(super) fn choose(
             eprintln!("no tag matches");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Chooses from the tags a live registry lists; exit 2 with a one-line reason (and
+/// nothing on stdout) when the registry fails.
+fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
+    let image = match crate::image::ImageRef::parse(image) {
+        Ok(i) if i.tag.is_none() && i.digest.is_none() => i,
+        Ok(_) => return super::fail(format!("--image {image}: give the repository without a tag or digest")),
+        Err(e) => return super::fail(e),
+    };
+    let cfg = match &a.config {
+        Some(p) => match crate::config::Config::load(p) {
+            Ok(c) => c,
+            Err(problems) => return super::fail(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")),
+        },
+        None => crate::config::Config::default(),
+    };
+    let client = match crate::engine::setup::registry_client(&cfg) {
+        Ok(c) => c,
+        Err(e) => return super::fail(format!("{e:#}")),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return super::fail(e),
+    };
+    let tags = match rt.block_on(client.list_tags(&image)) {
+        Ok(t) => t.to_vec(),
+        Err(e) => return super::fail(e),
+    };
+    if !a.digest {
+        return choose(selector, &tags, a.current.as_deref(), a.explain);
+    }
+    let verdict = selector.select(&tags, a.current.as_deref());
+    if a.explain {
+        print_explain(selector, &tags);
+    }
+    let Some(tag) = verdict.chosen() else {
+        eprintln!("no tag matches");
+        return ExitCode::from(1);
+    };
+    match rt.block_on(client.resolve_digest(&image, tag)) {
+        Ok(d) => {
+            println!("{tag}@{d}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => super::fail(e),
+    }
+}
+
+/// The selector of one image of a policy file, and that image's repository.
+fn selector_from_policy(path: &std::path::Path, image: Option<&str>) -> Result<(Selector, String), String> {
+    let file = crate::policy::load_policy(path).map_err(|p| p.to_string())?;
+    let wanted = match image {
+        Some(i) => Some(crate::image::ImageRef::parse(i).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let matching: Vec<_> = file
+        .images
+        .iter()
+        .filter(|p| wanted.as_ref().is_none_or(|w| w.same_repository(&p.repository)))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((one.selector(), one.repository.name())),
+        [] => Err(format!("{}: no image for {}", path.display(), image.unwrap_or("?"))),
+        _ => Err(format!(
+            "{}: several images match; pick one with --image REPO",
+            path.display()
+        )),
+    }
+}
+
+fn print_explain(selector: &Selector, tags: &[String]) {
+    for n in selector.explain(tags) {
+        let word = if n.kept { "kept" } else { "dropped" };
+        let why = n.reason.trim_start_matches("dropped: ").trim_start_matches("candidate: ");
+        println!("{}: {word}: {why}", n.tag);
     }
 }
 

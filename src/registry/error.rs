@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
     /// The repository, tag or manifest does not exist (HTTP 404).
-    #[error("{registry}: {what} not found in repository {repository}")]
+    #[error("{registry}/{repository}: {what} not found")]
     NotFound {
         /// Registry host.
         registry: String,
