@@ -170,7 +170,7 @@ pub struct ReceiverSection {
     /// Name; the receiver answers at `/hooks/<name>`.
     pub name: String,
     /// Which registry's payload format and signature scheme.
-    pub provider: String,
+    pub provider: crate::webhook::Provider,
     /// Shared secret.
     pub secret: SecretRef,
     /// Registry host to assume when a payload names none.
@@ -391,10 +391,17 @@ receivers:
         );
         let e = Config::parse(
             Path::new("c.yaml"),
-            "receivers:\n  - {name: a, provider: x, secret: 'plain'}\n",
+            "receivers:\n  - {name: a, provider: generic, secret: 'plain'}\n",
         )
         .unwrap_err();
         assert!(e[0].to_string().contains("c.yaml:2:"), "{}", e[0]);
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - name: a\n    provider: dockerhubb\n    secret: {env: X}\n",
+        )
+        .unwrap_err();
+        assert!(e[0].to_string().starts_with("c.yaml:3:"), "{}", e[0]);
+        assert!(e[0].to_string().contains("unknown webhook provider"), "{}", e[0]);
     }
 }
 

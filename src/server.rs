@@ -45,10 +45,7 @@ impl AppState {
 pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<Receiver>> {
     let mut out = Vec::new();
     for r in &cfg.receivers {
-        let provider: webhook::Provider = r
-            .provider
-            .parse()
-            .map_err(|e: webhook::UnknownProvider| anyhow::anyhow!("receivers: {}: {e}", r.name))?;
+        let provider = r.provider;
         let secret = r
             .secret
             .resolve()

@@ -238,12 +238,15 @@ impl FromStr for Provider {
     }
 }
 
-impl<'de> Deserialize<'de> for Provider {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+impl TryFrom<String> for Provider {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map_err(|e: UnknownProvider| e.to_string())
     }
 }
+
+// Read through `parsed` so a bad name is reported at its own line in a config file.
+crate::parsed::from_str_scalar!(Provider, "a webhook provider name");
 
 impl Serialize for Provider {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
