@@ -67,7 +67,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::secret::Secret;
 
