@@ -169,7 +169,7 @@ fn deliver(
     let mut scheduled = BTreeSet::new();
     for e in events.iter().filter(|e| e.action == Action::Push) {
         let repo = e.name();
-        if st.engine.hint(&repo, Some(arrived)) {
+        if st.engine.hint(&repo, Some(arrived), e.tag.as_deref()) {
             scheduled.insert(repo);
         }
     }

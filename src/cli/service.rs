@@ -220,7 +220,7 @@ pub fn run(args: ServiceArgs) -> ExitCode {
         ready.store(true, Ordering::SeqCst);
         // Start-up sync: a webhook lost while the service was down is caught here.
         for repo in engine.routes.keys() {
-            engine.hint(repo, None);
+            engine.hint(repo, None, None);
         }
         engine.spawn_pollers();
         shutdown_signal().await;

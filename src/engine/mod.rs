@@ -68,7 +68,17 @@ struct RepoState {
     pending: bool,
     pending_fresh: bool,
     cause: Option<Instant>,
+    /// Tags webhooks announced for the next scan (bounded by [`MAX_EXPECTED`]).
+    expect: Vec<String>,
 }
+
+/// At most this many announced tags are remembered per repository.
+const MAX_EXPECTED: usize = 16;
+
+/// Re-listing delays when a fresh listing lacks a tag a webhook announced. Distribution
+/// sends its push event before it links the tag, so the first listing can miss it by a
+/// few milliseconds; a tag that never appears costs these waits once, then is dropped.
+const RELIST_DELAYS_MS: [u64; 4] = [20, 80, 300, 1200];
 
 /// The running engine: routes, scans, and hands wishes to the writer.
 pub struct Engine {
@@ -125,9 +135,10 @@ impl Engine {
     }
 
     /// Schedules a scan of `repository` (a normalised name). A webhook passes the time it
-    /// arrived as `cause` and gets a fresh listing; a poll passes `None` and may be served
-    /// from the cache. Returns false when no policy watches the repository.
-    pub fn hint(self: &Arc<Self>, repository: &str, cause: Option<Instant>) -> bool {
+    /// arrived as `cause` and the tag it announced, and gets a fresh listing that waits
+    /// briefly for that tag to show; a poll passes `None` and may be served from the
+    /// cache. Returns false when no policy watches the repository.
+    pub fn hint(self: &Arc<Self>, repository: &str, cause: Option<Instant>, tag: Option<&str>) -> bool {
         if !self.routes.contains_key(repository) {
             return false;
         }
@@ -137,6 +148,11 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if let Some(t) = tag {
+            if st.expect.len() < MAX_EXPECTED && !st.expect.iter().any(|e| e == t) {
+                st.expect.push(t.to_string());
+            }
+        }
         if st.scanning {
             // Coalesce: one follow-up scan covers every hint that arrives meanwhile.
             st.pending = true;
@@ -145,19 +161,26 @@ impl Engine {
         }
         st.scanning = true;
         let cause = st.cause.take();
+        let expect = std::mem::take(&mut st.expect);
         drop(sched);
         self.metrics.queued_events.inc();
         let me = self.clone();
         let repo = repository.to_string();
-        tokio::spawn(async move { me.scan_loop(repo, cause, cause.is_some()).await });
+        tokio::spawn(async move { me.scan_loop(repo, cause, cause.is_some(), expect).await });
         true
     }
 
-    async fn scan_loop(self: Arc<Self>, repo: String, mut cause: Option<Instant>, mut fresh: bool) {
+    async fn scan_loop(
+        self: Arc<Self>,
+        repo: String,
+        mut cause: Option<Instant>,
+        mut fresh: bool,
+        mut expect: Vec<String>,
+    ) {
         loop {
             self.metrics.queued_events.dec();
             let guard = self.queue.scan_guard();
-            for d in self.scan(&repo, fresh, cause).await {
+            for d in self.scan(&repo, fresh, cause, &expect).await {
                 self.queue.push(d);
             }
             drop(guard);
@@ -170,6 +193,7 @@ impl Engine {
             st.pending = false;
             fresh = std::mem::take(&mut st.pending_fresh);
             cause = st.cause.take();
+            expect = std::mem::take(&mut st.expect);
             self.metrics.queued_events.inc();
         }
     }
@@ -177,14 +201,27 @@ impl Engine {
     /// Scans one repository and returns what each watching image should run. Problems are
     /// recorded in the status board (and counted), never returned: one bad repository
     /// must not stop the others.
-    pub async fn scan(&self, repo: &str, fresh: bool, cause: Option<Instant>) -> Vec<Desired> {
+    ///
+    /// `expect` holds tags a webhook announced: while a fresh listing lacks one, the
+    /// listing is repeated after [`RELIST_DELAYS_MS`].
+    pub async fn scan(&self, repo: &str, fresh: bool, cause: Option<Instant>, expect: &[String]) -> Vec<Desired> {
         let Some(route) = self.routes.get(repo) else {
             return Vec::new();
         };
-        let listing = if fresh {
-            self.registry.list_tags_fresh(&route.image).await
-        } else {
-            self.registry.list_tags(&route.image).await
+        let mut delays = RELIST_DELAYS_MS.iter();
+        let listing = loop {
+            let l = if fresh {
+                self.registry.list_tags_fresh(&route.image).await
+            } else {
+                self.registry.list_tags(&route.image).await
+            };
+            match (&l, delays.next()) {
+                (Ok(tags), Some(ms)) if !expect.iter().all(|e| tags.contains(e)) => {
+                    tracing::debug!(repository = repo, wait_ms = ms, "announced tag not listed yet; listing again");
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                }
+                _ => break l,
+            }
         };
         let now = status::now_rfc3339();
         let tags = match listing {
@@ -308,7 +345,7 @@ impl Engine {
     pub async fn sync_all(&self) -> Vec<Desired> {
         let repos: Vec<String> = self.routes.keys().cloned().collect();
         futures::stream::iter(repos)
-            .map(|r| async move { self.scan(&r, false, None).await })
+            .map(|r| async move { self.scan(&r, false, None, &[]).await })
             .buffer_unordered(16)
             .flat_map(futures::stream::iter)
             .collect()
@@ -327,7 +364,7 @@ impl Engine {
                 loop {
                     let jitter = rand::random_range(0.9..1.1);
                     tokio::time::sleep(interval.mul_f64(jitter)).await;
-                    me.hint(&name, None);
+                    me.hint(&name, None, None);
                 }
             });
         }
