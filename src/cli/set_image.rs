@@ -43,9 +43,11 @@ pub struct SetImageArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// One planned file: where, old text, new text, and the change lines to print.
+/// One planned file: where, its name as shown (relative to the repository root with
+/// --git), old text, new text, and the change lines to print.
 struct FileEdit {
     path: PathBuf,
+    shown: String,
     old: String,
     new: String,
     lines: Vec<String>,
@@ -251,6 +253,7 @@ fn plan(
             .collect();
         out.push(FileEdit {
             path,
+            shown,
             old,
             new: edited.text,
             lines,
@@ -266,10 +269,7 @@ fn report(edits: &[FileEdit], dry_run: bool) {
     }
     for e in edits {
         if dry_run {
-            print!(
-                "{}",
-                edit::unified_diff(&e.path.to_string_lossy(), &e.old, &e.new)
-            );
+            print!("{}", edit::unified_diff(&e.shown, &e.old, &e.new));
         }
         for l in &e.lines {
             println!("{l}");
