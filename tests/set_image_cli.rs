@@ -801,7 +801,21 @@ fn git_smart_http_with_credentials_from_the_environment() {
         .collect::<String>();
     assert!(!cfg.is_empty() && !cfg.contains("s3cret"), "{cfg}");
 
-    // A password file works too.
+    // A password file works too; one that cannot be read is named, not ignored.
+    let r = imagebump(
+        tmp.path(),
+        &args,
+        &[
+            ("IMAGEBUMP_GIT_USERNAME", "gituser"),
+            ("IMAGEBUMP_GIT_PASSWORD_FILE", "/nonexistent/pw"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .starts_with("imagebump: IMAGEBUMP_GIT_PASSWORD_FILE /nonexistent/pw: "),
+        "{r:?}"
+    );
     let pw = tmp.path().join("pw");
     std::fs::write(&pw, "s3cret-pass\n").unwrap();
     let args2 = [
