@@ -160,15 +160,19 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
         }
     }
     for (id, o) in &p.outcomes {
-        if let crate::engine::plan::Outcome::DowngradeRefused { current }
-        | crate::engine::plan::Outcome::Failed(current) = o
-        {
-            let lp = &engine.policies[id.app];
-            eprintln!(
-                "{}/{}: not updated: {current}",
-                lp.policy.application, lp.policy.images[id.image].name
-            );
-        }
+        // Worded as `once` words them (the writer's status lines).
+        let why = match o {
+            crate::engine::plan::Outcome::DowngradeRefused { current } => {
+                format!("downgrade refused: git has {current}")
+            }
+            crate::engine::plan::Outcome::Failed(e) => format!("cannot edit: {e}"),
+            _ => continue,
+        };
+        let lp = &engine.policies[id.app];
+        eprintln!(
+            "{}/{}: not updated: {why}",
+            lp.policy.application, lp.policy.images[id.image].name
+        );
     }
     if p.files.is_empty() {
         eprintln!("nothing to change");

@@ -43,9 +43,11 @@ pub struct SetImageArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// One planned file: where, old text, new text, and the change lines to print.
+/// One planned file: where, its name as shown (relative to the repository root with
+/// --git), old text, new text, and the change lines to print.
 struct FileEdit {
     path: PathBuf,
+    shown: String,
     old: String,
     new: String,
     lines: Vec<String>,
@@ -93,6 +95,10 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         Some((u, b)) => (u.to_string(), b.to_string()),
         None => (url.to_string(), "main".to_string()),
     };
+    let auth = match git_auth_from_env() {
+        Ok(a) => a,
+        Err(e) => return super::fail(e),
+    };
     let cfg = GitConfig {
         url,
         branch,
@@ -101,7 +107,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
             .unwrap_or_else(|_| "imagebump".into()),
         author_email: std::env::var("IMAGEBUMP_GIT_AUTHOR_EMAIL")
             .unwrap_or_else(|_| "imagebump@localhost".into()),
-        auth: git_auth_from_env(),
+        auth,
     };
     let mut wc = match WorkingCopy::open(&a.state_dir, cfg) {
         Ok(w) => w,
@@ -170,25 +176,34 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
 
 /// Credentials for `--git` from the environment: `IMAGEBUMP_GIT_USERNAME` with
 /// `IMAGEBUMP_GIT_PASSWORD` (or `IMAGEBUMP_GIT_PASSWORD_FILE`), or `IMAGEBUMP_GIT_SSH_KEY`
-/// (a key file) with optional `IMAGEBUMP_GIT_KNOWN_HOSTS`.
-fn git_auth_from_env() -> GitAuth {
+/// (a key file) with optional `IMAGEBUMP_GIT_KNOWN_HOSTS`. A password file that cannot be
+/// read is an error (not a silent "no credentials").
+fn git_auth_from_env() -> Result<GitAuth, String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if let Some(key) = var("IMAGEBUMP_GIT_SSH_KEY") {
-        return GitAuth::SshKey {
+        return Ok(GitAuth::SshKey {
             private_key: key.into(),
             passphrase: None,
             known_hosts: var("IMAGEBUMP_GIT_KNOWN_HOSTS").map(PathBuf::from),
-        };
+        });
     }
-    let password = var("IMAGEBUMP_GIT_PASSWORD").or_else(|| {
-        var("IMAGEBUMP_GIT_PASSWORD_FILE")
-            .and_then(|f| std::fs::read_to_string(f).ok())
-            .map(|s| s.trim_end().to_string())
-    });
-    match (var("IMAGEBUMP_GIT_USERNAME"), password) {
+    let password = match (
+        var("IMAGEBUMP_GIT_PASSWORD"),
+        var("IMAGEBUMP_GIT_PASSWORD_FILE"),
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(&f)
+                .map_err(|e| format!("IMAGEBUMP_GIT_PASSWORD_FILE {f}: {e}"))?
+                .trim_end()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    Ok(match (var("IMAGEBUMP_GIT_USERNAME"), password) {
         (Some(username), Some(password)) => GitAuth::UserPass { username, password },
         _ => GitAuth::None,
-    }
+    })
 }
 
 /// Plans every file under `paths` (joined to `root`); the first refusal fails the whole.
@@ -251,6 +266,7 @@ fn plan(
             .collect();
         out.push(FileEdit {
             path,
+            shown,
             old,
             new: edited.text,
             lines,
@@ -266,10 +282,7 @@ fn report(edits: &[FileEdit], dry_run: bool) {
     }
     for e in edits {
         if dry_run {
-            print!(
-                "{}",
-                edit::unified_diff(&e.path.to_string_lossy(), &e.old, &e.new)
-            );
+            print!("{}", edit::unified_diff(&e.shown, &e.old, &e.new));
         }
         for l in &e.lines {
             println!("{l}");

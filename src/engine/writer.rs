@@ -336,6 +336,11 @@ impl Writer {
                         .observe(c.elapsed().as_secs_f64());
                 }
             }
+            if let Some(Outcome::Failed(e)) = &o {
+                // A target that cannot be edited is a failed write: `once` exits 2.
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot edit a target");
+            }
             let chosen = match &d.digest {
                 Some(dg) => format!("{}@{dg}", d.tag),
                 None => d.tag.clone(),
