@@ -401,7 +401,11 @@ receivers:
         )
         .unwrap_err();
         assert!(e[0].to_string().starts_with("c.yaml:3:"), "{}", e[0]);
-        assert!(e[0].to_string().contains("unknown webhook provider"), "{}", e[0]);
+        assert!(
+            e[0].to_string().contains("unknown webhook provider"),
+            "{}",
+            e[0]
+        );
     }
 }
 

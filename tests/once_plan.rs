@@ -521,8 +521,9 @@ fn a_repository_missing_from_the_registry_fails_once_but_not_the_others() {
     assert_eq!(f.repo.commit_count("main"), 2, "{r:?}");
     assert_repo_is(&f, &expected(&f));
 
-    // plan reports it.
+    // plan reports it, and fails like once.
     let r = imagebump("plan", &f.config());
+    assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("ghost/ghost: not updated: "), "{r:?}");
 }
 

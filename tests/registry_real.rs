@@ -69,10 +69,7 @@ async fn missing_repository_and_tag_are_not_found() {
     assert!(matches!(e, RegistryError::NotFound { .. }), "{e:?}");
     assert_eq!(
         e.to_string(),
-        format!(
-            "{}/absent/repo: repository not found",
-            reg.host()
-        )
+        format!("{}/absent/repo: repository not found", reg.host())
     );
     let e = c
         .resolve_digest(&reg.image("present"), "9.9.9")

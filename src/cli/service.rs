@@ -177,7 +177,17 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
     if p.files.is_empty() {
         eprintln!("nothing to change");
     }
-    ExitCode::SUCCESS
+    // Like `once`: a scan that failed or a target that cannot be edited is exit 2, so a
+    // CI check built on `plan` notices a sync that would not do everything.
+    let edit_failed = p
+        .outcomes
+        .values()
+        .any(|o| matches!(o, crate::engine::plan::Outcome::Failed(_)));
+    if edit_failed || engine.failures.load(Ordering::Relaxed) > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `imagebump run`: the service.

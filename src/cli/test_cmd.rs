@@ -87,10 +87,11 @@ pub fn run(a: TestArgs) -> ExitCode {
         },
     };
     // A policy names its repository; with no TAGs given, ask its registry.
-    let image = a
-        .image
-        .clone()
-        .or_else(|| (a.tags.is_empty() && a.tags_file.is_none()).then_some(policy_image).flatten());
+    let image = a.image.clone().or_else(|| {
+        (a.tags.is_empty() && a.tags_file.is_none())
+            .then_some(policy_image)
+            .flatten()
+    });
     if let Some(image) = image {
         return live(&a, &selector, &image);
     }
@@ -150,13 +151,25 @@ pub(super) fn choose(
 fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
     let image = match crate::image::ImageRef::parse(image) {
         Ok(i) if i.tag.is_none() && i.digest.is_none() => i,
-        Ok(_) => return super::fail(format!("--image {image}: give the repository without a tag or digest")),
+        Ok(_) => {
+            return super::fail(format!(
+                "--image {image}: give the repository without a tag or digest"
+            ))
+        }
         Err(e) => return super::fail(e),
     };
     let cfg = match &a.config {
         Some(p) => match crate::config::Config::load(p) {
             Ok(c) => c,
-            Err(problems) => return super::fail(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")),
+            Err(problems) => {
+                return super::fail(
+                    problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            }
         },
         None => crate::config::Config::default(),
     };
@@ -164,7 +177,10 @@ fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
         Ok(c) => c,
         Err(e) => return super::fail(format!("{e:#}")),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return super::fail(e),
     };
@@ -193,7 +209,10 @@ fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
 }
 
 /// The selector of one image of a policy file, and that image's repository.
-fn selector_from_policy(path: &std::path::Path, image: Option<&str>) -> Result<(Selector, String), String> {
+fn selector_from_policy(
+    path: &std::path::Path,
+    image: Option<&str>,
+) -> Result<(Selector, String), String> {
     let file = crate::policy::load_policy(path).map_err(|p| p.to_string())?;
     let wanted = match image {
         Some(i) => Some(crate::image::ImageRef::parse(i).map_err(|e| e.to_string())?),
@@ -202,11 +221,19 @@ fn selector_from_policy(path: &std::path::Path, image: Option<&str>) -> Result<(
     let matching: Vec<_> = file
         .images
         .iter()
-        .filter(|p| wanted.as_ref().is_none_or(|w| w.same_repository(&p.repository)))
+        .filter(|p| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| w.same_repository(&p.repository))
+        })
         .collect();
     match matching.as_slice() {
         [one] => Ok((one.selector(), one.repository.name())),
-        [] => Err(format!("{}: no image for {}", path.display(), image.unwrap_or("?"))),
+        [] => Err(format!(
+            "{}: no image for {}",
+            path.display(),
+            image.unwrap_or("?")
+        )),
         _ => Err(format!(
             "{}: several images match; pick one with --image REPO",
             path.display()
@@ -217,7 +244,10 @@ fn selector_from_policy(path: &std::path::Path, image: Option<&str>) -> Result<(
 fn print_explain(selector: &Selector, tags: &[String]) {
     for n in selector.explain(tags) {
         let word = if n.kept { "kept" } else { "dropped" };
-        let why = n.reason.trim_start_matches("dropped: ").trim_start_matches("candidate: ");
+        let why = n
+            .reason
+            .trim_start_matches("dropped: ")
+            .trim_start_matches("candidate: ");
         println!("{}: {word}: {why}", n.tag);
     }
 }

@@ -138,7 +138,12 @@ impl Engine {
     /// arrived as `cause` and the tag it announced, and gets a fresh listing that waits
     /// briefly for that tag to show; a poll passes `None` and may be served from the
     /// cache. Returns false when no policy watches the repository.
-    pub fn hint(self: &Arc<Self>, repository: &str, cause: Option<Instant>, tag: Option<&str>) -> bool {
+    pub fn hint(
+        self: &Arc<Self>,
+        repository: &str,
+        cause: Option<Instant>,
+        tag: Option<&str>,
+    ) -> bool {
         if !self.routes.contains_key(repository) {
             return false;
         }
@@ -204,7 +209,13 @@ impl Engine {
     ///
     /// `expect` holds tags a webhook announced: while a fresh listing lacks one, the
     /// listing is repeated after [`RELIST_DELAYS_MS`].
-    pub async fn scan(&self, repo: &str, fresh: bool, cause: Option<Instant>, expect: &[String]) -> Vec<Desired> {
+    pub async fn scan(
+        &self,
+        repo: &str,
+        fresh: bool,
+        cause: Option<Instant>,
+        expect: &[String],
+    ) -> Vec<Desired> {
         let Some(route) = self.routes.get(repo) else {
             return Vec::new();
         };
@@ -217,7 +228,11 @@ impl Engine {
             };
             match (&l, delays.next()) {
                 (Ok(tags), Some(ms)) if !expect.iter().all(|e| tags.contains(e)) => {
-                    tracing::debug!(repository = repo, wait_ms = ms, "announced tag not listed yet; listing again");
+                    tracing::debug!(
+                        repository = repo,
+                        wait_ms = ms,
+                        "announced tag not listed yet; listing again"
+                    );
                     tokio::time::sleep(Duration::from_millis(*ms)).await;
                 }
                 _ => break l,
