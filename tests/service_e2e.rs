@@ -22,8 +22,13 @@ struct Service {
 
 impl Service {
     fn start(dir: &Path, port: u16) -> Service {
+        Self::start_with(dir, port, &[])
+    }
+
+    fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Service {
         let log = std::fs::File::create(dir.join("imagebump.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+            .args(extra)
             .args(["run", "--config"])
             .arg(dir.join("imagebump.yaml"))
             .env("E2E_WEBHOOK_SECRET", SECRET)
@@ -334,12 +339,94 @@ fn startup_sync_catches_a_push_made_while_the_service_was_down() {
         .read("main", "apps/api/deployment.yaml")
         .unwrap()
         .contains(":3.0.0"));
-    let _svc = Service::start(&s.dir, s.port);
+    // Notifications go to a small collecting HTTP endpoint; logs are JSON this time.
+    let notified = Collector::start();
+    let mut cfg = std::fs::read_to_string(s.dir.join("imagebump.yaml")).unwrap();
+    let url_file = s.dir.join("notify-url");
+    std::fs::write(&url_file, notified.url()).unwrap();
+    cfg.push_str(&format!(
+        "notifications:\n  - url: {{file: {0}}}\n  - url: {{file: {0}}}\n    format: slack\n",
+        url_file.display()
+    ));
+    std::fs::write(s.dir.join("imagebump.yaml"), cfg).unwrap();
+    let svc = Service::start_with(&s.dir, s.port, &["--log-format", "json"]);
     wait_for("the start-up sync commit", Duration::from_secs(20), || {
         repo.read("main", "apps/api/deployment.yaml")?
             .contains(":3.2.1")
             .then_some(())
     });
+    let bodies = wait_for("two notifications", Duration::from_secs(10), || {
+        let b = notified.bodies();
+        (b.len() >= 2).then_some(b)
+    });
+    let generic = bodies
+        .iter()
+        .find(|b| b.contains(r#""event":"commit""#))
+        .expect("generic notice");
+    let v: serde_json::Value = serde_json::from_str(generic).unwrap();
+    assert_eq!(v["changes"][0]["application"], "api");
+    assert_eq!(v["changes"][0]["file"], "apps/api/deployment.yaml");
+    assert_eq!(v["commit"].as_str().unwrap(), repo.head("main").unwrap());
+    let slack = bodies
+        .iter()
+        .find(|b| b.contains(r#""text""#))
+        .expect("slack notice");
+    assert!(slack.contains("api/api"), "{slack}");
+    // Every log line is one JSON object.
+    let log = svc.log();
+    assert!(log.lines().count() >= 2, "{log}");
+    for line in log.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}
+
+/// Collects HTTP request bodies (the notification receiver; not a registry).
+struct Collector {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_ok() {
+                    out.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                }
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Collector { port, bodies }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/notify", self.port)
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
 }
 
 #[test]
