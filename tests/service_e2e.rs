@@ -445,7 +445,7 @@ fn smart_http_with_basic_auth() {
         )],
     );
     rt.block_on(s.registry.push_image("team/svc", "1.2.0"));
-    let _svc = Service::start(&s.dir, s.port);
+    let svc = Service::start(&s.dir, s.port);
     rt.block_on(s.registry.push_image("team/svc", "1.2.7"));
     wait_for(
         "the commit over smart HTTP",
@@ -456,6 +456,40 @@ fn smart_http_with_basic_auth() {
                 .then_some(())
         },
     );
+
+    // The server starts refusing pushes: the wish is kept, the status says why, and once
+    // pushes are accepted again the commit lands without another registry event.
+    repo.reject_pushes("branch is frozen");
+    rt.block_on(s.registry.push_image("team/svc", "1.2.9"));
+    let status = wait_for(
+        "push failing in the status",
+        Duration::from_secs(20),
+        || {
+            let body = rt.block_on(async {
+                ::reqwest::get(svc.url("/api/v1/status"))
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()
+            })?;
+            body.contains("push failing").then_some(body)
+        },
+    );
+    assert!(
+        status.contains("frozen") || status.contains("rejected"),
+        "{status}"
+    );
+    assert!(repo
+        .read("main", "apps/svc/deployment.yaml")
+        .unwrap()
+        .contains(":1.2.7"));
+    repo.accept_pushes();
+    wait_for("the retried commit", Duration::from_secs(30), || {
+        repo.read("main", "apps/svc/deployment.yaml")?
+            .contains(":1.2.9")
+            .then_some(())
+    });
 }
 
 #[test]
