@@ -5,8 +5,8 @@
 //! parse (semver, number, string) → the strategy's order → downgrade guard. Ties keep the
 //! first tag in registry order, which makes the choice independent of unrelated tags.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::sync::LazyLock;
 
 use regex::Regex;
 use semver::Version;
@@ -73,8 +73,25 @@ pub struct Selector {
 }
 
 /// Cosign signatures, attestations and SBOMs live beside images as tags; never deploy them.
-static ARTEFACT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\.(sig|att|sbom)$").expect("static regex"));
+const ARTEFACT_SUFFIXES: [&str; 3] = [".sig", ".att", ".sbom"];
+
+fn is_artefact(tag: &str) -> bool {
+    ARTEFACT_SUFFIXES.iter().any(|s| tag.ends_with(s))
+}
+
+/// Why a tag is not a candidate; worded by `Selector::word` for `--explain` only, so
+/// selection over many tags allocates no messages.
+#[derive(Debug, Clone, Copy)]
+enum Dropped {
+    Artefact,
+    Excluded(usize),
+    NoMatch,
+    NotVersion,
+    NotNumber,
+    NotFollowed,
+    Prerelease,
+    Outside,
+}
 
 /// What happened to one tag, for `--explain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,8 +220,8 @@ impl Selector {
     pub fn explain<S: AsRef<str>>(&self, tags: &[S]) -> Vec<TagNote> {
         tags.iter()
             .map(|t| {
-                let tag = t.as_ref().to_string();
-                match self.key(&tag) {
+                let tag = t.as_ref();
+                match self.key(tag) {
                     Ok(k) => TagNote {
                         reason: match k {
                             Key::Version(v) => format!("candidate: version {v}"),
@@ -212,36 +229,72 @@ impl Selector {
                             Key::Text(s) => format!("candidate: value {s:?}"),
                             Key::Present => "candidate: the followed tag".to_string(),
                         },
-                        tag,
+                        tag: tag.to_string(),
                         kept: true,
                     },
-                    Err(reason) => TagNote {
-                        tag,
+                    Err(d) => TagNote {
+                        reason: self.word(tag, d),
+                        tag: tag.to_string(),
                         kept: false,
-                        reason,
                     },
                 }
             })
             .collect()
     }
 
+    /// Why a tag was dropped, in words (only `explain` pays for the formatting).
+    fn word(&self, tag: &str, d: Dropped) -> String {
+        let via = match self.extract(tag) {
+            Some(v) if v != tag => format!(" (extracted {v:?})"),
+            _ => String::new(),
+        };
+        match d {
+            Dropped::Artefact => {
+                "dropped: signature/attestation/SBOM artefact (.sig/.att/.sbom)".into()
+            }
+            Dropped::Excluded(i) => format!("dropped: excluded by {:?}", self.exclude[i].as_str()),
+            Dropped::NoMatch => match &self.filter {
+                Some(f) => format!("dropped: does not match pattern {:?}", f.pattern.as_str()),
+                None => "dropped: does not match the pattern".into(),
+            },
+            Dropped::NotVersion if self.loose => format!("dropped: not a version{via}"),
+            Dropped::NotVersion => {
+                format!("dropped: not a version of three parts{via} (loose: true accepts 1.2)")
+            }
+            Dropped::NotNumber => format!("dropped: not a number{via}"),
+            Dropped::NotFollowed => match &self.strategy {
+                Strategy::Digest(f) => format!("dropped: not the followed tag {f:?}"),
+                _ => "dropped: not the followed tag".into(),
+            },
+            Dropped::Prerelease => format!(
+                "dropped: prerelease{via}, and the range names none (prerelease: true allows it)"
+            ),
+            Dropped::Outside => match (&self.strategy, self.parse_value(tag)) {
+                (Strategy::Semver(c), Ok(Key::Version(v))) => {
+                    format!("dropped: {v}{via} is outside {c}")
+                }
+                _ => "dropped: outside the range".into(),
+            },
+        }
+    }
+
     /// The ordering key of a tag, or why it is not a candidate.
-    fn key(&self, tag: &str) -> Result<Key, String> {
-        if ARTEFACT.is_match(tag) {
-            return Err("dropped: signature/attestation/SBOM artefact (.sig/.att/.sbom)".into());
+    fn key(&self, tag: &str) -> Result<Key, Dropped> {
+        if is_artefact(tag) {
+            return Err(Dropped::Artefact);
         }
-        if let Some(re) = self.exclude.iter().find(|re| re.is_match(tag)) {
-            return Err(format!("dropped: excluded by {:?}", re.as_str()));
+        if let Some(i) = self.exclude.iter().position(|re| re.is_match(tag)) {
+            return Err(Dropped::Excluded(i));
         }
-        let (key, via) = self.parse_value(tag)?;
+        let key = self.parse_value(tag)?;
         match (&self.strategy, &key) {
             (Strategy::Semver(c), Key::Version(v)) => {
                 if c.matches_with(v, self.prerelease) {
                     Ok(key)
                 } else if !v.pre.is_empty() && !self.prerelease && c.matches_with(v, true) {
-                    Err(format!("dropped: prerelease{via}, and the range names none (prerelease: true allows it)"))
+                    Err(Dropped::Prerelease)
                 } else {
-                    Err(format!("dropped: {v}{via} is outside {c}"))
+                    Err(Dropped::Outside)
                 }
             }
             _ => Ok(key),
@@ -249,59 +302,39 @@ impl Selector {
     }
 
     /// The key of the deployed tag, for the downgrade guard: no range or exclusion applies.
-    fn rank(&self, tag: &str) -> Result<Key, String> {
-        self.parse_value(tag).map(|(k, _)| k)
+    fn rank(&self, tag: &str) -> Result<Key, Dropped> {
+        self.parse_value(tag)
     }
 
-    /// Pattern, extraction and the strategy's parse; returns the key and a note on
-    /// what was extracted, for messages.
-    fn parse_value(&self, tag: &str) -> Result<(Key, String), String> {
-        let value = match &self.filter {
-            None => tag.to_string(),
-            Some(f) => {
-                let Some(caps) = f.pattern.captures(tag) else {
-                    return Err(format!(
-                        "dropped: does not match pattern {:?}",
-                        f.pattern.as_str()
-                    ));
-                };
-                match &f.extract {
-                    None => tag.to_string(),
-                    Some(tpl) => {
-                        let mut out = String::new();
-                        caps.expand(tpl, &mut out);
-                        out
-                    }
-                }
+    /// The value a tag is ordered by: the tag itself, or what the pattern extracts.
+    /// `None` when a pattern is set and does not match.
+    fn extract<'t>(&self, tag: &'t str) -> Option<Cow<'t, str>> {
+        let Some(f) = &self.filter else {
+            return Some(Cow::Borrowed(tag));
+        };
+        let caps = f.pattern.captures(tag)?;
+        Some(match &f.extract {
+            None => Cow::Borrowed(tag),
+            Some(tpl) => {
+                let mut out = String::new();
+                caps.expand(tpl, &mut out);
+                Cow::Owned(out)
             }
-        };
-        let via = if value == tag {
-            String::new()
-        } else {
-            format!(" (extracted {value:?})")
-        };
-        let key = match &self.strategy {
+        })
+    }
+
+    /// Pattern, extraction and the strategy's parse.
+    fn parse_value(&self, tag: &str) -> Result<Key, Dropped> {
+        let value = self.extract(tag).ok_or(Dropped::NoMatch)?;
+        Ok(match &self.strategy {
             Strategy::Semver(_) => {
-                Key::Version(parse_tag(&value, self.loose).ok_or_else(|| {
-                    if self.loose {
-                        format!("dropped: not a version{via}")
-                    } else {
-                        format!(
-                            "dropped: not a version of three parts{via} (loose: true accepts 1.2)"
-                        )
-                    }
-                })?)
+                Key::Version(parse_tag(&value, self.loose).ok_or(Dropped::NotVersion)?)
             }
-            Strategy::Numerical(_) => Key::Number(
-                Number::parse(&value).ok_or_else(|| format!("dropped: not a number{via}"))?,
-            ),
-            Strategy::Alphabetical(_) => Key::Text(value),
+            Strategy::Numerical(_) => Key::Number(Number::parse(&value).ok_or(Dropped::NotNumber)?),
+            Strategy::Alphabetical(_) => Key::Text(value.into_owned()),
             Strategy::Digest(follow) if tag == follow => Key::Present,
-            Strategy::Digest(follow) => {
-                return Err(format!("dropped: not the followed tag {follow:?}"))
-            }
-        };
-        Ok((key, via))
+            Strategy::Digest(_) => return Err(Dropped::NotFollowed),
+        })
     }
 
     /// Orders two keys so that `Greater` means "preferred".
