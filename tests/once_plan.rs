@@ -6,54 +6,22 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
+use support::cli::Run;
 use support::gitserver::{git, BareRepo, CliClone};
 use support::registry::{TestRegistry, TestRegistryOptions};
 
 const D0: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `imagebump CMD --config CONFIG` with a clean `IMAGEBUMP_*` environment and
-/// warnings-only logs (so stderr holds what the command itself reports).
+/// Runs `imagebump CMD --config CONFIG` beside the config, with warnings-only logs (so
+/// stderr holds what the command itself reports).
 fn imagebump(cmd: &str, config: &Path) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_imagebump"));
-    c.arg(cmd)
-        .arg("--config")
-        .arg(config)
-        .current_dir(config.parent().unwrap())
-        .stdin(Stdio::null());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("IMAGEBUMP_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("IMAGEBUMP_LOG", "warn");
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().expect("run imagebump");
-    Run {
-        code: status.code().expect("exit code"),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    }
+    let config_arg = config.to_string_lossy();
+    support::cli::run(
+        config.parent().unwrap(),
+        &[cmd, "--config", &config_arg],
+        &[("IMAGEBUMP_LOG", "warn")],
+    )
 }
 
 fn rt() -> tokio::runtime::Runtime {

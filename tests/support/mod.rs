@@ -1,5 +1,6 @@
 //! Test harness: real parts (Distribution registry, git servers) started on free ports.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod gitserver;
 pub mod registry;
