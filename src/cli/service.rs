@@ -200,6 +200,10 @@ pub fn run(args: ServiceArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::fail(format!("{e:#}")),
     };
+    // A missing git section or secret is the user's to fix: fail now, not in a retry loop.
+    if let Err(e) = setup::git_config(&cfg).and_then(|_| setup::notify_targets(&cfg)) {
+        return super::fail(format!("{e:#}"));
+    }
     let rt = runtime();
     let result: anyhow::Result<()> = rt.block_on(async {
         let listen = cfg.listen.map_or_else(|| "0.0.0.0:8080".parse().expect("addr"), |l| l.0);
