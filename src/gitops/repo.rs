@@ -11,6 +11,15 @@
 //! non-fast-forward rejection), it fetches again, resets, re-runs the edit on the fresh
 //! files and retries with a jittered backoff, a bounded number of times.
 //!
+//! The reset is incremental when it can be: after a full reset or a commit, the copy knows
+//! which commit its HEAD, index and files match. The next write then fetches and checks out
+//! only the paths that differ between that commit and the remote head (a tree-to-tree
+//! diff), instead of resetting and scanning the whole tree; an edit whose push failed is
+//! undone the same way, since our local commit differs from the remote head at its paths.
+//! Changes `apply` made without listing them (and untracked or ignored files) are looked
+//! for with a status scan against the index stat cache, run while the push waits on the
+//! server; any found, any error or any mismatch after the update means the full reset.
+//!
 //! The API is blocking (libgit2 is): async callers run it in `spawn_blocking` or on a
 //! dedicated thread. A `WorkingCopy` assumes it is the only writer of its directory (the
 //! engine keeps one writer per repository); that is why [`WorkingCopy::open`] may treat any
@@ -30,9 +39,9 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use git2::{
-    build::CheckoutBuilder, AutotagOption, CertificateCheckStatus, CredentialType, Direction,
-    ErrorClass, ErrorCode, FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository,
-    Signature,
+    build::CheckoutBuilder, AutotagOption, CertificateCheckStatus, CredentialType, DiffOptions,
+    Direction, ErrorClass, ErrorCode, FetchOptions, FileMode, ObjectType, Oid, PushOptions,
+    RemoteCallbacks, Repository, Signature, StatusOptions, StatusShow,
 };
 use sha2::{Digest, Sha256};
 
@@ -385,9 +394,14 @@ pub struct WorkingCopy {
     author_email: String,
     auth: GitAuth,
     retry: RetryPolicy,
-    /// Set when the tree may hold files that are not in HEAD (after open, a failed or
-    /// partial write): the next sync then also deletes untracked files.
-    needs_clean: bool,
+    /// The commit that the local branch (HEAD), the index and the working tree are known to
+    /// match (the tree only up to what `apply` wrote since, see `touched`). `None` when that
+    /// is not known (after open, after a failed or partial step): the next sync then does the
+    /// full reset, which also deletes untracked and ignored files.
+    clean_at: Option<Oid>,
+    /// `apply` ran since the working tree was last checked: the next sync scans it (against
+    /// the index's stat cache) for changes `apply` did not list before trusting `clean_at`.
+    touched: bool,
     /// What `open` was given, to re-clone when the copy needs compacting.
     config: GitConfig,
 }
@@ -468,7 +482,8 @@ impl WorkingCopy {
             author_email: cfg.author_email.clone(),
             auth: auth.clone(),
             retry: RetryPolicy::default(),
-            needs_clean: true,
+            clean_at: None,
+            touched: true,
             config: cfg.clone(),
         };
         if root.exists() {
@@ -527,8 +542,8 @@ impl WorkingCopy {
             root.display()
         )))?;
         wc.repo = Repository::open(&root).map_err(|e| wc.git_err("open", e))?;
-        wc.needs_clean = false;
-        wc.reset_to(head)?;
+        // A fresh clone holds no stray files: no need to look for untracked ones.
+        wc.reset_to(head, false)?;
         tracing::info!(url = %display_url, elapsed_ms = started.elapsed().as_millis() as u64, "cloned");
         Ok(wc)
     }
@@ -555,7 +570,8 @@ impl WorkingCopy {
     /// Fetch, reset hard to the remote head and call `apply(root)`, which edits files and
     /// returns the changed paths (relative to the root; an empty list means nothing to do).
     /// Only those paths are staged (a path that no longer exists is staged as a deletion);
-    /// a path outside the repository is refused. No commit is made when the staged tree
+    /// a path outside the repository is refused. Anything else `apply` changes is not
+    /// committed and is undone before the next write (a full reset). No commit is made when the staged tree
     /// equals the head's. The commit is pushed without force; a non-fast-forward rejection
     /// (someone pushed in between) re-runs fetch, reset and `apply` on the fresh files and
     /// retries with backoff, up to [`RetryPolicy::max_attempts`] pushes. A rejection for
@@ -591,17 +607,24 @@ impl WorkingCopy {
         loop {
             attempt += 1;
             let base = self.sync()?;
+            // `apply` may write anything: the next sync scans the tree before trusting it.
+            self.touched = true;
             let Applied { paths, message } = match apply(&self.root) {
                 Ok(a) => a,
                 Err(e) => {
-                    self.needs_clean = true;
+                    // Which files it wrote is unknown: the next sync resets everything.
+                    self.clean_at = None;
                     return Err(GitError::Apply(e));
                 }
             };
-            // From here on the tree differs from HEAD until the next sync.
-            self.needs_clean = true;
+            // Staging moves the index and HEAD; until it is done, their state is unknown.
+            self.clean_at = None;
             let t = Instant::now();
             let committed = self.commit_paths(base, &paths, &message)?;
+            // The index and HEAD now hold exactly the committed tree (or the base when nothing
+            // changed), and so do the listed files: whatever the push does, the next sync
+            // only has to update what differs between this commit and the remote head.
+            self.clean_at = Some(committed.unwrap_or(base));
             tracing::debug!(
                 commit_ms = t.elapsed().as_secs_f64() * 1e3,
                 "staged and committed"
@@ -610,9 +633,40 @@ impl WorkingCopy {
                 tracing::debug!(url = %self.display_url, branch = %self.branch, "nothing to commit");
                 return Ok(None);
             };
-            let t = Instant::now();
-            let pushed = self.push(commit);
-            tracing::debug!(push_ms = t.elapsed().as_secs_f64() * 1e3, "push done");
+            // While the push waits on the server, a second handle on the copy checks that
+            // `apply` changed nothing it did not list (read-only: the index and file stats),
+            // so that the next write can trust the tree without scanning it.
+            let root = self.root.clone();
+            let (pushed, push_ms, scan) = std::thread::scope(|s| {
+                let scan = s.spawn(move || {
+                    let t = Instant::now();
+                    let r = Repository::open(&root).and_then(|r| unlisted_changes(&r));
+                    (r, t.elapsed())
+                });
+                let t = Instant::now();
+                let pushed = self.push(commit);
+                let push_ms = t.elapsed().as_secs_f64() * 1e3;
+                (pushed, push_ms, scan.join())
+            });
+            match scan {
+                Ok((Ok(None), took)) => {
+                    tracing::debug!(
+                        scan_ms = took.as_secs_f64() * 1e3,
+                        "scanned the working tree"
+                    );
+                    self.touched = false;
+                }
+                Ok((Ok(Some(why)), _)) => {
+                    tracing::info!(url = %self.display_url, reason = %why,
+                        "the next write resets the working copy fully");
+                    self.clean_at = None;
+                }
+                // Left `touched`: the next sync scans again.
+                Ok((Err(e), _)) => tracing::debug!(error = %scrub(e.message(), self.password()),
+                    "could not scan the working tree"),
+                Err(_) => tracing::debug!("the working tree scan panicked"),
+            }
+            tracing::debug!(push_ms, "push done");
             match pushed {
                 Ok(()) => {
                     tracing::info!(url = %self.display_url, branch = %self.push_branch,
@@ -710,7 +764,7 @@ impl WorkingCopy {
         fs::rename(&self.root, &old).map_err(io_err("move the old copy aside"))?;
         fs::rename(&fresh_root, &self.root).map_err(io_err("move the new copy in place"))?;
         self.repo = Repository::open(&self.root).map_err(|e| self.git_err("open", e))?;
-        self.needs_clean = true;
+        self.clean_at = None;
         let _ = fs::remove_dir_all(&old);
         let _ = fs::remove_dir_all(&staging);
         Ok(())
@@ -759,7 +813,7 @@ impl WorkingCopy {
             let _ = fs::remove_file(self.repo.path().join("index"));
         }
         self.ensure_origin()?;
-        self.needs_clean = true;
+        self.clean_at = None;
         self.sync()?;
         Ok(())
     }
@@ -788,17 +842,144 @@ impl WorkingCopy {
         Ok(())
     }
 
-    /// Fetch the branch (and the push branch), then reset hard to the base and, if the tree
-    /// may hold leftovers, delete untracked files. Returns the base commit.
+    /// Fetch the branch (and the push branch), then bring HEAD, the index and the working
+    /// tree to the base, deleting untracked and ignored files. Returns the base commit.
+    ///
+    /// When the copy is known to match a commit (`clean_at`; this copy has a single writer),
+    /// only what can differ is looked at: the tree is scanned for changes `apply` did not
+    /// list (if it ran since the last check), then only the paths that differ between that
+    /// commit's tree and the base's are checked out, and verified. Anything unexpected (an
+    /// unlisted change, an error, a mismatch after the update) falls back to the full reset.
     fn sync(&mut self) -> Result<Oid, GitError> {
         let t = Instant::now();
         let tips = self.fetch()?;
         let fetched = t.elapsed();
         let base = self.base_of(tips)?;
-        self.reset_to(base)?;
+        let how = match self.clean_at.take() {
+            Some(at) => match self.update_from(at, base) {
+                Ok(how) => {
+                    self.clean_at = Some(base);
+                    self.touched = false;
+                    how
+                }
+                Err(why) => {
+                    tracing::info!(url = %self.display_url, reason = %why,
+                        "working copy not as expected, resetting it fully");
+                    self.reset_to(base, true)?;
+                    "full reset"
+                }
+            },
+            None => {
+                self.reset_to(base, true)?;
+                "full reset"
+            }
+        };
         tracing::debug!(url = %self.display_url, fetch_ms = fetched.as_secs_f64() * 1e3,
-            reset_ms = (t.elapsed() - fetched).as_secs_f64() * 1e3, "synced");
+            reset_ms = (t.elapsed() - fetched).as_secs_f64() * 1e3, how, "synced");
         Ok(base)
+    }
+
+    /// The incremental sync: HEAD, the index and the tree match `at` (checked below as far
+    /// as it is cheap); bring them to `base` touching only the paths that differ. `Err` is
+    /// the reason to do the full reset instead; the copy may then be anywhere in between.
+    fn update_from(&self, at: Oid, base: Oid) -> Result<&'static str, String> {
+        let e = |e: git2::Error| scrub(e.message(), self.password());
+        let at_tree = self
+            .repo
+            .find_commit(at)
+            .and_then(|c| c.tree())
+            .map_err(e)?;
+        let head = self.repo.refname_to_id("HEAD").map_err(e)?;
+        if head != at {
+            return Err(format!("HEAD is at {head}, not at {at}"));
+        }
+        let mut index = self.repo.index().map_err(e)?;
+        index.read(false).map_err(e)?;
+        // Cheap: the index keeps a cache of its tree ids (recomputed only where it changed).
+        if index.write_tree().map_err(e)? != at_tree.id() {
+            return Err("the index does not match HEAD".into());
+        }
+        if self.touched {
+            let t = Instant::now();
+            let found = unlisted_changes(&self.repo).map_err(e)?;
+            tracing::debug!(
+                scan_ms = t.elapsed().as_secs_f64() * 1e3,
+                "scanned the working tree"
+            );
+            if let Some(why) = found {
+                return Err(why);
+            }
+        }
+        if at == base {
+            return Ok("unchanged");
+        }
+        let base_tree = self
+            .repo
+            .find_commit(base)
+            .and_then(|c| c.tree())
+            .map_err(e)?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&at_tree), Some(&base_tree), None)
+            .map_err(e)?;
+        let mut paths = BTreeSet::new();
+        for d in diff.deltas() {
+            for f in [d.old_file(), d.new_file()] {
+                if f.mode() == FileMode::Commit {
+                    return Err("a submodule changed".into());
+                }
+                if let Some(p) = f.path() {
+                    paths.insert(p.to_path_buf());
+                }
+            }
+        }
+        if paths.is_empty() {
+            return Err("no path differs between two different commits' trees".into());
+        }
+        // A forced checkout limited to those paths (literal paths: the workdir and baseline
+        // iterators only visit them); it updates their index entries and writes the index.
+        let mut co = CheckoutBuilder::new();
+        co.force().disable_pathspec_match(true);
+        for p in &paths {
+            co.path(p);
+        }
+        self.repo
+            .checkout_tree(base_tree.as_object(), Some(&mut co))
+            .map_err(e)?;
+        let local = format!("refs/heads/{}", self.branch);
+        self.repo
+            .reference(&local, base, true, "imagebump: update to remote")
+            .and_then(|_| self.repo.set_head(&local))
+            .map_err(e)?;
+        // Verify: the whole index is the base tree, and those paths in the tree match it.
+        index.read(false).map_err(e)?;
+        if index.write_tree().map_err(e)? != base_tree.id() {
+            return Err("the index does not match the remote head after the update".into());
+        }
+        let mut dopts = DiffOptions::new();
+        dopts
+            .disable_pathspec_match(true)
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(true)
+            .recurse_ignored_dirs(true)
+            .include_typechange(true);
+        for p in &paths {
+            dopts.pathspec(p);
+        }
+        let left = self
+            .repo
+            .diff_index_to_workdir(Some(&index), Some(&mut dopts))
+            .map_err(e)?
+            .deltas()
+            .len();
+        if left > 0 {
+            return Err(format!(
+                "{left} of {} updated path(s) do not match the remote head",
+                paths.len()
+            ));
+        }
+        Ok("incremental")
     }
 
     fn base_of(&self, tips: Tips) -> Result<Oid, GitError> {
@@ -817,14 +998,14 @@ impl WorkingCopy {
     /// pass over the tree: a forced checkout of the base tree (libgit2's own hard reset
     /// forces its checkout strategy and cannot remove untracked files), then HEAD and the
     /// index are pointed at it (`read_tree` keeps the stat cache of unchanged entries).
-    fn reset_to(&mut self, base: Oid) -> Result<(), GitError> {
+    fn reset_to(&mut self, base: Oid, clean: bool) -> Result<(), GitError> {
+        self.clean_at = None;
         let local = format!("refs/heads/{}", self.branch);
         let tree = self
             .repo
             .find_commit(base)
             .and_then(|c| c.tree())
             .map_err(|e| self.git_err("reset", e))?;
-        let clean = self.needs_clean;
         let checkout = |repo: &Repository| {
             let mut co = CheckoutBuilder::new();
             co.force().remove_untracked(clean).remove_ignored(clean);
@@ -846,7 +1027,8 @@ impl WorkingCopy {
             .read_tree(&tree)
             .and_then(|_| index.write())
             .map_err(|e| self.git_err("reset", e))?;
-        self.needs_clean = false;
+        self.clean_at = Some(base);
+        self.touched = false;
         Ok(())
     }
 
@@ -1143,6 +1325,32 @@ impl WorkingCopy {
         );
         Ok(())
     }
+}
+
+/// What differs between the index and the working tree (what `apply` wrote without listing
+/// it, untracked and ignored files), `None` when nothing does: a status scan against the
+/// index stat cache, which reads only the files whose stat changed.
+fn unlisted_changes(repo: &Repository) -> Result<Option<String>, git2::Error> {
+    let mut so = StatusOptions::new();
+    so.show(StatusShow::Workdir)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(true)
+        .recurse_ignored_dirs(true);
+    let st = repo.statuses(Some(&mut so))?;
+    if st.is_empty() {
+        return Ok(None);
+    }
+    let some: Vec<String> = st
+        .iter()
+        .take(3)
+        .map(|s| String::from_utf8_lossy(s.path_bytes()).into_owned())
+        .collect();
+    Ok(Some(format!(
+        "{} path(s) differ from the last commit, e.g. {}",
+        st.len(),
+        some.join(", ")
+    )))
 }
 
 enum PushFailure {

@@ -1,0 +1,312 @@
+//! The incremental sync of WorkingCopy: after a write, the next one fetches and updates only
+//! the paths that differ between the last known commit and the remote head (no reset of the
+//! whole tree). Its result must be exactly what a fresh checkout of the remote head gives,
+//! also after another writer changed, deleted, retyped files, and after a failed push.
+
+mod support;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use imagebump::gitops::repo::{GitAuth, GitConfig, GitError, RetryPolicy, WorkingCopy};
+use support::gitserver::{git, BareRepo, CliClone};
+
+fn cfg(url: &str) -> GitConfig {
+    GitConfig {
+        url: url.to_string(),
+        branch: "main".into(),
+        push_branch: None,
+        author_name: "imagebump".into(),
+        author_email: "imagebump@example.invalid".into(),
+        auth: GitAuth::None,
+    }
+}
+
+const DEPLOY: &str = "image: ghcr.io/acme/app:1.0.0\n";
+
+fn seeded() -> BareRepo {
+    BareRepo::with_files(&[
+        ("README.md", "# fleet\n"),
+        ("apps/app/deploy.yaml", DEPLOY),
+        ("apps/other/deploy.yaml", "image: other:1\n"),
+        ("apps/gone/deploy.yaml", "image: gone:1\n"),
+        ("apps/becomes-dir", "a file for now\n"),
+        ("apps/dir-becomes-file/x.yaml", "x: 1\n"),
+        ("scripts/run.sh", "#!/bin/sh\necho hi\n"),
+    ])
+}
+
+/// Everything a checkout produces under `root` (but `.git`): files with their content and
+/// executable bit, symlinks with their target, empty directories.
+#[derive(Debug, PartialEq, Eq)]
+enum Node {
+    File { content: Vec<u8>, exec: bool },
+    Link(PathBuf),
+    EmptyDir,
+}
+
+fn snapshot(root: &Path) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut empty = true;
+        for e in fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p == root.join(".git") {
+                continue;
+            }
+            empty = false;
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let md = fs::symlink_metadata(&p).unwrap();
+            if md.file_type().is_symlink() {
+                out.insert(rel, Node::Link(fs::read_link(&p).unwrap()));
+            } else if md.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    rel,
+                    Node::File {
+                        content: fs::read(&p).unwrap(),
+                        exec: md.permissions().mode() & 0o111 != 0,
+                    },
+                );
+            }
+        }
+        if empty && dir != root {
+            let rel = dir
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.insert(rel, Node::EmptyDir);
+        }
+    }
+    out
+}
+
+/// Debug log lines of `imagebump` emitted on this thread while `f` runs.
+fn with_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf(Arc::new(Mutex::new(Vec::new())));
+    let w = buf.clone();
+    let sub = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("imagebump=debug"))
+        .with_ansi(false)
+        .with_writer(move || w.clone())
+        .finish();
+    let r = tracing::subscriber::with_default(sub, f);
+    let log = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+    (r, log)
+}
+
+/// Another writer changes, adds, deletes, retypes files and flips an executable bit.
+fn other_writer_reshapes(other: &CliClone) {
+    let p = other.path();
+    other.pull();
+    fs::write(p.join("apps/other/deploy.yaml"), "image: other:2\n").unwrap();
+    fs::create_dir_all(p.join("apps/new")).unwrap();
+    fs::write(p.join("apps/new/deploy.yaml"), "image: new:1\n").unwrap();
+    fs::remove_dir_all(p.join("apps/gone")).unwrap();
+    fs::remove_file(p.join("apps/becomes-dir")).unwrap();
+    fs::create_dir_all(p.join("apps/becomes-dir")).unwrap();
+    fs::write(p.join("apps/becomes-dir/inside.yaml"), "inside: 1\n").unwrap();
+    fs::remove_dir_all(p.join("apps/dir-becomes-file")).unwrap();
+    fs::write(p.join("apps/dir-becomes-file"), "now a file\n").unwrap();
+    fs::set_permissions(p.join("scripts/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("../apps/app/deploy.yaml", p.join("scripts/link.yaml")).unwrap();
+    other.commit(&[], "human reshapes the tree");
+    other.push();
+}
+
+#[test]
+fn next_write_updates_only_what_the_remote_changed_and_matches_a_fresh_checkout() {
+    let origin = seeded();
+    let other = CliClone::new(&origin.file_url());
+    let state = tempfile::tempdir().unwrap();
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
+    wc.commit_and_push("one", |root: &Path| {
+        fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n")?;
+        Ok(vec!["apps/app/deploy.yaml".into()])
+    })
+    .unwrap()
+    .unwrap();
+
+    other_writer_reshapes(&other);
+    let fresh = CliClone::new(&origin.file_url());
+    let expected = snapshot(fresh.path());
+
+    let (out, log) = with_log(|| {
+        wc.commit_and_push("two", |root: &Path| {
+            // The edit starts from exactly the remote head: theirs and ours.
+            assert_eq!(snapshot(root), expected);
+            fs::write(root.join("apps/new/deploy.yaml"), "image: new:2\n")?;
+            Ok(vec!["apps/new/deploy.yaml".into()])
+        })
+    });
+    out.unwrap().unwrap();
+    assert!(log.contains("how=\"incremental\""), "{log}");
+    assert!(!log.contains("full reset"), "{log}");
+
+    assert_eq!(
+        origin.log_subjects("main"),
+        vec!["two", "human reshapes the tree", "one", "initial"]
+    );
+    assert_eq!(
+        origin.tip_changed_files("main"),
+        vec!["apps/new/deploy.yaml"]
+    );
+    assert_eq!(
+        origin.read("main", "apps/other/deploy.yaml").unwrap(),
+        "image: other:2\n"
+    );
+    assert_eq!(
+        origin.read("main", "apps/app/deploy.yaml").unwrap(),
+        "image: app:2\n"
+    );
+    // The copy's HEAD, index and tree agree with what was pushed (git's own view).
+    let status = git(
+        Some(wc.root()),
+        &["status", "--porcelain", "--ignored", "-uall"],
+    );
+    assert_eq!(status, "", "working copy not clean");
+    assert_eq!(
+        git(Some(wc.root()), &["rev-parse", "HEAD"]).trim(),
+        origin.head("main").unwrap()
+    );
+    // Another clone sees the same tree the copy now has.
+    fresh.pull();
+    assert_eq!(snapshot(wc.root()), snapshot(fresh.path()));
+
+    // No remote change: nothing is touched at all.
+    let (_, log) = with_log(|| {
+        wc.commit_and_push("three", |root: &Path| {
+            assert_eq!(snapshot(root), snapshot(fresh.path()));
+            Ok(vec![])
+        })
+    });
+    assert!(log.contains("how=\"unchanged\""), "{log}");
+}
+
+#[test]
+fn an_edit_whose_push_failed_is_replaced_by_the_remote_content() {
+    let origin = seeded();
+    let other = CliClone::new(&origin.file_url());
+    let state = tempfile::tempdir().unwrap();
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url()))
+        .unwrap()
+        .with_retry(RetryPolicy {
+            max_attempts: 2,
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(10),
+        });
+
+    // 1. Every attempt loses the race: our edit is committed locally, never pushed.
+    let calls = Cell::new(0u32);
+    let r = wc.commit_and_push("never lands", |root: &Path| {
+        calls.set(calls.get() + 1);
+        other.commit_and_push(
+            &[("counter", calls.get().to_string().as_str())],
+            "human wins",
+        );
+        fs::write(root.join("apps/app/deploy.yaml"), "image: app:LOST\n")?;
+        Ok(vec!["apps/app/deploy.yaml".into()])
+    });
+    assert!(matches!(r, Err(GitError::Conflict { .. })), "{r:?}");
+
+    // 2. The push fails outright (the remote vanished between fetch and push).
+    let parked = origin.path().with_extension("parked");
+    let r = wc.commit_and_push("fails", |root: &Path| {
+        fs::write(root.join("apps/other/deploy.yaml"), "image: other:LOST\n")?;
+        fs::rename(origin.path(), &parked)?;
+        Ok(vec!["apps/other/deploy.yaml".into()])
+    });
+    fs::rename(&parked, origin.path()).unwrap();
+    assert!(r.is_err(), "{r:?}");
+
+    // 3. Someone else writes; our next write sees their files and none of our lost edits.
+    other.commit_and_push(&[("README.md", "# fleet, edited\n")], "human again");
+    let fresh = CliClone::new(&origin.file_url());
+    let expected = snapshot(fresh.path());
+    let (out, log) = with_log(|| {
+        wc.commit_and_push("lands", |root: &Path| {
+            assert_eq!(snapshot(root), expected);
+            assert_eq!(
+                fs::read_to_string(root.join("apps/app/deploy.yaml"))?,
+                DEPLOY
+            );
+            fs::write(root.join("apps/app/deploy.yaml"), "image: app:3\n")?;
+            Ok(vec!["apps/app/deploy.yaml".into()])
+        })
+    });
+    out.unwrap().unwrap();
+    assert!(log.contains("how=\"incremental\""), "{log}");
+    assert_eq!(
+        origin.read("main", "apps/other/deploy.yaml").unwrap(),
+        "image: other:1\n"
+    );
+    assert_eq!(
+        origin.read("main", "README.md").unwrap(),
+        "# fleet, edited\n"
+    );
+    assert_eq!(
+        origin.tip_changed_files("main"),
+        vec!["apps/app/deploy.yaml"]
+    );
+    assert_eq!(
+        git(
+            Some(wc.root()),
+            &["status", "--porcelain", "--ignored", "-uall"]
+        ),
+        ""
+    );
+}
+
+#[test]
+fn unlisted_changes_are_noticed_and_reset_even_on_the_fast_path() {
+    let origin = seeded();
+    let state = tempfile::tempdir().unwrap();
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
+    // Writes one listed and several unlisted changes (including an ignored file).
+    let (out, log) = with_log(|| {
+        wc.commit_and_push("only app", |root: &Path| {
+            fs::write(root.join(".gitignore"), "*.tmp\n")?;
+            fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n")?;
+            fs::write(root.join("apps/other/deploy.yaml"), "image: other:SNEAKY\n")?;
+            fs::remove_file(root.join("README.md"))?;
+            fs::write(root.join("apps/junk.tmp"), "junk\n")?;
+            Ok(vec!["apps/app/deploy.yaml".into()])
+        })
+    });
+    out.unwrap().unwrap();
+    assert!(log.contains("resets the working copy fully"), "{log}");
+    let fresh = CliClone::new(&origin.file_url());
+    let expected = snapshot(fresh.path());
+    let (_, log) = with_log(|| {
+        wc.commit_and_push("look", |root: &Path| {
+            assert_eq!(snapshot(root), expected);
+            Ok(vec![])
+        })
+        .unwrap()
+    });
+    assert!(log.contains("full reset"), "{log}");
+    // Now known clean again: the next sync is incremental.
+    let (_, log) = with_log(|| wc.refresh().unwrap());
+    assert!(log.contains("how=\"unchanged\""), "{log}");
+}
