@@ -437,6 +437,15 @@ fn smart_http_with_basic_auth() {
     // Seeded after the registry exists, since the file names its host.
     let s = setup(&server.url(port_repo_name), true, &[("svc", "~1.2")]);
     let image = format!("{}/team/svc", s.registry.host());
+    let notified = Collector::start();
+    let url_file = s.dir.join("notify-url");
+    std::fs::write(&url_file, notified.url()).unwrap();
+    let mut cfg = std::fs::read_to_string(s.dir.join("imagebump.yaml")).unwrap();
+    cfg.push_str(&format!(
+        "notifications:\n  - url: {{file: {}}}\n",
+        url_file.display()
+    ));
+    std::fs::write(s.dir.join("imagebump.yaml"), cfg).unwrap();
     let repo = server.create_repo(
         port_repo_name,
         &[(
@@ -484,6 +493,18 @@ fn smart_http_with_basic_auth() {
         .read("main", "apps/svc/deployment.yaml")
         .unwrap()
         .contains(":1.2.7"));
+    // Failing on: after three failed writes in a row, a failure notice goes out.
+    let failure = wait_for("a failure notification", Duration::from_secs(30), || {
+        notified
+            .bodies()
+            .into_iter()
+            .find(|b| b.contains(r#""event":"failure""#))
+    });
+    assert!(
+        failure.contains("frozen") || failure.contains("rejected"),
+        "{failure}"
+    );
+    assert!(!failure.contains("gitpass"), "{failure}");
     repo.accept_pushes();
     wait_for("the retried commit", Duration::from_secs(30), || {
         repo.read("main", "apps/svc/deployment.yaml")?
