@@ -150,21 +150,29 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
                 other => vec![other.path().as_path().to_path_buf()],
             };
             for file in files {
-                let text = match texts.get(&file) {
-                    Some((_, t)) => t.clone(),
-                    None => match src.read(&file) {
-                        Ok(Some(t)) => t,
-                        Ok(None) => {
-                            outcome = Some(Outcome::Failed(format!(
-                                "{}: file not found",
-                                file.display()
-                            )));
-                            break 'targets;
-                        }
-                        Err(e) => {
-                            outcome = Some(Outcome::Failed(e));
-                            break 'targets;
-                        }
+                // This image's own edits first, then earlier images', then the disk (read
+                // once: the original text is kept for the diff).
+                let text = match staged.iter().rev().find(|(f, _, _)| *f == file) {
+                    Some((_, t, _)) => t.clone(),
+                    None => match texts.get(&file) {
+                        Some((_, t)) => t.clone(),
+                        None => match src.read(&file) {
+                            Ok(Some(t)) => {
+                                texts.insert(file.clone(), (t.clone(), t.clone()));
+                                t
+                            }
+                            Ok(None) => {
+                                outcome = Some(Outcome::Failed(format!(
+                                    "{}: file not found",
+                                    file.display()
+                                )));
+                                break 'targets;
+                            }
+                            Err(e) => {
+                                outcome = Some(Outcome::Failed(e));
+                                break 'targets;
+                            }
+                        },
                     },
                 };
                 let name = file.to_string_lossy().into_owned();
@@ -207,11 +215,9 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
             .flat_map(|(_, _, cs)| cs.iter())
             .find_map(|c| tag_of(&c.old));
         for (file, new_text, changes) in staged {
-            let entry = texts.entry(file.clone()).or_insert_with(|| {
-                let orig = src.read(&file).ok().flatten().unwrap_or_default();
-                (orig.clone(), orig)
-            });
-            entry.1 = new_text;
+            if let Some(entry) = texts.get_mut(&file) {
+                entry.1 = new_text;
+            }
             for c in changes {
                 out.changes.push(PlannedChange {
                     watch: d.watch,
