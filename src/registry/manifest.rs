@@ -45,22 +45,7 @@ pub(crate) async fn resolve_digest(
     repository: &str,
     reference: &str,
 ) -> Result<String, RegistryError> {
-    let url = reg.url(&manifest_path(repository, reference))?;
-    let w = what(reference);
-    match reg
-        .api(
-            p,
-            Call {
-                kind: RequestKind::Manifest,
-                repository,
-                method: Method::HEAD,
-                url: &url,
-                accept: MANIFEST_ACCEPT,
-                what: &w,
-            },
-        )
-        .await
-    {
+    match manifest_call(reg, p, repository, reference, Method::HEAD).await {
         Ok(f) => {
             if let Some(d) = header_digest(&f) {
                 return Ok(d);
@@ -70,20 +55,31 @@ pub(crate) async fn resolve_digest(
         Err(RegistryError::Protocol { .. }) => {}
         Err(e) => return Err(e),
     }
-    let f = reg
-        .api(
-            p,
-            Call {
-                kind: RequestKind::Manifest,
-                repository,
-                method: Method::GET,
-                url: &url,
-                accept: MANIFEST_ACCEPT,
-                what: &w,
-            },
-        )
-        .await?;
+    let f = manifest_call(reg, p, repository, reference, Method::GET).await?;
     body_digest(reg, &f)
+}
+
+/// One request for the manifest `reference` of `repository`, accepting every manifest type.
+async fn manifest_call(
+    reg: &Registry,
+    p: &Policy<'_>,
+    repository: &str,
+    reference: &str,
+    method: Method,
+) -> Result<Fetched, RegistryError> {
+    let url = reg.url(&manifest_path(repository, reference))?;
+    reg.api(
+        p,
+        Call {
+            kind: RequestKind::Manifest,
+            repository,
+            method,
+            url: &url,
+            accept: MANIFEST_ACCEPT,
+            what: &what(reference),
+        },
+    )
+    .await
 }
 
 fn header_digest(f: &Fetched) -> Option<String> {
@@ -188,20 +184,7 @@ pub(crate) async fn platforms_of(
     repository: &str,
     reference: &str,
 ) -> Result<Vec<PlatformSpec>, RegistryError> {
-    let url = reg.url(&manifest_path(repository, reference))?;
-    let f = reg
-        .api(
-            p,
-            Call {
-                kind: RequestKind::Manifest,
-                repository,
-                method: Method::GET,
-                url: &url,
-                accept: MANIFEST_ACCEPT,
-                what: &what(reference),
-            },
-        )
-        .await?;
+    let f = manifest_call(reg, p, repository, reference, Method::GET).await?;
     let body: serde_json::Value = serde_json::from_slice(&f.body)
         .map_err(|e| reg.protocol(format!("manifest is not JSON ({e})")))?;
     let media_type = body
