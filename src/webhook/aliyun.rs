@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::common::{add_event, Context};
+use super::common::{add_event, repo_path, Context};
 use super::{ImageEvent, WebhookError};
 
 #[derive(Deserialize)]
@@ -38,11 +38,12 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
     let repo = p
         .repository
         .ok_or_else(|| WebhookError::malformed("no repository object"))?;
-    let path = match (repo.repo_full_name, repo.namespace, repo.name) {
-        (Some(full), _, _) if !full.trim().is_empty() => full,
-        (_, Some(ns), Some(n)) => format!("{ns}/{n}"),
-        _ => return Err(WebhookError::malformed("no repository.repo_full_name")),
-    };
+    let path = repo_path(
+        repo.repo_full_name,
+        repo.namespace,
+        repo.name,
+        "repository.repo_full_name",
+    )?;
     let derived = repo
         .region
         .as_deref()

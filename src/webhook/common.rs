@@ -67,6 +67,21 @@ pub(super) fn host_of(raw: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The repository path from a payload that gives it whole (`full`) or as namespace +
+/// name; `field` names the whole-path field for the error.
+pub(super) fn repo_path(
+    full: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+    field: &str,
+) -> Result<String, WebhookError> {
+    match (full, namespace, name) {
+        (Some(full), _, _) if !full.trim().is_empty() => Ok(full),
+        (_, Some(ns), Some(n)) => Ok(format!("{ns}/{n}")),
+        _ => Err(WebhookError::malformed(format!("no {field}"))),
+    }
+}
+
 /// Adds one event to `out`, normalising its name.
 ///
 /// `push` says the sender reports a push; the event becomes [`Action::Push`] only when a

@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::common::{add_event, Context};
+use super::common::{add_event, repo_path, Context};
 use super::{ImageEvent, WebhookError};
 
 #[derive(Deserialize)]
@@ -33,11 +33,12 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
     let repo = p
         .repository
         .ok_or_else(|| WebhookError::malformed("no repository object"))?;
-    let name = match (repo.repo_name, repo.namespace, repo.name) {
-        (Some(full), _, _) if !full.trim().is_empty() => full,
-        (_, Some(ns), Some(n)) => format!("{ns}/{n}"),
-        _ => return Err(WebhookError::malformed("no repository.repo_name")),
-    };
+    let name = repo_path(
+        repo.repo_name,
+        repo.namespace,
+        repo.name,
+        "repository.repo_name",
+    )?;
     let tag = p.push_data.and_then(|d| d.tag);
     let mut out = Vec::new();
     add_event(
