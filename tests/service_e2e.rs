@@ -291,6 +291,22 @@ fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
         status_json.contains(r#""current":"1.4.0""#),
         "{status_json}"
     );
+    // Once the rescan the unknown tag caused is done, the status says why nothing moved.
+    wait_for(
+        "'no newer tag' in the status",
+        Duration::from_secs(10),
+        || {
+            let body = rt.block_on(async {
+                ::reqwest::get(svc.url("/api/v1/status"))
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()
+            })?;
+            body.contains("no newer tag than 1.4.0").then_some(())
+        },
+    );
     let metrics = rt.block_on(async {
         ::reqwest::get(svc.url("/metrics"))
             .await

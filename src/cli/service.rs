@@ -112,8 +112,15 @@ pub fn once(args: ServiceArgs) -> ExitCode {
         return super::fail(format!("{e:#}"));
     }
     for s in engine.status.snapshot() {
+        let up_to_date = s
+            .why_not_updated
+            .as_deref()
+            .is_some_and(|w| w.starts_with(crate::engine::writer::UP_TO_DATE));
         let state = match (&s.last_error, &s.why_not_updated, &s.last_commit) {
             (Some(e), _, _) => format!("error: {e}"),
+            (None, Some(_), _) if up_to_date => {
+                format!("{} (up to date)", s.current.clone().unwrap_or_default())
+            }
             (None, Some(w), _) => format!("not updated: {w}"),
             (None, None, Some(c)) => format!(
                 "{} (commit {})",

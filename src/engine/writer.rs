@@ -156,6 +156,9 @@ impl Drop for ScanGuard {
     }
 }
 
+/// How `why_not_updated` starts when git already holds what the policy chose.
+pub const UP_TO_DATE: &str = "up to date";
+
 /// Reads files of a working tree, refusing paths that leave it (`..`, symlinks).
 pub struct WorkTree<'a>(pub &'a Path);
 
@@ -345,11 +348,21 @@ impl Writer {
                 Some(dg) => format!("{}@{dg}", d.tag),
                 None => d.tag.clone(),
             };
+            let pinned = self.policies[d.watch.app].policy.images[d.watch.image]
+                .pinned
+                .clone();
             self.status.update(d.watch, |s| match o {
                 Some(Outcome::Updated { .. }) | Some(Outcome::UpToDate) | None => {
                     s.current = Some(chosen.clone());
-                    s.why_not_updated = None;
                     s.last_error = None;
+                    // Git holds what the policy chose: say why it does not move further.
+                    s.why_not_updated = match (&pinned, changed) {
+                        (_, true) => None,
+                        (Some(p), false) => Some(format!("{UP_TO_DATE}: pinned to {p}")),
+                        (None, false) => {
+                            Some(format!("{UP_TO_DATE}: no newer tag than {chosen}"))
+                        }
+                    };
                     if changed {
                         s.last_commit = commit.clone();
                     }
