@@ -13,7 +13,14 @@ WORK=$(mktemp -d /tmp/imagebump-demo.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A port nothing listens on (a refused connection means it is free).
+free_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 40000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
 REG_PORT=$(free_port); HOOK_PORT=$(free_port)
 REG=127.0.0.1:$REG_PORT
 SECRET=demo-$(openssl rand -hex 8)
