@@ -4,7 +4,7 @@
 //! Every git CLI call goes through [`git`], which pins the identity and shuts out the
 //! machine's global and system configuration (this machine has a global `user.name`).
 
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -277,7 +277,14 @@ impl CliClone {
     }
 }
 
-use super::registry::free_port;
+/// Pick a free TCP port on 127.0.0.1 (bind :0, read, release).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// A child started in its own process group, killed with the whole group on drop.
 struct GroupChild(Child);
