@@ -117,9 +117,9 @@ until curl -fs "http://127.0.0.1:$HOOK_PORT/readyz" >/dev/null; do sleep 0.05; d
 
 before=$(git --git-dir "$WORK/fleet.git" rev-parse main)
 echo "== CI pushes podinfo 6.1.0 (and a 7.0.0 the policy must ignore)"
-start=$(date +%s%N)
 push_tag demo/podinfo 7.0.0
 push_tag demo/podinfo 6.1.0
+start=$(date +%s%N)   # the registry has accepted the 6.1.0 manifest
 for _ in $(seq 200); do
   [ "$(git --git-dir "$WORK/fleet.git" rev-parse main)" != "$before" ] && break
   sleep 0.05
@@ -128,7 +128,7 @@ end=$(date +%s%N)
 if [ "$(git --git-dir "$WORK/fleet.git" rev-parse main)" = "$before" ]; then
   echo "no commit appeared; imagebump's log:"; cat "$WORK/imagebump.log"; exit 1
 fi
-echo "== the commit imagebump pushed ($(( (end - start) / 1000000 )) ms after the push):"
+echo "== the commit imagebump pushed (seen $(( (end - start) / 1000000 )) ms after the registry accepted 6.1.0):"
 git --git-dir "$WORK/fleet.git" log -1 -p --stat main
 echo "== status API:"
 curl -fs "http://127.0.0.1:$HOOK_PORT/api/v1/status"; echo
