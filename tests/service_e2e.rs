@@ -178,6 +178,20 @@ fn setup_with(
     }
 }
 
+/// [`setup_with`] writing to a bare repository at `<temp>/fleet.git` over file://; the
+/// repository itself is created by the test, once the registry host is known.
+fn setup_file(images: &[(&str, &str)], notify: bool) -> (tempfile::TempDir, PathBuf, Setup) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo_path = tmp.path().join("fleet.git");
+    let s = setup_with(
+        &format!("file://{}", repo_path.display()),
+        false,
+        images,
+        notify,
+    );
+    (tmp, repo_path, s)
+}
+
 fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
     loop {
@@ -193,13 +207,7 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
 fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
     let rt = reqwest::rt();
     // The repository is seeded after the registry is up, since file content names its host.
-    let tmp_repo = tempfile::tempdir().unwrap();
-    let repo_path = tmp_repo.path().join("fleet.git");
-    let s = setup(
-        &format!("file://{}", repo_path.display()),
-        false,
-        &[("web", ">=1.0.0 <2.0.0")],
-    );
+    let (_tmp_repo, repo_path, s) = setup_file(&[("web", ">=1.0.0 <2.0.0")], true);
     let image = format!("{}/team/web", s.registry.host());
     let before = deployment(&format!("{image}:1.0.0"));
     let repo = BareRepo::create_at(
@@ -330,13 +338,7 @@ fn registry_push_becomes_a_commit_with_only_the_image_bytes_changed_file() {
 #[test]
 fn startup_sync_catches_a_push_made_while_the_service_was_down() {
     let rt = reqwest::rt();
-    let tmp_repo = tempfile::tempdir().unwrap();
-    let repo_path = tmp_repo.path().join("fleet.git");
-    let s = setup(
-        &format!("file://{}", repo_path.display()),
-        false,
-        &[("api", "^3.0.0")],
-    );
+    let (_tmp_repo, repo_path, s) = setup_file(&[("api", "^3.0.0")], true);
     let image = format!("{}/team/api", s.registry.host());
     let repo = BareRepo::create_at(
         &repo_path,
@@ -532,18 +534,11 @@ fn smart_http_with_basic_auth() {
 #[test]
 fn burst_of_1000_webhooks_for_100_images_coalesces() {
     let rt = reqwest::rt();
-    let tmp_repo = tempfile::tempdir().unwrap();
-    let repo_path = tmp_repo.path().join("fleet.git");
     let apps: Vec<String> = (0..100).map(|i| format!("app{i:03}")).collect();
     let specs: Vec<(&str, &str)> = apps.iter().map(|a| (a.as_str(), ">=1.0.0")).collect();
     // The test delivers the burst itself; registry notifications during the pushes
     // would be real releases trickling in over seconds, not a burst.
-    let s = setup_with(
-        &format!("file://{}", repo_path.display()),
-        false,
-        &specs,
-        false,
-    );
+    let (_tmp_repo, repo_path, s) = setup_file(&specs, false);
     let files: Vec<(String, String)> = apps
         .iter()
         .map(|a| {
