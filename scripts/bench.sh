@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo bench --locked "$@"
+cargo bench --workspace --locked "$@"

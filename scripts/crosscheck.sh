@@ -20,7 +20,7 @@ cp scripts/crosscheck/check.go.txt "$work/c/main.go"
 cp scripts/crosscheck/versions.go.txt "$work/v/main.go"
 (cd "$work/c" && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../check main.go)
 (cd "$work/v" && GO111MODULE=off GOPATH=/usr/share/gocode go build -o ../versions main.go)
-cargo build --quiet --example masterminds_crosscheck
+cargo build --quiet -p imagebump-core --example masterminds_crosscheck
 ours=target/debug/examples/masterminds_crosscheck
 (cd "$work" && python3 "$OLDPWD/scripts/crosscheck/gen_cases.py" >/dev/null)
 "$work/check" < "$work/cases.tsv" > "$work/go.tsv"

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::policy::{DurationStr, Problem};
 use crate::secret::SecretRef;
+use imagebump_core::policy::{DurationStr, Problem};
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,7 +170,7 @@ pub struct ReceiverSection {
     /// Name; the receiver answers at `/hooks/<name>`.
     pub name: String,
     /// Which registry's payload format and signature scheme.
-    pub provider: crate::webhook::Provider,
+    pub provider: imagebump_webhook::Provider,
     /// Shared secret.
     pub secret: SecretRef,
     /// Registry host to assume when a payload names none.
@@ -409,6 +409,6 @@ receivers:
     }
 }
 
-crate::parsed::from_str_scalar!(Listen, "an address such as 0.0.0.0:8080");
+imagebump_core::parsed::from_str_scalar!(Listen, "an address such as 0.0.0.0:8080");
 
-crate::parsed::from_str_scalar!(GitUrl, "a git URL");
+imagebump_core::parsed::from_str_scalar!(GitUrl, "a git URL");

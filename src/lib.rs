@@ -1,17 +1,21 @@
 //! imagebump: registry events in, in-place GitOps image updates out.
 //!
-//! See `ARCHITECTURE.md` for the map. Pure layers (`image`, `policy`,
-//! `gitops::edit`) do no I/O; only `engine` orchestrates.
+//! The `imagebump` package joins the workspace's crates: `engine` orchestrates
+//! (event → scan → select → plan → write), `server` is the HTTP face, `cli` the commands.
+//! Pure logic lives in `imagebump_core`, the registry client in `imagebump_registry`, the
+//! working copy in `imagebump_git`, webhook parsing in `imagebump_webhook`. See
+//! `ARCHITECTURE.md` for the map.
+//!
+//! **Architecture invariant:** only `engine` orchestrates, and data flows one way through
+//! it (event → scan → select → plan → write); `server` and `cli` only translate between
+//! the outside (HTTP, flags, exit codes) and the engine, and the crates below know nothing
+//! of this package.
 
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod gitops;
-pub mod image;
 pub mod metrics;
-mod parsed;
-pub mod policy;
-pub mod registry;
+pub mod policy_files;
 pub mod secret;
 pub mod server;
-pub mod webhook;

@@ -1,12 +1,15 @@
 //! Secret references (`{env: NAME}` or `{file: /path}`) and the values they resolve to.
 //!
-//! Config files never hold secrets inline; they point at them. A resolved [`Secret`]
-//! prints as `***` in `Debug` and `Display`, so a stray `{:?}` in a log line cannot leak it.
+//! Config files never hold secrets inline; they point at them. Resolving reads the
+//! environment or a file, so it lives here and not in the pure core, which only has the
+//! value type: a resolved [`Secret`] prints as `***` in `Debug` and `Display`, so a stray
+//! `{:?}` in a log line cannot leak it.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+
+pub use imagebump_core::secret::Secret;
 
 /// Where a secret lives. Exactly one of `env` or `file`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -38,10 +41,6 @@ impl TryFrom<RawSecretRef> for SecretRef {
     }
 }
 
-/// A resolved secret value. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
 /// A secret reference that could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
@@ -64,7 +63,7 @@ impl SecretRef {
     pub fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
             SecretRef::Env(name) => std::env::var(name)
-                .map(Secret)
+                .map(Secret::new)
                 .map_err(|_| SecretError::MissingEnv(name.clone())),
             SecretRef::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
@@ -75,7 +74,7 @@ impl SecretRef {
                     .strip_suffix("\r\n")
                     .or_else(|| text.strip_suffix('\n'))
                     .unwrap_or(&text);
-                Ok(Secret(text.to_string()))
+                Ok(Secret::new(text))
             }
         }
     }
@@ -86,30 +85,6 @@ impl SecretRef {
             SecretRef::Env(n) => format!("env {n}"),
             SecretRef::File(p) => format!("file {}", p.display()),
         }
-    }
-}
-
-impl Secret {
-    /// Wraps a value obtained elsewhere (e.g. a Docker config file).
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself. Call only where it is sent, never where it is logged.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
     }
 }
 

@@ -439,7 +439,7 @@ fn plan_prints_the_diff_and_writes_nothing() {
     // What plan shows is what once writes: apply the expected contents and compare.
     for (p, new) in expected(&f) {
         let old = f.initial(&p);
-        let diff = imagebump::gitops::edit::unified_diff(&p, old, &new);
+        let diff = imagebump_core::edit::unified_diff(&p, old, &new);
         assert!(r.stdout.contains(&diff), "{p}: want\n{diff}\n{r:?}");
     }
     // Images left alone are reported on stderr.
@@ -551,9 +551,9 @@ fn a_target_that_cannot_be_edited_fails_once_but_not_the_others() {
 /// first attempt.
 #[test]
 fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
-    use imagebump::engine::plan::{plan, Desired, Outcome, WatchId};
     use imagebump::engine::writer::{commit_message, write_atomically, WorkTree};
     use imagebump::gitops::repo::{Applied, GitAuth, GitConfig, WorkingCopy};
+    use imagebump_core::plan::{plan, Desired, Outcome, WatchId};
 
     let tmp = tempfile::tempdir().unwrap();
     let pdir = tmp.path().join("policies");
@@ -563,7 +563,7 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
         "application: race\nimages:\n  - repository: registry.example.com/team/web\n    semver: \">=1.0.0\"\n    targets:\n      - manifest: apps/web/deployment.yaml\n  - repository: registry.example.com/team/canary\n    semver: \">=1.0.0\"\n    targets:\n      - manifest: apps/canary/deployment.yaml\n",
     )
     .unwrap();
-    let (policies, problems) = imagebump::policy::load_all(&[pdir]);
+    let (policies, problems) = imagebump::policy_files::load_all(&[pdir]);
     assert!(problems.is_empty(), "{problems:?}");
 
     let web = deployment(&[("web", "registry.example.com/team/web:1.0.0")]);

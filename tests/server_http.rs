@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use imagebump::engine::Engine;
 use imagebump::metrics::Metrics;
-use imagebump::registry::{ClientOptions, RegistryClient};
-use imagebump::secret::Secret;
 use imagebump::server::{serve, AppState};
-use imagebump::webhook::{Provider, Receiver};
+use imagebump_core::secret::Secret;
+use imagebump_registry::{ClientOptions, RegistryClient};
+use imagebump_webhook::{Provider, Receiver};
 
 async fn start(ready: bool) -> (String, tokio::sync::watch::Sender<bool>) {
     let registry = RegistryClient::new(ClientOptions::default()).unwrap();

@@ -11,12 +11,12 @@ use clap::Args;
 
 use crate::config::Config;
 use crate::engine::notify::Notifier;
-use crate::engine::plan::plan;
 use crate::engine::writer::{WorkTree, Writer};
 use crate::engine::{setup, Engine};
 use crate::gitops::repo::WorkingCopy;
 use crate::metrics::Metrics;
-use crate::policy;
+use crate::policy_files;
+use imagebump_core::plan::plan;
 
 /// Arguments shared by `run`, `once` and `plan`.
 #[derive(Debug, Args)]
@@ -41,7 +41,7 @@ fn load(args: &ServiceArgs) -> Result<(Config, Arc<Engine>), ExitCode> {
         .policies
         .clone()
         .unwrap_or_else(|| PathBuf::from("policies"));
-    let (loaded, problems) = policy::load_all(&[dir]);
+    let (loaded, problems) = policy_files::load_all(&[dir]);
     if !problems.is_empty() {
         for p in &problems {
             eprintln!("{p}");
@@ -145,7 +145,7 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
         Err(code) => return code,
     };
     let rt = runtime();
-    let result: anyhow::Result<crate::engine::plan::Plan> = rt.block_on(async {
+    let result: anyhow::Result<imagebump_core::plan::Plan> = rt.block_on(async {
         let c = cfg.clone();
         let mut wc = tokio::task::spawn_blocking(move || open_copy(&c)).await??;
         let desired = engine.sync_all().await;
@@ -169,10 +169,10 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
     for (id, o) in &p.outcomes {
         // Worded as `once` words them (the writer's status lines).
         let why = match o {
-            crate::engine::plan::Outcome::DowngradeRefused { current } => {
+            imagebump_core::plan::Outcome::DowngradeRefused { current } => {
                 format!("downgrade refused: git has {current}")
             }
-            crate::engine::plan::Outcome::Failed(e) => format!("cannot edit: {e}"),
+            imagebump_core::plan::Outcome::Failed(e) => format!("cannot edit: {e}"),
             _ => continue,
         };
         let lp = &engine.policies[id.app];
@@ -189,7 +189,7 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
     let edit_failed = p
         .outcomes
         .values()
-        .any(|o| matches!(o, crate::engine::plan::Outcome::Failed(_)));
+        .any(|o| matches!(o, imagebump_core::plan::Outcome::Failed(_)));
     if edit_failed || engine.failures.load(Ordering::Relaxed) > 0 {
         ExitCode::from(2)
     } else {

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::gitops::edit::{self, Target, Update};
 use crate::gitops::files;
 use crate::gitops::repo::{self, Applied, GitAuth, GitConfig, WorkingCopy};
+use imagebump_core::edit::{self, Target, Update};
 
 /// Arguments of `imagebump set-image`.
 #[derive(Debug, Args)]

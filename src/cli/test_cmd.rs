@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Args;
 use regex::Regex;
 
-use crate::policy::constraint::Constraints;
-use crate::policy::select::{Order, Selector, Strategy, TagFilter};
+use imagebump_core::policy::constraint::Constraints;
+use imagebump_core::policy::select::{Order, Selector, Strategy, TagFilter};
 
 /// Arguments of `imagebump test`.
 #[derive(Debug, Args)]
@@ -131,7 +131,9 @@ pub(super) fn choose(
         }
     }
     let verdict = selector.select(tags, current);
-    if let crate::policy::select::Verdict::DowngradeRefused { candidate, current } = &verdict {
+    if let imagebump_core::policy::select::Verdict::DowngradeRefused { candidate, current } =
+        &verdict
+    {
         eprintln!("imagebump: {candidate} is lower than the current {current}; keeping {current} (--allow-downgrade to move)");
     }
     match verdict.chosen() {
@@ -149,7 +151,7 @@ pub(super) fn choose(
 /// Chooses from the tags a live registry lists; exit 2 with a one-line reason (and
 /// nothing on stdout) when the registry fails.
 fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
-    let image = match crate::image::ImageRef::parse(image) {
+    let image = match imagebump_core::image::ImageRef::parse(image) {
         Ok(i) if i.tag.is_none() && i.digest.is_none() => i,
         Ok(_) => {
             return super::fail(format!(
@@ -213,9 +215,9 @@ fn selector_from_policy(
     path: &std::path::Path,
     image: Option<&str>,
 ) -> Result<(Selector, String), String> {
-    let file = crate::policy::load_policy(path).map_err(|p| p.to_string())?;
+    let file = crate::policy_files::load_policy(path).map_err(|p| p.to_string())?;
     let wanted = match image {
-        Some(i) => Some(crate::image::ImageRef::parse(i).map_err(|e| e.to_string())?),
+        Some(i) => Some(imagebump_core::image::ImageRef::parse(i).map_err(|e| e.to_string())?),
         None => None,
     };
     let matching: Vec<_> = file

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config::Config;
-use crate::policy;
+use crate::policy_files;
 
 /// Arguments of `imagebump validate`.
 #[derive(Debug, Args)]
@@ -37,7 +37,7 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     if dirs.is_empty() {
         dirs.push(PathBuf::from("policies"));
     }
-    let (loaded, p) = policy::load_all(&dirs);
+    let (loaded, p) = policy_files::load_all(&dirs);
     problems.extend(p);
     for p in &problems {
         println!("{p}");

@@ -6,7 +6,6 @@
 //! queue keeps one wish per image.
 
 pub mod notify;
-pub mod plan;
 pub mod setup;
 pub mod status;
 pub mod writer;
@@ -18,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use crate::image::ImageRef;
 use crate::metrics::Metrics;
-use crate::policy::select::Strategy;
-use crate::policy::LoadedPolicy;
-use crate::registry::RegistryClient;
-use plan::{Desired, WatchId};
+use imagebump_core::image::ImageRef;
+use imagebump_core::plan::{Desired, WatchId};
+use imagebump_core::policy::select::Strategy;
+use imagebump_core::policy::LoadedPolicy;
+use imagebump_registry::RegistryClient;
 use status::StatusBoard;
 use writer::WriteQueue;
 
@@ -386,7 +385,10 @@ impl Engine {
     }
 }
 
-fn no_candidate_reason(selector: &crate::policy::select::Selector, tags: &[String]) -> String {
+fn no_candidate_reason(
+    selector: &imagebump_core::policy::select::Selector,
+    tags: &[String],
+) -> String {
     if tags.is_empty() {
         return "no tag matches: the registry lists no tags".into();
     }

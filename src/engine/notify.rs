@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::plan::PlannedChange;
 use crate::secret::Secret;
+use imagebump_core::plan::PlannedChange;
 
 /// Something worth telling people about.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use anyhow::{bail, Context};
 use super::notify::Format;
 use crate::config::Config;
 use crate::gitops::repo::{GitAuth, GitConfig};
-use crate::registry::{ClientOptions, DockerConfig, RegistryClient, RegistryOptions};
 use crate::secret::{Secret, SecretRef};
+use imagebump_registry::{ClientOptions, DockerConfig, RegistryClient, RegistryOptions};
 
 /// A registry client for the config's `registries` and `dockerConfig`.
 pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {

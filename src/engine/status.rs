@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::plan::WatchId;
+use imagebump_core::plan::WatchId;
 
 /// One image's status, as served (camelCase JSON).
 #[derive(Debug, Clone, Default, Serialize)]

@@ -13,12 +13,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::notify::{Notice, Notifier};
-use super::plan::{plan, Desired, FileSource, Outcome, Plan, WatchId};
 use super::status::StatusBoard;
 use crate::gitops::files;
 use crate::gitops::repo::{self, Applied, WorkingCopy};
 use crate::metrics::Metrics;
-use crate::policy::LoadedPolicy;
+use imagebump_core::plan::{plan, Desired, FileSource, Outcome, Plan, WatchId};
+use imagebump_core::policy::LoadedPolicy;
 
 /// Wishes waiting for the writer, latest per image.
 #[derive(Debug, Default)]

@@ -1,5 +1,4 @@
 //! Writing image updates back to a GitOps repository: pure editors and the git working copy.
 
-pub mod edit;
 pub mod files;
 pub mod repo;

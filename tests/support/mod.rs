@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod gitserver;
-pub mod registry;
+#[allow(unused_imports)]
+pub use imagebump_testbed::registry;

@@ -1,0 +1,23 @@
+//! imagebump's pure logic: everything that decides, nothing that fetches.
+//!
+//! - [`image`]: image references (parse, normalise, compare).
+//! - [`policy`]: the policy model, loaded *from text* (the caller reads the file and passes
+//!   its text with a name for error positions); constraints and tag selection.
+//! - [`edit`]: the in-place editors (text in, new text or a `file:line` refusal out).
+//! - [`plan`]: decisions + file texts → new texts, and the one commit-message builder.
+//! - [`secret`]: a secret value that never prints.
+//!
+//! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
+//! environment: every input is a value the caller passes in, so everything here is
+//! deterministic and testable in memory. The dependencies carry no async runtime, HTTP
+//! or git library (tokio, reqwest, hyper, axum, git2); the imagebump package's tidy test
+//! (`tests/tidy.rs`) fails if one appears.
+
+#![warn(missing_docs)]
+
+pub mod edit;
+pub mod image;
+pub mod parsed;
+pub mod plan;
+pub mod policy;
+pub mod secret;

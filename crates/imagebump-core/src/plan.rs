@@ -1,0 +1,436 @@
+//! Plan: desired tags + the files of a working copy → new file texts. Pure apart from the
+//! [`FileSource`] it reads through, so `imagebump plan`, `once` and the service share it
+//! and re-planning on a fresh checkout after a push race is just calling it again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::edit::{self, EditError, HelmPaths, Update};
+use crate::image;
+use crate::policy::select::{Strategy, Verdict};
+use crate::policy::{ImagePolicy, LoadedPolicy, Target};
+
+/// Identifies one image of one application: indexes into the loaded policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WatchId {
+    /// Index of the policy file.
+    pub app: usize,
+    /// Index of the image within it.
+    pub image: usize,
+}
+
+/// What a scan decided an image should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// Which image.
+    pub watch: WatchId,
+    /// The tag, as the registry lists it.
+    pub tag: String,
+    /// The digest to pin (digest strategy only).
+    pub digest: Option<String>,
+    /// When the earliest webhook behind this decision arrived (for the latency metric).
+    pub cause: Option<std::time::Instant>,
+}
+
+/// Reads files of the working copy. Paths are relative to the repository root.
+pub trait FileSource {
+    /// The file's text, `None` when it does not exist.
+    fn read(&self, rel: &Path) -> Result<Option<String>, String>;
+    /// YAML/JSON files under `rel` (itself when it is a file), sorted.
+    fn list(&self, rel: &Path) -> Result<Vec<PathBuf>, String>;
+}
+
+/// One value that will change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedChange {
+    /// The image it belongs to.
+    pub watch: WatchId,
+    /// Application name.
+    pub application: String,
+    /// Image name within the application.
+    pub image: String,
+    /// File, relative to the repository root.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// Old value as written.
+    pub old: String,
+    /// New value.
+    pub new: String,
+}
+
+/// How one image fared in a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Some values change.
+    Updated {
+        /// The tag deployed before, when it could be read.
+        from: Option<String>,
+    },
+    /// Every target already holds the desired value.
+    UpToDate,
+    /// A target holds a higher value and downgrades are off.
+    DowngradeRefused {
+        /// The value found in git.
+        current: String,
+    },
+    /// A target could not be edited (refusal, parse error, missing file).
+    Failed(String),
+}
+
+/// The result of planning a batch.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Files that change: path → (old text, new text).
+    pub files: BTreeMap<PathBuf, (String, String)>,
+    /// Every value that changes, in plan order.
+    pub changes: Vec<PlannedChange>,
+    /// Per image, what happened.
+    pub outcomes: BTreeMap<WatchId, Outcome>,
+}
+
+impl Plan {
+    /// A unified diff of every changed file.
+    pub fn diff(&self) -> String {
+        self.files
+            .iter()
+            .map(|(p, (old, new))| edit::unified_diff(&p.to_string_lossy(), old, new))
+            .collect()
+    }
+
+    /// One line per image that changes: `app/image: old → new`.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for c in &self.changes {
+            if seen.insert(c.watch) {
+                let from = match self.outcomes.get(&c.watch) {
+                    Some(Outcome::Updated { from: Some(f) }) => f.clone(),
+                    _ => "?".into(),
+                };
+                let to = tag_of(&c.new).unwrap_or_else(|| c.new.clone());
+                out.push(format!("{}/{}: {from} → {to}", c.application, c.image));
+            }
+        }
+        out
+    }
+}
+
+/// Plans `desired` against the files `src` reads. Later entries for the same file see the
+/// text earlier entries produced, so two images in one file both land.
+pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource) -> Plan {
+    let mut out = Plan::default();
+    let mut texts: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
+    for d in desired {
+        let lp = &policies[d.watch.app];
+        let policy = &lp.policy.images[d.watch.image];
+        let update = match Update::new(
+            policy.repository.without_version(),
+            Some(d.tag.clone()),
+            d.digest.clone(),
+        ) {
+            Ok(u) => u,
+            Err(e) => {
+                out.outcomes.insert(d.watch, Outcome::Failed(e.to_string()));
+                continue;
+            }
+        };
+        let marker_id = format!("{}:{}", lp.policy.application, policy.name);
+        let mut outcome: Option<Outcome> = None;
+        let mut staged: Vec<(PathBuf, String, Vec<edit::Change>)> = Vec::new();
+        'targets: for target in &policy.targets {
+            let files = match target {
+                Target::Markers(dir) => match src.list(dir.as_path()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        outcome = Some(Outcome::Failed(e));
+                        break 'targets;
+                    }
+                },
+                other => vec![other.path().as_path().to_path_buf()],
+            };
+            for file in files {
+                // This image's own edits first, then earlier images', then the disk (read
+                // once: the original text is kept for the diff).
+                let text = match staged.iter().rev().find(|(f, _, _)| *f == file) {
+                    Some((_, t, _)) => t.clone(),
+                    None => match texts.get(&file) {
+                        Some((_, t)) => t.clone(),
+                        None => match src.read(&file) {
+                            Ok(Some(t)) => {
+                                texts.insert(file.clone(), (t.clone(), t.clone()));
+                                t
+                            }
+                            Ok(None) => {
+                                outcome = Some(Outcome::Failed(format!(
+                                    "{}: file not found",
+                                    file.display()
+                                )));
+                                break 'targets;
+                            }
+                            Err(e) => {
+                                outcome = Some(Outcome::Failed(e));
+                                break 'targets;
+                            }
+                        },
+                    },
+                };
+                let name = file.to_string_lossy().into_owned();
+                let edited =
+                    match edit::edit(&name, &text, &edit_target(target, &marker_id), &update) {
+                        Ok(e) => e,
+                        // A markers directory holds files for other policies too.
+                        Err(EditError::Parse { .. }) if matches!(target, Target::Markers(_)) => {
+                            continue
+                        }
+                        Err(e) => {
+                            outcome = Some(Outcome::Failed(e.to_string()));
+                            break 'targets;
+                        }
+                    };
+                if edited.changes.is_empty() {
+                    continue;
+                }
+                match guard(policy, &d.tag, &edited.changes) {
+                    Guard::Proceed => {}
+                    Guard::Skip => continue,
+                    Guard::Refuse(o) => {
+                        outcome = Some(o);
+                        break 'targets;
+                    }
+                }
+                staged.push((file, edited.text, edited.changes));
+            }
+        }
+        if let Some(o) = outcome {
+            out.outcomes.insert(d.watch, o);
+            continue;
+        }
+        if staged.is_empty() {
+            out.outcomes.insert(d.watch, Outcome::UpToDate);
+            continue;
+        }
+        let from = staged
+            .iter()
+            .flat_map(|(_, _, cs)| cs.iter())
+            .find_map(|c| tag_of(&c.old));
+        for (file, new_text, changes) in staged {
+            if let Some(entry) = texts.get_mut(&file) {
+                entry.1 = new_text;
+            }
+            for c in changes {
+                out.changes.push(PlannedChange {
+                    watch: d.watch,
+                    application: lp.policy.application.clone(),
+                    image: policy.name.clone(),
+                    file: file.clone(),
+                    line: c.line,
+                    old: c.old,
+                    new: c.new,
+                });
+            }
+        }
+        out.outcomes.insert(d.watch, Outcome::Updated { from });
+    }
+    out.files = texts.into_iter().filter(|(_, (o, n))| o != n).collect();
+    out
+}
+
+fn edit_target<'a>(t: &'a Target, marker_id: &'a str) -> edit::Target<'a> {
+    match t {
+        Target::Kustomize(_) => edit::Target::Kustomize,
+        Target::Manifest(_) => edit::Target::Manifest,
+        Target::Markers(_) => edit::Target::Markers { policy: marker_id },
+        Target::Argocd(_) => edit::Target::ArgoSource(HelmPaths::default()),
+        Target::Helm {
+            repository,
+            tag,
+            registry,
+            digest,
+            ..
+        } => edit::Target::Helm(HelmPaths {
+            repository: repository.as_deref(),
+            tag: tag.as_deref(),
+            registry: registry.as_deref(),
+            digest: digest.as_deref(),
+        }),
+    }
+}
+
+/// The tag inside an old value: a bare tag, or the tag of a full reference. Digests and
+/// empty (added-key) values have none.
+pub fn tag_of(value: &str) -> Option<String> {
+    if value.is_empty() || value.starts_with("sha256:") || value.starts_with("sha512:") {
+        return None;
+    }
+    if value.contains('/') || value.contains(':') || value.contains('@') {
+        return image::split_raw(value).tag.map(str::to_string);
+    }
+    Some(value.to_string())
+}
+
+/// What the downgrade guard says about one file's edit.
+enum Guard {
+    Proceed,
+    /// Nothing worth a commit (the same version written differently).
+    Skip,
+    Refuse(Outcome),
+}
+
+/// The downgrade guard, against the values actually in git.
+fn guard(policy: &ImagePolicy, desired: &str, changes: &[edit::Change]) -> Guard {
+    // A pin is an explicit order, and a followed tag moves by digest, not by version.
+    if policy.pinned.is_some() || matches!(policy.strategy, Strategy::Digest(_)) {
+        return Guard::Proceed;
+    }
+    let selector = policy.selector();
+    let mut any_needed = false;
+    for current in changes.iter().filter_map(|c| tag_of(&c.old)) {
+        match selector.select(&[desired], Some(&current)) {
+            Verdict::DowngradeRefused { current, .. } => {
+                return Guard::Refuse(Outcome::DowngradeRefused { current })
+            }
+            // Same precedence written differently (v1.2.3 vs 1.2.3): not worth a commit.
+            Verdict::UpToDate(_) => {}
+            _ => any_needed = true,
+        }
+    }
+    let only_tag_values = changes.iter().all(|c| tag_of(&c.old).is_some());
+    if only_tag_values && !any_needed {
+        return Guard::Skip;
+    }
+    Guard::Proceed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{parse_policy, LoadedPolicy};
+    use std::collections::HashMap;
+
+    /// Files in memory, counting reads.
+    struct Mem(HashMap<PathBuf, String>, std::cell::Cell<usize>);
+
+    impl FileSource for Mem {
+        fn read(&self, rel: &Path) -> Result<Option<String>, String> {
+            self.1.set(self.1.get() + 1);
+            Ok(self.0.get(rel).cloned())
+        }
+        fn list(&self, rel: &Path) -> Result<Vec<PathBuf>, String> {
+            let mut v: Vec<_> = self
+                .0
+                .keys()
+                .filter(|p| p.starts_with(rel))
+                .cloned()
+                .collect();
+            v.sort();
+            Ok(v)
+        }
+    }
+
+    fn policies(text: &str) -> Vec<LoadedPolicy> {
+        vec![LoadedPolicy {
+            path: "p.yaml".into(),
+            policy: parse_policy(Path::new("p.yaml"), text).unwrap(),
+        }]
+    }
+
+    fn want(image: usize, tag: &str) -> Desired {
+        Desired {
+            watch: WatchId { app: 0, image },
+            tag: tag.into(),
+            digest: None,
+            cause: None,
+        }
+    }
+
+    const POLICY: &str = "application: shop\nimages:\n  - repository: ghcr.io/acme/web\n    semver: '*'\n    targets:\n      - manifest: apps/shop.yaml\n      - kustomize: apps/kustomization.yaml\n  - repository: ghcr.io/acme/api\n    semver: '<2'\n    targets:\n      - manifest: apps/shop.yaml\n  - repository: ghcr.io/acme/db\n    semver: '<2'\n    targets:\n      - manifest: apps/db.yaml\n";
+    const SHOP: &str = "kind: Pod\nspec:\n  containers:\n    - image: ghcr.io/acme/web:1.0.0 # web\n    - image: ghcr.io/acme/api:1.0.0\n";
+    const KUST: &str = "images:\n  - name: ghcr.io/acme/web\n    newTag: 1.0.0\n";
+    const DB: &str = "kind: Pod\nspec:\n  containers:\n    - image: ghcr.io/acme/db:2.5.0\n";
+
+    fn files() -> Mem {
+        Mem(
+            [
+                ("apps/shop.yaml", SHOP),
+                ("apps/kustomization.yaml", KUST),
+                ("apps/db.yaml", DB),
+            ]
+            .into_iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect(),
+            std::cell::Cell::new(0),
+        )
+    }
+
+    #[test]
+    fn two_images_in_one_file_and_one_image_in_two_files() {
+        let pol = policies(POLICY);
+        let src = files();
+        let p = plan(
+            &pol,
+            &[want(0, "1.1.0"), want(1, "1.0.1"), want(2, "1.9.0")],
+            &src,
+        );
+        assert_eq!(
+            p.files[Path::new("apps/shop.yaml")].1,
+            SHOP.replace("web:1.0.0", "web:1.1.0")
+                .replace("api:1.0.0", "api:1.0.1")
+        );
+        assert_eq!(
+            p.files[Path::new("apps/kustomization.yaml")].1,
+            KUST.replace("1.0.0", "1.1.0")
+        );
+        assert!(!p.files.contains_key(Path::new("apps/db.yaml")));
+        assert_eq!(
+            p.outcomes[&WatchId { app: 0, image: 2 }],
+            Outcome::DowngradeRefused {
+                current: "2.5.0".into()
+            }
+        );
+        assert_eq!(
+            p.outcomes[&WatchId { app: 0, image: 0 }],
+            Outcome::Updated {
+                from: Some("1.0.0".into())
+            }
+        );
+        assert_eq!(p.changes.len(), 3);
+        // Each file is read once.
+        assert_eq!(src.1.get(), 3);
+        assert_eq!(
+            p.summary_lines(),
+            vec![
+                "shop/web: 1.0.0 → 1.1.0".to_string(),
+                "shop/api: 1.0.0 → 1.0.1".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn up_to_date_and_missing_files() {
+        let pol = policies(POLICY);
+        let src = files();
+        let p = plan(&pol, &[want(1, "1.0.0")], &src);
+        assert!(p.files.is_empty());
+        assert_eq!(p.outcomes[&WatchId { app: 0, image: 1 }], Outcome::UpToDate);
+        let mut src = files();
+        src.0.remove(Path::new("apps/kustomization.yaml"));
+        let p = plan(&pol, &[want(0, "1.1.0")], &src);
+        assert!(
+            matches!(&p.outcomes[&WatchId { app: 0, image: 0 }], Outcome::Failed(e) if e.contains("not found"))
+        );
+        assert!(
+            p.files.is_empty(),
+            "a failed image writes none of its files"
+        );
+    }
+
+    #[test]
+    fn tags_of_old_values() {
+        assert_eq!(tag_of("1.2.3").as_deref(), Some("1.2.3"));
+        assert_eq!(tag_of("nginx:1.2@sha256:ab").as_deref(), Some("1.2"));
+        assert_eq!(tag_of("localhost:5000/app").as_deref(), None);
+        assert_eq!(tag_of("sha256:abc"), None);
+        assert_eq!(tag_of(""), None);
+    }
+}

@@ -1,0 +1,392 @@
+//! Talking to OCI registries: tag lists, digests, auth, caching and rate limits.
+//!
+//! [`RegistryClient`] answers three questions for the rest of imagebump: which tags
+//! a repository has ([`RegistryClient::list_tags`]), which digest a tag points at
+//! ([`RegistryClient::resolve_digest`]) and whether a tag offers the platforms a policy
+//! needs ([`RegistryClient::check_platforms`]).
+//!
+//! # One fetch serves everyone
+//! Tag lists are cached per (registry, repository, credential identity) for
+//! [`ClientOptions::cache_ttl`]; concurrent lookups of one repository share one
+//! listing (single flight), so 100 policies watching one image cost one listing. A
+//! webhook hint uses [`RegistryClient::list_tags_fresh`], which never answers from a
+//! listing that started before the call (details in the `cache` module), or
+//! [`RegistryClient::invalidate`].
+//!
+//! # Pagination
+//! The client asks for `n = page_size` tags (default 100) and follows a
+//! `Link: <…>; rel="next"` header wherever one is sent (and once a listing has seen a
+//! `Link`, a page without one is the last). Without `Link`, a page of
+//! exactly `n` tags is followed by `?n=…&last=<last tag>`; a page shorter or longer
+//! than `n` (longer: the registry ignored `n`, as Distribution 2.8 does, so that was
+//! everything), an empty page, or a page with no new tags ends it. The default of 100
+//! is the smallest cap known (Quay): a registry that caps *below* the page size and
+//! sends no `Link` would look finished after one short page, so keep `page_size` at or
+//! below such a registry's cap. Loops are errors, and any failed page fails the whole
+//! listing: callers never see a partial list.
+//!
+//! # Auth
+//! Anonymous first; a `401` challenge switches to Basic (when credentials exist) or to
+//! the bearer-token flow (`WWW-Authenticate: Bearer realm,service` → token request with
+//! Basic credentials if any → token cached per scope until `expires_in`, default 60 s,
+//! less a margin). Once a registry has asked for a token, tokens for new repositories
+//! are fetched before the request, saving a 401 round trip. Credentials come from the
+//! service config ([`RegistryOptions`]) and else from a Docker `config.json`
+//! ([`DockerConfig`]). Docker Hub names (`docker.io`, `index.docker.io`, …) normalise to
+//! `docker.io`, served by `registry-1.docker.io`.
+//!
+//! # Rate awareness
+//! Each registry has a token bucket ([`RegistryOptions::rate_limit`] requests/s,
+//! default 20). A `429` pauses that registry for its `Retry-After` (seconds or an HTTP
+//! date) and is retried; 5xx answers, timeouts and connection errors are retried with
+//! exponential backoff and jitter, at most [`ClientOptions::max_retries`] times. After a
+//! failed listing the *repository* backs off (cached lookups get the last error at once,
+//! without a request), so a broken repository does not use up the registry's budget
+//! or delay the others. [`RegistryClient::metrics`] counts requests by registry, kind
+//! and status, rate-limit waits, retries and cache use.
+//!
+//! # Why reqwest, and where oci-client
+//! The HTTP protocol is spoken with reqwest directly. `oci_client::Client` hides the
+//! responses this module must see: its `list_tags` returns only the body (no `Link`
+//! header), a `429` comes back as an error without `Retry-After`, its token cache and
+//! its `/v2/` probe cannot be counted or rate-limited, and one request per attempt
+//! cannot be observed for metrics. Wrapping it would mean re-doing its work around it.
+//! oci-client is used where it fits without those costs: its manifest types parse image
+//! indexes ([`oci_client::manifest::OciImageIndex`]) and its media-type constants define
+//! what is accepted.
+//!
+//! # Transport
+//! TLS is verified against the system roots plus an optional per-registry PEM bundle
+//! ([`RegistryOptions::ca_file`]); `insecure: true` means plain HTTP for that registry.
+//! Every request has a connect timeout and a total timeout (body included).
+
+mod auth;
+mod cache;
+mod error;
+mod manifest;
+mod metrics;
+mod ratelimit;
+mod tags;
+mod transport;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use auth::{normalise_host, DockerConfig, DockerConfigError};
+pub use error::RegistryError;
+pub use manifest::MANIFEST_ACCEPT;
+pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
+
+use cache::TagCache;
+use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
+use imagebump_core::secret::Secret;
+use transport::{Policy, Registry};
+
+/// Default requests per second per registry.
+pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
+
+/// Settings for one registry host.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registry host, with port if any (`ghcr.io`, `localhost:5000`, `docker.io`).
+    /// A scheme or path is tolerated and dropped.
+    pub host: String,
+    /// Speak plain HTTP to this registry (never for anything but a local registry).
+    pub insecure: bool,
+    /// Extra CA certificates (PEM bundle) trusted for this registry, on top of the
+    /// system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Username; used only together with `password`.
+    pub username: Option<Secret>,
+    /// Password or token; used only together with `username`.
+    pub password: Option<Secret>,
+    /// Requests per second to this registry (token bucket; bursts up to this many).
+    pub rate_limit: f64,
+}
+
+impl RegistryOptions {
+    /// Options for `host` with the defaults: TLS, no credentials, 20 requests/s.
+    pub fn new(host: impl Into<String>) -> RegistryOptions {
+        RegistryOptions {
+            host: host.into(),
+            insecure: false,
+            ca_file: None,
+            username: None,
+            password: None,
+            rate_limit: DEFAULT_RATE_LIMIT,
+        }
+    }
+}
+
+/// Settings for a [`RegistryClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Per-host settings. Hosts not listed get the defaults (TLS, Docker config
+    /// credentials if any, [`ClientOptions::default_rate_limit`]).
+    pub registries: Vec<RegistryOptions>,
+    /// Credentials from a Docker `config.json`, used where `registries` gives none.
+    pub docker_config: Option<DockerConfig>,
+    /// How long a tag list is served from the cache. Default 60 s.
+    pub cache_ttl: Duration,
+    /// Total time allowed for one request, body included. Default 30 s.
+    pub timeout: Duration,
+    /// Time allowed to connect. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Retries per request after 429, 5xx, timeouts and connection errors. Default 3.
+    pub max_retries: u32,
+    /// Tags asked for per page (`n`). Default 100; 0 sends no `n` at all.
+    pub page_size: usize,
+    /// First retry delay; doubles per retry, with jitter. Default 500 ms.
+    pub retry_base: Duration,
+    /// Longest retry delay. Default 30 s.
+    pub retry_max: Duration,
+    /// The longest `Retry-After` the client sleeps through; a longer one fails the
+    /// request with [`RegistryError::RateLimited`] at once. Default 120 s.
+    pub max_retry_after: Duration,
+    /// First per-repository backoff after a failed listing. Default 5 s.
+    pub repo_backoff_base: Duration,
+    /// Longest per-repository backoff. Default 10 min.
+    pub repo_backoff_max: Duration,
+    /// Rate limit for hosts not in `registries`. Default 20 requests/s.
+    pub default_rate_limit: f64,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            registries: Vec::new(),
+            docker_config: None,
+            cache_ttl: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 3,
+            page_size: 100,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            repo_backoff_base: Duration::from_secs(5),
+            repo_backoff_max: Duration::from_secs(600),
+            default_rate_limit: DEFAULT_RATE_LIMIT,
+            user_agent: concat!("imagebump/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// A cheap-to-clone handle on the registry client; clones share caches, limiters,
+/// tokens and metrics.
+#[derive(Clone)]
+pub struct RegistryClient(Arc<Inner>);
+
+pub(crate) struct Inner {
+    opts: ClientOptions,
+    registries: Mutex<HashMap<String, Arc<Registry>>>,
+    default_http: reqwest::Client,
+    metrics: RegistryMetrics,
+    cache: TagCache,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hosts: Vec<String> = self.0.registries.lock().unwrap().keys().cloned().collect();
+        f.debug_struct("RegistryClient")
+            .field("registries", &hosts)
+            .finish()
+    }
+}
+
+fn build_http(
+    opts: &ClientOptions,
+    ca_file: Option<&std::path::Path>,
+) -> Result<reqwest::Client, RegistryError> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .timeout(opts.timeout)
+        .user_agent(opts.user_agent.clone());
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            RegistryError::Config(format!("CA file {} is not PEM: {e}", path.display()))
+        })?;
+        if certs.is_empty() {
+            return Err(RegistryError::Config(format!(
+                "CA file {} holds no certificate",
+                path.display()
+            )));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build()
+        .map_err(|e| RegistryError::Config(format!("cannot build HTTP client: {e}")))
+}
+
+fn api_host_for(key: &str) -> String {
+    if key == DOCKER_HUB {
+        DOCKER_HUB_API.to_string()
+    } else {
+        key.to_string()
+    }
+}
+
+impl RegistryClient {
+    /// Builds a client. Fails on unusable options (an unreadable CA file, an empty
+    /// host, a host listed twice).
+    pub fn new(opts: ClientOptions) -> Result<RegistryClient, RegistryError> {
+        let default_http = build_http(&opts, None)?;
+        let mut registries = HashMap::new();
+        for r in &opts.registries {
+            let key = normalise_host(&r.host);
+            if key.is_empty() {
+                return Err(RegistryError::Config("a registry has an empty host".into()));
+            }
+            let http = match &r.ca_file {
+                Some(p) => build_http(&opts, Some(p))?,
+                None => default_http.clone(),
+            };
+            let creds = match (&r.username, &r.password) {
+                (Some(u), Some(p)) => Some((u.expose().to_string(), p.clone())),
+                _ => opts
+                    .docker_config
+                    .as_ref()
+                    .and_then(|d| d.credentials_for(&key)),
+            };
+            let reg = Registry::new(
+                key.clone(),
+                api_host_for(&key),
+                r.insecure,
+                http,
+                r.rate_limit,
+                creds,
+            );
+            if registries.insert(key.clone(), Arc::new(reg)).is_some() {
+                return Err(RegistryError::Config(format!(
+                    "registry {key} is configured twice"
+                )));
+            }
+        }
+        Ok(RegistryClient(Arc::new(Inner {
+            opts,
+            registries: Mutex::new(registries),
+            default_http,
+            metrics: RegistryMetrics::default(),
+            cache: TagCache::default(),
+        })))
+    }
+
+    /// All tags of the image's repository, in registry order, from the cache when it
+    /// is fresh enough; concurrent calls share one listing. During a repository's
+    /// backoff after a failed listing, the last error comes back without a request.
+    pub async fn list_tags(&self, image: &ImageRef) -> Result<Arc<Vec<String>>, RegistryError> {
+        let reg = self.0.registry_for(image);
+        self.0.tags(reg, &image.repository, false).await
+    }
+
+    /// Like [`list_tags`](Self::list_tags), but from a listing that started after this
+    /// call (for a webhook hint): bypasses the TTL and the backoff, and still shares
+    /// one listing among concurrent fresh calls. The result refreshes the cache.
+    pub async fn list_tags_fresh(
+        &self,
+        image: &ImageRef,
+    ) -> Result<Arc<Vec<String>>, RegistryError> {
+        let reg = self.0.registry_for(image);
+        self.0.tags(reg, &image.repository, true).await
+    }
+
+    /// Forgets the cached tag list (and any backoff) of the image's repository.
+    pub fn invalidate(&self, image: &ImageRef) {
+        self.0
+            .cache
+            .invalidate(&normalise_host(&image.registry), &image.repository);
+    }
+
+    /// The digest `tag` points at. For a multi-arch image this is the index (or
+    /// manifest list) digest. `tag` may also be a digest, which is then checked to exist.
+    pub async fn resolve_digest(
+        &self,
+        image: &ImageRef,
+        tag: &str,
+    ) -> Result<String, RegistryError> {
+        let reg = self.0.registry_for(image);
+        manifest::resolve_digest(&reg, &self.0.policy(), &image.repository, tag).await
+    }
+
+    /// True when `tag` offers every platform in `platforms` (`os/arch[/variant]`, e.g.
+    /// `linux/amd64`, `linux/arm64/v8`): read from the index of a multi-arch image, or
+    /// from the config of a single-platform one. An empty list is trivially true and
+    /// costs no request.
+    pub async fn check_platforms(
+        &self,
+        image: &ImageRef,
+        tag: &str,
+        platforms: &[String],
+    ) -> Result<bool, RegistryError> {
+        if platforms.is_empty() {
+            return Ok(true);
+        }
+        let required = platforms
+            .iter()
+            .map(|p| {
+                manifest::PlatformSpec::parse(p).ok_or_else(|| {
+                    RegistryError::Config(format!("platform {p:?} is not os/arch[/variant]"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let reg = self.0.registry_for(image);
+        let have = manifest::platforms_of(&reg, &self.0.policy(), &image.repository, tag).await?;
+        Ok(manifest::all_satisfied(&required, &have))
+    }
+
+    /// A copy of the request counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.0.metrics.snapshot()
+    }
+}
+
+impl Inner {
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            opts: &self.opts,
+            metrics: &self.metrics,
+        }
+    }
+
+    /// The registry serving `image`, created with defaults on first use if it is not
+    /// configured.
+    fn registry_for(&self, image: &ImageRef) -> Arc<Registry> {
+        let key = normalise_host(&image.registry);
+        let mut m = self.registries.lock().unwrap();
+        m.entry(key.clone())
+            .or_insert_with(|| {
+                let creds = self
+                    .opts
+                    .docker_config
+                    .as_ref()
+                    .and_then(|d| d.credentials_for(&key));
+                Arc::new(Registry::new(
+                    key.clone(),
+                    api_host_for(&key),
+                    false,
+                    self.default_http.clone(),
+                    self.opts.default_rate_limit,
+                    creds,
+                ))
+            })
+            .clone()
+    }
+
+    /// One complete listing (no cache).
+    async fn fetch_tags(
+        &self,
+        reg: &Registry,
+        repository: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        tags::list_all(reg, &self.policy(), repository).await
+    }
+}

@@ -1,0 +1,439 @@
+//! One registry's HTTP side: its client, rate limiter and auth state, and the request
+//! loop every call goes through (rate limit → auth → send → retry → map status).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode, Url};
+
+use super::auth::{parse_challenge, Challenge, TokenResponse};
+use super::error::{one_line, RegistryError};
+use super::metrics::{RegistryMetrics, RequestKind};
+use super::ratelimit::{backoff, parse_retry_after, TokenBucket};
+use super::ClientOptions;
+use imagebump_core::secret::Secret;
+
+/// Everything the client knows about one registry host.
+pub(crate) struct Registry {
+    /// Normalised registry name (`docker.io`, `127.0.0.1:5000`): the metrics label
+    /// and cache key.
+    pub key: String,
+    /// Host that serves the API (`registry-1.docker.io` for Docker Hub).
+    pub api_host: String,
+    /// `https`, or `http` for a registry configured `insecure: true`.
+    pub scheme: &'static str,
+    pub http: reqwest::Client,
+    pub limiter: TokenBucket,
+    pub creds: Option<(String, Secret)>,
+    auth: Mutex<AuthState>,
+}
+
+#[derive(Default)]
+struct AuthState {
+    /// The registry asked for Basic and we have credentials: send them up front.
+    basic: bool,
+    /// The registry asked for Bearer: (realm, service). Tokens are fetched up front
+    /// for new scopes from then on, saving a 401 round trip per repository.
+    bearer: Option<(String, Option<String>)>,
+    /// Bearer tokens by scope, with the instant they stop being used.
+    tokens: HashMap<String, (Secret, Instant)>,
+}
+
+/// A complete HTTP answer (status, headers, whole body).
+pub(crate) struct Fetched {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The final URL, after redirects (relative `Link`s resolve against it).
+    pub url: Url,
+}
+
+/// One registry API request, as [`Registry::api`] takes it.
+pub(crate) struct Call<'a> {
+    /// The metrics label.
+    pub kind: RequestKind,
+    /// The repository (for the token scope and errors).
+    pub repository: &'a str,
+    pub method: Method,
+    pub url: &'a Url,
+    /// The `Accept` header.
+    pub accept: &'a str,
+    /// The object a 404 means is missing (`repository`, `tag 1.2`).
+    pub what: &'a str,
+}
+
+/// Retry and timeout settings the request loop needs.
+pub(crate) struct Policy<'a> {
+    pub opts: &'a ClientOptions,
+    pub metrics: &'a RegistryMetrics,
+}
+
+impl Registry {
+    pub fn new(
+        key: String,
+        api_host: String,
+        insecure: bool,
+        http: reqwest::Client,
+        rate_limit: f64,
+        creds: Option<(String, Secret)>,
+    ) -> Registry {
+        Registry {
+            key,
+            api_host,
+            scheme: if insecure { "http" } else { "https" },
+            http,
+            limiter: TokenBucket::new(rate_limit),
+            creds,
+            auth: Mutex::new(AuthState::default()),
+        }
+    }
+
+    /// Who the client is at this registry: the username, or `anonymous`.
+    pub fn identity(&self) -> String {
+        self.creds
+            .as_ref()
+            .map_or_else(|| "anonymous".to_string(), |(u, _)| u.clone())
+    }
+
+    /// `scheme://api_host` + `path`.
+    pub fn url(&self, path: &str) -> Result<Url, RegistryError> {
+        let s = format!("{}://{}{}", self.scheme, self.api_host, path);
+        Url::parse(&s).map_err(|e| self.protocol(format!("bad URL {s:?}: {e}")))
+    }
+
+    pub fn protocol(&self, detail: impl Into<String>) -> RegistryError {
+        RegistryError::Protocol {
+            registry: self.key.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    fn basic_header(&self) -> Option<HeaderValue> {
+        let (user, pass) = self.creds.as_ref()?;
+        let raw = format!("{user}:{}", pass.expose());
+        let enc = base64::engine::general_purpose::STANDARD.encode(raw);
+        let mut v = HeaderValue::from_str(&format!("Basic {enc}")).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+
+    /// Sends one request, repeating it after 429 (waiting `Retry-After`, which also
+    /// pauses the whole registry), 5xx and transport errors, with exponential backoff
+    /// and jitter, at most `max_retries` times. Other statuses are returned as they are.
+    pub async fn send(
+        &self,
+        p: &Policy<'_>,
+        kind: RequestKind,
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+    ) -> Result<Fetched, RegistryError> {
+        let opts = p.opts;
+        let mut attempt = 0u32;
+        loop {
+            let wait = self.limiter.reserve();
+            if !wait.is_zero() {
+                p.metrics.rate_limit_wait(wait);
+                tokio::time::sleep(wait).await;
+            }
+            let outcome = match self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+            {
+                Ok(r) => {
+                    let status = r.status();
+                    let headers = r.headers().clone();
+                    let final_url = r.url().clone();
+                    r.bytes().await.map(|body| Fetched {
+                        status,
+                        headers,
+                        body,
+                        url: final_url,
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            let retry_in = match outcome {
+                Ok(f) => {
+                    p.metrics.request(&self.key, kind, f.status.as_str());
+                    if f.status == StatusCode::TOO_MANY_REQUESTS {
+                        let ra = f
+                            .headers
+                            .get(RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(parse_retry_after);
+                        if let Some(ra) = ra {
+                            self.limiter.pause_until(Instant::now() + ra);
+                        }
+                        if attempt >= opts.max_retries
+                            || ra.is_some_and(|r| r > opts.max_retry_after)
+                        {
+                            return Err(RegistryError::RateLimited {
+                                registry: self.key.clone(),
+                                retry_after: ra,
+                            });
+                        }
+                        tracing::debug!(registry = %self.key, ?ra, "429, waiting");
+                        // With Retry-After the limiter's pause does the waiting.
+                        if ra.is_some() {
+                            Duration::ZERO
+                        } else {
+                            backoff(opts.retry_base, attempt, opts.retry_max)
+                        }
+                    } else if matches!(f.status.as_u16(), 500 | 502 | 503 | 504) {
+                        if attempt >= opts.max_retries {
+                            return Err(RegistryError::Server {
+                                registry: self.key.clone(),
+                                status: f.status.as_u16(),
+                                detail: one_line(&String::from_utf8_lossy(&f.body), 160),
+                            });
+                        }
+                        backoff(opts.retry_base, attempt, opts.retry_max)
+                    } else {
+                        return Ok(f);
+                    }
+                }
+                Err(e) => {
+                    let timeout = e.is_timeout();
+                    p.metrics
+                        .request(&self.key, kind, if timeout { "timeout" } else { "error" });
+                    if attempt >= opts.max_retries {
+                        return Err(if timeout {
+                            RegistryError::Timeout {
+                                registry: self.key.clone(),
+                                after: opts.timeout,
+                            }
+                        } else {
+                            RegistryError::Unreachable {
+                                registry: self.key.clone(),
+                                detail: error_chain(&e),
+                            }
+                        });
+                    }
+                    tracing::debug!(registry = %self.key, error = %error_chain(&e), "retrying");
+                    backoff(opts.retry_base, attempt, opts.retry_max)
+                }
+            };
+            attempt += 1;
+            p.metrics.retry();
+            if !retry_in.is_zero() {
+                tokio::time::sleep(retry_in).await;
+            }
+        }
+    }
+
+    /// A registry API request for `repository` with auth: sends what is known to work
+    /// (a cached bearer token, or Basic), answers a 401 challenge once (fetching a
+    /// token, or switching to Basic), and maps failure statuses to errors.
+    pub async fn api(&self, p: &Policy<'_>, call: Call<'_>) -> Result<Fetched, RegistryError> {
+        let Call {
+            kind,
+            repository,
+            method,
+            url,
+            accept,
+            what,
+        } = call;
+        let scope = format!("repository:{repository}:pull");
+        let mut challenged = false;
+        loop {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_str(accept) {
+                headers.insert(ACCEPT, v);
+            }
+            if let Some(v) = self.auth_header(p, repository, &scope).await? {
+                headers.insert(AUTHORIZATION, v);
+            }
+            let f = self.send(p, kind, &method, url, &headers).await?;
+            let status = f.status.as_u16();
+            match status {
+                _ if f.status.is_success() => return Ok(f),
+                401 if !challenged => {
+                    challenged = true;
+                    let challenge = f
+                        .headers
+                        .get(WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_challenge);
+                    let mut st = self.auth.lock().unwrap();
+                    match challenge {
+                        Some(Challenge::Basic) if self.creds.is_some() && !st.basic => {
+                            st.basic = true;
+                        }
+                        Some(Challenge::Bearer { realm, service, .. }) => {
+                            st.tokens.remove(&scope);
+                            st.bearer = Some((realm, service));
+                        }
+                        _ => return Err(self.unauthorized(repository, self.refusal())),
+                    }
+                }
+                401 => return Err(self.unauthorized(repository, self.refusal())),
+                403 => return Err(self.unauthorized(repository, "forbidden (403)")),
+                404 => {
+                    return Err(RegistryError::NotFound {
+                        registry: self.key.clone(),
+                        repository: repository.to_string(),
+                        what: what.to_string(),
+                    })
+                }
+                _ => {
+                    return Err(self.protocol(format!(
+                        "unexpected status {status} for {method} {}: {}",
+                        url.path(),
+                        one_line(&String::from_utf8_lossy(&f.body), 160)
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Why a 401 stands: wrong credentials, or none.
+    fn refusal(&self) -> &'static str {
+        if self.creds.is_some() {
+            "credentials rejected (401)"
+        } else {
+            "authentication required and no credentials configured (401)"
+        }
+    }
+
+    fn unauthorized(&self, repository: &str, detail: &str) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: self.key.clone(),
+            repository: repository.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// The Authorization header for `scope`, fetching a bearer token if needed.
+    async fn auth_header(
+        &self,
+        p: &Policy<'_>,
+        repository: &str,
+        scope: &str,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let bearer = {
+            let st = self.auth.lock().unwrap();
+            match &st.bearer {
+                Some(b) => {
+                    if let Some((tok, until)) = st.tokens.get(scope) {
+                        if *until > Instant::now() {
+                            return Ok(bearer_header(tok));
+                        }
+                    }
+                    b.clone()
+                }
+                None if st.basic => return Ok(self.basic_header()),
+                None => return Ok(None),
+            }
+        };
+        let (realm, service) = bearer;
+        let (token, life) = self
+            .fetch_token(p, repository, &realm, service.as_deref(), scope)
+            .await?;
+        let header = bearer_header(&token);
+        self.auth
+            .lock()
+            .unwrap()
+            .tokens
+            .insert(scope.to_string(), (token, Instant::now() + life));
+        Ok(header)
+    }
+
+    /// Asks the token realm for a token for `scope` (with Basic credentials if any).
+    async fn fetch_token(
+        &self,
+        p: &Policy<'_>,
+        repository: &str,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<(Secret, Duration), RegistryError> {
+        let mut url = Url::parse(realm)
+            .map_err(|e| self.protocol(format!("token realm {realm:?} is not a URL: {e}")))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            q.append_pair("scope", scope);
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(v) = self.basic_header() {
+            headers.insert(AUTHORIZATION, v);
+        }
+        let f = self
+            .send(p, RequestKind::Token, &Method::GET, &url, &headers)
+            .await?;
+        match f.status.as_u16() {
+            200 => {
+                let parsed: TokenResponse = serde_json::from_slice(&f.body)
+                    .map_err(|_| self.protocol("token response is not JSON"))?;
+                let (tok, life) = parsed
+                    .into_parts()
+                    .ok_or_else(|| self.protocol("token response holds no token"))?;
+                Ok((Secret::new(tok), life))
+            }
+            401 | 403 => Err(self.unauthorized(
+                repository,
+                if self.creds.is_some() {
+                    "token request refused: credentials rejected"
+                } else {
+                    "token request refused and no credentials configured"
+                },
+            )),
+            s => Err(self.protocol(format!("token request answered {s}"))),
+        }
+    }
+}
+
+fn bearer_header(tok: &Secret) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {}", tok.expose())).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// A transport error with its causes, on one line.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut s = e.without_url_ref();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    one_line(&s, 300)
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        match self.url() {
+            Some(u) => format!("{} ({}://{})", kind_of(self), u.scheme(), u.authority()),
+            None => kind_of(self).to_string(),
+        }
+    }
+}
+
+fn kind_of(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the body failed"
+    } else {
+        "request failed"
+    }
+}

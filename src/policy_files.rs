@@ -1,0 +1,60 @@
+//! Reading policy files from disk: the I/O half of policy loading. Parsing and the checks
+//! across files are pure and live in `imagebump_core::policy`; this module only finds the
+//! files, reads them and hands their text over with the path as the name for errors.
+
+use std::path::{Path, PathBuf};
+
+use imagebump_core::policy::{self, LoadedPolicy, PolicyFile, Problem};
+
+/// Reads and parses one policy file.
+pub fn load_policy(path: &Path) -> Result<PolicyFile, Problem> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Problem::new(path, format!("cannot read: {e}")))?;
+    policy::parse_policy(path, &text)
+}
+
+/// Loads every `*.yaml`/`*.yml` file under the given directories (or files), returning
+/// the good ones and one problem per bad one; also flags duplicated applications and
+/// duplicated marker ids across files.
+pub fn load_all(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<Problem>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            collect_yaml(p, &mut files, &mut problems);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            problems.push(Problem::new(p, "no such file or directory"));
+        }
+    }
+    files.sort();
+    let mut parsed = Vec::new();
+    for f in files {
+        match load_policy(&f) {
+            Ok(policy) => parsed.push(LoadedPolicy { path: f, policy }),
+            Err(p) => problems.push(p),
+        }
+    }
+    let (loaded, clashes) = policy::check_set(parsed);
+    problems.extend(clashes);
+    (loaded, problems)
+}
+
+fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(Problem::new(dir, format!("cannot read directory: {e}")));
+            return;
+        }
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_yaml(&p, out, problems);
+        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+            out.push(p);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The HTTP face of the service (axum): webhook receivers, health, metrics, status.
+//!
+//! A webhook handler authenticates and parses with `webhook::handle` (pure), then only
+//! hints the engine; it never waits for a scan, so a burst of deliveries is answered at
+//! once and coalesced behind the scenes.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use imagebump_webhook::{self as webhook, Action, Receiver, WebhookError, MAX_BODY};
+
+mod answer;
+use answer::Answer;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    engine: Arc<Engine>,
+    receivers: Arc<Vec<Receiver>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State over an engine and its receivers; `ready` turns true once git is reachable.
+    pub fn new(engine: Arc<Engine>, receivers: Vec<Receiver>, ready: Arc<AtomicBool>) -> AppState {
+        AppState {
+            engine,
+            receivers: Arc::new(receivers),
+            ready,
+        }
+    }
+}
+
+/// The config's receivers with their secrets resolved and checked.
+pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<Receiver>> {
+    let mut out = Vec::new();
+    for r in &cfg.receivers {
+        let provider = r.provider;
+        let secret = r
+            .secret
+            .resolve()
+            .with_context(|| format!("receivers: {}: secret ({})", r.name, r.secret.describe()))?;
+        let rec = Receiver {
+            name: r.name.clone(),
+            provider,
+            secret,
+            registry: r.registry.clone(),
+            header: r.header.clone(),
+        };
+        if let Some(p) = rec.problems().into_iter().next() {
+            anyhow::bail!("receivers: {p}");
+        }
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// The router: `/hooks/{name}[/{secret}]`, `/healthz`, `/readyz`, `/metrics`, `/api/v1/status`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/hooks/{name}", any(hook))
+        .route("/hooks/{name}/{secret}", any(hook_with_secret))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        // One byte over the limit is enough to answer 413 ourselves with a JSON reason.
+        .layer(DefaultBodyLimit::max(MAX_BODY + 1))
+        .with_state(state)
+}
+
+/// Serves until `stop` turns true, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .context("http server")
+}
+
+async fn hook(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    deliver(st, name, None, method, headers, body)
+}
+
+async fn hook_with_secret(
+    State(st): State<AppState>,
+    Path((name, secret)): Path<(String, String)>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    deliver(st, name, Some(secret), method, headers, body)
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+fn deliver(
+    st: AppState,
+    name: String,
+    path_secret: Option<String>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let arrived = Instant::now();
+    let m = &st.engine.metrics;
+    let Some(receiver) = webhook::find_receiver(&st.receivers, &name) else {
+        m.webhook("unknown", "not_found");
+        return error(StatusCode::NOT_FOUND, format!("no receiver named {name:?}"));
+    };
+    if method != axum::http::Method::POST {
+        m.webhook(&name, "method_not_allowed");
+        let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "use POST");
+        r.headers_mut()
+            .insert("allow", axum::http::HeaderValue::from_static("POST"));
+        return r;
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            m.webhook(&name, "too_large");
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("payload is larger than the limit of {MAX_BODY} bytes"),
+            );
+        }
+        Err(e) => {
+            m.webhook(&name, "malformed");
+            return error(StatusCode::BAD_REQUEST, e.body_text());
+        }
+    };
+    let events = match webhook::handle(receiver, &headers, path_secret.as_deref(), &body) {
+        Ok(ev) => ev,
+        Err(e) => {
+            let result = match e {
+                WebhookError::Unauthorized(_) => "unauthorized",
+                WebhookError::Malformed(_) => "malformed",
+                WebhookError::TooLarge(_) => "too_large",
+            };
+            m.webhook(&name, result);
+            // Never echo why a signature failed in detail to the sender beyond one line.
+            tracing::info!(receiver = %name, result, error = %e, "webhook refused");
+            return (answer::status(&e), Json(answer::error_body(&e))).into_response();
+        }
+    };
+    let mut scheduled = BTreeSet::new();
+    for e in events.iter().filter(|e| e.action == Action::Push) {
+        let repo = e.name();
+        if st.engine.hint(&repo, Some(arrived), e.tag.as_deref()) {
+            scheduled.insert(repo);
+        }
+    }
+    m.webhook(&name, "accepted");
+    tracing::debug!(receiver = %name, events = events.len(), scheduled = scheduled.len(), "webhook accepted");
+    (
+        StatusCode::ACCEPTED,
+        Json(Answer {
+            events,
+            scheduled: scheduled.len(),
+        }),
+    )
+        .into_response()
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    if st.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "git repository not reachable yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let mut text = st.engine.metrics.encode();
+    text.push_str(&registry_metrics(&st.engine.registry().metrics()));
+    text.push_str("# EOF\n");
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// The registry client's counters in OpenMetrics text.
+fn registry_metrics(s: &imagebump_registry::MetricsSnapshot) -> String {
+    let mut out = String::from(
+        "# HELP imagebump_registry_requests Registry requests by registry, kind and status.\n# TYPE imagebump_registry_requests counter\n",
+    );
+    for (k, n) in &s.requests {
+        out.push_str(&format!(
+            "imagebump_registry_requests_total{{registry=\"{}\",kind=\"{}\",status=\"{}\"}} {n}\n",
+            k.registry,
+            k.kind.as_str(),
+            k.status
+        ));
+    }
+    out.push_str("# HELP imagebump_registry_rate_limit_waits Requests that waited for the rate limit.\n# TYPE imagebump_registry_rate_limit_waits counter\n");
+    out.push_str(&format!(
+        "imagebump_registry_rate_limit_waits_total {}\n",
+        s.rate_limit_waits
+    ));
+    out
+}
+
+async fn status(State(st): State<AppState>) -> Response {
+    let images = st.engine.status.snapshot();
+    Json(json!({
+        "ready": st.ready.load(Ordering::SeqCst),
+        "images": images,
+    }))
+    .into_response()
+}
