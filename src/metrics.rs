@@ -47,6 +47,15 @@ pub struct Metrics {
     pub write_seconds: Histogram,
     /// Events waiting to be scanned.
     pub queued_events: Gauge,
+    /// Panics caught while scanning or writing, by stage.
+    pub panics: Family<StageLabels, Counter>,
+}
+
+/// The `stage` label of [`Metrics::panics`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `scan` or `push`.
+    pub stage: String,
 }
 
 impl Metrics {
@@ -102,7 +111,14 @@ impl Metrics {
             "Repository scans waiting to run",
             queued_events.clone(),
         );
+        let panics = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "panics",
+            "Panics caught while scanning a repository or writing a batch, by stage",
+            panics.clone(),
+        );
         Metrics {
+            panics,
             registry,
             webhooks,
             scans,
@@ -113,6 +129,15 @@ impl Metrics {
             write_seconds,
             queued_events,
         }
+    }
+
+    /// Counts one caught panic.
+    pub fn panic(&self, stage: &str) {
+        self.panics
+            .get_or_create(&StageLabels {
+                stage: stage.to_string(),
+            })
+            .inc();
     }
 
     /// Counts one webhook delivery.

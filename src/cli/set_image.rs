@@ -2,7 +2,9 @@
 //! place, locally or in a git repository (commit + push).
 //!
 //! Every file is planned before any is written: one refused edit means exit 2 and no file
-//! touched, and each write is a temp file renamed over the old one.
+//! touched, and each write is a temp file renamed over the old one. Planning is
+//! `imagebump_core::plan::plan_set_image`; with `--git` the commit goes through the
+//! engine's one write path and commit-message builder, like the service's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,16 +45,6 @@ pub struct SetImageArgs {
     pub paths: Vec<PathBuf>,
 }
 
-/// One planned file: where, its name as shown (relative to the repository root with
-/// --git), old text, new text, and the change lines to print.
-struct FileEdit {
-    path: PathBuf,
-    shown: String,
-    old: String,
-    new: String,
-    lines: Vec<String>,
-}
-
 /// Runs `imagebump set-image`.
 pub fn run(a: SetImageArgs) -> ExitCode {
     let update = match Update::parse(&a.image) {
@@ -75,15 +67,15 @@ pub fn run(a: SetImageArgs) -> ExitCode {
 }
 
 fn local(a: &SetImageArgs, update: &Update, target: &Target<'_>) -> ExitCode {
-    let edits = match plan(Path::new(""), &a.paths, update, target) {
-        Ok(e) => e,
+    let plan = match plan_set_image(&a.image, update, target, &a.paths, &Tree(Path::new(""))) {
+        Ok(p) => p,
         Err(e) => return super::fail(e),
     };
-    report(&edits, a.dry_run);
+    report(&plan, a.dry_run);
     if !a.dry_run {
-        for e in &edits {
-            if let Err(err) = files::write_atomically(&e.path, &e.new) {
-                return super::fail(format!("{}: {err}", e.path.display()));
+        for (path, (_, new)) in &plan.files {
+            if let Err(err) = write_atomically(path, new) {
+                return super::fail(format!("{}: {err}", path.display()));
             }
         }
     }
@@ -118,56 +110,43 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
     if rel_paths.is_empty() {
         rel_paths.push(PathBuf::from("."));
     }
+    let mut planner =
+        |files: &Tree<'_>| plan_set_image(&a.image, update, target, &rel_paths, files);
     if a.dry_run {
-        let planned = wc.refresh().map_err(|e| e.to_string()).and_then(|_| {
-            let root = wc.root().to_path_buf();
-            plan(&root, &rel_paths, update, target)
-        });
+        let planned = wc
+            .sync()
+            .map_err(|e| e.to_string())
+            .and_then(|_| planner(&Tree(wc.root())));
         return match planned {
-            Ok(edits) => {
-                report(&edits, true);
+            Ok(p) => {
+                report(&p, true);
                 ExitCode::SUCCESS
             }
             Err(e) => super::fail(e),
         };
     }
-    let mut printed = Vec::new();
-    let result = wc.commit_and_push_with(|root| {
-        let edits = plan(root, &rel_paths, update, target).map_err(anyhow::Error::msg)?;
-        let mut paths = Vec::new();
-        let mut lines = Vec::new();
-        for e in &edits {
-            files::write_atomically(&e.path, &e.new)?;
-            paths.push(e.path.strip_prefix(root)?.to_path_buf());
-            lines.extend(e.lines.iter().cloned());
-        }
-        let message = match &a.message {
-            Some(m) => m.clone(),
-            None => {
-                let mut m = format!("chore(images): set {}\n\n", a.image);
-                for l in &lines {
-                    m.push_str(&format!("- {l}\n"));
+    // The same write path as the service: plan on the remote tip, commit, push as a
+    // compare-and-swap, plan again after a race.
+    let version = env!("CARGO_PKG_VERSION");
+    let message = |p: &Plan| match &a.message {
+        Some(m) => custom_message(m, p, version),
+        None => commit_message(None, p, version),
+    };
+    let no_stop = |d: std::time::Duration| {
+        std::thread::sleep(d);
+        true
+    };
+    match write(&mut wc, &RetryPolicy::default(), &no_stop, &mut planner, &message) {
+        Ok(w) => {
+            match &w.commit {
+                Some(c) => {
+                    for l in lines(&w.plan) {
+                        println!("{l}");
+                    }
+                    println!("pushed {c} to {}", w.branch);
                 }
-                m.push_str(&format!(
-                    "\nImagebump-Version: {}\n",
-                    env!("CARGO_PKG_VERSION")
-                ));
-                m
+                None => println!("nothing to change"),
             }
-        };
-        printed = lines;
-        Ok(Applied { paths, message })
-    });
-    match result {
-        Ok(Some(outcome)) => {
-            for l in &printed {
-                println!("{l}");
-            }
-            println!("pushed {} to {}", outcome.commit, outcome.branch);
-            ExitCode::SUCCESS
-        }
-        Ok(None) => {
-            println!("nothing to change");
             ExitCode::SUCCESS
         }
         Err(e) => super::fail(e),
@@ -206,85 +185,33 @@ fn git_auth_from_env() -> Result<GitAuth, String> {
     })
 }
 
-/// Plans every file under `paths` (joined to `root`); the first refusal fails the whole.
-fn plan(
-    root: &Path,
-    paths: &[PathBuf],
-    update: &Update,
-    target: &Target<'_>,
-) -> Result<Vec<FileEdit>, String> {
-    let mut all = Vec::new();
-    for p in paths {
-        let full = if root.as_os_str().is_empty() {
-            p.clone()
-        } else {
-            repo::safe_join(root, p).map_err(|e| e.to_string())?
-        };
-        if full.is_dir() {
-            all.extend(files::yaml_files(&full).map_err(|e| format!("{}: {e}", p.display()))?);
-        } else if full.is_file() {
-            all.push(full);
-        } else {
-            return Err(format!("{}: no such file or directory", p.display()));
-        }
-    }
-    all.sort();
-    all.dedup();
-    let mut out = Vec::new();
-    for path in all {
-        let shown = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .to_string_lossy()
-            .into_owned();
-        let old = std::fs::read_to_string(&path).map_err(|e| format!("{shown}: {e}"))?;
-        let edited = match edit::edit(&shown, &old, target, update) {
-            Ok(e) => e,
-            // Unparseable files under a directory are not ours to judge; named files are.
-            Err(edit::EditError::Parse { .. })
-                if !paths.iter().any(|p| root.join(p) == path || *p == path) =>
-            {
-                continue
-            }
-            Err(e) => return Err(e.to_string()),
-        };
-        if edited.changes.is_empty() {
-            continue;
-        }
-        let lines = edited
-            .changes
-            .iter()
-            .map(|c| {
-                let old = if c.old.is_empty() { "(none)" } else { &c.old };
-                let new = if c.new.is_empty() {
-                    "(removed)"
-                } else {
-                    &c.new
-                };
-                format!("{shown}:{} {old} → {new}", c.line)
-            })
-            .collect();
-        out.push(FileEdit {
-            path,
-            shown,
-            old,
-            new: edited.text,
-            lines,
-        });
-    }
-    Ok(out)
+/// One line per changed value: `file:line old → new`.
+fn lines(plan: &Plan) -> Vec<String> {
+    lines_of(plan, None)
 }
 
-fn report(edits: &[FileEdit], dry_run: bool) {
-    if edits.is_empty() {
+fn lines_of(plan: &Plan, file: Option<&Path>) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| file.is_none_or(|f| c.file == f))
+        .map(|c| {
+            let old = if c.old.is_empty() { "(added)" } else { &c.old };
+            let new = if c.new.is_empty() { "(removed)" } else { &c.new };
+            format!("{}:{} {old} → {new}", c.file.display(), c.line)
+        })
+        .collect()
+}
+
+fn report(plan: &Plan, dry_run: bool) {
+    if plan.files.is_empty() {
         println!("nothing to change");
         return;
     }
-    for e in edits {
+    for (path, (old, new)) in &plan.files {
         if dry_run {
-            print!("{}", edit::unified_diff(&e.shown, &e.old, &e.new));
+            print!("{}", unified_diff(&path.to_string_lossy(), old, new));
         }
-        for l in &e.lines {
+        for l in lines_of(plan, Some(path)) {
             println!("{l}");
         }
     }

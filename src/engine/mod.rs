@@ -5,26 +5,31 @@
 //! repository that is being scanned only marks it for one follow-up scan, and the write
 //! queue keeps one wish per image.
 
+pub mod files;
 pub mod notify;
+pub mod queue;
+pub mod service;
 pub mod setup;
 pub mod status;
+pub mod write;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::metrics::Metrics;
+use imagebump_core::decision::{choose, Decision, ImageId, Stage, Wish};
 use imagebump_core::image::ImageRef;
-use imagebump_core::plan::{Desired, WatchId};
 use imagebump_core::policy::select::Strategy;
-use imagebump_core::policy::LoadedPolicy;
+use imagebump_core::policy::PolicySet;
 use imagebump_registry::RegistryClient;
+use queue::{Queued, WriteQueue};
 use status::StatusBoard;
-use writer::WriteQueue;
 
 /// One watched repository: who watches it and how often to poll it.
 #[derive(Debug, Clone)]
@@ -32,34 +37,32 @@ pub struct RepoWatch {
     /// The repository (no tag).
     pub image: ImageRef,
     /// The images of applications that follow it.
-    pub watchers: Vec<WatchId>,
+    pub watchers: Vec<ImageId>,
     /// Poll interval: the shortest any watcher asks for, else the default.
     pub interval: Duration,
 }
 
 /// Groups the policies' images by normalised repository name.
-pub fn routes(
-    policies: &[LoadedPolicy],
-    default_interval: Duration,
-) -> BTreeMap<String, RepoWatch> {
+pub fn routes(policies: &PolicySet, default_interval: Duration) -> BTreeMap<String, RepoWatch> {
     let mut out: BTreeMap<String, RepoWatch> = BTreeMap::new();
-    for (a, lp) in policies.iter().enumerate() {
-        for (i, img) in lp.policy.images.iter().enumerate() {
-            let w = out
-                .entry(img.repository.name())
-                .or_insert_with(|| RepoWatch {
-                    image: img.repository.without_version(),
-                    watchers: Vec::new(),
-                    interval: default_interval,
-                });
-            w.watchers.push(WatchId { app: a, image: i });
-            if let Some(iv) = img.interval {
-                w.interval = w.interval.min(iv);
-            }
+    for (id, img) in policies.images() {
+        let w = out
+            .entry(img.repository.name())
+            .or_insert_with(|| RepoWatch {
+                image: img.repository.without_version(),
+                watchers: Vec::new(),
+                interval: default_interval,
+            });
+        w.watchers.push(id.clone());
+        if let Some(iv) = img.interval {
+            w.interval = w.interval.min(iv);
         }
     }
     out
 }
+
+/// A test's way to make a scan misbehave (see [`Engine::set_scan_fault`]).
+type ScanFault = Arc<dyn Fn(&str) + Send + Sync>;
 
 #[derive(Debug, Default)]
 struct RepoState {
@@ -81,8 +84,8 @@ const RELIST_DELAYS_MS: [u64; 4] = [20, 80, 300, 1200];
 
 /// The running engine: routes, scans, and hands wishes to the writer.
 pub struct Engine {
-    /// Loaded policies; [`WatchId`]s index into them.
-    pub policies: Arc<Vec<LoadedPolicy>>,
+    /// Loaded policies, by image identity.
+    pub policies: Arc<PolicySet>,
     /// Watched repositories by normalised name.
     pub routes: BTreeMap<String, RepoWatch>,
     /// Per-image status.
@@ -95,26 +98,20 @@ pub struct Engine {
     pub failures: Arc<AtomicU64>,
     registry: RegistryClient,
     sched: Mutex<HashMap<String, RepoState>>,
+    fault: Mutex<Option<ScanFault>>,
 }
 
 impl Engine {
     /// An engine over these policies and this registry client.
     pub fn new(
-        policies: Vec<LoadedPolicy>,
+        policies: PolicySet,
         registry: RegistryClient,
         metrics: Arc<Metrics>,
         default_interval: Duration,
     ) -> Engine {
         let status = Arc::new(StatusBoard::default());
-        for (a, lp) in policies.iter().enumerate() {
-            for (i, img) in lp.policy.images.iter().enumerate() {
-                status.register(
-                    WatchId { app: a, image: i },
-                    &lp.policy.application,
-                    &img.name,
-                    &img.repository.name(),
-                );
-            }
+        for (id, img) in policies.images() {
+            status.register(id, &img.repository.name());
         }
         Engine {
             routes: routes(&policies, default_interval),
@@ -125,7 +122,15 @@ impl Engine {
             failures: Arc::new(AtomicU64::new(0)),
             registry,
             sched: Mutex::new(HashMap::new()),
+            fault: Mutex::new(None),
         }
+    }
+
+    /// Test hook: `f(repository)` runs at the start of every scan (a panic in it stands
+    /// for a bug anywhere in a scan). Not for production use.
+    #[doc(hidden)]
+    pub fn set_scan_fault(&self, f: Option<ScanFault>) {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = f;
     }
 
     /// The registry client (shared caches and metrics).
@@ -184,8 +189,17 @@ impl Engine {
         loop {
             self.metrics.queued_events.dec();
             let guard = self.queue.scan_guard();
-            for d in self.scan(&repo, fresh, cause, &expect).await {
-                self.queue.push(d);
+            // A panic anywhere in the scan is caught here: counted, shown in the status of
+            // the repository's images, and the repository stays schedulable, so its next
+            // hint or poll scans it again.
+            let scan = AssertUnwindSafe(self.scan(&repo, fresh, cause, &expect)).catch_unwind();
+            match scan.await {
+                Ok(wishes) => {
+                    for q in wishes {
+                        self.queue.push(q);
+                    }
+                }
+                Err(panic) => self.scan_panicked(&repo, &writer::panic_message(&panic)),
             }
             drop(guard);
             let mut sched = self.sched.lock().unwrap_or_else(|e| e.into_inner());
@@ -202,6 +216,24 @@ impl Engine {
         }
     }
 
+    fn scan_panicked(&self, repo: &str, msg: &str) {
+        self.metrics.panic("scan");
+        self.failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(repository = repo, panic = msg, "scan panicked");
+        if let Some(route) = self.routes.get(repo) {
+            for w in &route.watchers {
+                self.status.decide(
+                    w,
+                    Decision::Failed {
+                        stage: Stage::Registry,
+                        error: format!("scan of {repo} panicked: {msg}"),
+                    },
+                );
+            }
+        }
+    }
+
     /// Scans one repository and returns what each watching image should run. Problems are
     /// recorded in the status board (and counted), never returned: one bad repository
     /// must not stop the others.
@@ -214,10 +246,14 @@ impl Engine {
         fresh: bool,
         cause: Option<Instant>,
         expect: &[String],
-    ) -> Vec<Desired> {
+    ) -> Vec<Queued> {
         let Some(route) = self.routes.get(repo) else {
             return Vec::new();
         };
+        let fault = self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(f) = fault {
+            f(repo);
+        }
         let mut delays = RELIST_DELAYS_MS.iter();
         let listing = loop {
             let l = if fresh {
@@ -249,75 +285,69 @@ impl Engine {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(repository = repo, error = %e, "scan failed");
                 for w in &route.watchers {
-                    self.status.update(*w, |s| {
-                        s.last_scan = Some(now.clone());
-                        s.last_error = Some(e.to_string());
-                    });
+                    self.status.update(w, |s| s.last_scan = Some(now.clone()));
+                    self.status.decide(
+                        w,
+                        Decision::Failed {
+                            stage: Stage::Registry,
+                            error: e.to_string(),
+                        },
+                    );
                 }
                 return Vec::new();
             }
         };
         let mut out = Vec::new();
         for w in &route.watchers {
-            match self.decide(&route.image, *w, &tags).await {
-                Ok(Some((tag, digest, candidate))) => {
-                    let chosen = match &digest {
-                        Some(d) => format!("{tag}@{d}"),
-                        None => tag.clone(),
-                    };
-                    self.status.update(*w, |s| {
-                        s.last_scan = Some(now.clone());
-                        s.last_error = None;
-                        s.latest_candidate = candidate;
-                        s.chosen = Some(chosen);
-                    });
-                    out.push(Desired {
-                        watch: *w,
-                        tag,
-                        digest,
-                        cause,
-                    });
+            let (candidate, decided) = self.decide(&route.image, w, &tags).await;
+            self.status.update(w, |s| {
+                s.last_scan = Some(now.clone());
+                s.latest_candidate = candidate;
+            });
+            match decided {
+                Ok(wish) => {
+                    let chosen = wish.reference();
+                    self.status.update(w, |s| s.chosen = Some(chosen.clone()));
+                    // Keep an earlier verdict on git (up to date, refused…) until the
+                    // writer has a new one; only a first sighting says "pending".
+                    let settled = matches!(
+                        self.status.decision(w),
+                        Some(
+                            Decision::UpToDate { .. }
+                                | Decision::Pinned { .. }
+                                | Decision::Updated { .. }
+                                | Decision::DowngradeRefused { .. }
+                        )
+                    );
+                    if !settled {
+                        self.status.decide(w, Decision::Pending { chosen });
+                    }
+                    out.push(Queued { wish, cause });
                 }
-                Ok(None) => self.status.update(*w, |s| s.last_scan = Some(now.clone())),
-                Err((why, candidate)) => self.status.update(*w, |s| {
-                    s.last_scan = Some(now.clone());
-                    s.latest_candidate = candidate;
-                    s.chosen = None;
-                    s.why_not_updated = Some(why);
-                }),
+                Err(d) => {
+                    self.status.update(w, |s| s.chosen = None);
+                    self.status.decide(w, d);
+                }
             }
         }
         out
     }
 
-    /// The tag (and digest) one image should run, given its repository's tags.
-    /// `Ok(None)`: nothing to do and nothing wrong; `Err((why, candidate))`: not updated.
-    #[allow(clippy::type_complexity)]
+    /// The wish for one image given its repository's tags, or the decision that says why
+    /// there is none; with the best candidate the strategy found either way.
     async fn decide(
         &self,
         image: &ImageRef,
-        w: WatchId,
+        id: &ImageId,
         tags: &[String],
-    ) -> Result<Option<(String, Option<String>, Option<String>)>, (String, Option<String>)> {
-        let policy = &self.policies[w.app].policy.images[w.image];
-        let selector = policy.selector();
-        let candidate = selector.select(tags, None).chosen().map(str::to_string);
-        if policy.suspended {
-            return Err(("suspended by policy (suspended: true)".into(), candidate));
-        }
-        let tag = if let Some(p) = &policy.pinned {
-            if !tags.iter().any(|t| t == p) {
-                return Err((
-                    format!("pinned to {p}, which the registry does not list"),
-                    candidate,
-                ));
-            }
-            p.clone()
-        } else {
-            match &candidate {
-                Some(t) => t.clone(),
-                None => return Err((no_candidate_reason(&selector, tags), None)),
-            }
+    ) -> (Option<String>, Result<Wish, Decision>) {
+        let Some(policy) = self.policies.get(id) else {
+            return (None, Err(Decision::Suspended));
+        };
+        let (candidate, chosen) = choose(policy, tags);
+        let tag = match chosen {
+            Ok(t) => t,
+            Err(d) => return (candidate, Err(d)),
         };
         if !policy.platforms.is_empty() {
             match self
@@ -327,39 +357,68 @@ impl Engine {
             {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Err((
-                        format!(
-                            "{tag} lacks a required platform ({})",
-                            policy.platforms.join(", ")
-                        ),
+                    return (
                         candidate,
-                    ))
+                        Err(Decision::MissingPlatform {
+                            tag,
+                            platforms: policy.platforms.clone(),
+                        }),
+                    )
                 }
-                Err(e) => return Err((format!("cannot read platforms of {tag}: {e}"), candidate)),
+                Err(e) => {
+                    return (
+                        candidate,
+                        Err(Decision::Failed {
+                            stage: Stage::Registry,
+                            error: format!("cannot read platforms of {tag}: {e}"),
+                        }),
+                    )
+                }
             }
         }
         let digest = if matches!(policy.strategy, Strategy::Digest(_)) {
             match self.registry.resolve_digest(image, &tag).await {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    return Err((
-                        format!("cannot resolve the digest of {tag}: {e}"),
+                    return (
                         candidate,
-                    ))
+                        Err(Decision::Failed {
+                            stage: Stage::Registry,
+                            error: format!("cannot resolve the digest of {tag}: {e}"),
+                        }),
+                    )
                 }
             }
         } else {
             None
         };
-        Ok(Some((tag, digest, candidate)))
+        (
+            candidate,
+            Ok(Wish {
+                id: id.clone(),
+                tag,
+                digest,
+            }),
+        )
     }
 
     /// Scans every watched repository (16 at a time) and returns all wishes: the start-up
     /// sync, `once` and `plan`.
-    pub async fn sync_all(&self) -> Vec<Desired> {
+    pub async fn sync_all(&self) -> Vec<Queued> {
         let repos: Vec<String> = self.routes.keys().cloned().collect();
         futures::stream::iter(repos)
-            .map(|r| async move { self.scan(&r, false, None, &[]).await })
+            .map(|r| async move {
+                match AssertUnwindSafe(self.scan(&r, false, None, &[]))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(w) => w,
+                    Err(panic) => {
+                        self.scan_panicked(&r, &writer::panic_message(&panic));
+                        Vec::new()
+                    }
+                }
+            })
             .buffer_unordered(16)
             .flat_map(futures::stream::iter)
             .collect()
@@ -383,25 +442,4 @@ impl Engine {
             });
         }
     }
-}
-
-fn no_candidate_reason(
-    selector: &imagebump_core::policy::select::Selector,
-    tags: &[String],
-) -> String {
-    if tags.is_empty() {
-        return "no tag matches: the registry lists no tags".into();
-    }
-    let notes = selector.explain(tags);
-    let examples: Vec<String> = notes
-        .iter()
-        .filter(|n| !n.kept)
-        .take(3)
-        .map(|n| format!("{}: {}", n.tag, n.reason.trim_start_matches("dropped: ")))
-        .collect();
-    format!(
-        "no tag matches: {} listed, all filtered out (e.g. {})",
-        tags.len(),
-        examples.join("; ")
-    )
 }

@@ -102,8 +102,8 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
             "commit": commit,
             "branch": branch,
             "changes": changes.iter().map(|c| json!({
-                "application": c.application,
-                "image": c.image,
+                "application": c.owner.as_ref().map(|o| o.application.clone()),
+                "image": c.owner.as_ref().map(|o| o.name.clone()),
                 "file": c.file.to_string_lossy(),
                 "line": c.line,
                 "old": c.old,
@@ -124,9 +124,8 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
             );
             for c in changes {
                 text.push_str(&format!(
-                    "\n• {}/{}: `{}` → `{}` ({})",
-                    c.application,
-                    c.image,
+                    "\n• {}: `{}` → `{}` ({})",
+                    c.owner.as_ref().map(|o| o.to_string()).unwrap_or_default(),
                     c.old,
                     c.new,
                     c.file.display()

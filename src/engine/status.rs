@@ -1,15 +1,16 @@
-//! What the service knows about each image, for `GET /api/v1/status`.
+//! What the service knows about each image, for `GET /api/v1/status`, `once` and `plan`.
 //!
-//! Written by scans and by the writer, read by the HTTP server. It is a view, not state
-//! that matters: a restart loses it and the start-up sync fills it again.
+//! Written by scans and by the writer, read by the HTTP server and the CLI. It is a view,
+//! not state that matters: a restart loses it and the start-up sync fills it again. Each
+//! image keeps its last typed [`Decision`]; `lastError` and `whyNotUpdated` are rendered
+//! from it when a snapshot is taken.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use imagebump_core::decision::{Decision, ImageId};
 use serde::Serialize;
-
-use imagebump_core::plan::WatchId;
 
 /// One image's status, as served (camelCase JSON).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -29,28 +30,49 @@ pub struct ImageStatus {
     pub chosen: Option<String>,
     /// When the repository was last scanned (RFC 3339).
     pub last_scan: Option<String>,
-    /// The last error, if the last attempt failed.
+    /// The last error, if the last attempt failed (rendered from the decision).
     pub last_error: Option<String>,
-    /// Why git does not hold the candidate, when it does not.
+    /// Why git does not hold the candidate, when it does not (rendered from the decision).
     pub why_not_updated: Option<String>,
     /// The last commit that changed this image.
     pub last_commit: Option<String>,
+    /// The decision's kind (`updated`, `up_to_date`, `no_match`, `failed`, …); absent
+    /// before the first scan.
+    pub state: Option<&'static str>,
+    /// The last decision itself (not served; the fields above are rendered from it).
+    #[serde(skip)]
+    pub decision: Option<Decision>,
+}
+
+impl ImageStatus {
+    /// The line `once` and `plan` print after `application/name: `.
+    pub fn line(&self) -> String {
+        match &self.decision {
+            Some(d) => d.line(self.current.as_deref()),
+            None => "not scanned".into(),
+        }
+    }
+
+    /// The image's identity.
+    pub fn id(&self) -> ImageId {
+        ImageId::new(&self.application, &self.image)
+    }
 }
 
 /// All images' status.
 #[derive(Debug, Default)]
 pub struct StatusBoard {
-    images: Mutex<BTreeMap<WatchId, ImageStatus>>,
+    images: Mutex<BTreeMap<ImageId, ImageStatus>>,
 }
 
 impl StatusBoard {
-    /// Registers an image with its names, so it shows up before its first scan.
-    pub fn register(&self, id: WatchId, application: &str, image: &str, repository: &str) {
+    /// Registers an image with its repository, so it shows up before its first scan.
+    pub fn register(&self, id: &ImageId, repository: &str) {
         self.lock().insert(
-            id,
+            id.clone(),
             ImageStatus {
-                application: application.into(),
-                image: image.into(),
+                application: id.application.clone(),
+                image: id.name.clone(),
                 repository: repository.into(),
                 ..Default::default()
             },
@@ -58,18 +80,51 @@ impl StatusBoard {
     }
 
     /// Changes one image's status.
-    pub fn update(&self, id: WatchId, f: impl FnOnce(&mut ImageStatus)) {
-        if let Some(s) = self.lock().get_mut(&id) {
+    pub fn update(&self, id: &ImageId, f: impl FnOnce(&mut ImageStatus)) {
+        if let Some(s) = self.lock().get_mut(id) {
             f(s);
         }
     }
 
-    /// A copy of everything, in policy order.
-    pub fn snapshot(&self) -> Vec<ImageStatus> {
-        self.lock().values().cloned().collect()
+    /// Records a decision (and, for an update, the commit and what git now holds).
+    pub fn decide(&self, id: &ImageId, d: Decision) {
+        self.update(id, |s| {
+            match &d {
+                Decision::Updated { to, commit, .. } => {
+                    s.current = Some(to.clone());
+                    s.last_commit = Some(commit.clone());
+                }
+                Decision::UpToDate { current } => s.current = Some(current.clone()),
+                Decision::Pinned { tag } => s.current = Some(tag.clone()),
+                Decision::DowngradeRefused { current, .. } => s.current = Some(current.clone()),
+                _ => {}
+            }
+            s.decision = Some(d);
+        });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<WatchId, ImageStatus>> {
+    /// The current decision of one image.
+    pub fn decision(&self, id: &ImageId) -> Option<Decision> {
+        self.lock().get(id).and_then(|s| s.decision.clone())
+    }
+
+    /// A copy of everything, in identity order, with the text fields rendered.
+    pub fn snapshot(&self) -> Vec<ImageStatus> {
+        self.lock()
+            .values()
+            .cloned()
+            .map(|mut s| {
+                if let Some(d) = &s.decision {
+                    s.last_error = d.last_error();
+                    s.why_not_updated = d.why_not_updated();
+                    s.state = Some(d.kind());
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ImageId, ImageStatus>> {
         // A panic elsewhere while holding the lock leaves plain data; keep serving it.
         self.images.lock().unwrap_or_else(|e| e.into_inner())
     }

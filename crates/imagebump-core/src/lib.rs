@@ -4,7 +4,9 @@
 //! - [`policy`]: the policy model, loaded *from text* (the caller reads the file and passes
 //!   its text with a name for error positions); constraints and tag selection.
 //! - [`edit`]: the in-place editors (text in, new text or a `file:line` refusal out).
-//! - [`plan`]: decisions + file texts → new texts, and the one commit-message builder.
+//! - [`decision`]: stable image identities (`application/name`), wishes, and the typed
+//!   decisions every status line is rendered from.
+//! - [`plan`]: wishes + file texts → new texts; [`message`]: the one commit-message builder.
 //! - [`secret`]: a secret value that never prints.
 //!
 //! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
@@ -15,8 +17,10 @@
 
 #![warn(missing_docs)]
 
+pub mod decision;
 pub mod edit;
 pub mod image;
+pub mod message;
 pub mod parsed;
 pub mod plan;
 pub mod policy;

@@ -1,36 +1,16 @@
-//! Plan: desired tags + the files of a working copy → new file texts. Pure apart from the
-//! [`FileSource`] it reads through, so `imagebump plan`, `once` and the service share it
-//! and re-planning on a fresh checkout after a push race is just calling it again.
+//! Plan: wishes + the files of a working copy → new file texts. Pure apart from the
+//! [`FileSource`] it reads through, so `imagebump plan`, `once`, the service and
+//! `set-image` share it, and re-planning on a fresh checkout after a push race is just
+//! calling it again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::decision::{Decision, ImageId, Stage, Wish};
 use crate::edit::{self, EditError, HelmPaths, Update};
 use crate::image;
 use crate::policy::select::{Strategy, Verdict};
-use crate::policy::{ImagePolicy, LoadedPolicy, Target};
-
-/// Identifies one image of one application: indexes into the loaded policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WatchId {
-    /// Index of the policy file.
-    pub app: usize,
-    /// Index of the image within it.
-    pub image: usize,
-}
-
-/// What a scan decided an image should run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Desired {
-    /// Which image.
-    pub watch: WatchId,
-    /// The tag, as the registry lists it.
-    pub tag: String,
-    /// The digest to pin (digest strategy only).
-    pub digest: Option<String>,
-    /// When the earliest webhook behind this decision arrived (for the latency metric).
-    pub cause: Option<std::time::Instant>,
-}
+use crate::policy::{ImagePolicy, PolicySet, Target};
 
 /// Reads files of the working copy. Paths are relative to the repository root.
 pub trait FileSource {
@@ -43,12 +23,8 @@ pub trait FileSource {
 /// One value that will change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedChange {
-    /// The image it belongs to.
-    pub watch: WatchId,
-    /// Application name.
-    pub application: String,
-    /// Image name within the application.
-    pub image: String,
+    /// The image it belongs to (`None` for `set-image`, which follows no policy).
+    pub owner: Option<ImageId>,
     /// File, relative to the repository root.
     pub file: PathBuf,
     /// 1-based line.
@@ -74,8 +50,60 @@ pub enum Outcome {
         /// The value found in git.
         current: String,
     },
-    /// A target could not be edited (refusal, parse error, missing file).
+    /// A value cannot be edited in place.
+    Refused {
+        /// The file, relative to the repository root.
+        file: String,
+        /// 1-based line of the value.
+        line: usize,
+        /// Why, in words.
+        why: String,
+    },
+    /// A target could not be edited (parse error, missing file, unreadable).
     Failed(String),
+}
+
+impl Outcome {
+    fn from_edit_error(e: EditError) -> Outcome {
+        match e {
+            EditError::Refused { file, line, reason } => Outcome::Refused {
+                file,
+                line,
+                why: reason,
+            },
+            e => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    /// The decision this outcome means for `wish`: `pinned` is the policy's pin, and
+    /// `commit` the pushed commit when the batch made one.
+    pub fn decision(&self, wish: &Wish, pinned: Option<&str>, commit: Option<&str>) -> Decision {
+        let chosen = wish.reference();
+        match (self, commit) {
+            (Outcome::Updated { from }, Some(c)) => Decision::Updated {
+                from: from.clone(),
+                to: chosen,
+                commit: c.to_string(),
+            },
+            (Outcome::Updated { .. } | Outcome::UpToDate, _) => match pinned {
+                Some(p) => Decision::Pinned { tag: p.to_string() },
+                None => Decision::UpToDate { current: chosen },
+            },
+            (Outcome::DowngradeRefused { current }, _) => Decision::DowngradeRefused {
+                current: current.clone(),
+                chosen,
+            },
+            (Outcome::Refused { file, line, why }, _) => Decision::Refused {
+                file: file.clone(),
+                line: *line,
+                why: why.clone(),
+            },
+            (Outcome::Failed(e), _) => Decision::Failed {
+                stage: Stage::Edit,
+                error: e.clone(),
+            },
+        }
+    }
 }
 
 /// The result of planning a batch.
@@ -86,7 +114,9 @@ pub struct Plan {
     /// Every value that changes, in plan order.
     pub changes: Vec<PlannedChange>,
     /// Per image, what happened.
-    pub outcomes: BTreeMap<WatchId, Outcome>,
+    pub outcomes: BTreeMap<ImageId, Outcome>,
+    /// The commit subject's summary when it is not made from the changes (`set-image`).
+    pub title: Option<String>,
 }
 
 impl Plan {
@@ -103,27 +133,30 @@ impl Plan {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for c in &self.changes {
-            if seen.insert(c.watch) {
-                let from = match self.outcomes.get(&c.watch) {
+            let Some(id) = &c.owner else { continue };
+            if seen.insert(id) {
+                let from = match self.outcomes.get(id) {
                     Some(Outcome::Updated { from: Some(f) }) => f.clone(),
                     _ => "?".into(),
                 };
                 let to = tag_of(&c.new).unwrap_or_else(|| c.new.clone());
-                out.push(format!("{}/{}: {from} → {to}", c.application, c.image));
+                out.push(format!("{id}: {from} → {to}"));
             }
         }
         out
     }
 }
 
-/// Plans `desired` against the files `src` reads. Later entries for the same file see the
-/// text earlier entries produced, so two images in one file both land.
-pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource) -> Plan {
+/// Plans `wishes` against the files `src` reads. Later entries for the same file see the
+/// text earlier entries produced, so two images in one file both land. A wish for an
+/// image no policy has is skipped (a policy reload may have removed it).
+pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan {
     let mut out = Plan::default();
     let mut texts: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
-    for d in desired {
-        let lp = &policies[d.watch.app];
-        let policy = &lp.policy.images[d.watch.image];
+    for d in wishes {
+        let Some(policy) = policies.get(&d.id) else {
+            continue;
+        };
         let update = match Update::new(
             policy.repository.without_version(),
             Some(d.tag.clone()),
@@ -131,11 +164,11 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
         ) {
             Ok(u) => u,
             Err(e) => {
-                out.outcomes.insert(d.watch, Outcome::Failed(e.to_string()));
+                out.outcomes.insert(d.id.clone(), Outcome::Failed(e.to_string()));
                 continue;
             }
         };
-        let marker_id = format!("{}:{}", lp.policy.application, policy.name);
+        let marker_id = format!("{}:{}", d.id.application, d.id.name);
         let mut outcome: Option<Outcome> = None;
         let mut staged: Vec<(PathBuf, String, Vec<edit::Change>)> = Vec::new();
         'targets: for target in &policy.targets {
@@ -184,7 +217,7 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
                             continue
                         }
                         Err(e) => {
-                            outcome = Some(Outcome::Failed(e.to_string()));
+                            outcome = Some(Outcome::from_edit_error(e));
                             break 'targets;
                         }
                     };
@@ -203,11 +236,11 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
             }
         }
         if let Some(o) = outcome {
-            out.outcomes.insert(d.watch, o);
+            out.outcomes.insert(d.id.clone(), o);
             continue;
         }
         if staged.is_empty() {
-            out.outcomes.insert(d.watch, Outcome::UpToDate);
+            out.outcomes.insert(d.id.clone(), Outcome::UpToDate);
             continue;
         }
         let from = staged
@@ -220,9 +253,7 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
             }
             for c in changes {
                 out.changes.push(PlannedChange {
-                    watch: d.watch,
-                    application: lp.policy.application.clone(),
-                    image: policy.name.clone(),
+                    owner: Some(d.id.clone()),
                     file: file.clone(),
                     line: c.line,
                     old: c.old,
@@ -230,10 +261,59 @@ pub fn plan(policies: &[LoadedPolicy], desired: &[Desired], src: &dyn FileSource
                 });
             }
         }
-        out.outcomes.insert(d.watch, Outcome::Updated { from });
+        out.outcomes.insert(d.id.clone(), Outcome::Updated { from });
     }
     out.files = texts.into_iter().filter(|(_, (o, n))| o != n).collect();
     out
+}
+
+/// Plans `set-image`: one reference written into every matching value of the files
+/// under `paths` (a directory means its YAML/JSON files). Every file is planned before
+/// any is written, so one refused edit fails the whole. A file under a directory that is
+/// not YAML is skipped (it is not ours to judge); a file named in `paths` is not.
+/// `reference` is the reference as the user wrote it, for the commit subject.
+pub fn plan_set_image(
+    reference: &str,
+    update: &Update,
+    target: &edit::Target<'_>,
+    paths: &[PathBuf],
+    src: &dyn FileSource,
+) -> Result<Plan, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        files.extend(src.list(p)?);
+    }
+    files.sort();
+    files.dedup();
+    let mut out = Plan {
+        title: Some(format!("set {reference}")),
+        ..Plan::default()
+    };
+    for file in files {
+        let Some(old) = src.read(&file)? else {
+            return Err(format!("{}: no such file or directory", file.display()));
+        };
+        let name = file.to_string_lossy().into_owned();
+        let edited = match edit::edit(&name, &old, target, update) {
+            Ok(e) => e,
+            Err(EditError::Parse { .. }) if !paths.iter().any(|p| *p == file) => continue,
+            Err(e) => return Err(e.to_string()),
+        };
+        if edited.changes.is_empty() {
+            continue;
+        }
+        for c in edited.changes {
+            out.changes.push(PlannedChange {
+                owner: None,
+                file: file.clone(),
+                line: c.line,
+                old: c.old,
+                new: c.new,
+            });
+        }
+        out.files.insert(file, (old, edited.text));
+    }
+    Ok(out)
 }
 
 fn edit_target<'a>(t: &'a Target, marker_id: &'a str) -> edit::Target<'a> {
@@ -328,19 +408,24 @@ mod tests {
         }
     }
 
-    fn policies(text: &str) -> Vec<LoadedPolicy> {
-        vec![LoadedPolicy {
+    fn policies(text: &str) -> PolicySet {
+        PolicySet::new(vec![LoadedPolicy {
             path: "p.yaml".into(),
             policy: parse_policy(Path::new("p.yaml"), text).unwrap(),
-        }]
+        }])
     }
 
-    fn want(image: usize, tag: &str) -> Desired {
-        Desired {
-            watch: WatchId { app: 0, image },
+    const NAMES: [&str; 3] = ["web", "api", "db"];
+
+    fn id(image: usize) -> ImageId {
+        ImageId::new("shop", NAMES[image])
+    }
+
+    fn want(image: usize, tag: &str) -> Wish {
+        Wish {
+            id: id(image),
             tag: tag.into(),
             digest: None,
-            cause: None,
         }
     }
 
@@ -383,13 +468,13 @@ mod tests {
         );
         assert!(!p.files.contains_key(Path::new("apps/db.yaml")));
         assert_eq!(
-            p.outcomes[&WatchId { app: 0, image: 2 }],
+            p.outcomes[&id(2)],
             Outcome::DowngradeRefused {
                 current: "2.5.0".into()
             }
         );
         assert_eq!(
-            p.outcomes[&WatchId { app: 0, image: 0 }],
+            p.outcomes[&id(0)],
             Outcome::Updated {
                 from: Some("1.0.0".into())
             }
@@ -412,12 +497,12 @@ mod tests {
         let src = files();
         let p = plan(&pol, &[want(1, "1.0.0")], &src);
         assert!(p.files.is_empty());
-        assert_eq!(p.outcomes[&WatchId { app: 0, image: 1 }], Outcome::UpToDate);
+        assert_eq!(p.outcomes[&id(1)], Outcome::UpToDate);
         let mut src = files();
         src.0.remove(Path::new("apps/kustomization.yaml"));
         let p = plan(&pol, &[want(0, "1.1.0")], &src);
         assert!(
-            matches!(&p.outcomes[&WatchId { app: 0, image: 0 }], Outcome::Failed(e) if e.contains("not found"))
+            matches!(&p.outcomes[&id(0)], Outcome::Failed(e) if e.contains("not found"))
         );
         assert!(
             p.files.is_empty(),

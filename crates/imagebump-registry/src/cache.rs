@@ -14,6 +14,7 @@
 //! Fresh lookups (a webhook hint) bypass both the TTL and the backoff.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -146,7 +147,19 @@ impl Inner {
             }
             let started = Instant::now();
             inner.metrics.listing();
-            let res = inner.fetch_tags(&reg, &key.1).await.map(Arc::new);
+            // A panic inside the listing must not kill this task before the slot below is
+            // cleared: every later lookup would join the dead listing forever. It becomes
+            // an error like any other (and the repository backs off).
+            let res = match AssertUnwindSafe(inner.fetch_tags(&reg, &key.1))
+                .catch_unwind()
+                .await
+            {
+                Ok(r) => r.map(Arc::new),
+                Err(panic) => Err(RegistryError::Protocol {
+                    registry: reg.key.clone(),
+                    detail: format!("the tag listing panicked: {}", panic_message(&*panic)),
+                }),
+            };
             let repository = key.1.clone();
             let mut m = inner.cache.entries.lock().unwrap();
             let e = m.entry(key).or_default();
@@ -194,4 +207,12 @@ impl Inner {
         .shared();
         Flight { id, fut }
     }
+}
+
+/// The message of a caught panic.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }

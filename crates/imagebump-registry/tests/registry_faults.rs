@@ -336,3 +336,36 @@ async fn rate_limit_spaces_requests() {
     assert!(took >= Duration::from_millis(400), "{took:?}");
     assert!(c.metrics().rate_limit_waits >= 10);
 }
+
+/// A listing that panics (here: a `Retry-After` too large for the clock, which 0.1
+/// turned into an arithmetic overflow) must not wedge the repository's single-flight
+/// slot: the lookup gets an error, and the next lookup lists again and succeeds.
+#[tokio::test]
+async fn a_panicking_listing_frees_its_slot() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let s = StandInServer::start(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            Resp::json(429, "{}").header("Retry-After", "18446744073709551615")
+        } else {
+            Resp::json(200, r#"{"name":"wedge","tags":["1.0.0"]}"#)
+        }
+    });
+    let c = client(&s.host(), |o| {
+        o.max_retry_after = Duration::MAX;
+        o.repo_backoff_base = Duration::ZERO;
+        o.repo_backoff_max = Duration::ZERO;
+    });
+    let image = s.image("wedge");
+    // Whatever the first lookup says (an error, or a wait that a fixed clock allows), it
+    // must answer, and the next lookup — a plain one, which joins a listing in flight —
+    // must reach the registry again.
+    let first = tokio::time::timeout(Duration::from_secs(10), c.list_tags(&image)).await;
+    assert!(first.is_ok(), "the first lookup hung");
+    let tags = tokio::time::timeout(Duration::from_secs(10), c.list_tags(&image))
+        .await
+        .expect("the second lookup hung")
+        .expect("the second lookup lists again");
+    assert_eq!(*tags, vec!["1.0.0".to_string()]);
+    assert!(calls.load(Ordering::SeqCst) >= 2);
+}

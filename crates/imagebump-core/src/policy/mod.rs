@@ -8,6 +8,9 @@
 
 pub mod constraint;
 pub mod select;
+mod set;
+
+pub use set::PolicySet;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -1,0 +1,354 @@
+//! Which image, and what became of it: stable identities, wishes and typed decisions.
+//!
+//! A scan turns a tag listing into a [`Wish`] (the policy wants this tag) or a
+//! [`Decision`] that explains why not; the writer turns a plan outcome into a
+//! [`Decision`] too. Everything shown to a person — the status API's `whyNotUpdated`,
+//! `once`'s and `plan`'s lines — is rendered from the enum, never parsed back from text.
+
+use std::fmt;
+
+use crate::policy::ImagePolicy;
+
+/// The stable identity of one image: `application/name`, as policies name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ImageId {
+    /// The policy file's `application`.
+    pub application: String,
+    /// The image's `name` within it.
+    pub name: String,
+}
+
+impl ImageId {
+    /// The identity of image `name` of `application`.
+    pub fn new(application: impl Into<String>, name: impl Into<String>) -> ImageId {
+        ImageId {
+            application: application.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Parses `application/name` (the application cannot hold a `/`; the name may).
+    pub fn parse(s: &str) -> Option<ImageId> {
+        let (a, n) = s.split_once('/')?;
+        (!a.is_empty() && !n.is_empty()).then(|| ImageId::new(a, n))
+    }
+}
+
+impl fmt::Display for ImageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.application, self.name)
+    }
+}
+
+/// What a scan decided one image should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wish {
+    /// Which image.
+    pub id: ImageId,
+    /// The tag, as the registry lists it.
+    pub tag: String,
+    /// The digest to pin (digest strategy only).
+    pub digest: Option<String>,
+}
+
+impl Wish {
+    /// `tag` or `tag@digest`.
+    pub fn reference(&self) -> String {
+        match &self.digest {
+            Some(d) => format!("{}@{d}", self.tag),
+            None => self.tag.clone(),
+        }
+    }
+}
+
+/// Where a failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Listing tags, reading a manifest or resolving a digest.
+    Registry,
+    /// Reading or editing a target file.
+    Edit,
+    /// Committing or pushing.
+    Push,
+}
+
+impl Stage {
+    /// A metric label: `registry`, `edit`, `push`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Registry => "registry",
+            Stage::Edit => "edit",
+            Stage::Push => "push",
+        }
+    }
+}
+
+/// The last word on one image: why it is where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Chosen by the scan and queued for the writer.
+    Pending {
+        /// `tag` or `tag@digest`.
+        chosen: String,
+    },
+    /// A commit moved it.
+    Updated {
+        /// The tag git held before, when it could be read.
+        from: Option<String>,
+        /// `tag` or `tag@digest` now in git.
+        to: String,
+        /// The pushed commit.
+        commit: String,
+    },
+    /// Git already holds what the policy chose.
+    UpToDate {
+        /// `tag` or `tag@digest` in git.
+        current: String,
+    },
+    /// `pinned:` and git holds the pin.
+    Pinned {
+        /// The pinned tag.
+        tag: String,
+    },
+    /// `suspended: true`.
+    Suspended,
+    /// `pinned:` names a tag the registry does not list.
+    PinMissing {
+        /// The pinned tag.
+        tag: String,
+    },
+    /// No listed tag passes the policy.
+    NoMatch {
+        /// How many tags the registry listed.
+        listed: usize,
+        /// A few dropped tags with the reason, `tag: why`.
+        examples: Vec<String>,
+    },
+    /// The chosen tag lacks a platform the policy requires.
+    MissingPlatform {
+        /// The chosen tag.
+        tag: String,
+        /// The required platforms.
+        platforms: Vec<String>,
+    },
+    /// Git holds a higher version and `allowDowngrade` is off.
+    DowngradeRefused {
+        /// The value found in git.
+        current: String,
+        /// What the policy chose.
+        chosen: String,
+    },
+    /// A target cannot be edited in place.
+    Refused {
+        /// The file, relative to the repository root.
+        file: String,
+        /// 1-based line of the value.
+        line: usize,
+        /// Why, in words.
+        why: String,
+    },
+    /// Something failed; it is retried on the next hint or poll.
+    Failed {
+        /// Where.
+        stage: Stage,
+        /// What happened, on one line, with its context.
+        error: String,
+    },
+}
+
+impl Decision {
+    /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
+    /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
+    /// `refused`, `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Decision::Pending { .. } => "pending",
+            Decision::Updated { .. } => "updated",
+            Decision::UpToDate { .. } => "up_to_date",
+            Decision::Pinned { .. } => "pinned",
+            Decision::Suspended => "suspended",
+            Decision::PinMissing { .. } => "pin_missing",
+            Decision::NoMatch { .. } => "no_match",
+            Decision::MissingPlatform { .. } => "missing_platform",
+            Decision::DowngradeRefused { .. } => "downgrade_refused",
+            Decision::Refused { .. } => "refused",
+            Decision::Failed { .. } => "failed",
+        }
+    }
+
+    /// True for an error the user must see as one (`once` and `plan` exit 2).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Decision::Refused { .. } | Decision::Failed { .. })
+    }
+
+    /// True when git holds what the policy wants (nothing to do, nothing wrong).
+    pub fn is_up_to_date(&self) -> bool {
+        matches!(self, Decision::UpToDate { .. } | Decision::Pinned { .. })
+    }
+
+    /// The error, for the status API's `lastError`.
+    pub fn last_error(&self) -> Option<String> {
+        match self {
+            Decision::Refused { file, line, why } => {
+                Some(format!("{file}:{line}: refusing to edit: {why}"))
+            }
+            Decision::Failed { error, .. } => Some(error.clone()),
+            _ => None,
+        }
+    }
+
+    /// Why git does not hold a newer tag, for the status API's `whyNotUpdated`; `None`
+    /// when the image just moved or is about to.
+    pub fn why_not_updated(&self) -> Option<String> {
+        Some(match self {
+            Decision::Pending { .. } | Decision::Updated { .. } => return None,
+            Decision::UpToDate { current } => format!("up to date: no newer tag than {current}"),
+            Decision::Pinned { tag } => format!("up to date: pinned to {tag}"),
+            Decision::Suspended => "suspended by policy (suspended: true)".into(),
+            Decision::PinMissing { tag } => {
+                format!("pinned to {tag}, which the registry does not list")
+            }
+            Decision::NoMatch { listed: 0, .. } => {
+                "no tag matches: the registry lists no tags".into()
+            }
+            Decision::NoMatch { listed, examples } => format!(
+                "no tag matches: {listed} listed, all filtered out (e.g. {})",
+                examples.join("; ")
+            ),
+            Decision::MissingPlatform { tag, platforms } => format!(
+                "{tag} lacks a required platform ({})",
+                platforms.join(", ")
+            ),
+            Decision::DowngradeRefused { current, chosen } => format!(
+                "downgrade refused: git has {current}, the policy chose {chosen} (allowDowngrade: true permits it)"
+            ),
+            Decision::Refused { .. } => format!(
+                "cannot edit: {}",
+                self.last_error().unwrap_or_default()
+            ),
+            Decision::Failed { stage, error } => match stage {
+                Stage::Registry => error.clone(),
+                Stage::Edit => format!("cannot edit: {error}"),
+                Stage::Push => format!("push failing: {error}"),
+            },
+        })
+    }
+
+    /// One line for `once` and `plan`, after `application/name: `. `current` is what git
+    /// holds, when known.
+    pub fn line(&self, current: Option<&str>) -> String {
+        let current = current.unwrap_or_default();
+        match self {
+            Decision::Updated { to, commit, .. } => {
+                format!("{to} (commit {})", &commit[..commit.len().min(12)])
+            }
+            Decision::Pending { chosen } => format!("{chosen} (not written)"),
+            d if d.is_up_to_date() => format!("{current} (up to date)"),
+            d => format!(
+                "not updated: {}",
+                d.why_not_updated().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// The pure half of a scan for one image: the best tag the strategy finds in `tags`
+/// (the candidate, before pins and suspension), and the tag the policy wants — or the
+/// decision that explains why it wants none. The registry half (platforms, digests) is
+/// the caller's.
+pub fn choose(policy: &ImagePolicy, tags: &[String]) -> (Option<String>, Result<String, Decision>) {
+    let selector = policy.selector();
+    let candidate = selector.select(tags, None).chosen().map(str::to_string);
+    if policy.suspended {
+        return (candidate, Err(Decision::Suspended));
+    }
+    if let Some(p) = &policy.pinned {
+        if !tags.iter().any(|t| t == p) {
+            return (candidate, Err(Decision::PinMissing { tag: p.clone() }));
+        }
+        return (candidate, Ok(p.clone()));
+    }
+    match candidate {
+        Some(t) => (Some(t.clone()), Ok(t)),
+        None => {
+            let examples = selector
+                .explain(tags)
+                .iter()
+                .filter(|n| !n.kept)
+                .take(3)
+                .map(|n| format!("{}: {}", n.tag, n.reason.trim_start_matches("dropped: ")))
+                .collect();
+            (
+                None,
+                Err(Decision::NoMatch {
+                    listed: tags.len(),
+                    examples,
+                }),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_and_parse() {
+        let id = ImageId::new("shop", "web");
+        assert_eq!(id.to_string(), "shop/web");
+        assert_eq!(ImageId::parse("shop/web"), Some(id));
+        assert_eq!(
+            ImageId::parse("a/b/c"),
+            Some(ImageId::new("a", "b/c"))
+        );
+        assert_eq!(ImageId::parse("nope"), None);
+        assert_eq!(ImageId::parse("/x"), None);
+    }
+
+    #[test]
+    fn renders_every_reason() {
+        let d = Decision::DowngradeRefused {
+            current: "2.0.0".into(),
+            chosen: "1.5.0".into(),
+        };
+        assert_eq!(
+            d.line(Some("2.0.0")),
+            "not updated: downgrade refused: git has 2.0.0, the policy chose 1.5.0 (allowDowngrade: true permits it)"
+        );
+        assert!(!d.is_failure());
+        let r = Decision::Refused {
+            file: "a.yaml".into(),
+            line: 7,
+            why: "an alias".into(),
+        };
+        assert!(r.is_failure());
+        assert_eq!(
+            r.why_not_updated().unwrap(),
+            "cannot edit: a.yaml:7: refusing to edit: an alias"
+        );
+        assert_eq!(
+            Decision::UpToDate { current: "1.2".into() }.line(Some("1.2")),
+            "1.2 (up to date)"
+        );
+        assert_eq!(
+            Decision::Updated {
+                from: Some("1.1".into()),
+                to: "1.2".into(),
+                commit: "0123456789abcdef".into()
+            }
+            .line(None),
+            "1.2 (commit 0123456789ab)"
+        );
+        assert_eq!(
+            Decision::NoMatch { listed: 0, examples: vec![] }.why_not_updated().unwrap(),
+            "no tag matches: the registry lists no tags"
+        );
+        assert_eq!(
+            Decision::Failed { stage: Stage::Push, error: "rejected".into() }
+                .why_not_updated()
+                .unwrap(),
+            "push failing: rejected"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The service object: what `run`, `once` and `plan` do, built from a config file.
+//!
+//! [`Service::load`] reads the config and the policies and builds the engine;
+//! [`Service::once`], [`Service::plan`] and [`Service::run`] are the three ways to use it.
+//! The CLI only parses flags, calls one of them, prints the report and maps it to an exit
+//! code; the start-up sync, the writer, the retry loops and shutdown live here.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use imagebump_core::decision::Decision;
+use imagebump_core::plan::{plan, Outcome, Plan};
+use imagebump_git::{RetryPolicy, WorkingCopy};
+
+use super::files::Tree;
+use super::notify::Notifier;
+use super::status::ImageStatus;
+use super::writer::Writer;
+use super::{setup, Engine};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::policy_files;
+
+/// Why a service could not be built.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The config or the policies have problems, each `file:line:col: message`.
+    Problems(Vec<String>),
+    /// Something else (a secret, the registry client), with context.
+    Other(anyhow::Error),
+}
+
+/// What `once` did, or what `plan` would do.
+#[derive(Debug)]
+pub struct Report {
+    /// Every image's status at the end, in identity order.
+    pub images: Vec<ImageStatus>,
+    /// The plan (`plan` only: what a sync would commit).
+    pub plan: Option<Plan>,
+    /// Something failed: a scan, a target that cannot be edited, a push.
+    pub failed: bool,
+}
+
+/// A loaded config with its engine.
+pub struct Service {
+    cfg: Config,
+    engine: Arc<Engine>,
+}
+
+impl Service {
+    /// Reads the config at `path` and the policies it names, and builds the engine.
+    pub fn load(path: &Path) -> Result<Service, LoadError> {
+        let cfg = Config::load(path)
+            .map_err(|ps| LoadError::Problems(ps.iter().map(|p| p.to_string()).collect()))?;
+        let dir = cfg
+            .policies
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("policies"));
+        let (loaded, problems) = policy_files::load_all(&[dir]);
+        if !problems.is_empty() {
+            return Err(LoadError::Problems(
+                problems.iter().map(|p| p.to_string()).collect(),
+            ));
+        }
+        let registry = setup::registry_client(&cfg).map_err(LoadError::Other)?;
+        let engine = Engine::new(
+            imagebump_core::policy::PolicySet::new(loaded),
+            registry,
+            Arc::new(Metrics::new()),
+            cfg.poll_interval(),
+        );
+        Ok(Service {
+            cfg,
+            engine: Arc::new(engine),
+        })
+    }
+
+    /// The engine (routes, status, metrics).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    fn open_copy(cfg: &Config) -> anyhow::Result<WorkingCopy> {
+        let git = setup::git_config(cfg)?;
+        WorkingCopy::open(&cfg.state_dir(), git).context("git working copy")
+    }
+
+    fn writer(&self, wc: Option<WorkingCopy>, rt: &tokio::runtime::Handle) -> anyhow::Result<Writer> {
+        let targets = setup::notify_targets(&self.cfg)?;
+        let cfg = self.cfg.clone();
+        let e = &self.engine;
+        Ok(Writer {
+            wc,
+            open: Box::new(move || {
+                let git = setup::git_config(&cfg).map_err(|e| {
+                    imagebump_git::GitError::Config(format!("{e:#}"))
+                })?;
+                WorkingCopy::open(&cfg.state_dir(), git)
+            }),
+            policies: e.policies.clone(),
+            queue: e.queue.clone(),
+            status: e.status.clone(),
+            metrics: e.metrics.clone(),
+            template: self.cfg.git.as_ref().and_then(|g| g.commit_message.clone()),
+            batch_window: setup::batch_window(&self.cfg),
+            notifier: (!targets.is_empty()).then(|| Notifier::new(targets, rt.clone())),
+            failures: e.failures.clone(),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    fn failed(&self) -> bool {
+        self.engine.failures.load(Ordering::Relaxed) > 0
+    }
+
+    /// One full sync and at most one commit; returns every image's status.
+    pub fn once(&self) -> anyhow::Result<Report> {
+        let rt = runtime();
+        rt.block_on(async {
+            let c = self.cfg.clone();
+            let wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
+            let w = self.writer(Some(wc), &tokio::runtime::Handle::current())?;
+            for q in self.engine.sync_all().await {
+                self.engine.queue.push(q);
+            }
+            self.engine.queue.close();
+            tokio::task::spawn_blocking(move || w.run())
+                .await
+                .map_err(|e| anyhow::anyhow!("the writer panicked: {e}"))?;
+            anyhow::Ok(())
+        })?;
+        Ok(Report {
+            images: self.engine.status.snapshot(),
+            plan: None,
+            failed: self.failed(),
+        })
+    }
+
+    /// The plan a full sync would commit, without writing anything.
+    pub fn plan(&self) -> anyhow::Result<Report> {
+        let rt = runtime();
+        let p: Plan = rt.block_on(async {
+            let c = self.cfg.clone();
+            let mut wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
+            let queued = self.engine.sync_all().await;
+            let policies = self.engine.policies.clone();
+            let wishes: Vec<_> = queued.into_iter().map(|q| q.wish).collect();
+            let status = self.engine.status.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Plan> {
+                wc.sync()?;
+                let p = plan(&policies, &wishes, &Tree(wc.root()));
+                for w in &wishes {
+                    let Some(o) = p.outcomes.get(&w.id) else { continue };
+                    // An update stays "pending": the plan is what would be committed.
+                    if !matches!(o, Outcome::Updated { .. }) {
+                        let pinned = policies.get(&w.id).and_then(|x| x.pinned.as_deref());
+                        status.decide(&w.id, o.decision(w, pinned, None));
+                    }
+                }
+                Ok(p)
+            })
+            .await?
+        })?;
+        let images = self.engine.status.snapshot();
+        // Like `once`: a scan that failed or a target that cannot be edited is a failure,
+        // so a CI check built on `plan` notices a sync that would not do everything.
+        let failed = self.failed()
+            || images
+                .iter()
+                .any(|s| s.decision.as_ref().is_some_and(Decision::is_failure));
+        Ok(Report {
+            images,
+            plan: Some(p),
+            failed,
+        })
+    }
+
+    /// The service: HTTP server, start-up sync, pollers and the writer, until `shutdown`
+    /// resolves. Errors when it cannot start, or when the writer thread died.
+    pub fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let receivers = crate::server::receivers(&self.cfg)?;
+        // A missing git section or secret is the user's to fix: fail now, not in a retry loop.
+        setup::git_config(&self.cfg).and_then(|_| setup::notify_targets(&self.cfg))?;
+        let rt = runtime();
+        let engine = self.engine.clone();
+        rt.block_on(async {
+            tokio::pin!(shutdown);
+            let listen = self
+                .cfg
+                .listen
+                .map_or_else(|| "0.0.0.0:8080".parse().expect("addr"), |l| l.0);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listen on {listen}"))?;
+            tracing::info!(%listen, images = engine.policies.len(), repositories = engine.routes.len(), "imagebump started");
+            let ready = Arc::new(AtomicBool::new(false));
+            let state = crate::server::AppState::new(engine.clone(), receivers, ready.clone());
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let server = tokio::spawn(crate::server::serve(listener, state, stop_rx));
+
+            // The working copy may be unreachable at first: keep trying, stay not-ready.
+            let mut delay = Duration::from_millis(500);
+            let wc = loop {
+                let c = self.cfg.clone();
+                match tokio::task::spawn_blocking(move || Self::open_copy(&c)).await? {
+                    Ok(wc) => break wc,
+                    Err(e) => {
+                        tracing::error!(error = %format!("{e:#}"), "cannot open the GitOps repository; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = &mut shutdown => {
+                                let _ = stop_tx.send(true);
+                                server.await??;
+                                return Ok(());
+                            }
+                        }
+                        delay = (delay * 2).min(Duration::from_secs(60));
+                    }
+                }
+            };
+            let w = self.writer(Some(wc), &tokio::runtime::Handle::current())?;
+            let writer_thread = std::thread::Builder::new()
+                .name("git-writer".into())
+                .spawn(move || w.run())?;
+            ready.store(true, Ordering::SeqCst);
+            // Start-up sync: a webhook lost while the service was down is caught here.
+            for repo in engine.routes.keys() {
+                engine.hint(repo, None, None);
+            }
+            engine.spawn_pollers();
+            shutdown.await;
+            tracing::info!("shutting down: finishing the commit in flight");
+            let _ = stop_tx.send(true);
+            server.await??;
+            engine.queue.close();
+            // A writer that died is an error: the exit code must say so.
+            tokio::task::spawn_blocking(move || writer_thread.join())
+                .await?
+                .map_err(|p| {
+                    anyhow::anyhow!(
+                        "the git writer panicked: {}",
+                        super::writer::panic_message(&*p)
+                    )
+                })?;
+            Ok(())
+        })
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}

@@ -1,0 +1,124 @@
+//! The one write path: plan → apply → commit → push, with the retry loop.
+//!
+//! Every command that changes a GitOps repository — the service's writers, `once`,
+//! `set-image --git` — goes through [`write`]. The working copy only offers primitives
+//! (sync to the remote tip, write a file, commit listed paths, push as a compare-and-swap
+//! of the remote ref); the loop lives here. When someone else's commit landed first
+//! (`PushError::Moved`), the copy syncs to the new tip, the plan is made again on the
+//! fresh files — it may now need fewer changes, or none — and the push is retried after a
+//! jittered backoff, up to the retry bound. Data flows one way: the working copy never
+//! calls back into planning.
+
+use std::time::{Duration, Instant};
+
+use imagebump_core::plan::Plan;
+use imagebump_git::{GitError, PushError, RetryPolicy, WorkingCopy};
+
+use super::files::Tree;
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The plan of the attempt that landed (or found nothing to do).
+    pub plan: Plan,
+    /// The pushed commit, `None` when the files already held everything.
+    pub commit: Option<String>,
+    /// The branch written to.
+    pub branch: String,
+    /// Push attempts (1 = no race).
+    pub attempts: u32,
+    /// How long the whole write took.
+    pub took: Duration,
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The working copy failed (fetch, commit, a push the server refused, auth…).
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// Other pushes kept landing first.
+    #[error("push to {branch} at {url} still conflicted after {attempts} attempts: {last}")]
+    Conflict {
+        /// The repository, without credentials.
+        url: String,
+        /// The branch.
+        branch: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last reason given.
+        last: String,
+    },
+    /// The plan could not be made (a refused edit, a missing path); nothing was written.
+    #[error("{0}")]
+    Plan(String),
+    /// Shutting down: the retry was abandoned (nothing was lost; the wish stays queued).
+    #[error("stopped while waiting to retry a push to {branch}")]
+    Stopped {
+        /// The branch.
+        branch: String,
+    },
+}
+
+/// Writes what `planner` plans, committing with the message `message` builds from the
+/// plan, and retries a push race per `retry`. `sleep` waits between attempts and returns
+/// false when the caller is shutting down.
+pub fn write(
+    wc: &mut WorkingCopy,
+    retry: &RetryPolicy,
+    sleep: &dyn Fn(Duration) -> bool,
+    planner: &mut dyn FnMut(&Tree<'_>) -> Result<Plan, String>,
+    message: &dyn Fn(&Plan) -> String,
+) -> Result<Written, WriteError> {
+    let started = Instant::now();
+    let max = retry.max_attempts.max(1);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let base = wc.sync()?;
+        let plan = planner(&Tree(wc.root())).map_err(WriteError::Plan)?;
+        let mut paths = Vec::with_capacity(plan.files.len());
+        for (rel, (_, new)) in &plan.files {
+            wc.write_file(rel, new)?;
+            paths.push(rel.clone());
+        }
+        let Some(commit) = wc.commit(&base, &paths, &message(&plan))? else {
+            return Ok(Written {
+                plan,
+                commit: None,
+                branch: wc.push_branch().to_string(),
+                attempts: attempt,
+                took: started.elapsed(),
+            });
+        };
+        match wc.push(&commit) {
+            Ok(pushed) => {
+                return Ok(Written {
+                    plan,
+                    commit: Some(pushed.commit),
+                    branch: pushed.branch,
+                    attempts: attempt,
+                    took: started.elapsed(),
+                })
+            }
+            Err(PushError::Moved { reason }) => {
+                tracing::info!(url = %wc.display_url(), branch = %wc.push_branch(), attempt,
+                    %reason, "another commit landed first; planning again on the new tip");
+                if attempt >= max {
+                    return Err(WriteError::Conflict {
+                        url: wc.display_url().to_string(),
+                        branch: wc.push_branch().to_string(),
+                        attempts: attempt,
+                        last: reason,
+                    });
+                }
+                if !sleep(retry.backoff(attempt)) {
+                    return Err(WriteError::Stopped {
+                        branch: wc.push_branch().to_string(),
+                    });
+                }
+            }
+            Err(PushError::Failed(e)) => return Err(e.into()),
+        }
+    }
+}
