@@ -1,0 +1,50 @@
+//! Finding the YAML and JSON files under a path, and writing files atomically.
+
+use std::path::{Path, PathBuf};
+
+/// True for the file names the editors handle: `*.yaml`, `*.yml`, `*.json`.
+pub fn is_yaml_or_json(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|x| x.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// Every YAML/JSON file under `dir`, recursively, sorted. Symlinks are not followed (a
+/// link could lead out of a repository) and `.git` is skipped.
+pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    walk(dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        let ft = e.file_type()?;
+        if ft.is_symlink() || p.file_name().is_some_and(|n| n == ".git") {
+            continue;
+        }
+        if ft.is_dir() {
+            walk(&p, out)?;
+        } else if is_yaml_or_json(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Writes `text` to a temporary file beside `path` and renames it over, so a crash never
+/// leaves a half-written file. Keeps the old file's permissions.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions())?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
