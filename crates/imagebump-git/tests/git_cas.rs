@@ -143,7 +143,7 @@ fn ssh_remote_moved_between_sync_and_push() {
 }
 
 /// A human pushes `N` commits with the git CLI (rebasing and pushing again when refused)
-/// while the copy lands `N` updates through sync/write/commit/push with retries, on the
+/// while the copy lands updates through sync/write/commit/push with retries, on the
 /// same file:// bare repository. Every commit of both must end up on the branch, and the
 /// branch's reflog must show only fast-forward steps, each starting where the last ended.
 #[test]
@@ -155,18 +155,24 @@ fn racing_a_human_pusher_on_file_url_loses_no_commit() {
     let state = tempfile::tempdir().unwrap();
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
 
+    // The human tells the copy when it starts the first push of each commit, and the
+    // copy starts an update right then: the two pushes are in flight together (a channel,
+    // not timing, makes them overlap). The human's retries go unannounced, so that it is
+    // not starved by the faster copy.
+    let (starting, push_started) = std::sync::mpsc::channel::<()>();
     let pusher = std::thread::spawn(move || {
         let mut pushed = Vec::with_capacity(N);
         let mut refusals = 0;
         for i in 0..N {
             human.commit(&[(&format!("human/{i}.txt"), "x\n")], &format!("human {i}"));
+            let _ = starting.send(());
             loop {
                 let out = git_out(Some(human.path()), &["push", "-q", "origin", "HEAD:main"]);
                 if out.status.success() {
                     break;
                 }
                 refusals += 1;
-                assert!(refusals < 50 * N, "the human never gets a push in");
+                assert!(refusals < 20 * N, "the human never gets a push in");
                 git(
                     Some(human.path()),
                     &["pull", "-q", "--rebase", "origin", "main"],
@@ -182,13 +188,13 @@ fn racing_a_human_pusher_on_file_url_loses_no_commit() {
     });
 
     let policy = RetryPolicy {
-        max_attempts: 200,
+        max_attempts: 100,
         base_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(8),
     };
-    let mut ours = Vec::with_capacity(N);
+    let mut ours = Vec::new();
     let mut retries = 0;
-    for i in 0..N {
+    let mut update = |i: usize| {
         let text = format!("image: app:{}\n", i + 2);
         let landed = land(&mut wc, policy, &format!("imagebump {i}"), |wc, _| {
             wc.write_file(Path::new("deploy.yaml"), &text)?;
@@ -198,9 +204,23 @@ fn racing_a_human_pusher_on_file_url_loses_no_commit() {
         .unwrap();
         retries += landed.attempts - 1;
         ours.push(landed.pushed.commit);
+    };
+    // One update per human commit (the loop ends when the human is done), then enough
+    // alone to reach N.
+    let mut i = 0;
+    for () in push_started {
+        update(i);
+        i += 1;
+    }
+    while i < N {
+        update(i);
+        i += 1;
     }
     let (theirs, refusals) = pusher.join().unwrap();
-    eprintln!("imagebump retries: {retries}, human push refusals: {refusals}");
+    eprintln!(
+        "{} imagebump pushes, {retries} retries; {N} human pushes, {refusals} refusals",
+        ours.len()
+    );
 
     let reachable: HashSet<String> = git(
         None,
