@@ -19,12 +19,20 @@ pub enum GitAuth {
     #[default]
     None,
     /// HTTP(S) basic authentication (a password or an access token).
-    UserPass { username: String, password: String },
+    UserPass {
+        /// The user name.
+        username: String,
+        /// The password or token.
+        password: String,
+    },
     /// SSH private key. `known_hosts`, when set, is the only source of trusted host keys;
     /// otherwise libgit2's default (`~/.ssh/known_hosts`) applies.
     SshKey {
+        /// The private key file.
         private_key: PathBuf,
+        /// Its passphrase, if it has one.
         passphrase: Option<String>,
+        /// The OpenSSH `known_hosts` file to trust host keys from.
         known_hosts: Option<PathBuf>,
     },
 }

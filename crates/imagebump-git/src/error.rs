@@ -16,51 +16,94 @@ pub enum GitError {
     Config(String),
     /// The server refused the credentials (or asked for a kind we do not have).
     #[error("authentication to {url} failed: {detail}")]
-    Auth { url: String, detail: String },
+    Auth {
+        /// The repository URL, without credentials.
+        url: String,
+        /// What was refused, scrubbed of secrets.
+        detail: String,
+    },
     /// The SSH server's host key is not in the configured `known_hosts`.
     #[error("SSH host key of {url} not trusted: {detail}")]
-    HostKey { url: String, detail: String },
+    HostKey {
+        /// The repository URL, without credentials.
+        url: String,
+        /// Which key, for which host name, in which file.
+        detail: String,
+    },
     /// The branch to read from does not exist on the remote.
     #[error("branch {branch} not found at {url}")]
-    BranchNotFound { url: String, branch: String },
+    BranchNotFound {
+        /// The repository URL, without credentials.
+        url: String,
+        /// The missing branch.
+        branch: String,
+    },
     /// A path to write or stage leaves the repository (see [`crate::safe_join`]).
     #[error("path {} is outside the repository: {reason}", path.display())]
-    PathOutsideRepo { path: PathBuf, reason: String },
+    PathOutsideRepo {
+        /// The path as given.
+        path: PathBuf,
+        /// How it leaves the repository.
+        reason: String,
+    },
     /// A path to stage is not a file (a directory, say): list files.
     #[error("path {} cannot be staged: {reason}", path.display())]
-    NotAFile { path: PathBuf, reason: String },
+    NotAFile {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
     /// [`WorkingCopy::commit`](crate::WorkingCopy::commit) was given a base the copy is
     /// not at (an older `sync`, or a commit was made on it since): sync again.
     #[error("the working copy of {url} is not at base {base}: sync first")]
-    NotAtBase { url: String, base: String },
+    NotAtBase {
+        /// The repository URL, without credentials.
+        url: String,
+        /// The base commit given (hex).
+        base: String,
+    },
     /// The server refused the push for a reason other than a moved branch (a hook, a
     /// protected branch): retrying will not help.
     #[error("push of {refname} to {url} rejected by the server: {reason}")]
     Rejected {
+        /// The repository URL, without credentials.
         url: String,
+        /// The remote ref refused (`refs/heads/…`).
         refname: String,
+        /// The server's message, scrubbed of secrets.
         reason: String,
     },
     /// For callers' retry loops: the branch kept moving for `attempts` pushes.
     #[error("push to {branch} at {url} still conflicted after {attempts} attempts")]
     Conflict {
+        /// The repository URL, without credentials.
         url: String,
+        /// The branch pushed to.
         branch: String,
+        /// How many pushes were tried.
         attempts: u32,
     },
     /// Any other libgit2 failure (network, corrupt objects, locks).
     #[error("git {op} ({url}): {message}")]
     Git {
+        /// The operation (`fetch`, `push`, `reset`, …).
         op: &'static str,
+        /// The repository URL, without credentials.
         url: String,
+        /// libgit2's message, scrubbed of secrets.
         message: String,
+        /// libgit2's error code.
         code: ErrorCode,
+        /// libgit2's error class.
         class: ErrorClass,
     },
     /// A file system operation failed.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, naming the path.
         context: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

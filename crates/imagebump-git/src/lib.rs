@@ -38,6 +38,8 @@
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
 //! compact, write), `sync` (fetch, incremental update or reset), `push` (commit, push).
 
+#![warn(missing_docs)]
+
 mod auth;
 mod copy;
 mod error;

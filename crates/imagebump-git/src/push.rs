@@ -57,7 +57,10 @@ pub enum PushError {
     /// The remote branch no longer points at the commit's base (someone else pushed):
     /// sync and rebuild.
     #[error("the remote branch moved: {reason}")]
-    Moved { reason: String },
+    Moved {
+        /// Where the branch is now, or the server's words.
+        reason: String,
+    },
     /// Anything else: a server hook/protected branch ([`GitError::Rejected`]), auth,
     /// network…
     #[error(transparent)]
