@@ -14,7 +14,6 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
-pub mod gitops;
 pub mod metrics;
 pub mod policy_files;
 pub mod secret;

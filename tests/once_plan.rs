@@ -543,17 +543,19 @@ fn a_target_that_cannot_be_edited_fails_once_but_not_the_others() {
 }
 
 /// The write path under a real push race: the engine plans and writes on a working copy,
-/// someone pushes in between, the push is refused as not fast-forward, and the edit is
-/// planned again on the fresh checkout. `once` cannot be paused between its fetch and its
-/// push from outside, so this drives the same pieces the writer thread uses
-/// (`engine::plan::plan`, `engine::writer::{WorkTree, write_atomically, commit_message}`,
-/// `WorkingCopy::commit_and_push_with`) and makes the competing push from inside the
-/// first attempt.
+/// someone pushes in between, the compare-and-swap push finds the branch moved, and the
+/// edit is planned again on the fresh checkout. `once` cannot be paused between its sync
+/// and its push from outside, so this drives the one write path the writer thread and
+/// `set-image --git` use (`engine::write::write` with `plan` and `commit_message`) and
+/// makes the competing push from inside the first attempt's planning.
 #[test]
 fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
-    use imagebump::engine::writer::{commit_message, write_atomically, WorkTree};
-    use imagebump::gitops::repo::{Applied, GitAuth, GitConfig, WorkingCopy};
-    use imagebump_core::plan::{plan, Desired, Outcome, WatchId};
+    use imagebump::engine::write::write;
+    use imagebump_core::decision::{ImageId, Wish};
+    use imagebump_core::message::commit_message;
+    use imagebump_core::plan::{plan, Outcome};
+    use imagebump_core::policy::PolicySet;
+    use imagebump_git::{GitAuth, GitConfig, RetryPolicy, WorkingCopy};
 
     let tmp = tempfile::tempdir().unwrap();
     let pdir = tmp.path().join("policies");
@@ -565,6 +567,7 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
     .unwrap();
     let (policies, problems) = imagebump::policy_files::load_all(&[pdir]);
     assert!(problems.is_empty(), "{problems:?}");
+    let policies = PolicySet::new(policies);
 
     let web = deployment(&[("web", "registry.example.com/team/web:1.0.0")]);
     let canary = deployment(&[("canary", "registry.example.com/team/canary:1.0.0")]);
@@ -584,38 +587,26 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
         },
     )
     .unwrap();
-    let desired = [
-        Desired {
-            watch: WatchId { app: 0, image: 0 },
-            tag: "1.5.0".into(),
-            digest: None,
-            cause: None,
-        },
-        Desired {
-            watch: WatchId { app: 0, image: 1 },
-            tag: "1.5.0".into(),
-            digest: None,
-            cause: None,
-        },
-    ];
+    let wish = |name: &str| Wish {
+        id: ImageId::new("race", name),
+        tag: "1.5.0".into(),
+        digest: None,
+    };
+    let wishes = [wish("web"), wish("canary")];
 
     // The other writer: scales web up in the same file and hand-bumps canary past 1.5.0.
     let other = CliClone::new(&repo.file_url());
     let their_web = web.replace("replicas: 2", "replicas: 5");
     let their_canary = canary.replace("canary:1.0.0", "canary:1.9.0");
-    let mut attempts = 0;
     let mut plans = Vec::new();
-    let outcome = wc
-        .commit_and_push_with(|root| {
-            attempts += 1;
-            let p = plan(&policies, &desired, &WorkTree(root));
-            let mut paths = Vec::new();
-            for (rel, (_, new)) in &p.files {
-                write_atomically(root, rel, new)?;
-                paths.push(rel.clone());
-            }
-            if attempts == 1 {
-                // After this attempt's fetch and edits, before its push.
+    let written = write(
+        &mut wc,
+        &RetryPolicy::default(),
+        &|_| true,
+        &mut |files| {
+            let p = plan(&policies, &wishes, files);
+            if plans.is_empty() {
+                // After this attempt's sync, before its push.
                 other.commit_and_push(
                     &[
                         ("apps/web/deployment.yaml", &their_web),
@@ -625,26 +616,27 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
                     "scale web, hotfix canary",
                 );
             }
-            let message = commit_message(None, &p);
-            plans.push(p);
-            Ok(Applied { paths, message })
-        })
-        .unwrap()
-        .expect("a commit");
-    assert_eq!(outcome.attempts, 2, "the first push lost the race");
+            plans.push(p.clone());
+            Ok(p)
+        },
+        &|p| commit_message(None, p, "test"),
+    )
+    .unwrap();
+    let commit = written.commit.clone().expect("a commit");
+    assert_eq!(written.attempts, 2, "the first push lost the race");
     assert_eq!(plans.len(), 2);
     // First attempt (stale files): both images change. Second (fresh): canary is already
     // past 1.5.0 in git, so it is a refused downgrade; web lands on top of their edit.
     assert_eq!(plans[0].files.len(), 2);
     assert_eq!(
-        plans[1].outcomes[&WatchId { app: 0, image: 1 }],
+        plans[1].outcomes[&ImageId::new("race", "canary")],
         Outcome::DowngradeRefused {
             current: "1.9.0".into()
         }
     );
     let theirs = other_head(&other);
     assert!(repo.is_ancestor(&theirs, "main"), "their commit stays");
-    assert_eq!(repo.head("main").unwrap(), outcome.commit);
+    assert_eq!(repo.head("main").unwrap(), commit);
     assert_eq!(repo.commit_count("main"), 3);
     assert_eq!(
         repo.read("main", "apps/web/deployment.yaml").unwrap(),

@@ -15,7 +15,7 @@ use imagebump_webhook::{Provider, Receiver};
 async fn start(ready: bool) -> (String, tokio::sync::watch::Sender<bool>) {
     let registry = RegistryClient::new(ClientOptions::default()).unwrap();
     let engine = Arc::new(Engine::new(
-        Vec::new(),
+        imagebump_core::policy::PolicySet::default(),
         registry,
         Arc::new(Metrics::new()),
         Duration::from_secs(300),

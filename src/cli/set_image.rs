@@ -11,9 +11,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::gitops::files;
-use crate::gitops::repo::{self, Applied, GitAuth, GitConfig, WorkingCopy};
-use imagebump_core::edit::{self, Target, Update};
+use imagebump_core::edit::{unified_diff, Target, Update};
+use imagebump_core::message::{commit_message, custom_message};
+use imagebump_core::plan::{plan_set_image, Plan};
+use imagebump_git::{write_atomically, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
+
+use crate::engine::files::Tree;
+use crate::engine::write::write;
 
 /// Arguments of `imagebump set-image`.
 #[derive(Debug, Args)]
@@ -136,7 +140,13 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         std::thread::sleep(d);
         true
     };
-    match write(&mut wc, &RetryPolicy::default(), &no_stop, &mut planner, &message) {
+    match write(
+        &mut wc,
+        &RetryPolicy::default(),
+        &no_stop,
+        &mut planner,
+        &message,
+    ) {
         Ok(w) => {
             match &w.commit {
                 Some(c) => {
@@ -196,7 +206,11 @@ fn lines_of(plan: &Plan, file: Option<&Path>) -> Vec<String> {
         .filter(|c| file.is_none_or(|f| c.file == f))
         .map(|c| {
             let old = if c.old.is_empty() { "(added)" } else { &c.old };
-            let new = if c.new.is_empty() { "(removed)" } else { &c.new };
+            let new = if c.new.is_empty() {
+                "(removed)"
+            } else {
+                &c.new
+            };
             format!("{}:{} {old} → {new}", c.file.display(), c.line)
         })
         .collect()

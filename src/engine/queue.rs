@@ -217,6 +217,9 @@ mod tests {
         // Closing must wake the sleeper long before its minute is up.
         queue.close();
         assert!(!t.join().unwrap());
-        assert!(!queue.sleep(Duration::from_secs(60)), "closed: returns at once");
+        assert!(
+            !queue.sleep(Duration::from_secs(60)),
+            "closed: returns at once"
+        );
     }
 }

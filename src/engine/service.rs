@@ -88,16 +88,19 @@ impl Service {
         WorkingCopy::open(&cfg.state_dir(), git).context("git working copy")
     }
 
-    fn writer(&self, wc: Option<WorkingCopy>, rt: &tokio::runtime::Handle) -> anyhow::Result<Writer> {
+    fn writer(
+        &self,
+        wc: Option<WorkingCopy>,
+        rt: &tokio::runtime::Handle,
+    ) -> anyhow::Result<Writer> {
         let targets = setup::notify_targets(&self.cfg)?;
         let cfg = self.cfg.clone();
         let e = &self.engine;
         Ok(Writer {
             wc,
             open: Box::new(move || {
-                let git = setup::git_config(&cfg).map_err(|e| {
-                    imagebump_git::GitError::Config(format!("{e:#}"))
-                })?;
+                let git = setup::git_config(&cfg)
+                    .map_err(|e| imagebump_git::GitError::Config(format!("{e:#}")))?;
                 WorkingCopy::open(&cfg.state_dir(), git)
             }),
             policies: e.policies.clone(),
@@ -153,7 +156,9 @@ impl Service {
                 wc.sync()?;
                 let p = plan(&policies, &wishes, &Tree(wc.root()));
                 for w in &wishes {
-                    let Some(o) = p.outcomes.get(&w.id) else { continue };
+                    let Some(o) = p.outcomes.get(&w.id) else {
+                        continue;
+                    };
                     // An update stays "pending": the plan is what would be committed.
                     if !matches!(o, Outcome::Updated { .. }) {
                         let pinned = policies.get(&w.id).and_then(|x| x.pinned.as_deref());

@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 
 use super::notify::Format;
 use crate::config::Config;
-use crate::gitops::repo::{GitAuth, GitConfig};
 use crate::secret::{Secret, SecretRef};
+use imagebump_git::{GitAuth, GitConfig};
 use imagebump_registry::{ClientOptions, DockerConfig, RegistryClient, RegistryOptions};
 
 /// A registry client for the config's `registries` and `dockerConfig`.

@@ -127,7 +127,9 @@ impl Writer {
             &|p| commit_message(template.as_deref(), p, env!("CARGO_PKG_VERSION")),
         )
         .map_err(|e: WriteError| e.to_string())?;
-        self.metrics.write_seconds.observe(written.took.as_secs_f64());
+        self.metrics
+            .write_seconds
+            .observe(written.took.as_secs_f64());
         if written.commit.is_some() {
             self.metrics.commits.inc();
             self.metrics

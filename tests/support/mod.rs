@@ -1,7 +1,6 @@
-//! Test harness: real parts (Distribution registry, git servers) started on free ports.
-#![allow(dead_code)]
+//! Test harness: real parts (Distribution registry, git servers) started on free ports,
+//! from `imagebump-testbed`, plus running the real binary.
+#![allow(dead_code, unused_imports)]
 
 pub mod cli;
-pub mod gitserver;
-#[allow(unused_imports)]
-pub use imagebump_testbed::registry;
+pub use imagebump_testbed::{gitserver, registry};

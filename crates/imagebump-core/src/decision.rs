@@ -244,10 +244,7 @@ impl Decision {
             }
             Decision::Pending { chosen } => format!("{chosen} (not written)"),
             d if d.is_up_to_date() => format!("{current} (up to date)"),
-            d => format!(
-                "not updated: {}",
-                d.why_not_updated().unwrap_or_default()
-            ),
+            d => format!("not updated: {}", d.why_not_updated().unwrap_or_default()),
         }
     }
 }
@@ -298,10 +295,7 @@ mod tests {
         let id = ImageId::new("shop", "web");
         assert_eq!(id.to_string(), "shop/web");
         assert_eq!(ImageId::parse("shop/web"), Some(id));
-        assert_eq!(
-            ImageId::parse("a/b/c"),
-            Some(ImageId::new("a", "b/c"))
-        );
+        assert_eq!(ImageId::parse("a/b/c"), Some(ImageId::new("a", "b/c")));
         assert_eq!(ImageId::parse("nope"), None);
         assert_eq!(ImageId::parse("/x"), None);
     }
@@ -328,7 +322,10 @@ mod tests {
             "cannot edit: a.yaml:7: refusing to edit: an alias"
         );
         assert_eq!(
-            Decision::UpToDate { current: "1.2".into() }.line(Some("1.2")),
+            Decision::UpToDate {
+                current: "1.2".into()
+            }
+            .line(Some("1.2")),
             "1.2 (up to date)"
         );
         assert_eq!(
@@ -341,13 +338,21 @@ mod tests {
             "1.2 (commit 0123456789ab)"
         );
         assert_eq!(
-            Decision::NoMatch { listed: 0, examples: vec![] }.why_not_updated().unwrap(),
+            Decision::NoMatch {
+                listed: 0,
+                examples: vec![]
+            }
+            .why_not_updated()
+            .unwrap(),
             "no tag matches: the registry lists no tags"
         );
         assert_eq!(
-            Decision::Failed { stage: Stage::Push, error: "rejected".into() }
-                .why_not_updated()
-                .unwrap(),
+            Decision::Failed {
+                stage: Stage::Push,
+                error: "rejected".into()
+            }
+            .why_not_updated()
+            .unwrap(),
             "push failing: rejected"
         );
     }

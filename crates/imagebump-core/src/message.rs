@@ -42,9 +42,17 @@ pub fn custom_message(text: &str, plan: &Plan, version: &str) -> String {
 fn with_body(subject: &str, plan: &Plan, version: &str) -> String {
     let mut msg = format!("{subject}\n\n");
     for c in &plan.changes {
-        let owner = c.owner.as_ref().map(|o| format!("{o}: ")).unwrap_or_default();
+        let owner = c
+            .owner
+            .as_ref()
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default();
         let old = if c.old.is_empty() { "(added)" } else { &c.old };
-        let new = if c.new.is_empty() { "(removed)" } else { &c.new };
+        let new = if c.new.is_empty() {
+            "(removed)"
+        } else {
+            &c.new
+        };
         msg.push_str(&format!(
             "- {owner}{}:{} {old} → {new}\n",
             c.file.display(),
@@ -76,12 +84,19 @@ mod tests {
         let id = ImageId::new("shop", "web");
         let mut p = Plan::default();
         p.changes.push(change(Some(id.clone()), "1.0", "1.1"));
-        p.outcomes.insert(id, Outcome::Updated { from: Some("1.0".into()) });
+        p.outcomes.insert(
+            id,
+            Outcome::Updated {
+                from: Some("1.0".into()),
+            },
+        );
         assert_eq!(
             commit_message(None, &p, "0.1.0"),
             "chore(images): shop/web: 1.0 → 1.1\n\n- shop/web: apps/a.yaml:3 1.0 → 1.1\n\nImagebump-Version: 0.1.0\n"
         );
-        assert!(commit_message(Some("deploy: {{summary}}"), &p, "x").starts_with("deploy: shop/web"));
+        assert!(
+            commit_message(Some("deploy: {{summary}}"), &p, "x").starts_with("deploy: shop/web")
+        );
         let mut s = Plan {
             title: Some("set nginx:1.2".into()),
             ..Plan::default()

@@ -164,7 +164,8 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
         ) {
             Ok(u) => u,
             Err(e) => {
-                out.outcomes.insert(d.id.clone(), Outcome::Failed(e.to_string()));
+                out.outcomes
+                    .insert(d.id.clone(), Outcome::Failed(e.to_string()));
                 continue;
             }
         };
@@ -501,9 +502,7 @@ mod tests {
         let mut src = files();
         src.0.remove(Path::new("apps/kustomization.yaml"));
         let p = plan(&pol, &[want(0, "1.1.0")], &src);
-        assert!(
-            matches!(&p.outcomes[&id(0)], Outcome::Failed(e) if e.contains("not found"))
-        );
+        assert!(matches!(&p.outcomes[&id(0)], Outcome::Failed(e) if e.contains("not found")));
         assert!(
             p.files.is_empty(),
             "a failed image writes none of its files"

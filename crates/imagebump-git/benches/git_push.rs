@@ -3,34 +3,30 @@
 //!   (a) a small repository, over file:// and over smart HTTP (nginx + git-http-backend),
 //!   (b) a generated repository of 10,000 commits and 20,000 files (git fast-import).
 //!
-//! WorkingCopy always fetches and resets hard before editing (it never writes from a
+//! WorkingCopy always syncs (fetch + reset to the remote tip) before editing (it never writes from a
 //! stale copy), so two CLI baselines are printed:
 //!   cli-commit   edit, `git commit -qam`, `git push -q`            (no fetch: less work)
 //!   cli-synced   `git fetch` + `git reset --hard origin/main`, edit, commit, push
 //!                (the same work WorkingCopy does)
 //!
-//! Run: `cargo bench --bench git_push` (env: GIT_BENCH_ITERS=N, default 21;
+//! Run: `cargo bench -p imagebump-git --bench git_push` (env: GIT_BENCH_ITERS=N, default 21;
 //! GIT_BENCH_SKIP_SMALL=1 / GIT_BENCH_SKIP_LARGE=1 to skip (a) / (b);
 //! GIT_BENCH_COMMITS / GIT_BENCH_FILES to resize (b); GIT_BENCH_LOG=1 for phase timings).
-
-#[allow(dead_code)]
-#[path = "../tests/support/gitserver.rs"]
-mod gitserver;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gitserver::{git, BareRepo, HttpGitServer};
-use imagebump::gitops::repo::{GitAuth, GitConfig, WorkingCopy};
+use imagebump_git::{GitAuth, GitConfig, WorkingCopy};
+use imagebump_testbed::gitserver::{self, git, BareRepo, HttpGitServer};
 
 const TARGET: &str = "apps/app-000/f000.yaml";
 
 fn main() {
     if std::env::var_os("GIT_BENCH_LOG").is_some() {
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("imagebump=debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new("imagebump_git=debug"))
             .with_writer(std::io::stderr)
             .init();
     }
@@ -188,17 +184,19 @@ fn measure(
     let mut wc_times = Vec::with_capacity(iters);
     for i in 0..iters {
         let t = Instant::now();
-        let out = wc
-            .commit_and_push("chore(images): bench bump", |root: &Path| {
-                std::fs::write(
-                    root.join(TARGET),
-                    format!("image: registry.example/app:{i}.0.0\n"),
-                )?;
-                Ok(vec![TARGET.into()])
-            })
-            .unwrap();
+        // What the engine does per write (no race here: one writer per repository).
+        let base = wc.sync().unwrap();
+        wc.write_file(
+            Path::new(TARGET),
+            &format!("image: registry.example/app:{i}.0.0\n"),
+        )
+        .unwrap();
+        let commit = wc
+            .commit(&base, &[TARGET.into()], "chore(images): bench bump")
+            .unwrap()
+            .expect("a change");
+        wc.push(&commit).unwrap();
         wc_times.push(t.elapsed());
-        assert!(out.is_some());
     }
 
     // git CLI on an existing clone

@@ -1,28 +1,21 @@
 //! WorkingCopy against a real smart-HTTP git server (nginx + fcgiwrap + git-http-backend)
 //! with basic auth: credentials, wrong password, server-side rejection, races.
 
-mod support;
+mod common;
 
-use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use imagebump::gitops::repo::{GitAuth, GitConfig, GitError, RetryPolicy, WorkingCopy};
-use support::gitserver::{CliClone, HttpGitServer};
+use common::{fast_retry, land, land_file};
+use imagebump_git::{GitAuth, GitConfig, GitError, WorkingCopy};
+use imagebump_testbed::gitserver::{CliClone, HttpGitServer};
 
 const USER: &str = "robot";
 const PASS: &str = "s3cret-Token-42";
 
 fn cfg(url: String, auth: GitAuth) -> GitConfig {
-    GitConfig {
-        url,
-        branch: "main".into(),
-        push_branch: None,
-        author_name: "imagebump".into(),
-        author_email: "imagebump@example.invalid".into(),
-        auth,
-    }
+    common::cfg(&url, auth)
 }
 
 fn userpass(password: &str) -> GitAuth {
@@ -32,11 +25,8 @@ fn userpass(password: &str) -> GitAuth {
     }
 }
 
-fn bump(content: &'static str) -> impl FnMut(&Path) -> anyhow::Result<Vec<PathBuf>> {
-    move |root: &Path| {
-        fs::write(root.join("deploy.yaml"), content)?;
-        Ok(vec!["deploy.yaml".into()])
-    }
+fn bump(wc: &mut WorkingCopy, content: &str, message: &str) -> Option<common::Landed> {
+    land_file(wc, "deploy.yaml", content, message).unwrap()
 }
 
 fn all_files(dir: &Path) -> Vec<PathBuf> {
@@ -60,19 +50,14 @@ fn push_over_http_with_basic_auth() {
     let origin = srv.create_repo("fleet", &[("deploy.yaml", "image: app:1\n")]);
     let state = tempfile::tempdir().unwrap();
     let mut wc = WorkingCopy::open(state.path(), cfg(srv.url("fleet"), userpass(PASS))).unwrap();
-    let out = wc
-        .commit_and_push("bump over http", bump("image: app:2\n"))
-        .unwrap()
-        .unwrap();
-    assert_eq!(origin.head("main").unwrap(), out.commit);
+    let out = bump(&mut wc, "image: app:2\n", "bump over http").unwrap();
+    assert_eq!(origin.head("main").unwrap(), out.pushed.commit);
     assert_eq!(
         origin.read("main", "deploy.yaml").unwrap(),
         "image: app:2\n"
     );
     // A second write on the same copy (fetch + push again) works too.
-    wc.commit_and_push("again", bump("image: app:3\n"))
-        .unwrap()
-        .unwrap();
+    bump(&mut wc, "image: app:3\n", "again").unwrap();
     assert_eq!(origin.commit_count("main"), 3);
     // The password is nowhere on disk.
     for p in all_files(state.path()) {
@@ -127,9 +112,7 @@ fn wrong_password_on_push_after_a_good_clone() {
     assert_eq!(origin.commit_count("main"), 1);
     // The copy is still there and usable with the right password.
     let mut wc = WorkingCopy::open(state.path(), cfg(srv.url("fleet"), userpass(PASS))).unwrap();
-    wc.commit_and_push("ok", bump("image: app:2\n"))
-        .unwrap()
-        .unwrap();
+    bump(&mut wc, "image: app:2\n", "ok").unwrap();
 }
 
 #[test]
@@ -145,9 +128,7 @@ fn credentials_in_the_url_are_used_but_never_stored_or_shown() {
     assert!(!wc.display_url().contains(PASS));
     assert!(!format!("{wc:?}").contains(PASS));
     assert!(!wc.root().to_string_lossy().contains(PASS));
-    wc.commit_and_push("via url creds", bump("image: app:2\n"))
-        .unwrap()
-        .unwrap();
+    bump(&mut wc, "image: app:2\n", "via url creds").unwrap();
     assert_eq!(
         origin.read("main", "deploy.yaml").unwrap(),
         "image: app:2\n"
@@ -158,16 +139,17 @@ fn credentials_in_the_url_are_used_but_never_stored_or_shown() {
 }
 
 #[test]
-fn pre_receive_rejection_is_an_error_not_a_success() {
+fn pre_receive_rejection_is_an_error_not_a_move() {
     let srv = HttpGitServer::start(USER, PASS);
     let origin = srv.create_repo("fleet", &[("deploy.yaml", "image: app:1\n")]);
     let state = tempfile::tempdir().unwrap();
     let mut wc = WorkingCopy::open(state.path(), cfg(srv.url("fleet"), userpass(PASS))).unwrap();
     origin.reject_pushes("protected branch: no direct pushes");
-    let calls = Cell::new(0);
-    let r = wc.commit_and_push("bump", |root: &Path| {
-        calls.set(calls.get() + 1);
-        bump("image: app:2\n")(root)
+    let mut calls = 0;
+    let r = land(&mut wc, fast_retry(5), "bump", |wc, _| {
+        calls += 1;
+        wc.write_file(Path::new("deploy.yaml"), "image: app:2\n")?;
+        Ok(vec![PathBuf::from("deploy.yaml")])
     });
     match &r {
         Err(GitError::Rejected {
@@ -178,12 +160,10 @@ fn pre_receive_rejection_is_an_error_not_a_success() {
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
-    assert_eq!(calls.get(), 1, "a policy rejection is not retried");
+    assert_eq!(calls, 1, "a policy rejection is not retried");
     assert_eq!(origin.commit_count("main"), 1);
     origin.accept_pushes();
-    wc.commit_and_push("bump", bump("image: app:2\n"))
-        .unwrap()
-        .unwrap();
+    bump(&mut wc, "image: app:2\n", "bump").unwrap();
     assert_eq!(origin.commit_count("main"), 2);
 }
 
@@ -196,24 +176,16 @@ fn race_over_http_both_commits_land_without_force() {
     );
     let other = CliClone::new(&srv.url_with_credentials("fleet"));
     let state = tempfile::tempdir().unwrap();
-    let mut wc = WorkingCopy::open(state.path(), cfg(srv.url("fleet"), userpass(PASS)))
-        .unwrap()
-        .with_retry(RetryPolicy {
-            max_attempts: 5,
-            base_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-        });
-    let calls = Cell::new(0);
-    let out = wc
-        .commit_and_push("bump", |root: &Path| {
-            calls.set(calls.get() + 1);
-            if calls.get() == 1 {
-                other.commit_and_push(&[("other.yaml", "x: 2\n")], "human edit");
-            }
-            bump("image: app:2\n")(root)
-        })
-        .unwrap()
-        .unwrap();
+    let mut wc = WorkingCopy::open(state.path(), cfg(srv.url("fleet"), userpass(PASS))).unwrap();
+    let out = land(&mut wc, fast_retry(5), "bump", |wc, attempt| {
+        if attempt == 1 {
+            other.commit_and_push(&[("other.yaml", "x: 2\n")], "human edit");
+        }
+        wc.write_file(Path::new("deploy.yaml"), "image: app:2\n")?;
+        Ok(vec![PathBuf::from("deploy.yaml")])
+    })
+    .unwrap()
+    .unwrap();
     assert_eq!(out.attempts, 2);
     assert_eq!(
         origin.log_subjects("main"),

@@ -3,29 +3,21 @@
 //! whole tree). Its result must be exactly what a fresh checkout of the remote head gives,
 //! also after another writer changed, deleted, retyped files, and after a failed push.
 
-mod support;
+mod common;
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use imagebump::gitops::repo::{GitAuth, GitConfig, GitError, RetryPolicy, WorkingCopy};
-use support::gitserver::{git, BareRepo, CliClone};
+use common::{fast_retry, land};
+use imagebump_git::{GitAuth, GitConfig, GitError, PushError, WorkingCopy};
+use imagebump_testbed::gitserver::{git, BareRepo, CliClone};
 
 fn cfg(url: &str) -> GitConfig {
-    GitConfig {
-        url: url.to_string(),
-        branch: "main".into(),
-        push_branch: None,
-        author_name: "imagebump".into(),
-        author_email: "imagebump@example.invalid".into(),
-        auth: GitAuth::None,
-    }
+    common::cfg(url, GitAuth::None)
 }
 
 const DEPLOY: &str = "image: ghcr.io/acme/app:1.0.0\n";
@@ -91,7 +83,7 @@ fn snapshot(root: &Path) -> BTreeMap<String, Node> {
     out
 }
 
-/// Debug log lines of `imagebump` emitted on this thread while `f` runs.
+/// Debug log lines of `imagebump_git` emitted on this thread while `f` runs.
 fn with_log<T>(f: impl FnOnce() -> T) -> (T, String) {
     #[derive(Clone)]
     struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -107,7 +99,7 @@ fn with_log<T>(f: impl FnOnce() -> T) -> (T, String) {
     let buf = Buf(Arc::new(Mutex::new(Vec::new())));
     let w = buf.clone();
     let sub = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("imagebump=debug"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new("imagebump_git=debug"))
         .with_ansi(false)
         .with_writer(move || w.clone())
         .finish();
@@ -135,17 +127,25 @@ fn other_writer_reshapes(other: &CliClone) {
     other.push();
 }
 
+/// [`land`] with an edit that writes through the copy's root, as an editor does.
+fn land_edit(
+    wc: &mut WorkingCopy,
+    message: &str,
+    mut edit: impl FnMut(&Path) -> Vec<PathBuf>,
+) -> Option<common::Landed> {
+    land(wc, fast_retry(1), message, |wc, _| Ok(edit(wc.root()))).unwrap()
+}
+
 #[test]
 fn next_write_updates_only_what_the_remote_changed_and_matches_a_fresh_checkout() {
     let origin = seeded();
     let other = CliClone::new(&origin.file_url());
     let state = tempfile::tempdir().unwrap();
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
-    wc.commit_and_push("one", |root: &Path| {
-        fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n")?;
-        Ok(vec!["apps/app/deploy.yaml".into()])
+    land_edit(&mut wc, "one", |root| {
+        fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n").unwrap();
+        vec!["apps/app/deploy.yaml".into()]
     })
-    .unwrap()
     .unwrap();
 
     other_writer_reshapes(&other);
@@ -153,14 +153,14 @@ fn next_write_updates_only_what_the_remote_changed_and_matches_a_fresh_checkout(
     let expected = snapshot(fresh.path());
 
     let (out, log) = with_log(|| {
-        wc.commit_and_push("two", |root: &Path| {
+        land_edit(&mut wc, "two", |root| {
             // The edit starts from exactly the remote head: theirs and ours.
             assert_eq!(snapshot(root), expected);
-            fs::write(root.join("apps/new/deploy.yaml"), "image: new:2\n")?;
-            Ok(vec!["apps/new/deploy.yaml".into()])
+            fs::write(root.join("apps/new/deploy.yaml"), "image: new:2\n").unwrap();
+            vec!["apps/new/deploy.yaml".into()]
         })
     });
-    out.unwrap().unwrap();
+    out.unwrap();
     assert!(log.contains("how=\"incremental\""), "{log}");
     assert!(!log.contains("full reset"), "{log}");
 
@@ -196,9 +196,9 @@ fn next_write_updates_only_what_the_remote_changed_and_matches_a_fresh_checkout(
 
     // No remote change: nothing is touched at all.
     let (_, log) = with_log(|| {
-        wc.commit_and_push("three", |root: &Path| {
+        land_edit(&mut wc, "three", |root| {
             assert_eq!(snapshot(root), snapshot(fresh.path()));
-            Ok(vec![])
+            vec![]
         })
     });
     assert!(log.contains("how=\"unchanged\""), "{log}");
@@ -209,53 +209,48 @@ fn an_edit_whose_push_failed_is_replaced_by_the_remote_content() {
     let origin = seeded();
     let other = CliClone::new(&origin.file_url());
     let state = tempfile::tempdir().unwrap();
-    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url()))
-        .unwrap()
-        .with_retry(RetryPolicy {
-            max_attempts: 2,
-            base_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(10),
-        });
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
 
     // 1. Every attempt loses the race: our edit is committed locally, never pushed.
-    let calls = Cell::new(0u32);
-    let r = wc.commit_and_push("never lands", |root: &Path| {
-        calls.set(calls.get() + 1);
-        other.commit_and_push(
-            &[("counter", calls.get().to_string().as_str())],
-            "human wins",
-        );
-        fs::write(root.join("apps/app/deploy.yaml"), "image: app:LOST\n")?;
+    let mut calls = 0u32;
+    let r = land(&mut wc, fast_retry(2), "never lands", |wc, _| {
+        calls += 1;
+        other.commit_and_push(&[("counter", calls.to_string().as_str())], "human wins");
+        wc.write_file(Path::new("apps/app/deploy.yaml"), "image: app:LOST\n")?;
         Ok(vec!["apps/app/deploy.yaml".into()])
     });
     assert!(matches!(r, Err(GitError::Conflict { .. })), "{r:?}");
 
-    // 2. The push fails outright (the remote vanished between fetch and push).
+    // 2. The push fails outright (the remote vanished between commit and push).
+    let base = wc.sync().unwrap();
+    wc.write_file(Path::new("apps/other/deploy.yaml"), "image: other:LOST\n")
+        .unwrap();
+    let commit = wc
+        .commit(&base, &["apps/other/deploy.yaml".into()], "fails")
+        .unwrap()
+        .unwrap();
     let parked = origin.path().with_extension("parked");
-    let r = wc.commit_and_push("fails", |root: &Path| {
-        fs::write(root.join("apps/other/deploy.yaml"), "image: other:LOST\n")?;
-        fs::rename(origin.path(), &parked)?;
-        Ok(vec!["apps/other/deploy.yaml".into()])
-    });
+    fs::rename(origin.path(), &parked).unwrap();
+    let r = wc.push(&commit);
     fs::rename(&parked, origin.path()).unwrap();
-    assert!(r.is_err(), "{r:?}");
+    assert!(matches!(r, Err(PushError::Failed(_))), "{r:?}");
 
     // 3. Someone else writes; our next write sees their files and none of our lost edits.
     other.commit_and_push(&[("README.md", "# fleet, edited\n")], "human again");
     let fresh = CliClone::new(&origin.file_url());
     let expected = snapshot(fresh.path());
     let (out, log) = with_log(|| {
-        wc.commit_and_push("lands", |root: &Path| {
+        land_edit(&mut wc, "lands", |root| {
             assert_eq!(snapshot(root), expected);
             assert_eq!(
-                fs::read_to_string(root.join("apps/app/deploy.yaml"))?,
+                fs::read_to_string(root.join("apps/app/deploy.yaml")).unwrap(),
                 DEPLOY
             );
-            fs::write(root.join("apps/app/deploy.yaml"), "image: app:3\n")?;
-            Ok(vec!["apps/app/deploy.yaml".into()])
+            fs::write(root.join("apps/app/deploy.yaml"), "image: app:3\n").unwrap();
+            vec!["apps/app/deploy.yaml".into()]
         })
     });
-    out.unwrap().unwrap();
+    out.unwrap();
     assert!(log.contains("how=\"incremental\""), "{log}");
     assert_eq!(
         origin.read("main", "apps/other/deploy.yaml").unwrap(),
@@ -285,28 +280,27 @@ fn unlisted_changes_are_noticed_and_reset_even_on_the_fast_path() {
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
     // Writes one listed and several unlisted changes (including an ignored file).
     let (out, log) = with_log(|| {
-        wc.commit_and_push("only app", |root: &Path| {
-            fs::write(root.join(".gitignore"), "*.tmp\n")?;
-            fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n")?;
-            fs::write(root.join("apps/other/deploy.yaml"), "image: other:SNEAKY\n")?;
-            fs::remove_file(root.join("README.md"))?;
-            fs::write(root.join("apps/junk.tmp"), "junk\n")?;
-            Ok(vec!["apps/app/deploy.yaml".into()])
+        land_edit(&mut wc, "only app", |root| {
+            fs::write(root.join(".gitignore"), "*.tmp\n").unwrap();
+            fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n").unwrap();
+            fs::write(root.join("apps/other/deploy.yaml"), "image: other:SNEAKY\n").unwrap();
+            fs::remove_file(root.join("README.md")).unwrap();
+            fs::write(root.join("apps/junk.tmp"), "junk\n").unwrap();
+            vec!["apps/app/deploy.yaml".into()]
         })
     });
-    out.unwrap().unwrap();
+    out.unwrap();
     assert!(log.contains("resets the working copy fully"), "{log}");
     let fresh = CliClone::new(&origin.file_url());
     let expected = snapshot(fresh.path());
     let (_, log) = with_log(|| {
-        wc.commit_and_push("look", |root: &Path| {
+        land_edit(&mut wc, "look", |root| {
             assert_eq!(snapshot(root), expected);
-            Ok(vec![])
+            vec![]
         })
-        .unwrap()
     });
     assert!(log.contains("full reset"), "{log}");
     // Now known clean again: the next sync is incremental.
-    let (_, log) = with_log(|| wc.refresh().unwrap());
+    let (_, log) = with_log(|| wc.sync().unwrap());
     assert!(log.contains("how=\"unchanged\""), "{log}");
 }

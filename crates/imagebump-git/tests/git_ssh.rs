@@ -1,14 +1,14 @@
 //! WorkingCopy over ssh:// against a real OpenSSH server: key authentication and
 //! known_hosts checking.
 
-mod support;
+mod common;
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use imagebump::gitops::repo::{GitAuth, GitConfig, GitError, WorkingCopy};
-use support::gitserver::{BareRepo, SshGitServer};
+use common::land_file;
+use imagebump_git::{GitAuth, GitConfig, GitError, WorkingCopy};
+use imagebump_testbed::gitserver::{BareRepo, SshGitServer};
 
 fn cfg(url: String, private_key: PathBuf, known_hosts: Option<PathBuf>) -> GitConfig {
     GitConfig {
@@ -35,14 +35,10 @@ fn push_over_ssh_with_key_and_known_hosts() {
         cfg(srv.url(&origin), srv.client_key(), Some(srv.known_hosts())),
     )
     .unwrap();
-    let out = wc
-        .commit_and_push("bump over ssh", |root: &Path| {
-            fs::write(root.join("deploy.yaml"), "image: app:2\n")?;
-            Ok(vec!["deploy.yaml".into()])
-        })
+    let out = land_file(&mut wc, "deploy.yaml", "image: app:2\n", "bump over ssh")
         .unwrap()
         .unwrap();
-    assert_eq!(origin.head("main").unwrap(), out.commit);
+    assert_eq!(origin.head("main").unwrap(), out.pushed.commit);
     assert_eq!(
         origin.read("main", "deploy.yaml").unwrap(),
         "image: app:2\n"

@@ -6,28 +6,18 @@
 //! The killed writer is this very test binary, re-executed with `crash_child` as filter
 //! and `IMAGEBUMP_CRASH_CHILD` set; without that variable `crash_child` does nothing.
 
-mod support;
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imagebump::gitops::repo::{GitAuth, GitConfig, WorkingCopy};
-use support::gitserver::{git, BareRepo, HttpGitServer};
+use common::{cfg, fast_retry, land, land_file};
+use imagebump_git::{GitAuth, WorkingCopy};
+use imagebump_testbed::gitserver::{git, BareRepo, HttpGitServer};
 
 const DEPLOY: &str = "image: ghcr.io/acme/app:1.0.0\n";
-
-fn cfg(url: &str, auth: GitAuth) -> GitConfig {
-    GitConfig {
-        url: url.to_string(),
-        branch: "main".into(),
-        push_branch: None,
-        author_name: "imagebump".into(),
-        author_email: "imagebump@example.invalid".into(),
-        auth,
-    }
-}
 
 fn auth_from_env() -> GitAuth {
     match (
@@ -50,27 +40,27 @@ fn crash_child() {
     let ready = PathBuf::from(std::env::var("IMAGEBUMP_READY").unwrap());
     let mut wc = WorkingCopy::open(&state, cfg(&url, auth_from_env())).unwrap();
     match mode.as_str() {
-        "block-in-apply" => {
-            let _ = wc.commit_and_push("never pushed", |root: &Path| {
-                // Half of an edit, a new file, then stall until killed.
-                let p = root.join("apps/app/deploy.yaml");
-                fs::write(&p, &DEPLOY.as_bytes()[..DEPLOY.len() / 2])?;
-                fs::write(root.join("apps/app/new-half.yaml"), "image: gh")?;
-                fs::write(&ready, "ready")?;
-                loop {
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            });
+        "block-in-edit" => {
+            wc.sync().unwrap();
+            // Half of an edit, a new file, then stall until killed.
+            let root = wc.root();
+            let p = root.join("apps/app/deploy.yaml");
+            fs::write(&p, &DEPLOY.as_bytes()[..DEPLOY.len() / 2]).unwrap();
+            fs::write(root.join("apps/app/new-half.yaml"), "image: gh").unwrap();
+            fs::write(&ready, "ready").unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
         }
         "loop" => {
             fs::write(&ready, "ready").unwrap();
             for i in 0u64.. {
-                wc.commit_and_push(&format!("loop {i}"), |root: &Path| {
-                    let p = root.join("apps/app/deploy.yaml");
+                land(&mut wc, fast_retry(5), &format!("loop {i}"), |wc, _| {
+                    let p = wc.root().join("apps/app/deploy.yaml");
                     // Write in two steps so a kill can land between them.
-                    fs::write(&p, "image: ghcr.io/acme/app:")?;
-                    let mut f = fs::OpenOptions::new().append(true).open(&p)?;
-                    std::io::Write::write_all(&mut f, format!("{i}.0.0\n").as_bytes())?;
+                    fs::write(&p, "image: ghcr.io/acme/app:").unwrap();
+                    let mut f = fs::OpenOptions::new().append(true).open(&p).unwrap();
+                    std::io::Write::write_all(&mut f, format!("{i}.0.0\n").as_bytes()).unwrap();
                     Ok(vec!["apps/app/deploy.yaml".into()])
                 })
                 .unwrap();
@@ -172,10 +162,10 @@ fn seeded() -> BareRepo {
 }
 
 #[test]
-fn writer_killed_inside_apply_then_reopen_converges() {
+fn writer_killed_inside_an_edit_then_reopen_converges() {
     let origin = seeded();
     let state = tempfile::tempdir().unwrap();
-    let (mut child, ready) = spawn_child("block-in-apply", state.path(), &origin.file_url(), None);
+    let (mut child, ready) = spawn_child("block-in-edit", state.path(), &origin.file_url(), None);
     wait_for(&ready, &mut child);
     child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
     child.wait().unwrap();
@@ -197,13 +187,12 @@ fn writer_killed_inside_apply_then_reopen_converges() {
         fs::read_to_string(root.join("apps/app/deploy.yaml")).unwrap(),
         DEPLOY
     );
-    wc.commit_and_push("after crash", |root: &Path| {
-        fs::write(
-            root.join("apps/app/deploy.yaml"),
-            "image: ghcr.io/acme/app:2.0.0\n",
-        )?;
-        Ok(vec!["apps/app/deploy.yaml".into()])
-    })
+    land_file(
+        &mut wc,
+        "apps/app/deploy.yaml",
+        "image: ghcr.io/acme/app:2.0.0\n",
+        "after crash",
+    )
     .unwrap()
     .unwrap();
     assert_eq!(origin.log_subjects("main"), vec!["after crash", "initial"]);
@@ -242,10 +231,12 @@ fn writer_killed_at_random_moments_never_corrupts_anything() {
             .unwrap_or_else(|e| panic!("round {round} ({ms} ms): reopen failed: {e}"));
         assert_converged(wc.root(), &origin);
         let content = format!("image: ghcr.io/acme/app:round-{round}\n");
-        wc.commit_and_push(&format!("round {round}"), |root: &Path| {
-            fs::write(root.join("apps/app/deploy.yaml"), &content)?;
-            Ok(vec!["apps/app/deploy.yaml".into()])
-        })
+        land_file(
+            &mut wc,
+            "apps/app/deploy.yaml",
+            &content,
+            &format!("round {round}"),
+        )
         .unwrap_or_else(|e| panic!("round {round}: write after crash failed: {e}"))
         .unwrap();
         assert_eq!(
@@ -331,13 +322,12 @@ fn leftovers_of_an_interrupted_cli_session_are_cleared() {
 
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
     assert_converged(&root, &origin);
-    wc.commit_and_push("clean write", |root: &Path| {
-        fs::write(
-            root.join("apps/app/deploy.yaml"),
-            "image: ghcr.io/acme/app:3.0.0\n",
-        )?;
-        Ok(vec!["apps/app/deploy.yaml".into()])
-    })
+    land_file(
+        &mut wc,
+        "apps/app/deploy.yaml",
+        "image: ghcr.io/acme/app:3.0.0\n",
+        "clean write",
+    )
     .unwrap()
     .unwrap();
     assert_eq!(origin.log_subjects("main"), vec!["clean write", "initial"]);
@@ -374,11 +364,8 @@ fn broken_index_half_made_clone_and_unusable_copy_are_recovered() {
     fs::write(root.join("stray"), "x").unwrap();
     wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
     assert_converged(wc.root(), &origin);
-    wc.commit_and_push("works", |root: &Path| {
-        fs::write(root.join("apps/app/deploy.yaml"), "image: ok\n")?;
-        Ok(vec!["apps/app/deploy.yaml".into()])
-    })
-    .unwrap()
-    .unwrap();
+    land_file(&mut wc, "apps/app/deploy.yaml", "image: ok\n", "works")
+        .unwrap()
+        .unwrap();
     assert_eq!(origin.commit_count("main"), 2);
 }

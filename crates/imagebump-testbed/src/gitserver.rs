@@ -217,6 +217,28 @@ impl BareRepo {
         set_executable(&hook);
     }
 
+    /// Keep a reflog of the branches (bare repositories keep none by default), so that a
+    /// test can check every step a branch took.
+    pub fn enable_reflog(&self) {
+        self.git(&["config", "core.logAllRefUpdates", "true"]);
+    }
+
+    /// The `(old, new)` commit ids of every step in `branch`'s reflog, oldest first
+    /// (`old` is all zeros when the step created the branch). Empty without a reflog.
+    pub fn reflog_steps(&self, branch: &str) -> Vec<(String, String)> {
+        let log = self.path.join("logs/refs/heads").join(branch);
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let mut f = l.split(' ');
+                let old = f.next().unwrap_or_default().to_string();
+                let new = f.next().unwrap_or_default().to_string();
+                (old, new)
+            })
+            .collect()
+    }
+
     /// Remove the `pre-receive` hook.
     pub fn accept_pushes(&self) {
         let _ = std::fs::remove_file(self.path.join("hooks/pre-receive"));
