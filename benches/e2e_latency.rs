@@ -1,6 +1,9 @@
 //! End to end: registry push → webhook → rescan → in-place edit → commit → push, measured
 //! with real parts only (issue 5), against a floor measured in the same run.
 //!
+//! Long: the floor, the service and the large-repository case share one set-up; split,
+//! the three figures would no longer come from one run.
+//!
 //! Run (release, the figures to quote):
 //!
 //! ```sh

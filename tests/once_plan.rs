@@ -445,7 +445,7 @@ fn plan_prints_the_diff_and_writes_nothing() {
     // Images left alone are reported on stderr.
     assert!(
         r.stderr
-            .contains("legacy/old: not updated: downgrade refused: git has 2.0.0\n"),
+            .contains("legacy/old: not updated: downgrade refused: git has 2.0.0, the policy chose 1.5.0 (allowDowngrade: true permits it)\n"),
         "{r:?}"
     );
     assert!(

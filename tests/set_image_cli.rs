@@ -1,6 +1,9 @@
 //! `imagebump set-image` from the user's side: the real binary, real files, a real bare
 //! git repository (file://) and a smart-HTTP git server (nginx + git-http-backend).
 //! Every check compares whole files, exit codes and what the user reads.
+//!
+//! Long: one scenario per way of calling set-image (local, --git over file:// and HTTP,
+//! dry runs, refusals); they share helpers that splitting the file would duplicate.
 
 mod support;
 
@@ -579,7 +582,17 @@ fn git_file_url_commits_and_pushes_only_the_edited_files() {
         &[],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(tip_message(&repo, "main").trim_end(), "bump the proxy");
+    // The user's text is the subject; the change lines and the trailer still follow, so
+    // the commit stays recognisable as imagebump's.
+    let msg = tip_message(&repo, "main");
+    assert!(
+        msg.starts_with("bump the proxy\n\n- infra/proxy.yaml:"),
+        "{msg}"
+    );
+    assert!(
+        msg.trim_end().ends_with("Imagebump-Version: 0.1.0"),
+        "{msg}"
+    );
     assert_eq!(repo.tip_changed_files("main"), ["infra/proxy.yaml"]);
     let r = imagebump(
         &cwd,

@@ -68,8 +68,8 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
         let up_to_date = s.decision.as_ref().is_none_or(|d| {
             d.is_up_to_date() || matches!(d, imagebump_core::decision::Decision::Pending { .. })
         });
-        if !up_to_date {
-            eprintln!("{}/{}: {}", s.application, s.image, s.line());
+        if let (false, Some(why)) = (up_to_date, &s.why_not_updated) {
+            eprintln!("{}/{}: not updated: {why}", s.application, s.image);
         }
     }
     if plan.files.is_empty() {

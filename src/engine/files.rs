@@ -14,6 +14,9 @@ impl Tree<'_> {
     fn full(&self, rel: &Path) -> Result<PathBuf, String> {
         if self.0.as_os_str().is_empty() {
             Ok(rel.to_path_buf())
+        } else if rel.as_os_str().is_empty() || rel == Path::new(".") {
+            // The whole tree (`set-image --git` without a path).
+            Ok(self.0.to_path_buf())
         } else {
             safe_join(self.0, rel).map_err(|e| e.to_string())
         }

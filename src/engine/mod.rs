@@ -199,7 +199,7 @@ impl Engine {
                         self.queue.push(q);
                     }
                 }
-                Err(panic) => self.scan_panicked(&repo, &writer::panic_message(&panic)),
+                Err(panic) => self.scan_panicked(&repo, &writer::panic_message(&*panic)),
             }
             drop(guard);
             let mut sched = self.sched.lock().unwrap_or_else(|e| e.into_inner());
@@ -414,7 +414,7 @@ impl Engine {
                 {
                     Ok(w) => w,
                     Err(panic) => {
-                        self.scan_panicked(&r, &writer::panic_message(&panic));
+                        self.scan_panicked(&r, &writer::panic_message(&*panic));
                         Vec::new()
                     }
                 }

@@ -120,7 +120,7 @@ impl WriteQueue {
     /// Blocks until there is work, then gathers: for `window` when one is configured,
     /// else while other scans are still running (at most [`GATHER_MAX`]). Takes everything.
     /// `None` when closed and empty.
-    pub(crate) fn take(&self, window: Duration) -> Option<Vec<Queued>> {
+    pub fn take(&self, window: Duration) -> Option<Vec<Queued>> {
         let mut s = self.lock();
         while s.pending.is_empty() {
             if s.closed {

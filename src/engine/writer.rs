@@ -76,7 +76,7 @@ impl Writer {
                     self.metrics.panic(Stage::Push.as_str());
                     // Its state is unknown: the next batch opens (and repairs) it again.
                     self.wc = None;
-                    format!("the writer panicked: {}", panic_message(&panic))
+                    format!("the writer panicked: {}", panic_message(&*panic))
                 }
             };
             self.failures.fetch_add(1, Ordering::Relaxed);

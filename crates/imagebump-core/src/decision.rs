@@ -244,6 +244,7 @@ impl Decision {
             }
             Decision::Pending { chosen } => format!("{chosen} (not written)"),
             d if d.is_up_to_date() => format!("{current} (up to date)"),
+            d if d.is_failure() => format!("error: {}", d.last_error().unwrap_or_default()),
             d => format!("not updated: {}", d.why_not_updated().unwrap_or_default()),
         }
     }

@@ -297,7 +297,7 @@ pub fn plan_set_image(
         let name = file.to_string_lossy().into_owned();
         let edited = match edit::edit(&name, &old, target, update) {
             Ok(e) => e,
-            Err(EditError::Parse { .. }) if !paths.iter().any(|p| *p == file) => continue,
+            Err(EditError::Parse { .. }) if !paths.contains(&file) => continue,
             Err(e) => return Err(e.to_string()),
         };
         if edited.changes.is_empty() {

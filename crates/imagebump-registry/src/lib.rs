@@ -5,6 +5,10 @@
 //! ([`RegistryClient::resolve_digest`]) and whether a tag offers the platforms a policy
 //! needs ([`RegistryClient::check_platforms`]).
 //!
+//! **Architecture invariant:** a listing is complete or an error, never partial; error
+//! messages and logs never hold credentials; a failure (even a panic) in one listing
+//! never wedges the cache for later lookups.
+//!
 //! # One fetch serves everyone
 //! Tag lists are cached per (registry, repository, credential identity) for
 //! [`ClientOptions::cache_ttl`]; concurrent lookups of one repository share one

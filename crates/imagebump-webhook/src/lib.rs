@@ -1,8 +1,9 @@
 //! Registry webhooks: (headers, raw body) in, [`ImageEvent`]s out.
 //!
 //! A webhook is only a hint that says which repository to rescan now; the registry stays
-//! the truth for which tags exist. This module is PURE: it never calls a registry or git
-//! and does no I/O, so the HTTP handler (`POST /hooks/{name}` and
+//! the truth for which tags exist. **Architecture invariant:** pure — it never calls a
+//! registry or git, does no I/O, and never panics on any input (property-tested); it
+//! depends on the `http` crate for headers, not on a server framework, so the HTTP handler (`POST /hooks/{name}` and
 //! `POST /hooks/{name}/{secret}`) only has to look the receiver up, call [`handle`] and
 //! answer. The answer's shape is the server's (the `imagebump` package); what it sends:
 //!
