@@ -12,9 +12,9 @@
 //! of this package.
 
 pub mod cli;
-pub mod config;
+pub(crate) mod config;
 pub mod engine;
 pub mod metrics;
 pub mod policy_files;
-pub mod secret;
+pub(crate) mod secret;
 pub mod server;

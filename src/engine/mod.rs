@@ -6,10 +6,10 @@
 //! queue keeps one wish per image.
 
 pub mod files;
-pub mod notify;
+pub(crate) mod notify;
 pub mod queue;
 pub mod service;
-pub mod setup;
+pub(crate) mod setup;
 pub mod status;
 pub mod write;
 pub mod writer;
