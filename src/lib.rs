@@ -11,6 +11,8 @@
 //! the outside (HTTP, flags, exit codes) and the engine, and the crates below know nothing
 //! of this package.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub(crate) mod config;
 pub mod engine;

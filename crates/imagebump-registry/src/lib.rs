@@ -64,6 +64,8 @@
 //! ([`RegistryOptions::ca_file`]); `insecure: true` means plain HTTP for that registry.
 //! Every request has a connect timeout and a total timeout (body included).
 
+#![warn(missing_docs)]
+
 mod auth;
 mod cache;
 mod error;

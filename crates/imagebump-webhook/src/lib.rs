@@ -64,6 +64,8 @@
 //! registry or name cannot be worked out makes the delivery [`WebhookError::Malformed`];
 //! an ignored event that cannot be named is left out of the answer instead.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 
