@@ -47,9 +47,13 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
             Ok(Vec::new())
         };
     };
-    let repository = target
-        .repository
-        .ok_or_else(|| WebhookError::malformed("no target.repository"))?;
+    let Some(repository) = target.repository else {
+        return if push {
+            Err(WebhookError::malformed("no target.repository"))
+        } else {
+            Ok(Vec::new()) // ping and other actions may name nothing
+        };
+    };
     let host = p
         .request
         .as_ref()

@@ -148,21 +148,28 @@ fn path_ok(path_secret: Option<&str>, secret: &[u8]) -> bool {
     }
 }
 
-/// The header equals the secret, `Bearer <secret>` or `Basic <base64 of secret>`.
+/// The header equals the secret exactly, or is `Bearer <secret>`, `Secret <secret>`
+/// (Harbor 1.x) or `Basic <base64 of secret>`.
+///
+/// The exact match comes first because many users store the whole header value
+/// (`Bearer X`) as the secret; every form is compared, so a secret that itself starts
+/// with a scheme word still matches either way.
 fn static_header_ok(headers: &HeaderMap, name: &str, secret: &[u8]) -> bool {
     let Some(value) = header(headers, name) else {
         return false;
     };
-    if let Some(token) = strip_prefix_ci(value, "Bearer ") {
-        return plain_eq(token.trim().as_bytes(), secret);
+    let mut ok = plain_eq(value.as_bytes(), secret);
+    for scheme in ["Bearer ", "Secret "] {
+        if let Some(token) = strip_prefix_ci(value, scheme) {
+            ok |= plain_eq(token.trim().as_bytes(), secret);
+        }
     }
     if let Some(b64) = strip_prefix_ci(value, "Basic ") {
-        return match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-            Ok(decoded) => plain_eq(&decoded, secret),
-            Err(_) => false,
-        };
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
+            ok |= plain_eq(&decoded, secret);
+        }
     }
-    plain_eq(value.as_bytes(), secret)
+    ok
 }
 
 /// Checks a hex HMAC of the body; an error names the header.
@@ -236,6 +243,8 @@ mod tests {
         for (value, ok) in [
             ("s3cret", true),
             ("Bearer s3cret", true),
+            ("Secret s3cret", true), // Harbor 1.x
+            ("secret s3cret", true),
             ("bearer s3cret", true),
             ("Basic czNjcmV0", true), // base64("s3cret")
             ("Basic !!!", false),
@@ -255,6 +264,28 @@ mod tests {
             "Authorization",
             b"s3cret"
         ));
+    }
+
+    #[test]
+    fn whole_header_value_stored_as_the_secret() {
+        // Users often copy the whole `Authorization` value into the secret.
+        let mut h = HeaderMap::new();
+        for (secret, value, ok) in [
+            ("Bearer X", "Bearer X", true),
+            ("bearer X", "bearer X", true),
+            ("Bearer X", "X", false),
+            ("Bearer X", "Bearer Y", false),
+            ("Secret abc", "Secret abc", true),
+            ("Basic dTpw", "Basic dTpw", true),
+            ("u:p", "Basic dTpw", true), // base64("u:p")
+        ] {
+            h.insert("authorization", value.parse().unwrap());
+            assert_eq!(
+                static_header_ok(&h, "Authorization", secret.as_bytes()),
+                ok,
+                "{secret:?} vs {value:?}"
+            );
+        }
     }
 
     #[test]

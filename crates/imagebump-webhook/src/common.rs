@@ -253,6 +253,8 @@ pub(super) mod testutil {
             secret: Secret::new(SECRET),
             registry: None,
             header: None,
+            repositories: Vec::new(),
+            jfrog_access: Default::default(),
         }
     }
 

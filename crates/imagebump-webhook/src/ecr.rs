@@ -7,13 +7,21 @@
 //! failed pushes, `DELETE` and pushes without a tag are ignored; other detail types
 //! (scans, pull-through cache, replication) yield no events.
 //!
+//! Also the CloudEvents-shaped body an EventBridge input transformer makes, as Argo CD
+//! Image Updater's docs configure it: `{"specversion": "1.0", "id", "type":
+//! "com.amazon.ecr.image.push", "source": "urn:aws:ecr:<region>:<account>:repository/<repo>"
+//! (or the repository ARN, `arn:aws:ecr:…`), "data": {"repositoryName", "imageDigest",
+//! "imageTag", "registryId"}}`. A type ending in `.push` (or `.pushed`) with a tag leads
+//! to a scan; other types are ignored.
+//!
 //! Registry host: `<account>.dkr.ecr.<region>.amazonaws.com` (`.amazonaws.com.cn` in
-//! China regions), else the receiver's `registry:`. Auth: the API destination
-//! connection's header (API key, `Basic` or `Bearer`), named by `header:`.
+//! China regions; account and region from the event or the CloudEvent `source`, the
+//! account also from `data.registryId`), else the receiver's `registry:`. Auth: the API
+//! destination connection's header (API key, `Basic` or `Bearer`), named by `header:`.
 
 use serde::Deserialize;
 
-use super::common::{add_event, Context};
+use super::common::{add_event, cloud_event, data_as, Context};
 use super::{ImageEvent, WebhookError};
 
 #[derive(Deserialize)]
@@ -51,7 +59,82 @@ fn ecr_host(account: &str, region: &str) -> Option<String> {
     Some(format!("{account}.dkr.ecr.{region}.{suffix}"))
 }
 
+/// `data` of the transformed CloudEvent.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CloudData {
+    repository_name: Option<String>,
+    image_digest: Option<String>,
+    image_tag: Option<String>,
+    registry_id: Option<String>,
+}
+
+/// (region, account, repository) from `urn:aws:ecr:<region>:<account>:repository/<repo>`
+/// or `arn:aws[-cn]:ecr:<region>:<account>:repository/<repo>`.
+fn parse_source(source: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = source.trim().splitn(6, ':');
+    let scheme = parts.next()?;
+    let partition = parts.next()?;
+    let service = parts.next()?;
+    let region = parts.next()?;
+    let account = parts.next()?;
+    let resource = parts.next()?;
+    let ok = matches!(scheme, "urn" | "arn") && partition.starts_with("aws") && service == "ecr";
+    let repo = resource.strip_prefix("repository/")?;
+    ok.then_some((region, account, repo))
+}
+
+fn parse_cloud_event(
+    cx: &Context,
+    kind: &str,
+    source: Option<&str>,
+    data: serde_json::Value,
+) -> Result<Vec<ImageEvent>, WebhookError> {
+    let push = kind.ends_with(".push") || kind.ends_with(".pushed");
+    let d: CloudData = if data.is_null() && !push {
+        return Ok(Vec::new());
+    } else {
+        data_as(data)?
+    };
+    let from_source = source.and_then(parse_source);
+    let Some(repository) = d
+        .repository_name
+        .as_deref()
+        .or(from_source.map(|(_, _, repo)| repo))
+    else {
+        return if push {
+            Err(WebhookError::malformed(
+                "no data.repositoryName and no repository in the CloudEvent source",
+            ))
+        } else {
+            Ok(Vec::new())
+        };
+    };
+    let account = d
+        .registry_id
+        .as_deref()
+        .or(from_source.map(|(_, account, _)| account));
+    let derived = match (account, from_source.map(|(region, _, _)| region)) {
+        (Some(a), Some(r)) => ecr_host(a.trim(), r.trim()),
+        _ => None,
+    };
+    let host = derived.as_deref().or(cx.registry());
+    let mut out = Vec::new();
+    add_event(
+        &mut out,
+        host,
+        repository,
+        d.image_tag.as_deref(),
+        d.image_digest.as_deref(),
+        push,
+    )?;
+    Ok(out)
+}
+
 pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
+    if let Some(ce) = cloud_event(cx)? {
+        return parse_cloud_event(cx, &ce.kind, ce.source.as_deref(), ce.data);
+    }
     let e: Event = cx.json()?;
     if e.detail_type
         .as_deref()
@@ -62,10 +145,14 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
     let d = e
         .detail
         .ok_or_else(|| WebhookError::malformed("no detail object"))?;
-    let repository = d
-        .repository_name
-        .ok_or_else(|| WebhookError::malformed("no detail.repository-name"))?;
     let push = d.action_type.as_deref() == Some("PUSH") && d.result.as_deref() == Some("SUCCESS");
+    let Some(repository) = d.repository_name else {
+        return if push {
+            Err(WebhookError::malformed("no detail.repository-name"))
+        } else {
+            Ok(Vec::new())
+        };
+    };
     let derived = match (e.account.as_deref(), e.region.as_deref()) {
         (Some(a), Some(r)) => ecr_host(a.trim(), r.trim()),
         _ => None,
@@ -173,6 +260,10 @@ mod tests {
         let r = receiver(Provider::Ecr);
         malformed(run(&r, &bearer(), "{\"detail\":"));
         malformed(run(&r, &bearer(), r#"{"detail-type":"ECR Image Action"}"#));
-        malformed(run(&r, &bearer(), r#"{"detail":{"action-type":"PUSH"}}"#));
+        malformed(run(
+            &r,
+            &bearer(),
+            r#"{"detail":{"action-type":"PUSH","result":"SUCCESS"}}"#,
+        ));
     }
 }

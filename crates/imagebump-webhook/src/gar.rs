@@ -6,6 +6,9 @@
 //! "us-docker.pkg.dev/p/r/img@sha256:…", "tag": "us-docker.pkg.dev/p/r/img:1.0"}`.
 //! `INSERT` with a `tag` leads to a scan; an upload without a tag (only `digest`) and
 //! `DELETE` are ignored. The registry host comes from the references themselves.
+//! A subscription with payload unwrapping ("no wrapper") posts the decoded
+//! notification itself as the body (`{"action", "digest", "tag"}`, attributes as
+//! `x-goog-pubsub-*` headers when "write metadata" is on); both forms are read.
 //!
 //! Auth: the secret in the push endpoint's URL path. (Pub/Sub can attach an OIDC token
 //! instead, but checking it needs Google's keys, which is I/O this module does not do.)
@@ -34,17 +37,27 @@ struct Notification {
 }
 
 pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
-    let p: Push = cx.json()?;
-    let data = p
-        .message
-        .and_then(|m| m.data)
-        .ok_or_else(|| WebhookError::malformed("no message.data (not a Pub/Sub push request)"))?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(data.trim()))
-        .map_err(|e| WebhookError::malformed(format!("message.data is not base64: {e}")))?;
-    let n: Notification =
-        from_json(&raw).map_err(|e| WebhookError::malformed(format!("message.data: {e}")))?;
+    let value: serde_json::Value = cx.json()?;
+    let unwrapped = value
+        .as_object()
+        .is_some_and(|o| !o.contains_key("message") && o.contains_key("action"));
+    let n: Notification = if unwrapped {
+        serde_json::from_value(value)
+            .map_err(|e| WebhookError::malformed(format!("unwrapped notification: {e}")))?
+    } else {
+        let p: Push = serde_json::from_value(value)
+            .map_err(|e| WebhookError::malformed(format!("Pub/Sub push request: {e}")))?;
+        let data = p.message.and_then(|m| m.data).ok_or_else(|| {
+            WebhookError::malformed(
+                "no message.data and no action (neither a Pub/Sub push request nor an unwrapped notification)",
+            )
+        })?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(data.trim()))
+            .map_err(|e| WebhookError::malformed(format!("message.data is not base64: {e}")))?;
+        from_json(&raw).map_err(|e| WebhookError::malformed(format!("message.data: {e}")))?
+    };
     let push = n.action.as_deref() == Some("INSERT");
     let mut out = Vec::new();
     // The digest reference names the image too; only its digest part is kept.
@@ -58,11 +71,12 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
         (None, Some(digest_ref)) => {
             add_reference(&mut out, digest_ref, cx.registry(), None, None, push)?
         }
-        (None, None) => {
+        (None, None) if push => {
             return Err(WebhookError::malformed(
                 "the notification has neither tag nor digest",
             ))
         }
+        (None, None) => {}
     }
     Ok(out)
 }

@@ -1,28 +1,26 @@
 //! Generic receivers, for CI jobs and anything else: `generic` and `generic-hmac`.
 //!
-//! Body: `{"repository": "ghcr.io/org/app", "tag": "1.2.3", "digest": "sha256:…"}` or
-//! `{"image": "ghcr.io/org/app:1.2.3"}`, or a JSON array of such objects. A tag leads to
-//! a scan; a bare digest is ignored. A name without a host gets the receiver's
-//! `registry:`, else it is a Docker Hub name (`nginx` → `docker.io/library/nginx`).
+//! Flux-compatible: any authentic body — empty, text, JSON of any shape — means
+//! "rescan now": the receiver's `repositories:`, or every watched repository
+//! ([`Scope::Receiver`](super::Scope::Receiver), `parse` answers `None`). A body that
+//! names images narrows that: `{"repository": "ghcr.io/org/app", "tag": "1.2.3",
+//! "digest": "sha256:…"}` or `{"image": "ghcr.io/org/app:1.2.3"}`, or a JSON array of
+//! such objects (items naming neither are skipped; other keys are allowed). A tag leads
+//! to a scan; a bare digest is ignored. A name without a host gets the receiver's
+//! `registry:`, else it is a Docker Hub name (`nginx` → `docker.io/library/nginx`). A
+//! named image that is not a valid name is Malformed: the sender meant something.
 //!
 //! Auth: `generic` takes the secret in the URL path or a static header;
 //! `generic-hmac` needs `X-Signature: sha256=<hex HMAC of the body>` (or `sha1=`,
-//! `sha512=`), as Flux's `generic-hmac` receiver does.
+//! `sha512=`), as Flux's `generic-hmac` receiver does; the signature is the only check.
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::common::{add_reference, Context};
 use super::{ImageEvent, WebhookError};
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Body {
-    Many(Vec<Item>),
-    One(Item),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Item {
     repository: Option<String>,
     image: Option<String>,
@@ -30,20 +28,30 @@ struct Item {
     digest: Option<String>,
 }
 
-pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
-    // Parse as a value first so syntax errors get serde_json's precise message.
-    let value: serde_json::Value = cx.json()?;
-    let items = match serde_json::from_value::<Body>(value) {
-        Ok(Body::Many(items)) => items,
-        Ok(Body::One(item)) => vec![item],
-        Err(_) => {
-            return Err(WebhookError::malformed(
-                r#"expected {"repository": "...", "tag": "..."} or {"image": "..."} (or a list of them)"#,
-            ))
-        }
+/// The events a body names, or `None` when it names no image (rescan the receiver's scope).
+pub(super) fn parse(cx: &Context) -> Result<Option<Vec<ImageEvent>>, WebhookError> {
+    let Ok(value) = serde_json::from_slice::<Value>(cx.body) else {
+        return Ok(None); // empty or text
+    };
+    let values = match value {
+        Value::Array(items) => items,
+        other => vec![other],
     };
     let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
+    let mut named = false;
+    for (i, v) in values.into_iter().enumerate() {
+        let names = v
+            .as_object()
+            .is_some_and(|o| o.contains_key("repository") || o.contains_key("image"));
+        if !names {
+            continue;
+        }
+        named = true;
+        let item: Item = serde_json::from_value(v).map_err(|_| {
+            WebhookError::malformed(format!(
+                "item {i}: repository, image, tag and digest must be strings"
+            ))
+        })?;
         let reference = match (&item.repository, &item.image) {
             (Some(r), None) | (None, Some(r)) => r,
             (Some(_), Some(_)) => {
@@ -51,11 +59,7 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
                     "item {i} has both repository and image"
                 )))
             }
-            (None, None) => {
-                return Err(WebhookError::malformed(format!(
-                    "item {i} has neither repository nor image"
-                )))
-            }
+            (None, None) => continue, // both null
         };
         let before = out.len();
         add_reference(
@@ -72,7 +76,7 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
             )));
         }
     }
-    Ok(out)
+    Ok(named.then_some(out))
 }
 
 #[cfg(test)]
@@ -175,14 +179,11 @@ mod tests {
     fn malformed_bodies() {
         let r = receiver(Provider::Generic);
         for body in [
-            "",
-            "{",
-            "42",
-            r#"{"tag":"1"}"#,
             r#"{"repository":"a","image":"b"}"#,
             r#"{"repository":"ghcr.io/Org/App","tag":"1"}"#,
             r#"{"repository":"ghcr.io/org/app","tag":"bad tag"}"#,
-            r#"{"repo":"x"}"#,
+            r#"{"repository":5}"#,
+            r#"[{"image":"ghcr.io/org/app:1"},{"image":"x y"}]"#,
         ] {
             let m = malformed(run_path(&r, body));
             assert!(m.len() < 300, "{m}");

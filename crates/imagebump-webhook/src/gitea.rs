@@ -57,13 +57,16 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
         return Ok(Vec::new());
     }
     let push = p.action.as_deref() == Some("created");
-    let owner = pkg
-        .owner
-        .and_then(|o| o.login.or(o.username))
-        .ok_or_else(|| WebhookError::malformed("package has no owner.login"))?;
-    let name = pkg
-        .name
-        .ok_or_else(|| WebhookError::malformed("package has no name"))?;
+    let owner = pkg.owner.and_then(|o| o.login.or(o.username));
+    let (Some(owner), Some(name)) = (owner, pkg.name) else {
+        return if push {
+            Err(WebhookError::malformed(
+                "package has no owner.login or no name",
+            ))
+        } else {
+            Ok(Vec::new())
+        };
+    };
     let path = format!("{owner}/{name}").to_lowercase();
     let host = pkg.html_url.as_deref().and_then(host_of).or(cx.registry());
     let mut out = Vec::new();

@@ -9,6 +9,10 @@
 //! have an empty tag name and are ignored. `ping` and other events yield no events, as
 //! do packages of other ecosystems. `published` and `updated` count as pushes.
 //!
+//! Older shapes: `package_v2` events (action `create`, also a push), and
+//! `registry_package` events whose version has no `container_metadata` but carries the
+//! tag in `package_version.version` (with string `body` / `manifest`, which are not read).
+//!
 //! Registry host: the host of `package_url`, else of `registry.url`, else `ghcr.io`.
 //! GHCR names are lowercase, so owner and package name are lowercased.
 
@@ -69,7 +73,7 @@ struct Registry {
 
 pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
     if let Some(kind) = cx.header("X-GitHub-Event") {
-        if kind != "package" && kind != "registry_package" {
+        if !matches!(kind, "package" | "registry_package" | "package_v2") {
             return Ok(Vec::new()); // ping and anything else
         }
     }
@@ -85,21 +89,44 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
     if !matches!(kind.to_ascii_lowercase().as_str(), "container" | "docker") {
         return Ok(Vec::new());
     }
-    let push = matches!(p.action.as_deref(), Some("published" | "updated"));
-    let name = pkg
-        .name
-        .ok_or_else(|| WebhookError::malformed("package has no name"))?;
-    let owner = pkg
-        .namespace
-        .or(pkg.owner.and_then(|o| o.login))
-        .ok_or_else(|| WebhookError::malformed("package has no namespace"))?;
-    let path = format!("{owner}/{name}").to_lowercase();
+    let push = matches!(
+        p.action.as_deref(),
+        Some("published" | "updated" | "create")
+    );
+    let owner = pkg.namespace.or(pkg.owner.and_then(|o| o.login));
+    let (Some(name), Some(owner)) = (pkg.name, owner) else {
+        return if push {
+            Err(WebhookError::malformed("package has no name or namespace"))
+        } else {
+            Ok(Vec::new())
+        };
+    };
+    // docker.pkg.github.com (the old registry) names images owner/repository/name; its
+    // registry URL carries owner/repository.
+    let url_path = pkg
+        .registry
+        .as_ref()
+        .and_then(|r| r.url.as_deref())
+        .and_then(|u| u.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(_, path)| path.trim_matches('/'))
+        .filter(|path| path.split('/').count() >= 2);
+    let path = match url_path {
+        Some(prefix) => format!("{prefix}/{name}"),
+        None => format!("{owner}/{name}"),
+    }
+    .to_lowercase();
     let version = pkg.package_version;
-    let tag = version
+    let container_tag = version
         .as_ref()
         .and_then(|v| v.container_metadata.as_ref())
         .and_then(|m| m.tag.as_ref());
-    let digest = tag
+    let tag_name = match container_tag {
+        Some(t) => t.name.clone(),
+        // Legacy registry_package: the version is the tag (a digest counts as one).
+        None => version.as_ref().and_then(|v| v.version.clone()),
+    };
+    let digest = container_tag
         .and_then(|t| t.digest.clone())
         .or_else(|| version.as_ref().and_then(|v| v.name.clone()))
         .or_else(|| version.as_ref().and_then(|v| v.version.clone()));
@@ -121,7 +148,7 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
         &mut out,
         Some(host),
         &path,
-        tag.and_then(|t| t.name.as_deref()),
+        tag_name.as_deref(),
         digest.as_deref(),
         push,
     )?;

@@ -6,10 +6,13 @@
 //! at the top level; both are read). `pushed` leads to a scan; `deleted`, `promoted` and
 //! other domains are ignored or yield no events.
 //!
-//! Image name: Artifactory's "repository path" access method,
-//! `<host>/<repo_key>/<image_name>`. Registry host: the receiver's `registry:` (the
-//! Docker host may differ from the platform URL), else the host of `jpd_origin`.
-//! Subdomain and port access methods are not mapped.
+//! Image name: by the receiver's Docker access method ([`JfrogAccess`], key
+//! `jfrogAccess`): "repository path" (default) `<host>/<repo_key>/<image_name>`;
+//! "subdomain" `<repo_key>.<host>/<image_name>`; "port" `<host>:<port>/<image_name>`
+//! with the port of that `repo_key` from `jfrogPorts` (a push to a key without a port
+//! is Malformed, naming the key). Registry host: the receiver's `registry:` (the Docker
+//! host may differ from the platform URL; subdomain and port need it, without a port
+//! for `port`), else the host of `jpd_origin`.
 //!
 //! Auth: `X-JFrog-Event-Auth` carries the HMAC-SHA256 of the body when "use secret for
 //! payload signing" is on, and the secret itself when it is off; both are accepted. A
@@ -18,7 +21,7 @@
 use serde::Deserialize;
 
 use super::common::{add_event, host_of, Context};
-use super::{ImageEvent, WebhookError};
+use super::{ImageEvent, JfrogAccess, WebhookError};
 
 #[derive(Deserialize)]
 struct Payload {
@@ -48,27 +51,55 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
     let data = p.data.unwrap_or(p.top);
     let event = p.event_type.or(data.event_type);
     let push = event.as_deref() == Some("pushed");
-    let repo_key = data
-        .repo_key
-        .ok_or_else(|| WebhookError::malformed("no data.repo_key"))?;
-    let image = data
-        .image_name
-        .ok_or_else(|| WebhookError::malformed("no data.image_name"))?;
-    let path = format!("{}/{}", repo_key.trim_matches('/'), image.trim_matches('/'));
-    let host = cx
+    let (Some(repo_key), Some(image)) = (data.repo_key, data.image_name) else {
+        return if push {
+            Err(WebhookError::malformed(
+                "no data.repo_key or data.image_name",
+            ))
+        } else {
+            Ok(Vec::new())
+        };
+    };
+    let repo_key = repo_key.trim_matches('/');
+    let image = image.trim_matches('/');
+    let base = cx
         .registry()
         .or_else(|| p.jpd_origin.as_deref().and_then(host_of));
+    let (host, path) = match &cx.receiver.jfrog_access {
+        JfrogAccess::RepositoryPath => (base.map(str::to_string), format!("{repo_key}/{image}")),
+        JfrogAccess::Subdomain => (base.map(|h| format!("{repo_key}.{h}")), image.to_string()),
+        JfrogAccess::Port(ports) => match ports.get(repo_key) {
+            Some(port) => (
+                base.map(|h| format!("{}:{port}", strip_port(h))),
+                image.to_string(),
+            ),
+            None if push => {
+                return Err(WebhookError::malformed(format!(
+                    "repository key {repo_key:?} has no port in the receiver's jfrogPorts"
+                )))
+            }
+            None => return Ok(Vec::new()),
+        },
+    };
     let digest = data.sha256.map(|h| format!("sha256:{h}"));
     let mut out = Vec::new();
     add_event(
         &mut out,
-        host,
+        host.as_deref(),
         &path,
         data.tag.as_deref(),
         digest.as_deref(),
         push,
     )?;
     Ok(out)
+}
+
+/// `host:port` → `host` (IPv6 literals keep their brackets).
+fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    }
 }
 
 #[cfg(test)]
@@ -144,9 +175,12 @@ mod tests {
         for body in [
             "[",
             r#"{"domain":"docker","event_type":"pushed","data":{"tag":"1"}}"#,
-            r#"{"domain":"docker","data":{"repo_key":"r","tag":"1"}}"#,
+            r#"{"domain":"docker","event_type":"pushed","data":{"repo_key":"r","tag":"1"}}"#,
         ] {
             malformed(run(&r, &signed(body), body));
         }
+        // Not a push: nothing to name, nothing to refuse.
+        let other = r#"{"domain":"docker","data":{"repo_key":"r","tag":"1"}}"#;
+        assert_eq!(run(&r, &signed(other), other).unwrap(), []);
     }
 }

@@ -78,6 +78,7 @@ mod acr;
 mod aliyun;
 mod auth;
 mod common;
+mod delivery;
 mod distribution;
 mod dockerhub;
 mod ecr;
@@ -271,6 +272,35 @@ pub struct Receiver {
     /// Name of the static header carrying the secret, for providers that send one
     /// (see [`Provider::uses_header`]); default `Authorization`.
     pub header: Option<String>,
+    /// For `generic` / `generic-hmac`: the repositories (`registry/repository`, normalised)
+    /// a delivery that names none rescans; empty means every watched repository.
+    pub repositories: Vec<String>,
+    /// For `jfrog`: how Artifactory's Docker repositories are addressed.
+    pub jfrog_access: JfrogAccess,
+}
+
+/// Artifactory's Docker access methods: how a `repo_key` and an image name make the name
+/// images are pulled by (config key `jfrogAccess`, ports in `jfrogPorts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum JfrogAccess {
+    /// `<host>/<repo_key>/<image>` (Artifactory's default; JFrog Cloud).
+    #[default]
+    RepositoryPath,
+    /// `<repo_key>.<host>/<image>` (a reverse proxy per subdomain).
+    Subdomain,
+    /// `<host>:<port>/<image>`, one port per repository key.
+    Port(std::collections::BTreeMap<String, u16>),
+}
+
+impl JfrogAccess {
+    /// The config name: `repositoryPath`, `subdomain` or `port`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            JfrogAccess::RepositoryPath => "repositoryPath",
+            JfrogAccess::Subdomain => "subdomain",
+            JfrogAccess::Port(_) => "port",
+        }
+    }
 }
 
 impl Receiver {
@@ -296,6 +326,34 @@ impl Receiver {
                     self.name
                 ));
             }
+        }
+        let generic = matches!(self.provider, Provider::Generic | Provider::GenericHmac);
+        if !self.repositories.is_empty() && !generic {
+            out.push(format!(
+                "receiver {}: `repositories:` only applies to generic and generic-hmac receivers",
+                self.name
+            ));
+        }
+        if self.jfrog_access != JfrogAccess::RepositoryPath && self.provider != Provider::Jfrog {
+            out.push(format!(
+                "receiver {}: `jfrogAccess:` only applies to jfrog receivers",
+                self.name
+            ));
+        }
+        if let JfrogAccess::Port(ports) = &self.jfrog_access {
+            if ports.is_empty() {
+                out.push(format!(
+                    "receiver {}: `jfrogAccess: port` needs `jfrogPorts:` (repository key: port)",
+                    self.name
+                ));
+            }
+        }
+        if self.jfrog_access != JfrogAccess::RepositoryPath && self.registry.is_none() {
+            out.push(format!(
+                "receiver {}: `jfrogAccess: {}` needs `registry:` (the Docker host)",
+                self.name,
+                self.jfrog_access.as_str()
+            ));
         }
         if self.registry.is_none() && self.provider == Provider::Nexus {
             out.push(format!(
@@ -370,16 +428,57 @@ impl WebhookError {
     }
 }
 
+/// What a delivery asks for: its events, how wide a rescan, and its id for replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The events it names, pushes and ignored ones, in payload order.
+    pub events: Vec<ImageEvent>,
+    /// Which repositories get a rescan.
+    pub scope: Scope,
+    /// The sender's id for this delivery, when it gives one (see [`DeliveryId`]).
+    pub id: Option<DeliveryId>,
+}
+
+/// Which repositories a delivery rescans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Those of its [`Action::Push`] events.
+    Events,
+    /// The receiver's [`Receiver::repositories`], or every watched repository when that
+    /// is empty: a `generic` / `generic-hmac` delivery that names no image (Flux's
+    /// receivers treat any authentic body as "reconcile now").
+    Receiver,
+}
+
+/// A sender's delivery id, prefixed by where it came from (`github:<uuid>`,
+/// `distribution:<event ids>`, `pubsub:<messageId>`, `cloudevents:<source> <id>`,
+/// `eventbridge:<id>`). Senders resend the same id when they retry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryId(pub String);
+
 /// Authenticates one delivery, then turns it into events.
 ///
 /// `path_secret` is the `{secret}` segment of `/hooks/{name}/{secret}`, if the request
-/// used that form. Pure and panic-free on any input.
+/// used that form. Pure and panic-free on any input. Same as [`receive`] without the
+/// scope and the id.
 pub fn handle(
     receiver: &Receiver,
     headers: &HeaderMap,
     path_secret: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<ImageEvent>, WebhookError> {
+    receive(receiver, headers, path_secret, body).map(|d| d.events)
+}
+
+/// Authenticates one delivery, then reads its events, rescan scope and delivery id.
+///
+/// Pure and panic-free on any input; see [`handle`].
+pub fn receive(
+    receiver: &Receiver,
+    headers: &HeaderMap,
+    path_secret: Option<&str>,
+    body: &[u8],
+) -> Result<Delivery, WebhookError> {
     if body.len() > MAX_BODY {
         return Err(WebhookError::TooLarge(body.len()));
     }
@@ -389,21 +488,39 @@ pub fn handle(
         headers,
         body,
     };
-    match receiver.provider {
-        Provider::Distribution => distribution::parse(&cx),
-        Provider::DockerHub => dockerhub::parse(&cx),
-        Provider::Harbor => harbor::parse(&cx),
-        Provider::Quay => quay::parse(&cx),
-        Provider::Github => github::parse(&cx),
-        Provider::Gitea => gitea::parse(&cx),
-        Provider::Acr => acr::parse(&cx),
-        Provider::Gar => gar::parse(&cx),
-        Provider::Ecr => ecr::parse(&cx),
-        Provider::Jfrog => jfrog::parse(&cx),
-        Provider::Nexus => nexus::parse(&cx),
-        Provider::Zot => zot::parse(&cx),
-        Provider::Aliyun => aliyun::parse(&cx),
-        Provider::Generic | Provider::GenericHmac => generic::parse(&cx),
+    let (events, scope) = match receiver.provider {
+        Provider::Generic | Provider::GenericHmac => match generic::parse(&cx)? {
+            Some(events) => (events, Scope::Events),
+            None => (Vec::new(), Scope::Receiver),
+        },
+        _ => (parse(&cx)?, Scope::Events),
+    };
+    Ok(Delivery {
+        events,
+        scope,
+        id: delivery::id(&cx),
+    })
+}
+
+/// The events of one authentic delivery to a provider other than the generic ones.
+fn parse(cx: &common::Context) -> Result<Vec<ImageEvent>, WebhookError> {
+    match cx.receiver.provider {
+        Provider::Distribution => distribution::parse(cx),
+        Provider::DockerHub => dockerhub::parse(cx),
+        Provider::Harbor => harbor::parse(cx),
+        Provider::Quay => quay::parse(cx),
+        Provider::Github => github::parse(cx),
+        Provider::Gitea => gitea::parse(cx),
+        Provider::Acr => acr::parse(cx),
+        Provider::Gar => gar::parse(cx),
+        Provider::Ecr => ecr::parse(cx),
+        Provider::Jfrog => jfrog::parse(cx),
+        Provider::Nexus => nexus::parse(cx),
+        Provider::Zot => zot::parse(cx),
+        Provider::Aliyun => aliyun::parse(cx),
+        Provider::Generic | Provider::GenericHmac => {
+            Ok(generic::parse(cx)?.unwrap_or_default())
+        }
     }
 }
 
@@ -432,5 +549,7 @@ fn one_line(msg: &str) -> String {
     out
 }
 
+#[cfg(test)]
+mod compat_tests;
 #[cfg(test)]
 mod tests;

@@ -44,9 +44,13 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
         return Ok(Vec::new());
     }
     let push = matches!(p.action.as_deref(), Some("CREATED" | "UPDATED"));
-    let name = c
-        .name
-        .ok_or_else(|| WebhookError::malformed("no component.name"))?;
+    let Some(name) = c.name else {
+        return if push {
+            Err(WebhookError::malformed("no component.name"))
+        } else {
+            Ok(Vec::new())
+        };
+    };
     let mut out = Vec::new();
     add_event(
         &mut out,

@@ -28,10 +28,18 @@ pub(super) fn parse(cx: &Context) -> Result<Vec<ImageEvent>, WebhookError> {
         WebhookError::malformed("not a CloudEvent (no ce-type header, no specversion)")
     })?;
     let push = ce.kind.ends_with(".image.updated");
-    let d: Data = data_as(ce.data)?;
-    let name = d
-        .name
-        .ok_or_else(|| WebhookError::malformed("event data has no name"))?;
+    let d: Data = match data_as(ce.data) {
+        Ok(d) => d,
+        Err(e) if push => return Err(e),
+        Err(_) => return Ok(Vec::new()), // other event types carry other data
+    };
+    let Some(name) = d.name else {
+        return if push {
+            Err(WebhookError::malformed("event data has no name"))
+        } else {
+            Ok(Vec::new())
+        };
+    };
     let source_host = ce
         .source
         .as_deref()
