@@ -177,6 +177,71 @@ pub struct ReceiverSection {
     pub registry: Option<String>,
     /// Header carrying the secret, for providers that send a static header.
     pub header: Option<String>,
+    /// `generic` / `generic-hmac`: the repositories a delivery naming no image rescans
+    /// (default: every watched repository).
+    #[serde(default)]
+    pub repositories: Vec<RepositoryName>,
+    /// `jfrog`: Artifactory's Docker access method (default `repositoryPath`).
+    #[serde(rename = "jfrogAccess")]
+    pub jfrog_access: Option<JfrogAccessKey>,
+    /// `jfrog` with `jfrogAccess: port`: the port of each Docker repository key.
+    #[serde(rename = "jfrogPorts", default)]
+    pub jfrog_ports: std::collections::BTreeMap<String, u16>,
+}
+
+/// An image repository name (`ghcr.io/org/app`, `nginx`), normalised
+/// (`docker.io/library/nginx`); no tag or digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryName(pub String);
+
+impl TryFrom<String> for RepositoryName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let r = imagebump_core::image::ImageRef::parse(s.trim()).map_err(|e| e.to_string())?;
+        if r.tag.is_some() || r.digest.is_some() {
+            return Err(format!(
+                "repository {s:?} must be a name without a tag or digest"
+            ));
+        }
+        Ok(RepositoryName(r.name()))
+    }
+}
+
+/// `jfrogAccess:` — how Artifactory addresses its Docker repositories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JfrogAccessKey {
+    /// `repositoryPath`: `<host>/<repo_key>/<image>`.
+    RepositoryPath,
+    /// `subdomain`: `<repo_key>.<host>/<image>`.
+    Subdomain,
+    /// `port`: `<host>:<port of repo_key>/<image>`, ports from `jfrogPorts`.
+    Port,
+}
+
+impl TryFrom<String> for JfrogAccessKey {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "repositoryPath" => Ok(JfrogAccessKey::RepositoryPath),
+            "subdomain" => Ok(JfrogAccessKey::Subdomain),
+            "port" => Ok(JfrogAccessKey::Port),
+            _ => Err(format!(
+                "jfrogAccess {s:?} must be repositoryPath, subdomain or port"
+            )),
+        }
+    }
+}
+
+impl ReceiverSection {
+    /// The webhook crate's access method for this receiver.
+    pub fn jfrog_access(&self) -> imagebump_webhook::JfrogAccess {
+        use imagebump_webhook::JfrogAccess;
+        match self.jfrog_access {
+            None | Some(JfrogAccessKey::RepositoryPath) => JfrogAccess::RepositoryPath,
+            Some(JfrogAccessKey::Subdomain) => JfrogAccess::Subdomain,
+            Some(JfrogAccessKey::Port) => JfrogAccess::Port(self.jfrog_ports.clone()),
+        }
+    }
 }
 
 /// `notifications:` entry.
@@ -282,6 +347,15 @@ impl Config {
                 out.push(Problem::new(
                     path,
                     format!("receivers: name {:?} is used twice", r.name),
+                ));
+            }
+            if !r.jfrog_ports.is_empty() && r.jfrog_access != Some(JfrogAccessKey::Port) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "receivers: {}: jfrogPorts needs `jfrogAccess: port`",
+                        r.name
+                    ),
                 ));
             }
         }
@@ -407,8 +481,53 @@ receivers:
             e[0]
         );
     }
+
+    #[test]
+    fn receiver_repositories_and_jfrog_access() {
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - name: ci\n    provider: generic\n    secret: {env: X}\n    repositories: [nginx, ghcr.io/org/app]\n  - name: jf\n    provider: jfrog\n    secret: {env: Y}\n    registry: art.example.com\n    jfrogAccess: port\n    jfrogPorts: {docker-local: 5001}\n",
+        )
+        .unwrap();
+        let names: Vec<_> = c.receivers[0].repositories.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(names, ["docker.io/library/nginx", "ghcr.io/org/app"]);
+        assert_eq!(
+            c.receivers[1].jfrog_access(),
+            imagebump_webhook::JfrogAccess::Port([("docker-local".to_string(), 5001)].into())
+        );
+        assert_eq!(
+            c.receivers[0].jfrog_access(),
+            imagebump_webhook::JfrogAccess::RepositoryPath
+        );
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - name: ci\n    provider: generic\n    secret: {env: X}\n    repositories:\n      - ghcr.io/org/app:1.0\n",
+        )
+        .unwrap_err();
+        assert!(e[0].to_string().starts_with("c.yaml:6:"), "{}", e[0]);
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - name: jf\n    provider: jfrog\n    secret: {env: Y}\n    jfrogAccess: subdomains\n",
+        )
+        .unwrap_err();
+        assert!(e[0].to_string().starts_with("c.yaml:5:"), "{}", e[0]);
+        assert!(e[0].to_string().contains("repositoryPath, subdomain or port"), "{}", e[0]);
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - name: jf\n    provider: jfrog\n    secret: {env: Y}\n    jfrogPorts: {a: 1}\n",
+        )
+        .unwrap_err();
+        assert!(e[0].to_string().contains("jfrogAccess: port"), "{}", e[0]);
+    }
 }
 
 imagebump_core::parsed::from_str_scalar!(Listen, "an address such as 0.0.0.0:8080");
 
 imagebump_core::parsed::from_str_scalar!(GitUrl, "a git URL");
+
+imagebump_core::parsed::from_str_scalar!(RepositoryName, "an image repository name");
+
+imagebump_core::parsed::from_str_scalar!(
+    JfrogAccessKey,
+    "repositoryPath, subdomain or port"
+);

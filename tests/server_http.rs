@@ -27,6 +27,8 @@ async fn start(ready: bool) -> (String, tokio::sync::watch::Sender<bool>) {
             secret: Secret::new("hook-secret"),
             registry: None,
             header: None,
+            repositories: Vec::new(),
+            jfrog_access: Default::default(),
         },
         Receiver {
             name: "hub".into(),
@@ -34,6 +36,8 @@ async fn start(ready: bool) -> (String, tokio::sync::watch::Sender<bool>) {
             secret: Secret::new("path-secret"),
             registry: None,
             header: None,
+            repositories: Vec::new(),
+            jfrog_access: Default::default(),
         },
     ];
     let state = AppState::new(engine, receivers, Arc::new(AtomicBool::new(ready)));

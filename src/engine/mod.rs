@@ -442,4 +442,24 @@ impl Engine {
             });
         }
     }
+
+    /// Hints every watched repository, as for a `generic` delivery that names no image
+    /// and a receiver without `repositories:`; returns the repositories scheduled.
+    pub fn hint_all(self: &Arc<Self>, cause: Option<Instant>) -> Vec<String> {
+        let names: Vec<String> = self.routes.keys().cloned().collect();
+        self.hint_each(&names, cause)
+    }
+
+    /// Hints each listed repository (`registry/repository`) that a policy watches;
+    /// returns those scheduled, each once. Unwatched names are skipped.
+    pub fn hint_each(self: &Arc<Self>, repositories: &[String], cause: Option<Instant>) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for r in repositories {
+            if seen.insert(r.as_str()) && self.hint(r, cause, None) {
+                out.push(r.clone());
+            }
+        }
+        out
+    }
 }

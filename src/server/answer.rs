@@ -13,6 +13,10 @@ pub struct Answer {
     /// How many distinct repositories get a rescan (several tags of one repository
     /// count once).
     pub scheduled: usize,
+    /// True when the delivery id was already handled in the last hour: nothing was
+    /// scheduled. Left out of the JSON otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// The JSON body of an error answer.
@@ -59,14 +63,25 @@ mod tests {
                 ev("org/b", None, Action::Ignored),
             ],
             scheduled: 1,
+            replayed: false,
         };
         let v = serde_json::to_value(&a).unwrap();
+        assert!(v.get("replayed").is_none(), "only replays carry the flag");
         assert_eq!(
             v["events"][0],
             json!({"registry": "ghcr.io", "repository": "org/a", "tag": "1", "digest": null, "action": "push"})
         );
         assert_eq!(v["events"][1]["action"], json!("ignored"));
         assert_eq!(v["scheduled"], json!(1));
+        let replay = Answer {
+            events: vec![],
+            scheduled: 0,
+            replayed: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&replay).unwrap(),
+            json!({"events": [], "scheduled": 0, "replayed": true})
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The HTTP face of the service (axum): webhook receivers, health, metrics, status.
 //!
-//! A webhook handler authenticates and parses with `webhook::handle` (pure), then only
-//! hints the engine; it never waits for a scan, so a burst of deliveries is answered at
+//! A webhook handler authenticates and parses with `webhook::receive` (pure), drops
+//! replays (`replay.rs`), then only hints the engine; it never waits for a scan, so a burst of deliveries is answered at
 //! once and coalesced behind the scenes.
 
 use std::collections::BTreeSet;
@@ -20,10 +20,12 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::engine::Engine;
-use imagebump_webhook::{self as webhook, Action, Receiver, WebhookError, MAX_BODY};
+use imagebump_webhook::{self as webhook, Action, Receiver, Scope, WebhookError, MAX_BODY};
 
 mod answer;
+mod replay;
 use answer::Answer;
+use replay::Replays;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -31,6 +33,7 @@ pub struct AppState {
     engine: Arc<Engine>,
     receivers: Arc<Vec<Receiver>>,
     ready: Arc<AtomicBool>,
+    replays: Arc<Replays>,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
             engine,
             receivers: Arc::new(receivers),
             ready,
+            replays: Arc::new(Replays::default()),
         }
     }
 }
@@ -59,6 +63,8 @@ pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<Receiver>> {
             secret,
             registry: r.registry.clone(),
             header: r.header.clone(),
+            repositories: r.repositories.iter().map(|n| n.0.clone()).collect(),
+            jfrog_access: r.jfrog_access(),
         };
         if let Some(p) = rec.problems().into_iter().next() {
             anyhow::bail!("receivers: {p}");
@@ -155,8 +161,8 @@ fn deliver(
             return error(StatusCode::BAD_REQUEST, e.body_text());
         }
     };
-    let events = match webhook::handle(receiver, &headers, path_secret.as_deref(), &body) {
-        Ok(ev) => ev,
+    let delivery = match webhook::receive(receiver, &headers, path_secret.as_deref(), &body) {
+        Ok(d) => d,
         Err(e) => {
             let result = match e {
                 WebhookError::Unauthorized(_) => "unauthorized",
@@ -169,11 +175,39 @@ fn deliver(
             return (answer::status(&e), Json(answer::error_body(&e))).into_response();
         }
     };
+    let events = delivery.events;
+    if let Some(id) = &delivery.id {
+        // Only authentic, well-formed deliveries are remembered, so a forged or broken
+        // request can never make a real one look like a replay.
+        if !st.replays.first_time(&name, id, arrived) {
+            m.webhook(&name, "replayed");
+            tracing::info!(receiver = %name, delivery = %id.0, "webhook replay ignored");
+            return (
+                StatusCode::ACCEPTED,
+                Json(Answer {
+                    events,
+                    scheduled: 0,
+                    replayed: true,
+                }),
+            )
+                .into_response();
+        }
+    }
     let mut scheduled = BTreeSet::new();
-    for e in events.iter().filter(|e| e.action == Action::Push) {
-        let repo = e.name();
-        if st.engine.hint(&repo, Some(arrived), e.tag.as_deref()) {
-            scheduled.insert(repo);
+    match delivery.scope {
+        Scope::Events => {
+            for e in events.iter().filter(|e| e.action == Action::Push) {
+                let repo = e.name();
+                if st.engine.hint(&repo, Some(arrived), e.tag.as_deref()) {
+                    scheduled.insert(repo);
+                }
+            }
+        }
+        Scope::Receiver if receiver.repositories.is_empty() => {
+            scheduled.extend(st.engine.hint_all(Some(arrived)));
+        }
+        Scope::Receiver => {
+            scheduled.extend(st.engine.hint_each(&receiver.repositories, Some(arrived)));
         }
     }
     m.webhook(&name, "accepted");
@@ -183,6 +217,7 @@ fn deliver(
         Json(Answer {
             events,
             scheduled: scheduled.len(),
+            replayed: false,
         }),
     )
         .into_response()
