@@ -489,7 +489,11 @@ receivers:
             "receivers:\n  - name: ci\n    provider: generic\n    secret: {env: X}\n    repositories: [nginx, ghcr.io/org/app]\n  - name: jf\n    provider: jfrog\n    secret: {env: Y}\n    registry: art.example.com\n    jfrogAccess: port\n    jfrogPorts: {docker-local: 5001}\n",
         )
         .unwrap();
-        let names: Vec<_> = c.receivers[0].repositories.iter().map(|r| r.0.as_str()).collect();
+        let names: Vec<_> = c.receivers[0]
+            .repositories
+            .iter()
+            .map(|r| r.0.as_str())
+            .collect();
         assert_eq!(names, ["docker.io/library/nginx", "ghcr.io/org/app"]);
         assert_eq!(
             c.receivers[1].jfrog_access(),
@@ -511,7 +515,12 @@ receivers:
         )
         .unwrap_err();
         assert!(e[0].to_string().starts_with("c.yaml:5:"), "{}", e[0]);
-        assert!(e[0].to_string().contains("repositoryPath, subdomain or port"), "{}", e[0]);
+        assert!(
+            e[0].to_string()
+                .contains("repositoryPath, subdomain or port"),
+            "{}",
+            e[0]
+        );
         let e = Config::parse(
             Path::new("c.yaml"),
             "receivers:\n  - name: jf\n    provider: jfrog\n    secret: {env: Y}\n    jfrogPorts: {a: 1}\n",
@@ -527,7 +536,4 @@ imagebump_core::parsed::from_str_scalar!(GitUrl, "a git URL");
 
 imagebump_core::parsed::from_str_scalar!(RepositoryName, "an image repository name");
 
-imagebump_core::parsed::from_str_scalar!(
-    JfrogAccessKey,
-    "repositoryPath, subdomain or port"
-);
+imagebump_core::parsed::from_str_scalar!(JfrogAccessKey, "repositoryPath, subdomain or port");

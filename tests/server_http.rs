@@ -39,6 +39,24 @@ async fn start(ready: bool) -> (String, tokio::sync::watch::Sender<bool>) {
             repositories: Vec::new(),
             jfrog_access: Default::default(),
         },
+        Receiver {
+            name: "gar".into(),
+            provider: Provider::Gar,
+            secret: Secret::new("gar-secret"),
+            registry: None,
+            header: None,
+            repositories: Vec::new(),
+            jfrog_access: Default::default(),
+        },
+        Receiver {
+            name: "acr".into(),
+            provider: Provider::Acr,
+            secret: Secret::new("Bearer acr-token"),
+            registry: Some("acme.azurecr.io".into()),
+            header: None,
+            repositories: Vec::new(),
+            jfrog_access: Default::default(),
+        },
     ];
     let state = AppState::new(engine, receivers, Arc::new(AtomicBool::new(ready)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,4 +164,65 @@ async fn health_and_readiness() {
     let v: serde_json::Value = serde_json::from_str(&s).unwrap();
     assert_eq!(v["ready"], false);
     assert!(v["images"].as_array().unwrap().is_empty());
+}
+
+/// Issue 10 items 7 and 8 over HTTP: a Pub/Sub message delivered twice (wrapped, then
+/// unwrapped with the same `x-goog-pubsub-message-id`) is handled once; an ACR ping to a
+/// receiver whose secret is the whole `Bearer …` value is answered 202.
+#[tokio::test]
+async fn replays_and_ignored_deliveries_answer_202() {
+    let (url, _stop) = start(true).await;
+    let c = reqwest::Client::new();
+    let unwrapped = r#"{"action":"INSERT","digest":"us-docker.pkg.dev/p/r/img@sha256:6ec128e26cd5a4e0cf2b8d7a3f1a1c2b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b","tag":"us-docker.pkg.dev/p/r/img:1.0"}"#;
+    let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, unwrapped);
+    let wrapped = format!(
+        r#"{{"message":{{"data":"{data}","messageId":"777","publishTime":"2026-11-29T14:02:11Z"}},"subscription":"projects/p/subscriptions/s"}}"#
+    );
+    let send = |body: String, headers: Vec<(&'static str, &'static str)>| {
+        let mut req = c.post(format!("{url}/hooks/gar/gar-secret"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let r = req.body(body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (status, v)
+        }
+    };
+    let (st, first) = send(wrapped.clone(), vec![]).await;
+    assert_eq!(st, 202, "{first}");
+    assert_eq!(first["events"][0]["action"], "push", "{first}");
+    assert!(first.get("replayed").is_none(), "{first}");
+    let (st, again) = send(
+        unwrapped.to_string(),
+        vec![("x-goog-pubsub-message-id", "777")],
+    )
+    .await;
+    assert_eq!(
+        (st, &again["replayed"]),
+        (202, &serde_json::json!(true)),
+        "{again}"
+    );
+    assert_eq!(again["scheduled"], 0);
+    // Another message id is another delivery.
+    let (st, other) = send(
+        unwrapped.to_string(),
+        vec![("x-goog-pubsub-message-id", "778")],
+    )
+    .await;
+    assert_eq!(st, 202);
+    assert!(other.get("replayed").is_none(), "{other}");
+
+    let ping = r#"{"id":"a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b","timestamp":"2026-11-29T14:02:11.4821Z","action":"ping"}"#;
+    let r = c
+        .post(format!("{url}/hooks/acr"))
+        .header("authorization", "Bearer acr-token")
+        .body(ping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(v, serde_json::json!({"events": [], "scheduled": 0}));
 }

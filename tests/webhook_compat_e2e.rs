@@ -173,7 +173,9 @@ fn setup(apps: &[&str], notify: bool) -> Setup {
 
 fn tag_in(repo: &BareRepo, app: &str) -> Option<String> {
     let text = repo.read("main", &format!("apps/{app}/deployment.yaml"))?;
-    let line = text.lines().find(|l| l.trim_start().starts_with("image:"))?;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("image:"))?;
     line.rsplit_once(':').map(|(_, t)| t.trim().to_string())
 }
 
@@ -183,14 +185,12 @@ fn registry_delivers_to_a_secret_stored_as_the_whole_header_and_replays_do_nothi
     let svc = Service::start(&s.dir, s.port);
     // The real registry's notification authenticates: its push becomes a commit.
     rt().block_on(s.registry.push_image("team/web", "1.4.0"));
-    wait_for("the commit from the registry's delivery", Duration::from_secs(20), || {
-        (tag_in(&s.repo, "web")? == "1.4.0").then_some(())
-    });
-    assert!(
-        !svc.log().contains("webhook refused"),
-        "{}",
-        svc.log()
+    wait_for(
+        "the commit from the registry's delivery",
+        Duration::from_secs(20),
+        || (tag_in(&s.repo, "web")? == "1.4.0").then_some(()),
     );
+    assert!(!svc.log().contains("webhook refused"), "{}", svc.log());
 
     // The same delivery twice: the second is a replay.
     let body = format!(
@@ -200,7 +200,11 @@ fn registry_delivers_to_a_secret_stored_as_the_whole_header_and_replays_do_nothi
     );
     let auth = [("authorization", format!("Bearer {HOOK_TOKEN}"))];
     let (st, first) = svc.post("/hooks/registry", &auth, &body);
-    assert_eq!((st, &first["scheduled"]), (202, &serde_json::json!(1)), "{first}");
+    assert_eq!(
+        (st, &first["scheduled"]),
+        (202, &serde_json::json!(1)),
+        "{first}"
+    );
     assert!(first.get("replayed").is_none(), "{first}");
     let (st, again) = svc.post("/hooks/registry", &auth, &body);
     assert_eq!(st, 202, "{again}");
@@ -214,7 +218,12 @@ fn registry_delivers_to_a_secret_stored_as_the_whole_header_and_replays_do_nothi
     );
     assert_eq!(st, 401);
     let metrics = rt().block_on(async {
-        reqwest::get(svc.url("/metrics")).await.unwrap().text().await.unwrap()
+        reqwest::get(svc.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     });
     assert!(
         metrics.contains(r#"imagebump_webhooks_total{receiver="registry",result="replayed"} 1"#),
@@ -249,6 +258,10 @@ fn generic_delivery_without_a_body_rescans_every_watched_repository() {
     wait_for("web bumped", Duration::from_secs(20), || {
         (tag_in(&s.repo, "web")? == "1.2.0").then_some(())
     });
-    let (st, _) = svc.post("/hooks/ci-web", &[("x-signature", "sha256=00".into())], body);
+    let (st, _) = svc.post(
+        "/hooks/ci-web",
+        &[("x-signature", "sha256=00".into())],
+        body,
+    );
     assert_eq!(st, 401);
 }

@@ -452,7 +452,11 @@ impl Engine {
 
     /// Hints each listed repository (`registry/repository`) that a policy watches;
     /// returns those scheduled, each once. Unwatched names are skipped.
-    pub fn hint_each(self: &Arc<Self>, repositories: &[String], cause: Option<Instant>) -> Vec<String> {
+    pub fn hint_each(
+        self: &Arc<Self>,
+        repositories: &[String],
+        cause: Option<Instant>,
+    ) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for r in repositories {

@@ -76,7 +76,11 @@ impl Replays {
     /// How many ids are remembered now.
     #[cfg(test)]
     pub(crate) fn remembered(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).order.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .order
+            .len()
     }
 }
 

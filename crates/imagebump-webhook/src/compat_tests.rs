@@ -15,10 +15,7 @@ use super::common::testutil::*;
 use super::*;
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/data/webhook/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/data/webhook/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -94,12 +91,21 @@ fn bearer_basic_and_harbor_1x_secret_forms() {
             let got = run(&r, &headers(&[("Authorization", &value)]), &body);
             assert!(got.is_ok(), "{} with {value:?}: {got:?}", r.provider);
         }
-        unauthorized(run(&r, &headers(&[("Authorization", "Secret nope")]), &body));
+        unauthorized(run(
+            &r,
+            &headers(&[("Authorization", "Secret nope")]),
+            &body,
+        ));
     }
     // JFrog with signing off sends the secret itself in X-JFrog-Event-Auth.
     let r = with_secret(receiver(Provider::Jfrog), "Bearer X-9f3a");
     let body = fixture("jfrog-pushed.json");
-    assert!(run(&r, &headers(&[("X-JFrog-Event-Auth", "Bearer X-9f3a")]), &body).is_ok());
+    assert!(run(
+        &r,
+        &headers(&[("X-JFrog-Event-Auth", "Bearer X-9f3a")]),
+        &body
+    )
+    .is_ok());
 }
 
 // ---- 2. generic is Flux-compatible ----------------------------------------------------
@@ -155,12 +161,15 @@ fn generic_hmac_signature_is_the_only_check() {
             "sha256={}",
             hmac_hex::<Sha256>(SECRET.as_bytes(), body.as_bytes())
         );
-        let d = receive(&r, &headers(&[("X-Signature", &sig)]), None, body.as_bytes()).unwrap();
+        let d = receive(
+            &r,
+            &headers(&[("X-Signature", &sig)]),
+            None,
+            body.as_bytes(),
+        )
+        .unwrap();
         assert_eq!((d.events.len(), d.scope), (0, Scope::Receiver), "{body:?}");
-        let sig1 = format!(
-            "sha1={}",
-            hmac_hex::<Sha1>(b"wrong", body.as_bytes())
-        );
+        let sig1 = format!("sha1={}", hmac_hex::<Sha1>(b"wrong", body.as_bytes()));
         unauthorized(run(&r, &headers(&[("X-Signature", &sig1)]), body));
         unauthorized(run(&r, &HeaderMap::new(), body));
     }
@@ -193,7 +202,11 @@ fn gar_unwrapped_push_with_metadata_headers() {
         summary(&d.events),
         [push("us-docker.pkg.dev/acme-prod/images/frontend", "3.0.0")]
     );
-    assert!(d.events[0].digest.as_deref().unwrap().starts_with("sha256:6ec1"));
+    assert!(d.events[0]
+        .digest
+        .as_deref()
+        .unwrap()
+        .starts_with("sha256:6ec1"));
     assert_eq!(d.id, Some(DeliveryId("pubsub:9876543210123456".into())));
     // The wrapped form of the same message gives the same answer and the same id.
     let wrapped = deliver(&r, &HeaderMap::new(), fixture("gar-push.json").as_bytes());
@@ -256,7 +269,10 @@ fn github_package_v2_create() {
     let r = receiver(Provider::Github);
     let body = fixture("github-package-v2-create.json");
     let ev = run(&r, &github_signed("package_v2", &body), &body).unwrap();
-    assert_eq!(summary(&ev), [push("ghcr.io/stefanprodan/podinfo", "6.7.1")]);
+    assert_eq!(
+        summary(&ev),
+        [push("ghcr.io/stefanprodan/podinfo", "6.7.1")]
+    );
 }
 
 #[test]
@@ -305,7 +321,10 @@ fn jfrog_access_methods() {
     );
     let other = BTreeMap::from([("docker-prod".to_string(), 5002)]);
     let m = malformed(name(JfrogAccess::Port(other), "art.example.com"));
-    assert!(m.contains("docker-local") && m.contains("jfrogPorts"), "{m}");
+    assert!(
+        m.contains("docker-local") && m.contains("jfrogPorts"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -340,7 +359,11 @@ fn delivery_ids_per_sender() {
         ))
     );
     let dist = fixture("distribution-push-tag.json");
-    let d = deliver(&receiver(Provider::Distribution), &bearer(), dist.as_bytes());
+    let d = deliver(
+        &receiver(Provider::Distribution),
+        &bearer(),
+        dist.as_bytes(),
+    );
     assert_eq!(
         d.id,
         Some(DeliveryId(
@@ -354,16 +377,28 @@ fn delivery_ids_per_sender() {
         harbor.as_bytes(),
     );
     assert!(
-        d.id.as_ref().is_some_and(|i| i.0.starts_with("cloudevents:")),
+        d.id.as_ref()
+            .is_some_and(|i| i.0.starts_with("cloudevents:")),
         "{:?}",
         d.id
     );
     let ecr = fixture("ecr-push.json");
     let d = deliver(&receiver(Provider::Ecr), &bearer(), ecr.as_bytes());
-    assert!(d.id.as_ref().is_some_and(|i| i.0.starts_with("eventbridge:")));
+    assert!(d
+        .id
+        .as_ref()
+        .is_some_and(|i| i.0.starts_with("eventbridge:")));
     // Docker Hub gives no id: never a replay.
     let hub = fixture("dockerhub-push.json");
-    assert_eq!(deliver(&receiver(Provider::DockerHub), &HeaderMap::new(), hub.as_bytes()).id, None);
+    assert_eq!(
+        deliver(
+            &receiver(Provider::DockerHub),
+            &HeaderMap::new(),
+            hub.as_bytes()
+        )
+        .id,
+        None
+    );
 }
 
 // ---- 8. 2xx for every authentic, well-formed delivery that is ignored -------------------
@@ -388,38 +423,107 @@ fn ignored_deliveries_are_accepted_by_every_provider() {
 
     let reg = |p, host: &str| with_registry(receiver(p), host);
     let cases: Vec<(Receiver, HeaderMap, Option<&str>, String)> = vec![
-        (receiver(Provider::Distribution), bearer(), None, dist_pull.into()),
-        (receiver(Provider::Distribution), bearer(), None, r#"{"events":[]}"#.into()),
-        (reg(Provider::Harbor, "harbor.example.com"), bearer(), None, fixture("harbor-pull.json")),
-        (reg(Provider::Harbor, "harbor.example.com"), bearer(), None, harbor_scan.into()),
-        (reg(Provider::Harbor, "harbor.example.com"), bearer(), None, harbor_quota.into()),
-        (receiver(Provider::Quay), HeaderMap::new(), Some(SECRET), quay_test.into()),
-        (receiver(Provider::Github), github_signed("ping", &gh_ping), None, gh_ping.clone()),
+        (
+            receiver(Provider::Distribution),
+            bearer(),
+            None,
+            dist_pull.into(),
+        ),
+        (
+            receiver(Provider::Distribution),
+            bearer(),
+            None,
+            r#"{"events":[]}"#.into(),
+        ),
+        (
+            reg(Provider::Harbor, "harbor.example.com"),
+            bearer(),
+            None,
+            fixture("harbor-pull.json"),
+        ),
+        (
+            reg(Provider::Harbor, "harbor.example.com"),
+            bearer(),
+            None,
+            harbor_scan.into(),
+        ),
+        (
+            reg(Provider::Harbor, "harbor.example.com"),
+            bearer(),
+            None,
+            harbor_quota.into(),
+        ),
+        (
+            receiver(Provider::Quay),
+            HeaderMap::new(),
+            Some(SECRET),
+            quay_test.into(),
+        ),
+        (
+            receiver(Provider::Github),
+            github_signed("ping", &gh_ping),
+            None,
+            gh_ping.clone(),
+        ),
         (
             receiver(Provider::Gitea),
-            headers(&[("X-Gitea-Event", "push"), ("X-Gitea-Signature", &gitea_sig(gitea_push))]),
+            headers(&[
+                ("X-Gitea-Event", "push"),
+                ("X-Gitea-Signature", &gitea_sig(gitea_push)),
+            ]),
             None,
             gitea_push.into(),
         ),
-        (receiver(Provider::Acr), bearer(), None, fixture("acr-ping.json")),
-        (receiver(Provider::Acr), bearer(), None, fixture("acr-delete.json")),
-        (receiver(Provider::Gar), HeaderMap::new(), Some(SECRET), gar_delete.into()),
+        (
+            receiver(Provider::Acr),
+            bearer(),
+            None,
+            fixture("acr-ping.json"),
+        ),
+        (
+            receiver(Provider::Acr),
+            bearer(),
+            None,
+            fixture("acr-delete.json"),
+        ),
+        (
+            receiver(Provider::Gar),
+            HeaderMap::new(),
+            Some(SECRET),
+            gar_delete.into(),
+        ),
         (receiver(Provider::Ecr), bearer(), None, ecr_scan),
         (receiver(Provider::Ecr), bearer(), None, ecr_ce_scan.into()),
         (
             receiver(Provider::Jfrog),
-            headers(&[("X-JFrog-Event-Auth", &hmac_hex::<Sha256>(SECRET.as_bytes(), jfrog_deleted.as_bytes()))]),
+            headers(&[(
+                "X-JFrog-Event-Auth",
+                &hmac_hex::<Sha256>(SECRET.as_bytes(), jfrog_deleted.as_bytes()),
+            )]),
             None,
             jfrog_deleted.clone(),
         ),
         (
             reg(Provider::Nexus, "nexus.example.com:8443"),
-            headers(&[("X-Nexus-Webhook-Id", "rm:repository:component"), ("X-Nexus-Webhook-Signature", &nexus_sig(nexus_other))]),
+            headers(&[
+                ("X-Nexus-Webhook-Id", "rm:repository:component"),
+                ("X-Nexus-Webhook-Signature", &nexus_sig(nexus_other)),
+            ]),
             None,
             nexus_other.into(),
         ),
-        (reg(Provider::Zot, "zot.example.com"), bearer(), None, zot_repo.into()),
-        (reg(Provider::Zot, "zot.example.com"), bearer(), None, zot_lint.into()),
+        (
+            reg(Provider::Zot, "zot.example.com"),
+            bearer(),
+            None,
+            zot_repo.into(),
+        ),
+        (
+            reg(Provider::Zot, "zot.example.com"),
+            bearer(),
+            None,
+            zot_lint.into(),
+        ),
     ];
     let mut covered = std::collections::BTreeSet::new();
     for (r, h, path, body) in &cases {
@@ -440,6 +544,9 @@ fn ignored_deliveries_are_accepted_by_every_provider() {
             p,
             Provider::DockerHub | Provider::Aliyun | Provider::Generic | Provider::GenericHmac
         );
-        assert!(pushes_only || covered.contains(p.as_str()), "{p} has no ignored case");
+        assert!(
+            pushes_only || covered.contains(p.as_str()),
+            "{p} has no ignored case"
+        );
     }
 }

@@ -29,7 +29,11 @@ pub(super) fn id(cx: &Context) -> Option<DeliveryId> {
 fn from_headers(cx: &Context) -> Option<String> {
     let p = cx.receiver.provider;
     if matches!(p, Provider::Github | Provider::Gitea) {
-        for h in ["X-GitHub-Delivery", "X-Forgejo-Delivery", "X-Gitea-Delivery"] {
+        for h in [
+            "X-GitHub-Delivery",
+            "X-Forgejo-Delivery",
+            "X-Gitea-Delivery",
+        ] {
             if let Some(v) = cx.header(h) {
                 return Some(format!("github:{v}"));
             }

@@ -16,7 +16,10 @@
 //! | unknown receiver name                     | 404    | (the handler's job, see [`find_receiver`]) |
 //! | not `POST`                                | 405    | (the router's job)                     |
 //!
-//! [`handle`] authenticates first and parses only an authentic body.
+//! [`handle`] authenticates first and parses only an authentic body. [`receive`] also
+//! gives the rescan [`Scope`] (a `generic` delivery naming no image rescans the
+//! receiver's `repositories:` or every watched repository) and the sender's
+//! [`DeliveryId`], by which the server drops replays.
 //!
 //! # Authentication per provider
 //!
@@ -24,9 +27,10 @@
 //! `Mac::verify_slice`, plain secrets by comparing SHA-256 digests with `subtle`, which
 //! also hides the secret's length). A receiver with an empty secret accepts nothing.
 //!
-//! "Static header" means the header's value is the secret itself, `Bearer <secret>` or
-//! `Basic <base64 of secret>` (so for senders that do HTTP basic auth the secret is
-//! `user:password`). Its name comes from the receiver's `header:` key, default
+//! "Static header" means the header's value is the secret itself (so a secret stored as
+//! the whole value `Bearer X` matches), `Bearer <secret>`, `Secret <secret>` (Harbor
+//! 1.x) or `Basic <base64 of secret>` (so for senders that do HTTP basic auth the secret
+//! is `user:password`). Its name comes from the receiver's `header:` key, default
 //! `Authorization`. "Path" means `POST /hooks/{name}/{secret}`.
 //!
 //! | provider       | accepted                                                              |
@@ -62,7 +66,10 @@
 //! Only pushes that carry a tag ([`Action::Push`]). Pulls, deletes, blob uploads, scans,
 //! and digests pushed without a tag are answered as [`Action::Ignored`]. A pushed tag whose
 //! registry or name cannot be worked out makes the delivery [`WebhookError::Malformed`];
-//! an ignored event that cannot be named is left out of the answer instead.
+//! an ignored event that cannot be named is left out of the answer instead, so every
+//! authentic, well-formed delivery that is ignored (pings, other event types, events
+//! missing fields only a push needs) is `Ok` — senders such as Distribution block their
+//! queue on anything but 2xx.
 
 #![warn(missing_docs)]
 
@@ -131,7 +138,8 @@ pub enum Provider {
     Zot,
     /// Alibaba Cloud Container Registry triggers.
     Aliyun,
-    /// `{"repository": "...", "tag": "..."}` or `{"image": "..."}` from anything (CI jobs).
+    /// Anything (CI jobs), Flux-compatible: any authentic body rescans; `{"repository":
+    /// "...", "tag": "..."}` or `{"image": "..."}` narrows it.
     Generic,
     /// Same body as [`Provider::Generic`], signed like Flux's `generic-hmac` receiver.
     GenericHmac,
@@ -518,9 +526,7 @@ fn parse(cx: &common::Context) -> Result<Vec<ImageEvent>, WebhookError> {
         Provider::Nexus => nexus::parse(cx),
         Provider::Zot => zot::parse(cx),
         Provider::Aliyun => aliyun::parse(cx),
-        Provider::Generic | Provider::GenericHmac => {
-            Ok(generic::parse(cx)?.unwrap_or_default())
-        }
+        Provider::Generic | Provider::GenericHmac => Ok(generic::parse(cx)?.unwrap_or_default()),
     }
 }
 
