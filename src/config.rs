@@ -349,6 +349,15 @@ impl Config {
                     format!("receivers: name {:?} is used twice", r.name),
                 ));
             }
+            if r.jfrog_access.is_some() && r.provider != imagebump_webhook::Provider::Jfrog {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "receivers: {}: jfrogAccess only applies to jfrog receivers",
+                        r.name
+                    ),
+                ));
+            }
             if !r.jfrog_ports.is_empty() && r.jfrog_access != Some(JfrogAccessKey::Port) {
                 out.push(Problem::new(
                     path,
@@ -527,6 +536,16 @@ receivers:
         )
         .unwrap_err();
         assert!(e[0].to_string().contains("jfrogAccess: port"), "{}", e[0]);
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "receivers:\n  - name: h\n    provider: harbor\n    secret: {env: Y}\n    jfrogAccess: repositoryPath\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string().contains("only applies to jfrog"),
+            "{}",
+            e[0]
+        );
     }
 }
 

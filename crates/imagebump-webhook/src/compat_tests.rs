@@ -126,6 +126,7 @@ fn generic_any_authentic_body_rescans_the_receiver_scope() {
         br#"{"tag":"1"}"#,
         br#"{"object_kind":"pipeline","project":{"path_with_namespace":"a/b"}}"#,
         br#"[{"foo":1}]"#,
+        br#"{"repository":null,"image":null}"#,
         br#"{"specversion":"1.0","id":"1","source":"ci","type":"build.done"}"#,
         &[0xff, 0xfe, 0x00],
     ] {

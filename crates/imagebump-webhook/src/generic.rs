@@ -46,7 +46,6 @@ pub(super) fn parse(cx: &Context) -> Result<Option<Vec<ImageEvent>>, WebhookErro
         if !names {
             continue;
         }
-        named = true;
         let item: Item = serde_json::from_value(v).map_err(|_| {
             WebhookError::malformed(format!(
                 "item {i}: repository, image, tag and digest must be strings"
@@ -59,8 +58,9 @@ pub(super) fn parse(cx: &Context) -> Result<Option<Vec<ImageEvent>>, WebhookErro
                     "item {i} has both repository and image"
                 )))
             }
-            (None, None) => continue, // both null
+            (None, None) => continue, // both null: names nothing
         };
+        named = true;
         let before = out.len();
         add_reference(
             &mut out,
