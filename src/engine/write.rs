@@ -9,6 +9,8 @@
 //! jittered backoff, up to the retry bound. Data flows one way: the working copy never
 //! calls back into planning.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use imagebump_core::plan::Plan;
@@ -77,11 +79,7 @@ pub fn write(
         attempt += 1;
         let base = wc.sync()?;
         let plan = planner(&Tree(wc.root())).map_err(WriteError::Plan)?;
-        let mut paths = Vec::with_capacity(plan.files.len());
-        for (rel, (_, new)) in &plan.files {
-            wc.write_file(rel, new)?;
-            paths.push(rel.clone());
-        }
+        let paths = apply(wc, &plan)?;
         let Some(commit) = wc.commit(&base, &paths, &message(&plan))? else {
             return Ok(Written {
                 plan,
@@ -121,4 +119,26 @@ pub fn write(
             Err(PushError::Failed(e)) => return Err(e.into()),
         }
     }
+}
+
+/// Writes the plan's files; returns the paths to commit. A target that is a symlink inside
+/// the repository is written (and committed) as the file it points to; when the plan also
+/// edits that file under its own name with a different result, the two edits would
+/// overwrite each other, so the write is refused instead.
+fn apply(wc: &mut WorkingCopy, plan: &Plan) -> Result<Vec<PathBuf>, WriteError> {
+    let mut written: BTreeMap<PathBuf, (&Path, &str)> = BTreeMap::new();
+    for (rel, (_, new)) in &plan.files {
+        let real = wc.write_file(rel, new)?;
+        if let Some((other, text)) = written.get(&real) {
+            if *text != new.as_str() {
+                return Err(WriteError::Plan(format!(
+                    "{} and {} are the same file (a symlink) and would be edited differently; target only one of them",
+                    other.display(),
+                    rel.display()
+                )));
+            }
+        }
+        written.insert(real, (rel.as_path(), new.as_str()));
+    }
+    Ok(written.into_keys().collect())
 }

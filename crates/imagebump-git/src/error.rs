@@ -98,6 +98,16 @@ pub enum GitError {
         /// libgit2's error class.
         class: ErrorClass,
     },
+    /// Another process holds the working copy (see `WorkingCopy::open`).
+    #[error("the working copy is in use by {holder} (lock {}); waited {}s: let the other imagebump process finish, or give this one its own state directory (--state-dir, stateDir)", lock.display(), waited.as_secs_f64())]
+    Busy {
+        /// The lock file.
+        lock: PathBuf,
+        /// Who holds it (`pid N`).
+        holder: String,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
     /// A file system operation failed.
     #[error("{context}: {source}")]
     Io {

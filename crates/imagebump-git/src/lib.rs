@@ -19,6 +19,8 @@
 //!   on every transport (`file://` included, where libgit2's own push is not).
 //! - Never log or store a URL with credentials: user info is moved out of the URL before
 //!   libgit2 or the file system sees it, and error messages are scrubbed.
+//! - One process per copy: `open` holds an advisory lock on it (a second process waits
+//!   up to [`LOCK_WAIT`], then fails naming the holder's pid).
 //! - A crash at any point leaves a copy that [`WorkingCopy::open`] repairs (stale locks,
 //!   interrupted operations, half-written files or index, half-made clones).
 //! - Knows nothing about plans, policies or images: paths, texts and commits only.
@@ -34,7 +36,7 @@
 //!
 //! # Modules
 //! `url` (URLs and their credentials), `paths` (path safety), `files` (file walk, atomic
-//! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `auth` (credentials,
+//! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `lock` (one process per copy), `auth` (credentials,
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
 //! compact, write), `sync` (fetch, incremental update or reset), `push` (commit, push).
 
@@ -46,6 +48,7 @@ mod error;
 mod files;
 mod known_hosts;
 mod libgit2;
+mod lock;
 mod paths;
 mod push;
 mod retry;
@@ -55,6 +58,7 @@ mod url;
 pub use auth::GitAuth;
 pub use copy::{GitConfig, WorkingCopy};
 pub use error::GitError;
+pub use lock::LOCK_WAIT;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};
 pub use paths::safe_join;
 pub use push::{LocalCommit, PushError, Pushed};
