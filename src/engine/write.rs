@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use imagebump_core::decision::WaitReason;
 use imagebump_core::plan::Plan;
 use imagebump_git::{GitError, PushError, RetryPolicy, WorkingCopy};
 
@@ -31,6 +32,13 @@ pub struct Written {
     pub attempts: u32,
     /// How long the whole write took.
     pub took: Duration,
+}
+
+/// How long `reason` asks to wait.
+pub fn wait_time(reason: &WaitReason) -> Duration {
+    match reason {
+        WaitReason::PushRace { retry_in, .. } => *retry_in,
+    }
 }
 
 /// Why a write failed.
@@ -63,12 +71,14 @@ pub enum WriteError {
 }
 
 /// Writes what `planner` plans, committing with the message `message` builds from the
-/// plan, and retries a push race per `retry`. `sleep` waits between attempts and returns
-/// false when the caller is shutting down.
+/// plan, and retries a push race per `retry` (jittered backoff, at most
+/// `retry.max_attempts` pushes). `wait` is told why and how long to wait before each
+/// retry ([`WaitReason::PushRace`], for the status), waits, and returns false when the
+/// caller is shutting down.
 pub fn write(
     wc: &mut WorkingCopy,
     retry: &RetryPolicy,
-    sleep: &dyn Fn(Duration) -> bool,
+    wait: &dyn Fn(&WaitReason) -> bool,
     planner: &mut dyn FnMut(&Tree<'_>) -> Result<Plan, String>,
     message: &dyn Fn(&Plan) -> String,
 ) -> Result<Written, WriteError> {
@@ -110,7 +120,13 @@ pub fn write(
                         last: reason,
                     });
                 }
-                if !sleep(retry.backoff(attempt)) {
+                let reason = WaitReason::PushRace {
+                    branch: wc.push_branch().to_string(),
+                    attempt,
+                    max_attempts: max,
+                    retry_in: retry.backoff(attempt),
+                };
+                if !wait(&reason) {
                     return Err(WriteError::Stopped {
                         branch: wc.push_branch().to_string(),
                     });

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagebump_core::decision::{Decision, Stage};
+use imagebump_core::decision::{Decision, Stage, WaitReason};
 use imagebump_core::message::commit_message;
 use imagebump_core::plan::{plan, Outcome};
 use imagebump_core::policy::PolicySet;
@@ -22,7 +22,7 @@ use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 use super::notify::{Notice, Notifier};
 use super::queue::{Queued, WriteQueue};
 use super::status::StatusBoard;
-use super::write::{write, WriteError, Written};
+use super::write::{wait_time, write, WriteError, Written};
 use crate::metrics::Metrics;
 
 /// Opens (or reopens, after a panic) the working copy.
@@ -119,10 +119,23 @@ impl Writer {
         let policies = self.policies.clone();
         let template = self.template.clone();
         let queue = self.queue.clone();
+        let status = self.status.clone();
+        // Between push attempts, every image of the batch says why it waits.
+        let wait = |why: &WaitReason| {
+            for q in batch {
+                status.decide(
+                    &q.wish.id,
+                    Decision::Waiting {
+                        reason: why.clone(),
+                    },
+                );
+            }
+            queue.sleep(wait_time(why))
+        };
         let written: Written = write(
             wc,
             &self.retry,
-            &|d| queue.sleep(d),
+            &wait,
             &mut |files| Ok(plan(&policies, &wishes, files)),
             &|p| commit_message(template.as_deref(), p, env!("CARGO_PKG_VERSION")),
         )
