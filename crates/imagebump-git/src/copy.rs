@@ -36,9 +36,11 @@ pub struct GitConfig {
     pub url: String,
     /// The branch to read from and (by default) push to.
     pub branch: String,
-    /// Push to this branch instead. Commits are then based on the remote `push_branch`
-    /// when it exists (so successive updates pile up on it, like a pull-request branch),
-    /// otherwise on `branch`.
+    /// Push to this branch instead (like a pull-request branch). It is always `branch`'s
+    /// tip plus imagebump's own commits: when `branch` moves on, those commits are
+    /// replayed onto its new tip and the push branch is replaced with a force-with-lease;
+    /// a commit on it that imagebump did not make (author + `Imagebump-Version` trailer)
+    /// stops writing with [`GitError::ForeignCommit`].
     pub push_branch: Option<String>,
     /// The commits' author and committer name.
     pub author_name: String,
@@ -141,7 +143,7 @@ impl WorkingCopy {
         let root = base.join(&name);
         // Before touching anything (temp clones, `*.lock` files): they may be another
         // process's, live.
-        let lock = Arc::new(lock_copy(&lock_path(&root), LOCK_WAIT)?);
+        let lock = Arc::new(lock_copy(&lock_path(state_dir, &name)?, LOCK_WAIT)?);
         remove_leftover_temp_clones(&base, &name);
 
         let make = |repo: Repository| WorkingCopy {

@@ -16,7 +16,9 @@
 //!
 //! # Architecture invariant
 //! - Never force-push: every push is a compare-and-swap against the base it was built on,
-//!   on every transport (`file://` included, where libgit2's own push is not).
+//!   on every transport (`file://` included, where libgit2's own push is not). The one
+//!   exception is a separate push branch rebuilt on the base branch: a force-with-lease
+//!   (still a compare-and-swap), and only over commits imagebump made.
 //! - Never log or store a URL with credentials: user info is moved out of the URL before
 //!   libgit2 or the file system sees it, and error messages are scrubbed.
 //! - One process per copy: `open` holds an advisory lock on it (a second process waits
@@ -38,7 +40,8 @@
 //! `url` (URLs and their credentials), `paths` (path safety), `files` (file walk, atomic
 //! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `lock` (one process per copy), `auth` (credentials,
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
-//! compact, write), `sync` (fetch, incremental update or reset), `push` (commit, push).
+//! compact, write), `sync` (fetch, incremental update or reset), `rebuild` (the push branch on the base
+//! branch's tip), `push` (commit, push).
 
 #![warn(missing_docs)]
 
@@ -51,6 +54,7 @@ mod libgit2;
 mod lock;
 mod paths;
 mod push;
+mod rebuild;
 mod retry;
 mod sync;
 mod url;
@@ -62,6 +66,7 @@ pub use lock::LOCK_WAIT;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};
 pub use paths::safe_join;
 pub use push::{LocalCommit, PushError, Pushed};
+pub use rebuild::TRAILER;
 pub use retry::RetryPolicy;
 pub use sync::Base;
 pub use url::redact_url;

@@ -3,8 +3,8 @@
 //! once: `open` removes `*.lock` files it finds in `.git` as crash leftovers, which is
 //! only true while nobody else is using the copy.
 //!
-//! The lock is `flock(2)` on `<state_dir>/git/<copy>.owner`, a file beside the copy (not
-//! inside it, so that a re-clone or compaction never drops it). The kernel releases it
+//! The lock is `flock(2)` on `<state_dir>/locks/<copy>.owner`, outside the copy (so that a
+//! re-clone or compaction never swaps the file under a holder). The kernel releases it
 //! when the process dies, so a crash never leaves a stale lock; the file only records
 //! the holder's pid for the error message.
 
@@ -61,11 +61,12 @@ pub(crate) fn lock_copy(path: &Path, wait: Duration) -> Result<CopyLock, GitErro
     Ok(CopyLock { _file: file })
 }
 
-/// The lock file for the copy at `root`: `<root>.owner`.
-pub(crate) fn lock_path(root: &Path) -> PathBuf {
-    let mut p = root.as_os_str().to_owned();
-    p.push(".owner");
-    PathBuf::from(p)
+/// The lock file for the copy named `name`: `<state_dir>/locks/<name>.owner` (the
+/// directory is created).
+pub(crate) fn lock_path(state_dir: &Path, name: &str) -> Result<PathBuf, GitError> {
+    let dir = state_dir.join("locks");
+    std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
+    Ok(dir.join(format!("{name}.owner")))
 }
 
 fn try_flock(file: &File) -> std::io::Result<bool> {
