@@ -89,9 +89,16 @@ fn race(origin: &BareRepo, human_url: &str, ours: GitConfig) {
                 }
                 refusals += 1;
                 assert!(refusals < 20 * N, "the human never gets a push in");
-                git(Some(human.path()), &["pull", "-q", "--rebase", "origin", "main"]);
+                git(
+                    Some(human.path()),
+                    &["pull", "-q", "--rebase", "origin", "main"],
+                );
             }
-            pushed.push(git(Some(human.path()), &["rev-parse", "HEAD"]).trim().to_string());
+            pushed.push(
+                git(Some(human.path()), &["rev-parse", "HEAD"])
+                    .trim()
+                    .to_string(),
+            );
         }
         (pushed, refusals)
     });
@@ -111,8 +118,15 @@ fn race(origin: &BareRepo, human_url: &str, ours: GitConfig) {
     };
     let mut ours = Vec::new();
     let mut update = |i: usize| {
-        let w = set(&mut wc, &retry, &wait, &format!("nginx:1.{}.0", i + 1), "deploy.yaml", || {})
-            .unwrap();
+        let w = set(
+            &mut wc,
+            &retry,
+            &wait,
+            &format!("nginx:1.{}.0", i + 1),
+            "deploy.yaml",
+            || {},
+        )
+        .unwrap();
         ours.push(w.commit.expect("every write changes the tag"));
     };
     let mut i = 0;
@@ -133,7 +147,12 @@ fn race(origin: &BareRepo, human_url: &str, ours: GitConfig) {
 
     let reachable: HashSet<String> = git(
         None,
-        &["--git-dir", origin.path().to_str().unwrap(), "rev-list", "main"],
+        &[
+            "--git-dir",
+            origin.path().to_str().unwrap(),
+            "rev-list",
+            "main",
+        ],
     )
     .lines()
     .map(str::to_string)
@@ -163,7 +182,10 @@ fn race(origin: &BareRepo, human_url: &str, ours: GitConfig) {
 }
 
 fn files() -> Vec<(&'static str, String)> {
-    vec![("deploy.yaml", deployment("nginx:1.0.0")), ("README.md", "fleet\n".into())]
+    vec![
+        ("deploy.yaml", deployment("nginx:1.0.0")),
+        ("README.md", "fleet\n".into()),
+    ]
 }
 
 fn bare() -> BareRepo {
@@ -175,7 +197,11 @@ fn bare() -> BareRepo {
 #[test]
 fn racing_a_human_on_file_url_through_the_write_path_loses_no_commit() {
     let origin = bare();
-    race(&origin, &origin.file_url(), cfg(&origin.file_url(), GitAuth::None));
+    race(
+        &origin,
+        &origin.file_url(),
+        cfg(&origin.file_url(), GitAuth::None),
+    );
 }
 
 #[test]
@@ -188,7 +214,11 @@ fn racing_a_human_over_smart_http_through_the_write_path_loses_no_commit() {
         username: "robot".into(),
         password: "s3cret-Token-42".into(),
     };
-    race(&origin, &srv.url_with_credentials("fleet"), cfg(&srv.url("fleet"), auth));
+    race(
+        &origin,
+        &srv.url_with_credentials("fleet"),
+        cfg(&srv.url("fleet"), auth),
+    );
 }
 
 #[test]
@@ -264,7 +294,11 @@ fn a_symlinked_target_is_edited_through_the_link_and_committed_as_its_target() {
     let human = CliClone::new(&origin.file_url());
     std::fs::create_dir_all(human.path().join("apps")).unwrap();
     std::fs::create_dir_all(human.path().join("base")).unwrap();
-    std::fs::write(human.path().join("base/web.yaml"), deployment("nginx:1.0.0")).unwrap();
+    std::fs::write(
+        human.path().join("base/web.yaml"),
+        deployment("nginx:1.0.0"),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("../base/web.yaml", human.path().join("apps/web.yaml")).unwrap();
     git(Some(human.path()), &["add", "-A"]);
     git(Some(human.path()), &["commit", "-q", "-m", "link"]);
@@ -272,14 +306,30 @@ fn a_symlinked_target_is_edited_through_the_link_and_committed_as_its_target() {
 
     let state = tempfile::tempdir().unwrap();
     let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
-    let w = set(&mut wc, &RetryPolicy::default(), &|_| true, "nginx:1.2.0", "apps/web.yaml", || {})
-        .unwrap();
+    let w = set(
+        &mut wc,
+        &RetryPolicy::default(),
+        &|_| true,
+        "nginx:1.2.0",
+        "apps/web.yaml",
+        || {},
+    )
+    .unwrap();
     assert!(w.commit.is_some());
-    assert_eq!(origin.read("main", "base/web.yaml").unwrap(), deployment("nginx:1.2.0"));
+    assert_eq!(
+        origin.read("main", "base/web.yaml").unwrap(),
+        deployment("nginx:1.2.0")
+    );
     assert_eq!(origin.tip_changed_files("main"), vec!["base/web.yaml"]);
     let tree = git(
         None,
-        &["--git-dir", origin.path().to_str().unwrap(), "ls-tree", "main", "apps/web.yaml"],
+        &[
+            "--git-dir",
+            origin.path().to_str().unwrap(),
+            "ls-tree",
+            "main",
+            "apps/web.yaml",
+        ],
     );
     assert!(tree.starts_with("120000 "), "no longer a symlink: {tree}");
 }
@@ -293,7 +343,10 @@ fn local_set_image_through_a_symlink_keeps_the_link() {
     let r = run(d.path(), &["set-image", "nginx:1.3.0", "link.yaml"], &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let md = std::fs::symlink_metadata(d.path().join("link.yaml")).unwrap();
-    assert!(md.file_type().is_symlink(), "the link was replaced by a file");
+    assert!(
+        md.file_type().is_symlink(),
+        "the link was replaced by a file"
+    );
     assert_eq!(
         std::fs::read_to_string(d.path().join("real.yaml")).unwrap(),
         deployment("nginx:1.3.0")
@@ -326,7 +379,11 @@ fn set_image_git_beside_a_running_holder_fails_naming_it() {
         &[],
     );
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains(&format!("in use by pid {}", std::process::id())), "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("in use by pid {}", std::process::id())),
+        "{r:?}"
+    );
     assert!(live.exists(), "the holder's live lock was deleted");
     assert_eq!(origin.head("main").unwrap(), before);
     drop(holder);

@@ -158,3 +158,13 @@ fn apply(wc: &mut WorkingCopy, plan: &Plan) -> Result<Vec<PathBuf>, WriteError> 
     }
     Ok(written.into_keys().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The git crate recognises imagebump's commits on a push branch by the trailer the
+    /// core writes; the two constants must agree.
+    #[test]
+    fn the_git_crate_recognises_the_core_trailer() {
+        assert_eq!(imagebump_git::TRAILER, imagebump_core::message::TRAILER);
+    }
+}

@@ -60,7 +60,14 @@ impl WorkingCopy {
             let msg = c.message_raw_bytes();
             let oid = self
                 .repo
-                .commit(None, &c.author(), &committer, &String::from_utf8_lossy(msg), &tree, &[&cur])
+                .commit(
+                    None,
+                    &c.author(),
+                    &committer,
+                    &String::from_utf8_lossy(msg),
+                    &tree,
+                    &[&cur],
+                )
                 .map_err(e)?;
             cur = self.repo.find_commit(oid).map_err(e)?;
             replayed += 1;

@@ -23,7 +23,12 @@ fn msg(subject: &str) -> String {
     format!("{subject}\n\n{TRAILER}: 0.0.0-test\n")
 }
 
-fn write(wc: &mut WorkingCopy, path: &str, text: &str, subject: &str) -> Result<Option<String>, GitError> {
+fn write(
+    wc: &mut WorkingCopy,
+    path: &str,
+    text: &str,
+    subject: &str,
+) -> Result<Option<String>, GitError> {
     let m = msg(subject);
     land(wc, fast_retry(5), &m, |wc, _| {
         wc.write_file(Path::new(path), text)?;
@@ -37,18 +42,28 @@ fn subjects(origin: &BareRepo, branch: &str) -> Vec<String> {
 }
 
 fn scenario(wc: &mut WorkingCopy, origin: &BareRepo, human: &CliClone) {
-    let a = write(wc, "apps/app/deploy.yaml", "image: app:2\n", "A").unwrap().unwrap();
+    let a = write(wc, "apps/app/deploy.yaml", "image: app:2\n", "A")
+        .unwrap()
+        .unwrap();
     assert_eq!(origin.head(PUSH).unwrap(), a);
     assert_eq!(subjects(origin, PUSH), ["A", "initial"]);
 
     // The base branch moves on: the next write is built on its new tip, with A replayed.
     human.commit_and_push(&[("human.txt", "1\n")], "human 1");
     let main1 = origin.head("main").unwrap();
-    let b = write(wc, "apps/other/deploy.yaml", "image: other:2\n", "B").unwrap().unwrap();
+    let b = write(wc, "apps/other/deploy.yaml", "image: other:2\n", "B")
+        .unwrap()
+        .unwrap();
     assert_eq!(origin.head(PUSH).unwrap(), b);
-    assert!(origin.is_ancestor(&main1, PUSH), "the push branch went stale");
+    assert!(
+        origin.is_ancestor(&main1, PUSH),
+        "the push branch went stale"
+    );
     assert_eq!(subjects(origin, PUSH), ["B", "A", "human 1", "initial"]);
-    assert_eq!(origin.read(PUSH, "apps/app/deploy.yaml").unwrap(), "image: app:2\n");
+    assert_eq!(
+        origin.read(PUSH, "apps/app/deploy.yaml").unwrap(),
+        "image: app:2\n"
+    );
     assert_eq!(origin.read(PUSH, "human.txt").unwrap(), "1\n");
     assert_eq!(origin.head("main").unwrap(), main1, "main is never written");
 
@@ -61,7 +76,10 @@ fn scenario(wc: &mut WorkingCopy, origin: &BareRepo, human: &CliClone) {
         .expect("the rebuilt branch is pushed");
     assert_eq!(origin.head(PUSH).unwrap(), rebuilt.pushed.commit);
     assert!(origin.is_ancestor(&main2, PUSH));
-    assert_eq!(subjects(origin, PUSH), ["B", "human 2", "human 1", "initial"]);
+    assert_eq!(
+        subjects(origin, PUSH),
+        ["B", "human 2", "human 1", "initial"]
+    );
     // And up to date: nothing to push at all.
     assert!(land(wc, fast_retry(5), &msg("unused"), |_, _| Ok(vec![]))
         .unwrap()
@@ -70,23 +88,39 @@ fn scenario(wc: &mut WorkingCopy, origin: &BareRepo, human: &CliClone) {
     // Someone else commits on the push branch: imagebump stops and says so, and the
     // branch is left as it is.
     git(Some(human.path()), &["fetch", "-q", "origin", PUSH]);
-    git(Some(human.path()), &["checkout", "-q", "-B", "side", "FETCH_HEAD"]);
+    git(
+        Some(human.path()),
+        &["checkout", "-q", "-B", "side", "FETCH_HEAD"],
+    );
     human.commit(&[("review.txt", "fix\n")], "review fix");
-    git(Some(human.path()), &["push", "-q", "origin", &format!("HEAD:{PUSH}")]);
+    git(
+        Some(human.path()),
+        &["push", "-q", "origin", &format!("HEAD:{PUSH}")],
+    );
     let foreign = origin.head(PUSH).unwrap();
     move_main(human);
     let err = write(wc, "apps/other/deploy.yaml", "image: other:3\n", "C").unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, GitError::ForeignCommit { .. }), "{err:?}");
-    assert!(text.contains(&foreign[..12]) || text.contains(&foreign), "{text}");
+    assert!(
+        text.contains(&foreign[..12]) || text.contains(&foreign),
+        "{text}"
+    );
     assert!(text.contains("review fix") && text.contains(PUSH), "{text}");
-    assert_eq!(origin.head(PUSH).unwrap(), foreign, "a foreign commit was replaced");
+    assert_eq!(
+        origin.head(PUSH).unwrap(),
+        foreign,
+        "a foreign commit was replaced"
+    );
 }
 
 /// Move main on as well (so that a rebuild would be needed), from a fresh main.
 fn move_main(human: &CliClone) {
     git(Some(human.path()), &["fetch", "-q", "origin", "main"]);
-    git(Some(human.path()), &["checkout", "-q", "-B", "main", "FETCH_HEAD"]);
+    git(
+        Some(human.path()),
+        &["checkout", "-q", "-B", "main", "FETCH_HEAD"],
+    );
     human.commit(&[("human.txt", "3\n")], "human 3");
     git(Some(human.path()), &["push", "-q", "origin", "HEAD:main"]);
 }

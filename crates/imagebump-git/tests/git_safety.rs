@@ -32,9 +32,18 @@ fn with_links() -> BareRepo {
 fn mode(origin: &BareRepo, path: &str) -> String {
     let out = git(
         None,
-        &["--git-dir", origin.path().to_str().unwrap(), "ls-tree", "main", path],
+        &[
+            "--git-dir",
+            origin.path().to_str().unwrap(),
+            "ls-tree",
+            "main",
+            path,
+        ],
     );
-    out.split_whitespace().next().unwrap_or_default().to_string()
+    out.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -47,14 +56,24 @@ fn a_symlinked_target_edits_the_file_it_points_to_and_the_link_stays() {
         assert_eq!(written, PathBuf::from("base/web.yaml"));
         // The link is still a link in the working tree.
         let md = fs::symlink_metadata(wc.root().join("apps/web.yaml")).unwrap();
-        assert!(md.file_type().is_symlink(), "the link was replaced by a file");
+        assert!(
+            md.file_type().is_symlink(),
+            "the link was replaced by a file"
+        );
         Ok(vec![written])
     })
     .unwrap()
     .expect("a commit");
     assert_eq!(origin.head("main").unwrap(), landed.pushed.commit);
-    assert_eq!(origin.read("main", "base/web.yaml").unwrap(), "image: web:2\n");
-    assert_eq!(mode(&origin, "apps/web.yaml"), "120000", "still a symlink on main");
+    assert_eq!(
+        origin.read("main", "base/web.yaml").unwrap(),
+        "image: web:2\n"
+    );
+    assert_eq!(
+        mode(&origin, "apps/web.yaml"),
+        "120000",
+        "still a symlink on main"
+    );
     assert_eq!(origin.tip_changed_files("main"), vec!["base/web.yaml"]);
 }
 
@@ -73,14 +92,22 @@ fn symlinks_out_of_the_repository_into_git_or_to_nothing_are_refused() {
         let err = wc.write_file(Path::new(link), "image: evil\n").unwrap_err();
         let msg = err.to_string();
         assert!(
-            matches!(err, GitError::PathOutsideRepo { .. } | GitError::NotAFile { .. }),
+            matches!(
+                err,
+                GitError::PathOutsideRepo { .. } | GitError::NotAFile { .. }
+            ),
             "{link}: {err:?}"
         );
         assert!(msg.contains(link) && msg.contains(want), "{link}: {msg}");
         let md = fs::symlink_metadata(wc.root().join(link)).unwrap();
         assert!(md.file_type().is_symlink(), "{link} was replaced");
     }
-    assert_eq!(fs::read_to_string(wc.root().join(".git/config")).unwrap().contains("evil"), false);
+    assert_eq!(
+        fs::read_to_string(wc.root().join(".git/config"))
+            .unwrap()
+            .contains("evil"),
+        false
+    );
     assert_eq!(origin.head("main").unwrap(), before);
 }
 
@@ -101,9 +128,15 @@ fn a_second_opener_waits_then_fails_naming_the_holder_and_leaves_its_locks() {
     let waited = t.elapsed();
     let msg = err.to_string();
     assert!(matches!(err, GitError::Busy { .. }), "{err:?}");
-    assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
     assert!(waited >= LOCK_WAIT, "gave up after {waited:?}");
-    assert!(waited < LOCK_WAIT + Duration::from_secs(5), "waited {waited:?}");
+    assert!(
+        waited < LOCK_WAIT + Duration::from_secs(5),
+        "waited {waited:?}"
+    );
     assert!(live.exists(), "the holder's live lock file was deleted");
 
     fs::remove_file(&live).unwrap();
