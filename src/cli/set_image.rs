@@ -11,13 +11,14 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use imagebump_core::decision::WaitReason;
 use imagebump_core::edit::{unified_diff, Target, Update};
 use imagebump_core::message::{commit_message, custom_message};
 use imagebump_core::plan::{plan_set_image, Plan};
 use imagebump_git::{write_atomically, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
 
 use crate::engine::files::Tree;
-use crate::engine::write::write;
+use crate::engine::write::{wait_time, write};
 
 /// Arguments of `imagebump set-image`.
 #[derive(Debug, Args)]
@@ -136,8 +137,9 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         Some(m) => custom_message(m, p, version),
         None => commit_message(None, p, version),
     };
-    let no_stop = |d: std::time::Duration| {
-        std::thread::sleep(d);
+    let no_stop = |why: &WaitReason| {
+        tracing::info!(reason = %why, "waiting to retry");
+        std::thread::sleep(wait_time(why));
         true
     };
     match write(

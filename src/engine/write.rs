@@ -9,8 +9,11 @@
 //! jittered backoff, up to the retry bound. Data flows one way: the working copy never
 //! calls back into planning.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use imagebump_core::decision::WaitReason;
 use imagebump_core::plan::Plan;
 use imagebump_git::{GitError, PushError, RetryPolicy, WorkingCopy};
 
@@ -29,6 +32,13 @@ pub struct Written {
     pub attempts: u32,
     /// How long the whole write took.
     pub took: Duration,
+}
+
+/// How long `reason` asks to wait.
+pub fn wait_time(reason: &WaitReason) -> Duration {
+    match reason {
+        WaitReason::PushRace { retry_in, .. } => *retry_in,
+    }
 }
 
 /// Why a write failed.
@@ -61,12 +71,14 @@ pub enum WriteError {
 }
 
 /// Writes what `planner` plans, committing with the message `message` builds from the
-/// plan, and retries a push race per `retry`. `sleep` waits between attempts and returns
-/// false when the caller is shutting down.
+/// plan, and retries a push race per `retry` (jittered backoff, at most
+/// `retry.max_attempts` pushes). `wait` is told why and how long to wait before each
+/// retry ([`WaitReason::PushRace`], for the status), waits, and returns false when the
+/// caller is shutting down.
 pub fn write(
     wc: &mut WorkingCopy,
     retry: &RetryPolicy,
-    sleep: &dyn Fn(Duration) -> bool,
+    wait: &dyn Fn(&WaitReason) -> bool,
     planner: &mut dyn FnMut(&Tree<'_>) -> Result<Plan, String>,
     message: &dyn Fn(&Plan) -> String,
 ) -> Result<Written, WriteError> {
@@ -77,11 +89,7 @@ pub fn write(
         attempt += 1;
         let base = wc.sync()?;
         let plan = planner(&Tree(wc.root())).map_err(WriteError::Plan)?;
-        let mut paths = Vec::with_capacity(plan.files.len());
-        for (rel, (_, new)) in &plan.files {
-            wc.write_file(rel, new)?;
-            paths.push(rel.clone());
-        }
+        let paths = apply(wc, &plan)?;
         let Some(commit) = wc.commit(&base, &paths, &message(&plan))? else {
             return Ok(Written {
                 plan,
@@ -112,7 +120,13 @@ pub fn write(
                         last: reason,
                     });
                 }
-                if !sleep(retry.backoff(attempt)) {
+                let reason = WaitReason::PushRace {
+                    branch: wc.push_branch().to_string(),
+                    attempt,
+                    max_attempts: max,
+                    retry_in: retry.backoff(attempt),
+                };
+                if !wait(&reason) {
                     return Err(WriteError::Stopped {
                         branch: wc.push_branch().to_string(),
                     });
@@ -120,5 +134,37 @@ pub fn write(
             }
             Err(PushError::Failed(e)) => return Err(e.into()),
         }
+    }
+}
+
+/// Writes the plan's files; returns the paths to commit. A target that is a symlink inside
+/// the repository is written (and committed) as the file it points to; when the plan also
+/// edits that file under its own name with a different result, the two edits would
+/// overwrite each other, so the write is refused instead.
+fn apply(wc: &mut WorkingCopy, plan: &Plan) -> Result<Vec<PathBuf>, WriteError> {
+    let mut written: BTreeMap<PathBuf, (&Path, &str)> = BTreeMap::new();
+    for (rel, (_, new)) in &plan.files {
+        let real = wc.write_file(rel, new)?;
+        if let Some((other, text)) = written.get(&real) {
+            if *text != new.as_str() {
+                return Err(WriteError::Plan(format!(
+                    "{} and {} are the same file (a symlink) and would be edited differently; target only one of them",
+                    other.display(),
+                    rel.display()
+                )));
+            }
+        }
+        written.insert(real, (rel.as_path(), new.as_str()));
+    }
+    Ok(written.into_keys().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The git crate recognises imagebump's commits on a push branch by the trailer the
+    /// core writes; the two constants must agree.
+    #[test]
+    fn the_git_crate_recognises_the_core_trailer() {
+        assert_eq!(imagebump_git::TRAILER, imagebump_core::message::TRAILER);
     }
 }

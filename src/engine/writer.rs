@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagebump_core::decision::{Decision, Stage};
+use imagebump_core::decision::{Decision, Stage, WaitReason};
 use imagebump_core::message::commit_message;
 use imagebump_core::plan::{plan, Outcome};
 use imagebump_core::policy::PolicySet;
@@ -22,7 +22,7 @@ use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 use super::notify::{Notice, Notifier};
 use super::queue::{Queued, WriteQueue};
 use super::status::StatusBoard;
-use super::write::{write, WriteError, Written};
+use super::write::{wait_time, write, WriteError, Written};
 use crate::metrics::Metrics;
 
 /// Opens (or reopens, after a panic) the working copy.
@@ -64,6 +64,7 @@ impl Writer {
         let mut consecutive_failures = 0u32;
         while let Some(batch) = self.queue.take(self.batch_window) {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.write(&batch)));
+            let mut urgent = false;
             let error = match result {
                 Ok(Ok(())) => {
                     backoff = BATCH_BACKOFF.0;
@@ -71,7 +72,12 @@ impl Writer {
                     self.queue.done(Vec::new());
                     continue;
                 }
-                Ok(Err(e)) => e,
+                Ok(Err(e)) => {
+                    // A person must act (a foreign commit on the push branch): say so at
+                    // once rather than after three failures.
+                    urgent = matches!(e, WriteError::Git(GitError::ForeignCommit { .. }));
+                    e.to_string()
+                }
                 Err(panic) => {
                     self.metrics.panic(Stage::Push.as_str());
                     // Its state is unknown: the next batch opens (and repairs) it again.
@@ -92,7 +98,7 @@ impl Writer {
                     },
                 );
             }
-            if consecutive_failures == 3 {
+            if consecutive_failures == 3 || (urgent && consecutive_failures == 1) {
                 if let Some(n) = &self.notifier {
                     n.send(Notice::Failure {
                         error: error.clone(),
@@ -110,23 +116,35 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, batch: &[Queued]) -> Result<(), String> {
+    fn write(&mut self, batch: &[Queued]) -> Result<(), WriteError> {
         if self.wc.is_none() {
-            self.wc = Some((self.open)().map_err(|e| e.to_string())?);
+            self.wc = Some((self.open)()?);
         }
         let wc = self.wc.as_mut().expect("opened above");
         let wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
         let policies = self.policies.clone();
         let template = self.template.clone();
         let queue = self.queue.clone();
+        let status = self.status.clone();
+        // Between push attempts, every image of the batch says why it waits.
+        let wait = |why: &WaitReason| {
+            for q in batch {
+                status.decide(
+                    &q.wish.id,
+                    Decision::Waiting {
+                        reason: why.clone(),
+                    },
+                );
+            }
+            queue.sleep(wait_time(why))
+        };
         let written: Written = write(
             wc,
             &self.retry,
-            &|d| queue.sleep(d),
+            &wait,
             &mut |files| Ok(plan(&policies, &wishes, files)),
             &|p| commit_message(template.as_deref(), p, env!("CARGO_PKG_VERSION")),
-        )
-        .map_err(|e: WriteError| e.to_string())?;
+        )?;
         self.metrics
             .write_seconds
             .observe(written.took.as_secs_f64());

@@ -6,6 +6,7 @@
 //! `once`'s and `plan`'s lines — is rendered from the enum, never parsed back from text.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::policy::ImagePolicy;
 
@@ -83,6 +84,41 @@ impl Stage {
     }
 }
 
+/// Why a write has not landed yet but will be tried again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Another commit landed on the branch between imagebump's sync and its push (the
+    /// push is a compare-and-swap): the change is planned again on the new tip after a
+    /// jittered backoff.
+    PushRace {
+        /// The branch pushed to.
+        branch: String,
+        /// Push attempts made so far.
+        attempt: u32,
+        /// The bound on attempts for this write.
+        max_attempts: u32,
+        /// How long until the next attempt.
+        retry_in: Duration,
+    },
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitReason::PushRace {
+                branch,
+                attempt,
+                max_attempts,
+                retry_in,
+            } => write!(
+                f,
+                "another commit landed on {branch} first (attempt {attempt} of {max_attempts}); planning and pushing again in {:.1}s",
+                retry_in.as_secs_f64()
+            ),
+        }
+    }
+}
+
 /// The last word on one image: why it is where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -147,6 +183,11 @@ pub enum Decision {
         /// Why, in words.
         why: String,
     },
+    /// Queued and being written, but the write waits before trying again.
+    Waiting {
+        /// Why, and until when.
+        reason: WaitReason,
+    },
     /// Something failed; it is retried on the next hint or poll.
     Failed {
         /// Where.
@@ -159,7 +200,7 @@ pub enum Decision {
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
     /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
-    /// `refused`, `failed`.
+    /// `refused`, `waiting`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
@@ -172,6 +213,7 @@ impl Decision {
             Decision::MissingPlatform { .. } => "missing_platform",
             Decision::DowngradeRefused { .. } => "downgrade_refused",
             Decision::Refused { .. } => "refused",
+            Decision::Waiting { .. } => "waiting",
             Decision::Failed { .. } => "failed",
         }
     }
@@ -226,6 +268,7 @@ impl Decision {
                 "cannot edit: {}",
                 self.last_error().unwrap_or_default()
             ),
+            Decision::Waiting { reason } => format!("waiting: {reason}"),
             Decision::Failed { stage, error } => match stage {
                 Stage::Registry => error.clone(),
                 Stage::Edit => format!("cannot edit: {error}"),
@@ -355,6 +398,20 @@ mod tests {
             .why_not_updated()
             .unwrap(),
             "push failing: rejected"
+        );
+        let w = Decision::Waiting {
+            reason: WaitReason::PushRace {
+                branch: "main".into(),
+                attempt: 3,
+                max_attempts: 40,
+                retry_in: Duration::from_millis(400),
+            },
+        };
+        assert_eq!(w.kind(), "waiting");
+        assert!(!w.is_failure() && !w.is_up_to_date() && w.last_error().is_none());
+        assert_eq!(
+            w.line(None),
+            "not updated: waiting: another commit landed on main first (attempt 3 of 40); planning and pushing again in 0.4s"
         );
     }
 }

@@ -6,13 +6,16 @@
 //! (without any password) and the branch: credentials never reach the file system path,
 //! the remote configuration or a log line.
 //!
-//! A `WorkingCopy` assumes it is the only writer of its directory (the caller keeps one
-//! writer per repository); that is why [`WorkingCopy::open`] may treat any `*.lock` file it
-//! finds as left over from a crash and remove it.
+//! A `WorkingCopy` is the only writer of its directory: within a process the caller keeps
+//! one writer per repository, and across processes `open` takes an advisory lock on the
+//! copy (`crate::lock`) before anything else, waiting up to [`LOCK_WAIT`](crate::LOCK_WAIT)
+//! for another holder. Only then may [`WorkingCopy::open`] treat any `*.lock` file it finds
+//! as left over from a crash and remove it.
 
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use git2::{build::CheckoutBuilder, Oid, Repository};
@@ -21,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::GitAuth;
 use crate::error::{git_err, io_err, GitError};
 use crate::files::write_atomically;
+use crate::lock::{lock_copy, lock_path, CopyLock, LOCK_WAIT};
 use crate::paths::safe_join;
 use crate::url::{is_local_url, redact_url, strip_credentials};
 
@@ -32,9 +36,11 @@ pub struct GitConfig {
     pub url: String,
     /// The branch to read from and (by default) push to.
     pub branch: String,
-    /// Push to this branch instead. Commits are then based on the remote `push_branch`
-    /// when it exists (so successive updates pile up on it, like a pull-request branch),
-    /// otherwise on `branch`.
+    /// Push to this branch instead (like a pull-request branch). It is always `branch`'s
+    /// tip plus imagebump's own commits: when `branch` moves on, those commits are
+    /// replayed onto its new tip and the push branch is replaced with a force-with-lease;
+    /// a commit on it that imagebump did not make (author + `Imagebump-Version` trailer)
+    /// stops writing with [`GitError::ForeignCommit`].
     pub push_branch: Option<String>,
     /// The commits' author and committer name.
     pub author_name: String,
@@ -89,6 +95,8 @@ pub struct WorkingCopy {
     pub(crate) touched: bool,
     /// What `open` was given, to re-clone when the copy needs compacting.
     pub(crate) config: GitConfig,
+    /// Held while the copy is open: no other process works in it meanwhile.
+    _lock: Arc<CopyLock>,
 }
 
 impl fmt::Debug for WorkingCopy {
@@ -133,6 +141,9 @@ impl WorkingCopy {
         fs::create_dir_all(&base).map_err(io_err(format!("create {}", base.display())))?;
         let name = copy_dir_name(&remote_url, &cfg.branch);
         let root = base.join(&name);
+        // Before touching anything (temp clones, `*.lock` files): they may be another
+        // process's, live.
+        let lock = Arc::new(lock_copy(&lock_path(state_dir, &name)?, LOCK_WAIT)?);
         remove_leftover_temp_clones(&base, &name);
 
         let make = |repo: Repository| WorkingCopy {
@@ -148,6 +159,7 @@ impl WorkingCopy {
             clean_at: None,
             touched: true,
             config: cfg.clone(),
+            _lock: lock.clone(),
         };
         if root.exists() {
             let git_dir = root.join(".git");
@@ -230,14 +242,64 @@ impl WorkingCopy {
     /// [`safe_join`](crate::safe_join); missing directories are created) atomically: a
     /// crash leaves the old file or the new one. The next [`sync`](Self::sync) undoes the
     /// write unless it was committed (and pushed).
-    pub fn write_file(&mut self, rel: &Path, text: &str) -> Result<(), GitError> {
-        let full = safe_join(&self.root, rel)?;
+    ///
+    /// Returns the path written, relative to the root: `rel`, or — when `rel` is a symlink
+    /// to a file inside the repository — the file it resolves to, which is what to
+    /// [`commit`](Self::commit). A link is never replaced by a file; a link out of the
+    /// repository, into `.git`, to a directory or to nothing is refused
+    /// ([`GitError::PathOutsideRepo`] / [`GitError::NotAFile`]).
+    pub fn write_file(&mut self, rel: &Path, text: &str) -> Result<PathBuf, GitError> {
+        let mut full = safe_join(&self.root, rel)?;
+        let mut written = rel.to_path_buf();
+        let is_link = fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            written = self.link_target(rel, &full)?;
+            full = safe_join(&self.root, &written)?;
+        }
         // Set before writing: a failed write may still have changed the tree.
         self.touched = true;
         if let Some(dir) = full.parent() {
             fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
         }
-        write_atomically(&full, text).map_err(io_err(format!("write {}", rel.display())))
+        write_atomically(&full, text).map_err(io_err(format!("write {}", rel.display())))?;
+        Ok(written)
+    }
+
+    /// Where the symlink `rel` (at `full`) leads, relative to the root; refused unless it
+    /// is a regular file inside the repository, outside `.git`.
+    fn link_target(&self, rel: &Path, full: &Path) -> Result<PathBuf, GitError> {
+        let outside = |reason: &str| GitError::PathOutsideRepo {
+            path: rel.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        let canon_root = self
+            .root
+            .canonicalize()
+            .map_err(io_err(format!("resolve {}", self.root.display())))?;
+        let Ok(target) = full.canonicalize() else {
+            return Err(GitError::NotAFile {
+                path: rel.to_path_buf(),
+                reason: "a symlink to nothing (dangling); refusing to replace the link".into(),
+            });
+        };
+        let Ok(inside) = target.strip_prefix(&canon_root) else {
+            return Err(outside("is a symlink that leaves the repository"));
+        };
+        if inside
+            .components()
+            .next()
+            .is_some_and(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
+        {
+            return Err(outside("is a symlink into .git"));
+        }
+        if !target.is_file() {
+            return Err(GitError::NotAFile {
+                path: rel.to_path_buf(),
+                reason: format!("a symlink to {}, which is not a file", inside.display()),
+            });
+        }
+        tracing::debug!(link = %rel.display(), target = %inside.display(), "writing through a symlink");
+        Ok(inside.to_path_buf())
     }
 
     /// libgit2 cannot repack: every fetch that downloads something adds a pack file, and
@@ -360,8 +422,8 @@ fn copy_dir_name(url_without_password: &str, branch: &str) -> String {
     format!("{slug}-{hash}")
 }
 
-/// `*.lock` files in `.git` (index, HEAD, config, refs): with a single writer per copy,
-/// any that exists when the copy is opened was left by a crash.
+/// `*.lock` files in `.git` (index, HEAD, config, refs): with the copy's lock held (a
+/// single writer), any that exists when the copy is opened was left by a crash.
 fn remove_stale_locks(git_dir: &Path) -> usize {
     let mut removed = 0;
     for name in [

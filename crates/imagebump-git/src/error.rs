@@ -98,6 +98,31 @@ pub enum GitError {
         /// libgit2's error class.
         class: ErrorClass,
     },
+    /// The push branch holds a commit imagebump did not make: it is never replaced, and
+    /// nothing is written until someone removes it (or merges it into the base branch).
+    #[error("push branch {branch} at {url} holds commit {commit} ({subject:?}) that imagebump did not make ({why}): not replacing it; remove it from {branch} or merge it into the base branch")]
+    ForeignCommit {
+        /// The repository URL, without credentials.
+        url: String,
+        /// The push branch.
+        branch: String,
+        /// The foreign commit (hex).
+        commit: String,
+        /// Its subject line.
+        subject: String,
+        /// What makes it foreign.
+        why: String,
+    },
+    /// Another process holds the working copy (see `WorkingCopy::open`).
+    #[error("the working copy is in use by {holder} (lock {}); waited {}s: let the other imagebump process finish, or give this one its own state directory (--state-dir, stateDir)", lock.display(), waited.as_secs_f64())]
+    Busy {
+        /// The lock file.
+        lock: PathBuf,
+        /// Who holds it (`pid N`).
+        holder: String,
+        /// How long this process waited.
+        waited: std::time::Duration,
+    },
     /// A file system operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -37,8 +37,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// Writes `text` to a temporary file beside `path` and renames it over, so a crash never
-/// leaves a half-written file. Keeps the old file's permissions.
+/// leaves a half-written file. Keeps the old file's permissions. When `path` is a symlink,
+/// the file it resolves to is written and the link stays (renaming over the link would
+/// replace it with a regular file and leave its target unchanged); a dangling link is an
+/// error. Callers that must stay inside a directory check the link first (as
+/// [`WorkingCopy::write_file`](crate::WorkingCopy::write_file) does).
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let resolved;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = path.canonicalize()?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, text.as_bytes())?;

@@ -16,9 +16,13 @@
 //!
 //! # Architecture invariant
 //! - Never force-push: every push is a compare-and-swap against the base it was built on,
-//!   on every transport (`file://` included, where libgit2's own push is not).
+//!   on every transport (`file://` included, where libgit2's own push is not). The one
+//!   exception is a separate push branch rebuilt on the base branch: a force-with-lease
+//!   (still a compare-and-swap), and only over commits imagebump made.
 //! - Never log or store a URL with credentials: user info is moved out of the URL before
 //!   libgit2 or the file system sees it, and error messages are scrubbed.
+//! - One process per copy: `open` holds an advisory lock on it (a second process waits
+//!   up to [`LOCK_WAIT`], then fails naming the holder's pid).
 //! - A crash at any point leaves a copy that [`WorkingCopy::open`] repairs (stale locks,
 //!   interrupted operations, half-written files or index, half-made clones).
 //! - Knows nothing about plans, policies or images: paths, texts and commits only.
@@ -34,9 +38,10 @@
 //!
 //! # Modules
 //! `url` (URLs and their credentials), `paths` (path safety), `files` (file walk, atomic
-//! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `auth` (credentials,
+//! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `lock` (one process per copy), `auth` (credentials,
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
-//! compact, write), `sync` (fetch, incremental update or reset), `push` (commit, push).
+//! compact, write), `sync` (fetch, incremental update or reset), `rebuild` (the push branch on the base
+//! branch's tip), `push` (commit, push).
 
 #![warn(missing_docs)]
 
@@ -46,8 +51,10 @@ mod error;
 mod files;
 mod known_hosts;
 mod libgit2;
+mod lock;
 mod paths;
 mod push;
+mod rebuild;
 mod retry;
 mod sync;
 mod url;
@@ -56,8 +63,10 @@ pub use auth::GitAuth;
 pub use copy::{GitConfig, WorkingCopy};
 pub use error::GitError;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};
+pub use lock::LOCK_WAIT;
 pub use paths::safe_join;
 pub use push::{LocalCommit, PushError, Pushed};
+pub use rebuild::TRAILER;
 pub use retry::RetryPolicy;
 pub use sync::Base;
 pub use url::redact_url;

@@ -82,7 +82,8 @@ impl WorkingCopy {
     /// a path outside the repository is refused before anything is staged) on `base` and
     /// commit them with `message`, as the configured author. Whatever else is in the tree
     /// is not committed (the next [`sync`](Self::sync) undoes it). `None` when the staged
-    /// tree equals the base's (nothing to push).
+    /// tree equals the base's and the base is what the push branch holds (nothing to
+    /// push); a rebuilt push branch (see `rebuild`) is returned as the commit to push.
     ///
     /// `base` must be what the last `sync` returned, with no commit made on it since
     /// ([`GitError::NotAtBase`] otherwise): the index then holds exactly the base's tree.
@@ -115,7 +116,10 @@ impl WorkingCopy {
             staged.push((normalise(rel), meta));
         }
         if staged.is_empty() {
-            return Ok(None);
+            return Ok(base.rebuilt().then(|| LocalCommit {
+                oid: base.oid,
+                base: base.clone(),
+            }));
         }
         let t = Instant::now();
         // Staging moves the index and HEAD; until it is done, their state is unknown.
@@ -132,14 +136,16 @@ impl WorkingCopy {
         if committed.is_none() {
             tracing::debug!(url = %self.display_url, branch = %self.branch, "nothing to commit");
         }
-        Ok(committed.map(|oid| LocalCommit {
+        // A rebuilt push branch is pushed even when no file changed on top of it.
+        let oid = committed.or(base.rebuilt().then_some(base.oid));
+        Ok(oid.map(|oid| LocalCommit {
             oid,
             base: base.clone(),
         }))
     }
 
-    /// Push `commit` to the push branch without force, as a compare-and-swap of the remote
-    /// ref against `commit.base()`: [`PushError::Moved`] when the branch no longer points
+    /// Push `commit` to the push branch without force (a rebuilt push branch: with a
+    /// lease), as a compare-and-swap of the remote ref against `commit.base()`: [`PushError::Moved`] when the branch no longer points
     /// there (or, for a new push branch, was created meanwhile). A server refusal for any
     /// other reason is `PushError::Failed(GitError::Rejected)`.
     ///
@@ -264,8 +270,11 @@ impl WorkingCopy {
         let mut pb = self.repo.packbuilder().map_err(fail)?;
         let mut walk = self.repo.revwalk().map_err(fail)?;
         walk.push(commit.oid).map_err(fail)?;
-        // The remote held the base when we synced: its objects need not be sent.
-        walk.hide(commit.base.oid).map_err(fail)?;
+        // The remote held these when we synced: their objects need not be sent.
+        walk.hide(commit.base.branch_tip).map_err(fail)?;
+        if let Some(p) = commit.base.push_ref {
+            walk.hide(p).map_err(fail)?;
+        }
         pb.insert_walk(&mut walk).map_err(fail)?;
         if pb.object_count() > 0 {
             let odb = remote.odb().map_err(fail)?;
@@ -323,7 +332,10 @@ impl WorkingCopy {
         let status: RefCell<Option<(String, String)>> = RefCell::new(None);
         let moved: RefCell<Option<String>> = RefCell::new(None);
         let expected = commit.base.push_ref.unwrap_or(Oid::ZERO_SHA1);
-        let refspec = format!("{}:{dst}", commit.oid);
+        // A rebuilt push branch replaces imagebump's own commits: force, with the lease
+        // the negotiation below checks. Everything else must fast-forward.
+        let force = if commit.base.rebuilt() { "+" } else { "" };
+        let refspec = format!("{force}{}:{dst}", commit.oid);
         let result = {
             let mut remote = self
                 .repo

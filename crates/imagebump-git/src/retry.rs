@@ -16,12 +16,16 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 5 attempts, 100 ms doubling backoff, at most 2 s.
+    /// 40 attempts, 50 ms doubling backoff, at most 1 s (jittered into [half, full]): a
+    /// write keeps trying for roughly half a minute of constant contention (someone
+    /// pushing several times a second) before it is reported as failed. The backoff stays
+    /// short because losing a race depends on how long one attempt (sync → push) takes,
+    /// not on how long we waited; the jitter keeps two imagebump writers apart.
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 5,
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(2),
+            max_attempts: 40,
+            base_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -52,7 +56,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_is_jittered_and_capped() {
-        let p = RetryPolicy::default();
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        };
         for _ in 0..200 {
             let b1 = p.backoff(1);
             assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100));

@@ -33,6 +33,17 @@ pub struct Base {
     /// What the remote push branch pointed at when that was seen (`None`: it did not
     /// exist): the old value the push compares against.
     pub(crate) push_ref: Option<Oid>,
+    /// What the remote `branch` pointed at (the same as `oid` unless a push branch was
+    /// rebuilt on it).
+    pub(crate) branch_tip: Oid,
+}
+
+impl Base {
+    /// True when `oid` is not what the push branch holds: a rebuilt push branch, to be
+    /// pushed (with a lease) even when no file changes on top of it.
+    pub(crate) fn rebuilt(&self) -> bool {
+        self.push_ref.is_some_and(|p| p != self.oid)
+    }
 }
 
 impl Base {
@@ -224,19 +235,29 @@ impl WorkingCopy {
         Ok("incremental")
     }
 
+    /// The base of the next change: the branch tip; with a separate push branch, the
+    /// branch tip plus imagebump's commits on the push branch (see `rebuild`).
     pub(crate) fn base_of(&self, tips: Tips) -> Result<Base, GitError> {
-        let push_ref = if self.push_branch != self.branch {
-            tips.push_branch
-        } else {
-            tips.branch
+        let branch_tip = tips.branch.ok_or_else(|| GitError::BranchNotFound {
+            url: self.display_url.clone(),
+            branch: self.branch.clone(),
+        })?;
+        if self.push_branch == self.branch {
+            return Ok(Base {
+                oid: branch_tip,
+                push_ref: Some(branch_tip),
+                branch_tip,
+            });
+        }
+        let oid = match tips.push_branch {
+            Some(push) => self.push_branch_base(branch_tip, push)?,
+            None => branch_tip,
         };
-        let oid = push_ref
-            .or(tips.branch)
-            .ok_or_else(|| GitError::BranchNotFound {
-                url: self.display_url.clone(),
-                branch: self.branch.clone(),
-            })?;
-        Ok(Base { oid, push_ref })
+        Ok(Base {
+            oid,
+            push_ref: tips.push_branch,
+            branch_tip,
+        })
     }
 
     /// `git reset --hard base` (+ `git clean -fdx` when the tree may hold leftovers) in one

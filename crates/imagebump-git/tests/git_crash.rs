@@ -358,11 +358,13 @@ fn broken_index_half_made_clone_and_unusable_copy_are_recovered() {
 
     // 3. A copy with no valid HEAD / not a repository any more is cloned again.
     fs::remove_file(root.join(".git/HEAD")).unwrap();
-    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
+    let wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
     assert_converged(wc.root(), &origin);
     fs::remove_dir_all(root.join(".git")).unwrap();
     fs::write(root.join("stray"), "x").unwrap();
-    wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
+    // The copy is locked while open (one process per copy): let go of it first.
+    drop(wc);
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url(), GitAuth::None)).unwrap();
     assert_converged(wc.root(), &origin);
     land_file(&mut wc, "apps/app/deploy.yaml", "image: ok\n", "works")
         .unwrap()

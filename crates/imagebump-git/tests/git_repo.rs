@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::{cfg, fast_retry, land, land_file};
-use imagebump_git::{GitAuth, GitError, PushError, WorkingCopy};
+use imagebump_git::{GitAuth, GitError, PushError, WorkingCopy, TRAILER};
 use imagebump_testbed::gitserver::{git, BareRepo, CliClone};
 
 const DEPLOY: &str = "image: ghcr.io/acme/app:1.0.0\n";
@@ -371,11 +371,14 @@ fn push_branch_is_created_then_built_upon_and_main_is_untouched() {
     let mut wc = WorkingCopy::open(state.path(), c).unwrap();
     assert_eq!(wc.push_branch(), "imagebump/updates");
     let main_before = origin.head("main").unwrap();
-    let a = land_file(&mut wc, "apps/app/deploy.yaml", "image: app:2\n", "one")
+    // imagebump's own commits (author and trailer) are what the push branch is built from.
+    let one = format!("one\n\n{TRAILER}: 0.0.0-test\n");
+    let two = format!("two\n\n{TRAILER}: 0.0.0-test\n");
+    let a = land_file(&mut wc, "apps/app/deploy.yaml", "image: app:2\n", &one)
         .unwrap()
         .unwrap();
     assert_eq!(a.pushed.branch, "imagebump/updates");
-    let b = land_file(&mut wc, "apps/other/deploy.yaml", "image: other:2\n", "two")
+    let b = land_file(&mut wc, "apps/other/deploy.yaml", "image: other:2\n", &two)
         .unwrap()
         .unwrap();
     assert_eq!(b.attempts, 1);
@@ -393,6 +396,9 @@ fn push_branch_is_created_then_built_upon_and_main_is_untouched() {
     );
 }
 
+/// Someone else creates the push branch between our sync and our push: the push is a
+/// move, and since the branch now holds a commit imagebump did not make, the next write
+/// stops with `ForeignCommit` instead of replacing it.
 #[test]
 fn push_branch_created_by_someone_else_first_is_a_move() {
     let origin = seeded();
@@ -420,13 +426,11 @@ fn push_branch_created_by_someone_else_first_is_a_move() {
         origin.log_subjects("imagebump/updates"),
         vec!["theirs", "initial"]
     );
-    // Rebuilt on it, ours lands on top of theirs.
-    land_file(&mut wc, "apps/app/deploy.yaml", "image: app:2\n", "ours")
-        .unwrap()
-        .unwrap();
+    let r = land_file(&mut wc, "apps/app/deploy.yaml", "image: app:2\n", "ours");
+    assert!(matches!(r, Err(GitError::ForeignCommit { .. })), "{r:?}");
     assert_eq!(
         origin.log_subjects("imagebump/updates"),
-        vec!["ours", "theirs", "initial"]
+        vec!["theirs", "initial"]
     );
 }
 
