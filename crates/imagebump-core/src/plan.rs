@@ -71,6 +71,11 @@ impl Outcome {
                 line,
                 why: reason,
             },
+            EditError::OverBudget { file, line, reason } => Outcome::Refused {
+                file,
+                line,
+                why: format!("refusing to read: {reason}"),
+            },
             e => Outcome::Failed(e.to_string()),
         }
     }
@@ -117,6 +122,9 @@ pub struct Plan {
     pub outcomes: BTreeMap<ImageId, Outcome>,
     /// The commit subject's summary when it is not made from the changes (`set-image`).
     pub title: Option<String>,
+    /// Files `set-image` left alone because they pass the parse budget
+    /// ([`edit::budget`]), as `file:line: refusing to read: why`; the others are planned.
+    pub unread: Vec<String>,
 }
 
 impl Plan {
@@ -271,7 +279,8 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
 /// Plans `set-image`: one reference written into every matching value of the files
 /// under `paths` (a directory means its YAML/JSON files). Every file is planned before
 /// any is written, so one refused edit fails the whole. A file under a directory that is
-/// not YAML is skipped (it is not ours to judge); a file named in `paths` is not.
+/// not YAML is skipped (it is not ours to judge); a file named in `paths` is not. A file
+/// over the parse budget is listed in [`Plan::unread`] and the other files go on.
 /// `reference` is the reference as the user wrote it, for the commit subject.
 pub fn plan_set_image(
     reference: &str,
@@ -298,6 +307,10 @@ pub fn plan_set_image(
         let edited = match edit::edit(&name, &old, target, update) {
             Ok(e) => e,
             Err(EditError::Parse { .. }) if !paths.contains(&file) => continue,
+            Err(e @ EditError::OverBudget { .. }) => {
+                out.unread.push(e.to_string());
+                continue;
+            }
             Err(e) => return Err(e.to_string()),
         };
         if edited.changes.is_empty() {

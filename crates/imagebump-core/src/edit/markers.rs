@@ -152,7 +152,7 @@ pub(crate) fn edit(ctx: &mut Ctx<'_>, docs: &[Node], policy: &str) -> Result<(),
 fn collect_keys(node: &Node, out: &mut Vec<(usize, usize)>) {
     match &node.kind {
         Kind::Map(m) => {
-            for (k, v) in m {
+            for (k, v) in m.iter() {
                 if let Kind::Scalar(s) = &k.kind {
                     if let Ok(r) = s.raw {
                         out.push(r);

@@ -47,6 +47,7 @@
 //! [`helm`], [`markers`], [`argo`].
 
 pub mod argo;
+pub mod budget;
 pub mod helm;
 pub mod kustomize;
 pub mod manifest;
@@ -187,6 +188,17 @@ pub enum EditError {
         /// The parser's message.
         message: String,
     },
+    /// The file passes a limit of [`budget`] (size, depth, nodes, aliases); it is not
+    /// edited, and a plan goes on with the other files.
+    #[error("{file}:{line}: refusing to read: {reason}")]
+    OverBudget {
+        /// The file name given to [`edit`].
+        file: String,
+        /// 1-based line where the limit was passed.
+        line: usize,
+        /// Which limit, in words.
+        reason: String,
+    },
     /// An explicit path of a [`Target::Helm`] or [`Target::ArgoSource`] is not in the file.
     #[error("{file}: {path} not found")]
     NotFound {
@@ -286,11 +298,18 @@ pub fn edit(
 ) -> Result<Edited, EditError> {
     update.validate()?;
     let src = Source::new(text);
-    let docs = yaml::parse(&src).map_err(|e| EditError::Parse {
-        file: file_name.to_string(),
-        line: e.line,
-        col: e.col,
-        message: e.message,
+    let docs = yaml::parse(&src).map_err(|e| match e.over_budget {
+        true => EditError::OverBudget {
+            file: file_name.to_string(),
+            line: e.line,
+            reason: e.message,
+        },
+        false => EditError::Parse {
+            file: file_name.to_string(),
+            line: e.line,
+            col: e.col,
+            message: e.message,
+        },
     })?;
     let mut ctx = Ctx {
         file: file_name,
@@ -374,7 +393,7 @@ pub(crate) fn walk<'n>(
     f(node, path)?;
     match &node.kind {
         Kind::Map(m) => {
-            for (k, v) in m {
+            for (k, v) in m.iter() {
                 let p = path_key(path, k.as_str().unwrap_or("?"));
                 walk(v, &p, f)?;
             }
