@@ -282,7 +282,8 @@ pub enum Target<'a> {
     /// from the paths, or are auto-detected when all are `None`. See [`argo`].
     ArgoSource(HelmPaths<'a>),
     /// Everything recognisable (used by `set-image`): any `image:` value naming the
-    /// repository (which covers every container), kustomize `images:` in kustomization
+    /// repository (which covers every container), any other scalar whose whole value is
+    /// a tagged or pinned reference to it, kustomize `images:` in kustomization
     /// files, Helm conventional blocks anywhere, Argo CD source files and Applications.
     Auto,
 }
@@ -325,6 +326,7 @@ pub fn edit(
         Target::ArgoSource(paths) => argo::edit(&mut ctx, &docs, paths)?,
         Target::Auto => {
             manifest::edit_image_keys(&mut ctx, &docs)?;
+            manifest::edit_reference_values(&mut ctx, &docs)?;
             if kustomize::is_kustomization_file(file_name) {
                 kustomize::edit(&mut ctx, &docs)?;
             } else {
