@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::decision::{Decision, ImageId, Stage, Wish};
-use crate::edit::{self, EditError, HelmPaths, Update};
+use crate::edit::{self, EditError, HelmPaths, Pins, Update};
 use crate::image;
 use crate::policy::select::{Strategy, Verdict};
 use crate::policy::{ImagePolicy, PolicySet, Target};
@@ -165,12 +165,17 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
         let Some(policy) = policies.get(&d.id) else {
             continue;
         };
+        // A digest that goes everywhere, or the index digest that keeps existing pins.
+        let (digest, pins) = match &d.digest {
+            Some(dg) => (Some(dg.clone()), Pins::Replace),
+            None => (d.index_digest.clone(), Pins::Keep),
+        };
         let update = match Update::new(
             policy.repository.without_version(),
             Some(d.tag.clone()),
-            d.digest.clone(),
+            digest,
         ) {
-            Ok(u) => u,
+            Ok(u) => u.with_pins(pins),
             Err(e) => {
                 out.outcomes
                     .insert(d.id.clone(), Outcome::Failed(e.to_string()));
@@ -389,8 +394,13 @@ fn guard(policy: &ImagePolicy, desired: &str, changes: &[edit::Change]) -> Guard
             _ => any_needed = true,
         }
     }
+    // `pinDigest`: pinning a reference already at the tag is worth a commit.
+    let pins_added = policy.pin_digest
+        && changes
+            .iter()
+            .any(|c| image::split_raw(&c.new).digest != image::split_raw(&c.old).digest);
     let only_tag_values = changes.iter().all(|c| tag_of(&c.old).is_some());
-    if only_tag_values && !any_needed {
+    if only_tag_values && !any_needed && !pins_added {
         return Guard::Skip;
     }
     Guard::Proceed
@@ -440,6 +450,7 @@ mod tests {
             id: id(image),
             tag: tag.into(),
             digest: None,
+            index_digest: None,
         }
     }
 

@@ -172,6 +172,7 @@ fn the_service_refuses_that_image_with_file_line_and_plans_the_others() {
         id: ImageId::new("shop", name),
         tag: tag.into(),
         digest: None,
+        index_digest: None,
     };
     let p = plan(
         &set,

@@ -168,21 +168,17 @@ fn join(prefix: &str, path: &str) -> String {
 }
 
 /// The new text for a tag value, or `None` to leave it: `tag@digest` values keep that
-/// form (and take the digest); plain tags take the update's tag.
-pub(crate) fn new_tag_value(old: &str, u: &Update) -> Option<String> {
+/// form (and take the digest, see [`Update::digest_for`]); plain tags take the update's
+/// tag. `Err` says why a pinned value cannot keep its pin.
+pub(crate) fn new_tag_value(old: &str, u: &Update) -> Result<Option<String>, String> {
     if let Some((t, d)) = old.split_once('@') {
         let tag = u.tag.as_deref().unwrap_or(t);
-        let digest = match (&u.tag, &u.digest) {
-            (_, Some(d)) => Some(d.as_str()),
-            (Some(_), None) => None,
-            (None, None) => Some(d),
-        };
-        Some(match digest {
+        Ok(Some(match u.digest_for(Some(d))? {
             Some(d) => format!("{tag}@{d}"),
             None => tag.to_string(),
-        })
+        }))
     } else {
-        u.tag.clone()
+        Ok(u.tag.clone())
     }
 }
 
@@ -303,7 +299,8 @@ fn edit_explicit(
         let path = full(Some(tp));
         let old = node.resolved_str().unwrap_or("");
         digest_in_tag = old.contains('@');
-        if let Some(new) = new_tag_value(old, u) {
+        let new = new_tag_value(old, u).map_err(|why| ctx.refuse(ctx.line(node), why))?;
+        if let Some(new) = new {
             ctx.set(node, &new, d, &path)?;
         }
     }
@@ -311,7 +308,7 @@ fn edit_explicit(
         (Some(dp), None) => return Err(ctx.not_found(&full(Some(dp)))),
         (Some(dp), Some(node)) => set_digest(ctx, node, d, &full(Some(dp)))?,
         (None, _) => {
-            if u.digest.is_some() && !digest_in_tag {
+            if u.pins_everywhere() && !digest_in_tag {
                 let line = tag.map_or(1, |t| ctx.line(t));
                 return Err(ctx.refuse(
                     line,
@@ -330,7 +327,7 @@ fn edit_explicit(
     Ok(true)
 }
 
-/// Sets a digest value, or clears it to `""` for a tag-only update.
+/// Sets a digest value (see [`Update::digest_for`]; `""` when it is dropped).
 pub(crate) fn set_digest(
     ctx: &mut Ctx<'_>,
     node: &Node,
@@ -338,13 +335,10 @@ pub(crate) fn set_digest(
     path: &str,
 ) -> Result<(), EditError> {
     let u = ctx.update();
-    match (&u.digest, &u.tag) {
-        (Some(dg), _) => ctx.set(node, dg, d, path),
-        (None, Some(_)) if node.resolved_str().is_some_and(|s| !s.is_empty()) => {
-            ctx.set(node, "", d, path)
-        }
-        _ => Ok(()),
-    }
+    let new = u
+        .digest_for(node.resolved_str())
+        .map_err(|why| ctx.refuse(ctx.line(node), format!("{path}: {why}")))?;
+    ctx.set(node, new.unwrap_or(""), d, path)
 }
 
 /// Keys that name the repository of an image block, in order of precedence. `image` and
@@ -439,7 +433,8 @@ fn edit_block(ctx: &mut Ctx<'_>, node: &Node, d: usize, path: &str) -> Result<()
         Some((key, t)) => {
             let old = t.resolved_str().unwrap_or("");
             digest_in_tag = old.contains('@');
-            if let Some(new) = new_tag_value(old, u) {
+            let new = new_tag_value(old, u).map_err(|why| ctx.refuse(ctx.line(t), why))?;
+            if let Some(new) = new {
                 ctx.set(t, &new, d, &path_key(path, key))?;
             }
         }
@@ -453,24 +448,24 @@ fn edit_block(ctx: &mut Ctx<'_>, node: &Node, d: usize, path: &str) -> Result<()
     }
     match b.digest {
         Some(("sha", n)) => {
-            let hex = match &u.digest {
-                Some(dg) => Some(dg.strip_prefix("sha256:").ok_or_else(|| {
+            let old = n.resolved_str().filter(|s| !s.is_empty());
+            let old = old.map(|h| format!("sha256:{h}"));
+            let new = u
+                .digest_for(old.as_deref())
+                .map_err(|why| ctx.refuse(ctx.line(n), format!("{path}.sha: {why}")))?;
+            let hex = match new {
+                Some(dg) => dg.strip_prefix("sha256:").ok_or_else(|| {
                     ctx.refuse(
                         ctx.line(n),
                         format!("{path}.sha holds a sha256 digest; {dg} is not one"),
                     )
-                })?),
-                None if u.tag.is_some() && n.resolved_str().is_some_and(|s| !s.is_empty()) => {
-                    Some("")
-                }
-                None => None,
+                })?,
+                None => "",
             };
-            if let Some(hex) = hex {
-                ctx.set(n, hex, d, &path_key(path, "sha"))?;
-            }
+            ctx.set(n, hex, d, &path_key(path, "sha"))?;
         }
         Some((key, n)) => set_digest(ctx, n, d, &path_key(path, key))?,
-        None if u.digest.is_some() && !digest_in_tag => {
+        None if u.pins_everywhere() && !digest_in_tag => {
             let line = b.tag.map_or_else(|| ctx.line(node), |(_, t)| ctx.line(t));
             return Err(ctx.refuse(
                 line,

@@ -133,7 +133,9 @@ pub(crate) fn edit_reference(
     }
     match &node.kind {
         Kind::Scalar(s) => {
-            let new = update.rewrite_reference(&s.value);
+            let new = update
+                .rewrite_reference(&s.value)
+                .map_err(|why| ctx.refuse(ctx.line(node), format!("{path}: {why}")))?;
             ctx.set(node, &new, doc, path)
         }
         // `set` refuses aliases with a clear message.

@@ -53,88 +53,13 @@ pub mod kustomize;
 pub mod manifest;
 pub mod markers;
 mod scalar;
+mod update;
 mod yaml;
 
-use crate::image::{self, ImageRef};
+pub use update::{Pins, Update};
+
 use saphyr_parser::ScalarStyle;
 use yaml::{Kind, Node, Source};
-
-/// What to write: the repository whose references are touched, and the new tag and/or
-/// digest. At least one of `tag` and `digest` must be set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Update {
-    /// The repository to match (its own tag and digest are ignored).
-    pub image: ImageRef,
-    /// The new tag, without `:`.
-    pub tag: Option<String>,
-    /// The new digest (`sha256:…`), without `@`.
-    pub digest: Option<String>,
-}
-
-impl Update {
-    /// Builds a validated update.
-    pub fn new(
-        image: ImageRef,
-        tag: Option<String>,
-        digest: Option<String>,
-    ) -> Result<Update, EditError> {
-        let u = Update { image, tag, digest };
-        u.validate()?;
-        Ok(u)
-    }
-
-    /// Parses `repo:tag`, `repo@digest` or `repo:tag@digest` into an update.
-    pub fn parse(reference: &str) -> Result<Update, EditError> {
-        let r = ImageRef::parse(reference).map_err(|e| EditError::InvalidUpdate(e.to_string()))?;
-        let (tag, digest) = (r.tag.clone(), r.digest.clone());
-        Update::new(r.without_version(), tag, digest)
-    }
-
-    /// Checks that a tag or a digest is given and that both are well-formed.
-    pub fn validate(&self) -> Result<(), EditError> {
-        let bad = |m: String| Err(EditError::InvalidUpdate(m));
-        if self.tag.is_none() && self.digest.is_none() {
-            return bad(format!(
-                "no tag and no digest given for {}",
-                self.image.name()
-            ));
-        }
-        if let Some(t) = &self.tag {
-            image::validate_tag(t).or_else(bad)?;
-        }
-        if let Some(d) = &self.digest {
-            image::validate_digest(d).or_else(bad)?;
-        }
-        Ok(())
-    }
-
-    /// True when `s` is a reference (any tag/digest) to the update's repository.
-    pub fn matches(&self, s: &str) -> bool {
-        ImageRef::parse(s).is_ok_and(|r| r.same_repository(&self.image))
-    }
-
-    /// The reference `old` rewritten for this update, keeping its repository part as
-    /// written: a tag-only update drops a stale digest, a digest-only one keeps the tag.
-    pub fn rewrite_reference(&self, old: &str) -> String {
-        let raw = image::split_raw(old);
-        let tag = self.tag.as_deref().or(raw.tag);
-        let digest = match (&self.tag, &self.digest) {
-            (_, Some(d)) => Some(d.as_str()),
-            (Some(_), None) => None,
-            (None, None) => raw.digest,
-        };
-        let mut s = raw.name.to_string();
-        if let Some(t) = tag {
-            s.push(':');
-            s.push_str(t);
-        }
-        if let Some(d) = digest {
-            s.push('@');
-            s.push_str(d);
-        }
-        s
-    }
-}
 
 /// One value that changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -683,37 +608,6 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn rewrite_rules() {
-        let u = Update::parse("docker.io/library/nginx:1.3").unwrap();
-        assert_eq!(u.rewrite_reference("nginx:1.2"), "nginx:1.3");
-        assert_eq!(u.rewrite_reference(&format!("nginx:1.2@{D}")), "nginx:1.3");
-        assert_eq!(u.rewrite_reference("nginx"), "nginx:1.3");
-        let u = Update::parse(&format!("nginx:1.3@{D}")).unwrap();
-        assert_eq!(u.rewrite_reference("nginx:1.2"), format!("nginx:1.3@{D}"));
-        let u = Update::parse(&format!("nginx@{D}")).unwrap();
-        assert_eq!(u.rewrite_reference("nginx:1.2"), format!("nginx:1.2@{D}"));
-        assert_eq!(
-            u.rewrite_reference("localhost:5000/nginx"),
-            format!("localhost:5000/nginx@{D}")
-        );
-    }
-
-    #[test]
-    fn update_validation() {
-        assert!(Update::parse("nginx").is_err());
-        assert!(Update::new(ImageRef::parse("nginx").unwrap(), Some("-x".into()), None).is_err());
-        assert!(Update::new(
-            ImageRef::parse("nginx").unwrap(),
-            None,
-            Some("md5:1".into())
-        )
-        .is_err());
-        let u = Update::parse("nginx:1").unwrap();
-        assert!(u.matches("docker.io/library/nginx:0.1"));
-        assert!(!u.matches("ghcr.io/nginx:1"));
-    }
 
     #[test]
     fn paths() {

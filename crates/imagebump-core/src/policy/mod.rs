@@ -116,6 +116,9 @@ pub struct ImagePolicy {
     pub pinned: Option<String>,
     /// `platforms:` that must exist in a multi-arch index before a tag is allowed.
     pub platforms: Vec<String>,
+    /// `pinDigest: true`: every reference is written `tag@<index digest>`, pinned or not
+    /// (without it, only references pinned already keep a pin).
+    pub pin_digest: bool,
     /// `interval:` poll interval override.
     pub interval: Option<Duration>,
     /// Files to write.
@@ -337,6 +340,8 @@ struct RawImagePolicy {
     allow_downgrade: bool,
     #[serde(default)]
     suspended: bool,
+    #[serde(default)]
+    pin_digest: bool,
     pinned: Option<String>,
     #[serde(default)]
     exclude: Vec<Pattern>,
@@ -429,6 +434,11 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             1 => chosen.pop().expect("one"),
             _ => return Err("an image takes exactly one of semver, alphabetical, numerical, digest (or tags.order)".into()),
         };
+        if r.pin_digest && matches!(strategy, Strategy::Digest(_)) {
+            return Err(
+                "pinDigest: a digest: policy pins digests already; remove pinDigest".into(),
+            );
+        }
         let filter = r.tags.map(|t| TagFilter {
             pattern: t.pattern.0,
             extract: t.extract,
@@ -472,6 +482,7 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             suspended: r.suspended,
             pinned: r.pinned,
             platforms: r.platforms,
+            pin_digest: r.pin_digest,
             interval: r.interval.map(|d| d.0),
             targets,
         })
