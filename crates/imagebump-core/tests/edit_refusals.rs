@@ -188,6 +188,7 @@ fn invalid_updates() {
         tag: None,
         digest: None,
         pins: imagebump_core::edit::Pins::Replace,
+        leave: Vec::new(),
     };
     assert!(matches!(
         edit("f", "a: 1\n", &Target::Auto, &u),

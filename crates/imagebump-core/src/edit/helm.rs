@@ -294,6 +294,9 @@ fn edit_explicit(
             ));
         }
     }
+    if !u.leave.is_empty() && u.leaves(tag.and_then(Node::resolved_str)) {
+        return Ok(true);
+    }
     let mut digest_in_tag = false;
     if let (Some(tp), Some(node)) = (paths.tag, tag) {
         let path = full(Some(tp));
@@ -426,6 +429,9 @@ fn edit_block(ctx: &mut Ctx<'_>, node: &Node, d: usize, path: &str) -> Result<()
         return Ok(());
     };
     if !u.matches(&block_name(b.registry, b.repo)) {
+        return Ok(());
+    }
+    if !u.leave.is_empty() && u.leaves(b.tag.and_then(|(_, t)| t.resolved_str())) {
         return Ok(());
     }
     let mut digest_in_tag = false;

@@ -85,6 +85,9 @@ fn edit_entry(ctx: &mut Ctx<'_>, entry: &Node, d: usize, path: &str) -> Result<(
     if !name.is_some_and(|n| update.matches(n)) {
         return Ok(());
     }
+    if update.leaves(entry.get("newTag").and_then(Node::resolved_str)) {
+        return Ok(());
+    }
     let quote = ["newTag", "digest", "newName", "name"]
         .iter()
         .find_map(|k| entry.get(k).and_then(quote_style));

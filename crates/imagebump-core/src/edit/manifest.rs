@@ -22,8 +22,14 @@ use crate::image;
 
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
-/// Edits the `image` of every container of every pod template.
-pub(crate) fn edit_containers(ctx: &mut Ctx<'_>, docs: &[Node]) -> Result<(), EditError> {
+/// Edits the `image` of every container of every pod template, or only of the containers
+/// named `only` (`container:` of a policy target; one of that name must exist).
+pub(crate) fn edit_containers(
+    ctx: &mut Ctx<'_>,
+    docs: &[Node],
+    only: Option<&str>,
+) -> Result<(), EditError> {
+    let mut seen = false;
     for (d, doc) in docs.iter().enumerate() {
         walk(doc, "", &mut |node, path| {
             let Some(entries) = node.entries() else {
@@ -36,6 +42,12 @@ pub(crate) fn edit_containers(ctx: &mut Ctx<'_>, docs: &[Node]) -> Result<(), Ed
                 let Some(items) = v.items() else { continue };
                 let list_path = path_key(path, key);
                 for (i, item) in items.iter().enumerate() {
+                    if only
+                        .is_some_and(|c| item.get("name").and_then(Node::resolved_str) != Some(c))
+                    {
+                        continue;
+                    }
+                    seen = true;
                     if let Some(image) = item.get("image") {
                         let p = path_key(&path_index(&list_path, i), "image");
                         edit_reference(ctx, image, d, &p)?;
@@ -45,7 +57,10 @@ pub(crate) fn edit_containers(ctx: &mut Ctx<'_>, docs: &[Node]) -> Result<(), Ed
             Ok(())
         })?;
     }
-    Ok(())
+    match only {
+        Some(c) if !seen => Err(ctx.not_found(&format!("container {c:?}"))),
+        _ => Ok(()),
+    }
 }
 
 /// Edits every scalar under a key named `image` that names the repository, except a bare
@@ -128,7 +143,7 @@ pub(crate) fn edit_reference(
     let Some(value) = node.resolved_str().map(str::trim) else {
         return Ok(());
     };
-    if !update.matches(value) {
+    if !update.matches(value) || update.leaves(image::split_raw(value).tag) {
         return Ok(());
     }
     match &node.kind {

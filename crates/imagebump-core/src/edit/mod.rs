@@ -189,6 +189,9 @@ pub enum Target<'a> {
     /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Argo Rollout, any
     /// other pod template), in every document. See [`manifest`].
     Manifest,
+    /// Like [`Target::Manifest`], for the containers (init and ephemeral ones included)
+    /// with this `name` only; none of that name in the file is [`EditError::NotFound`].
+    Container(&'a str),
     /// Kustomize `images:` entries (`name`/`newName`, `newTag`, `digest`). See [`kustomize`].
     Kustomize,
     /// Helm values (and Flux `HelmRelease` `spec.values`), by explicit paths or, when all
@@ -244,7 +247,8 @@ pub fn edit(
         splices: Vec::new(),
     };
     match target {
-        Target::Manifest => manifest::edit_containers(&mut ctx, &docs)?,
+        Target::Manifest => manifest::edit_containers(&mut ctx, &docs, None)?,
+        Target::Container(name) => manifest::edit_containers(&mut ctx, &docs, Some(name))?,
         Target::Kustomize => kustomize::edit(&mut ctx, &docs)?,
         Target::Helm(paths) => helm::edit(&mut ctx, &docs, paths)?,
         Target::Markers { policy } => markers::edit(&mut ctx, &docs, policy)?,

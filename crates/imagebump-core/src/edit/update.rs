@@ -30,6 +30,8 @@ pub struct Update {
     pub digest: Option<String>,
     /// Where the digest goes (see [`Pins`]).
     pub pins: Pins,
+    /// Current tags whose references are left alone: another policy claims them.
+    pub leave: Vec<String>,
 }
 
 impl Update {
@@ -44,6 +46,7 @@ impl Update {
             tag,
             digest,
             pins: Pins::Replace,
+            leave: Vec::new(),
         };
         u.validate()?;
         Ok(u)
@@ -77,6 +80,14 @@ impl Update {
     /// True when `s` is a reference (any tag/digest) to the update's repository.
     pub fn matches(&self, s: &str) -> bool {
         ImageRef::parse(s).is_ok_and(|r| r.same_repository(&self.image))
+    }
+
+    /// True when a value whose current tag is `tag` (`None`: untagged, so `latest`)
+    /// belongs to another policy.
+    pub fn leaves(&self, tag: Option<&str>) -> bool {
+        let tag = tag.map(|t| t.split('@').next().unwrap_or(t));
+        let tag = tag.filter(|t| !t.is_empty()).unwrap_or("latest");
+        self.leave.iter().any(|l| l == tag)
     }
 
     /// The same update with another digest rule.

@@ -6,9 +6,12 @@
 //! deserialising (newtypes with `TryFrom`), so every problem carries the file, line and
 //! column serde saw it at.
 
+pub mod claims;
 pub mod constraint;
 pub mod select;
 mod set;
+
+pub use claims::check_claims;
 
 pub use set::PolicySet;
 
@@ -143,8 +146,14 @@ pub enum Target {
         /// Path of the digest value (`image.digest`).
         digest: Option<String>,
     },
-    /// `manifest: path/deployment.yaml` — container images of workloads.
-    Manifest(RepoPath),
+    /// `manifest: path/deployment.yaml` — container images of workloads; with
+    /// `container: NAME`, only the containers (init, ephemeral) of that name.
+    Manifest {
+        /// The manifest file.
+        file: RepoPath,
+        /// `container:`: the one container name this target writes.
+        container: Option<String>,
+    },
     /// `markers: dir/` — Flux `# {"$imagepolicy": "app:name"}` setters in that file or tree.
     Markers(RepoPath),
     /// `argocd: .argocd-source-app.yaml` — Argo CD parameter overrides.
@@ -156,7 +165,7 @@ impl Target {
     pub fn path(&self) -> &RepoPath {
         match self {
             Target::Kustomize(p)
-            | Target::Manifest(p)
+            | Target::Manifest { file: p, .. }
             | Target::Markers(p)
             | Target::Argocd(p)
             | Target::Helm { file: p, .. } => p,
@@ -320,6 +329,7 @@ struct RawTarget {
     manifest: Option<RepoPath>,
     markers: Option<RepoPath>,
     argocd: Option<RepoPath>,
+    container: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -371,8 +381,20 @@ impl TryFrom<RawTarget> for Target {
                 digest: h.digest,
             });
         }
+        match (&r.manifest, &r.container) {
+            (None, Some(_)) => {
+                return Err("container: applies to manifest targets only".into());
+            }
+            (Some(_), Some(c)) if c.trim().is_empty() => {
+                return Err("container: must name a container".into());
+            }
+            _ => {}
+        }
         if let Some(p) = r.manifest {
-            found.push(Target::Manifest(p));
+            found.push(Target::Manifest {
+                file: p,
+                container: r.container,
+            });
         }
         if let Some(p) = r.markers {
             found.push(Target::Markers(p));
@@ -524,9 +546,9 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<PolicyFile, Problem> {
     Ok(p)
 }
 
-/// Checks a set of parsed policy files together: an application defined twice, and two
-/// images of one application with the same name (their marker ids would collide), are
-/// problems. Returns the files that pass, in the order given, and one problem per clash.
+/// Checks a set of parsed policy files together: an application defined twice, two
+/// images of one application with the same name (their marker ids would collide), and
+/// two images claiming the same references ([`check_claims`]) are problems. Returns the files that pass, in the order given, and one problem per clash.
 pub fn check_set(files: Vec<LoadedPolicy>) -> (Vec<LoadedPolicy>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut loaded = Vec::new();
@@ -559,6 +581,7 @@ pub fn check_set(files: Vec<LoadedPolicy>) -> (Vec<LoadedPolicy>, Vec<Problem>) 
         apps.insert(policy.application.clone(), f.clone());
         loaded.push(LoadedPolicy { path: f, policy });
     }
+    problems.extend(check_claims(&loaded));
     (loaded, problems)
 }
 
