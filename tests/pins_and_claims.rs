@@ -105,10 +105,20 @@ fn set_image_names_the_file_over_budget_and_writes_the_others() {
     let r = imagebump(dir, &["set-image", "nginx:1.3", "apps"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr.contains("imagebump: apps/a.yaml:10003: refusing to read: more than 10000 aliases"),
+        r.stderr
+            .contains("imagebump: apps/a.yaml:10003: refusing to read: more than 10000 aliases"),
         "{r:?}"
     );
-    assert!(r.stdout.contains("apps/b.yaml:1 nginx:1.2 → nginx:1.3"), "{r:?}");
-    assert_eq!(std::fs::read_to_string(dir.join("apps/b.yaml")).unwrap(), "image: nginx:1.3\n");
-    assert_eq!(std::fs::read_to_string(dir.join("apps/a.yaml")).unwrap(), bomb);
+    assert!(
+        r.stdout.contains("apps/b.yaml:1 nginx:1.2 → nginx:1.3"),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("apps/b.yaml")).unwrap(),
+        "image: nginx:1.3\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("apps/a.yaml")).unwrap(),
+        bomb
+    );
 }

@@ -381,24 +381,26 @@ impl Engine {
         // digest is looked up, and without it a pinned reference is refused when planned
         // (never unpinned).
         let resolved = self.registry.resolve_digest(image, &tag).await;
-        let (digest, index_digest) =
-            match (matches!(policy.strategy, Strategy::Digest(_)) || policy.pin_digest, resolved) {
-                (true, Ok(d)) => (Some(d), None),
-                (true, Err(e)) => {
-                    return (
-                        candidate,
-                        Err(Decision::Failed {
-                            stage: Stage::Registry,
-                            error: format!("cannot resolve the digest of {tag}: {e}"),
-                        }),
-                    )
-                }
-                (false, Ok(d)) => (None, Some(d)),
-                (false, Err(e)) => {
-                    tracing::debug!(%tag, error = %e, "no index digest; pinned references of this image will be refused");
-                    (None, None)
-                }
-            };
+        let (digest, index_digest) = match (
+            matches!(policy.strategy, Strategy::Digest(_)) || policy.pin_digest,
+            resolved,
+        ) {
+            (true, Ok(d)) => (Some(d), None),
+            (true, Err(e)) => {
+                return (
+                    candidate,
+                    Err(Decision::Failed {
+                        stage: Stage::Registry,
+                        error: format!("cannot resolve the digest of {tag}: {e}"),
+                    }),
+                )
+            }
+            (false, Ok(d)) => (None, Some(d)),
+            (false, Err(e)) => {
+                tracing::debug!(%tag, error = %e, "no index digest; pinned references of this image will be refused");
+                (None, None)
+            }
+        };
         (
             candidate,
             Ok(Wish {

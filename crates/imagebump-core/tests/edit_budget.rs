@@ -15,7 +15,7 @@ fn laughs() -> String {
     let mut s = String::from("lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..9 {
         let p = format!("*l{}", i - 1);
-        let items = vec![p.as_str(); 9].join(", ");
+        let items = [p.as_str(); 9].join(", ");
         s.push_str(&format!("lol{i}: &l{i} [{items}]\n"));
     }
     s.push_str("image: nginx:1.2\n");

@@ -11,6 +11,9 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// One expected line edit: 1-based line, old substring, new substring.
+type Edit<'a> = (usize, &'a str, &'a str);
+
 /// Edits `text` for `reference` and checks that exactly `edits` (1-based line, old
 /// substring, new substring) happened, every other byte unchanged.
 #[track_caller]
@@ -40,7 +43,7 @@ fn check(text: &str, target: Target<'_>, reference: &str, edits: &[(usize, &str,
 fn every_chart_variant_is_found_by_set_image_and_helm_auto_detection() {
     let text = fixture("helm-variants.yaml");
     let zeros = "0".repeat(64);
-    let cases: Vec<(&str, Vec<(usize, &str, &str)>)> = vec![
+    let cases: Vec<(&str, Vec<Edit<'_>>)> = vec![
         (
             "docker.io/bitnami/nginx:1.25.4-debian-12-r1",
             vec![(10, "1.25.3-debian-12-r0", "1.25.4-debian-12-r1")],

@@ -307,16 +307,16 @@ impl<'a> Builder<'a, '_> {
                     ));
                 }
             }
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                if self.depth >= budget::MAX_DEPTH {
-                    return Err(ParseFailure::over_budget(
-                        line,
-                        format!(
-                            "mappings and sequences nested too deep (more than {} levels)",
-                            budget::MAX_DEPTH
-                        ),
-                    ));
-                }
+            Event::SequenceStart(..) | Event::MappingStart(..)
+                if self.depth >= budget::MAX_DEPTH =>
+            {
+                return Err(ParseFailure::over_budget(
+                    line,
+                    format!(
+                        "mappings and sequences nested too deep (more than {} levels)",
+                        budget::MAX_DEPTH
+                    ),
+                ));
             }
             _ => {}
         }
