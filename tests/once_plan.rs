@@ -591,6 +591,7 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
         id: ImageId::new("race", name),
         tag: "1.5.0".into(),
         digest: None,
+        index_digest: None,
     };
     let wishes = [wish("web"), wish("canary")];
 

@@ -2,7 +2,9 @@
 //! place, locally or in a git repository (commit + push).
 //!
 //! Every file is planned before any is written: one refused edit means exit 2 and no file
-//! touched, and each write is a temp file renamed over the old one. Planning is
+//! touched, and each write is a temp file renamed over the old one. A file over the parse
+//! budget is the exception: it is reported (`file:line`), the other files are written,
+//! and the exit code is 2. Planning is
 //! `imagebump_core::plan::plan_set_image`; with `--git` the commit goes through the
 //! engine's one write path and commit-message builder, like the service's.
 
@@ -84,7 +86,19 @@ fn local(a: &SetImageArgs, update: &Update, target: &Target<'_>) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    unread(&plan)
+}
+
+/// Exit 2 after naming each file left unread (over the parse budget), else 0.
+fn unread(plan: &Plan) -> ExitCode {
+    for u in &plan.unread {
+        eprintln!("imagebump: {u}");
+    }
+    if plan.unread.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }
 
 fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> ExitCode {
@@ -125,7 +139,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         return match planned {
             Ok(p) => {
                 report(&p, true);
-                ExitCode::SUCCESS
+                unread(&p)
             }
             Err(e) => super::fail(e),
         };
@@ -159,7 +173,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
                 }
                 None => println!("nothing to change"),
             }
-            ExitCode::SUCCESS
+            unread(&w.plan)
         }
         Err(e) => super::fail(e),
     }

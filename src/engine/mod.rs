@@ -376,21 +376,30 @@ impl Engine {
                 }
             }
         }
-        let digest = if matches!(policy.strategy, Strategy::Digest(_)) {
-            match self.registry.resolve_digest(image, &tag).await {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    return (
-                        candidate,
-                        Err(Decision::Failed {
-                            stage: Stage::Registry,
-                            error: format!("cannot resolve the digest of {tag}: {e}"),
-                        }),
-                    )
-                }
+        // `digest:` and `pinDigest` policies pin every reference, so the digest is
+        // required. Other policies only keep the pins references already have: the
+        // digest is looked up, and without it a pinned reference is refused when planned
+        // (never unpinned).
+        let resolved = self.registry.resolve_digest(image, &tag).await;
+        let (digest, index_digest) = match (
+            matches!(policy.strategy, Strategy::Digest(_)) || policy.pin_digest,
+            resolved,
+        ) {
+            (true, Ok(d)) => (Some(d), None),
+            (true, Err(e)) => {
+                return (
+                    candidate,
+                    Err(Decision::Failed {
+                        stage: Stage::Registry,
+                        error: format!("cannot resolve the digest of {tag}: {e}"),
+                    }),
+                )
             }
-        } else {
-            None
+            (false, Ok(d)) => (None, Some(d)),
+            (false, Err(e)) => {
+                tracing::debug!(%tag, error = %e, "no index digest; pinned references of this image will be refused");
+                (None, None)
+            }
         };
         (
             candidate,
@@ -398,6 +407,7 @@ impl Engine {
                 id: id.clone(),
                 tag,
                 digest,
+                index_digest,
             }),
         )
     }

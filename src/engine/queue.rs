@@ -186,6 +186,7 @@ mod tests {
                 id: ImageId::new(app, "web"),
                 tag: tag.into(),
                 digest: None,
+                index_digest: None,
             },
             cause,
         }

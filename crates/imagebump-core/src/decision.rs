@@ -48,8 +48,12 @@ pub struct Wish {
     pub id: ImageId,
     /// The tag, as the registry lists it.
     pub tag: String,
-    /// The digest to pin (digest strategy only).
+    /// The digest to pin everywhere (`digest:` and `pinDigest: true` policies); part of
+    /// the chosen reference.
     pub digest: Option<String>,
+    /// The index digest of `tag` for the other policies, when the registry gave it:
+    /// written only into references that are pinned already, so a pin survives a bump.
+    pub index_digest: Option<String>,
 }
 
 impl Wish {

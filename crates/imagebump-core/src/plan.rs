@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::decision::{Decision, ImageId, Stage, Wish};
-use crate::edit::{self, EditError, HelmPaths, Update};
+use crate::edit::{self, EditError, HelmPaths, Pins, Update};
 use crate::image;
 use crate::policy::select::{Strategy, Verdict};
-use crate::policy::{ImagePolicy, PolicySet, Target};
+use crate::policy::{claims, ImagePolicy, PolicySet, Target};
 
 /// Reads files of the working copy. Paths are relative to the repository root.
 pub trait FileSource {
@@ -71,6 +71,11 @@ impl Outcome {
                 line,
                 why: reason,
             },
+            EditError::OverBudget { file, line, reason } => Outcome::Refused {
+                file,
+                line,
+                why: format!("refusing to read: {reason}"),
+            },
             e => Outcome::Failed(e.to_string()),
         }
     }
@@ -117,6 +122,9 @@ pub struct Plan {
     pub outcomes: BTreeMap<ImageId, Outcome>,
     /// The commit subject's summary when it is not made from the changes (`set-image`).
     pub title: Option<String>,
+    /// Files `set-image` left alone because they pass the parse budget
+    /// ([`edit::budget`]), as `file:line: refusing to read: why`; the others are planned.
+    pub unread: Vec<String>,
 }
 
 impl Plan {
@@ -157,12 +165,17 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
         let Some(policy) = policies.get(&d.id) else {
             continue;
         };
+        // A digest that goes everywhere, or the index digest that keeps existing pins.
+        let (digest, pins) = match &d.digest {
+            Some(dg) => (Some(dg.clone()), Pins::Replace),
+            None => (d.index_digest.clone(), Pins::Keep),
+        };
         let update = match Update::new(
             policy.repository.without_version(),
             Some(d.tag.clone()),
-            d.digest.clone(),
+            digest,
         ) {
-            Ok(u) => u,
+            Ok(u) => u.with_pins(pins),
             Err(e) => {
                 out.outcomes
                     .insert(d.id.clone(), Outcome::Failed(e.to_string()));
@@ -210,18 +223,20 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                     },
                 };
                 let name = file.to_string_lossy().into_owned();
-                let edited =
-                    match edit::edit(&name, &text, &edit_target(target, &marker_id), &update) {
-                        Ok(e) => e,
-                        // A markers directory holds files for other policies too.
-                        Err(EditError::Parse { .. }) if matches!(target, Target::Markers(_)) => {
-                            continue
-                        }
-                        Err(e) => {
-                            outcome = Some(Outcome::from_edit_error(e));
-                            break 'targets;
-                        }
-                    };
+                let rivals = claims::rivals(policies.images(), &d.id, policy, target);
+                let edited = match edit_claimed(
+                    &name, &text, target, &marker_id, &update, policy, &rivals,
+                ) {
+                    Ok(e) => e,
+                    // A markers directory holds files for other policies too.
+                    Err(EditError::Parse { .. }) if matches!(target, Target::Markers(_)) => {
+                        continue
+                    }
+                    Err(e) => {
+                        outcome = Some(Outcome::from_edit_error(e));
+                        break 'targets;
+                    }
+                };
                 if edited.changes.is_empty() {
                     continue;
                 }
@@ -271,7 +286,8 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
 /// Plans `set-image`: one reference written into every matching value of the files
 /// under `paths` (a directory means its YAML/JSON files). Every file is planned before
 /// any is written, so one refused edit fails the whole. A file under a directory that is
-/// not YAML is skipped (it is not ours to judge); a file named in `paths` is not.
+/// not YAML is skipped (it is not ours to judge); a file named in `paths` is not. A file
+/// over the parse budget is listed in [`Plan::unread`] and the other files go on.
 /// `reference` is the reference as the user wrote it, for the commit subject.
 pub fn plan_set_image(
     reference: &str,
@@ -298,6 +314,10 @@ pub fn plan_set_image(
         let edited = match edit::edit(&name, &old, target, update) {
             Ok(e) => e,
             Err(EditError::Parse { .. }) if !paths.contains(&file) => continue,
+            Err(e @ EditError::OverBudget { .. }) => {
+                out.unread.push(e.to_string());
+                continue;
+            }
             Err(e) => return Err(e.to_string()),
         };
         if edited.changes.is_empty() {
@@ -317,10 +337,80 @@ pub fn plan_set_image(
     Ok(out)
 }
 
+/// Edits one target's file, leaving alone the references whose current tag a rival (an
+/// image of the same repository sharing the scope) claims; a reference both claim is
+/// refused. A reference no one claims is left to the rivals' range policies: a `pinned:`
+/// or `digest:` policy sharing its scope writes only references at its own tag.
+fn edit_claimed(
+    name: &str,
+    text: &str,
+    target: &Target,
+    marker_id: &str,
+    update: &Update,
+    policy: &ImagePolicy,
+    rivals: &[(&ImageId, &ImagePolicy)],
+) -> Result<edit::Edited, EditError> {
+    let t = edit_target(target, marker_id);
+    let edited = edit::edit(name, text, &t, update)?;
+    if rivals.is_empty() {
+        return Ok(edited);
+    }
+    let mut leave = Vec::new();
+    for c in &edited.changes {
+        let Some(tag) = current_tag(update, &c.old) else {
+            continue;
+        };
+        let mine = policy.claims_tag(&tag);
+        let theirs: Vec<String> = rivals
+            .iter()
+            .filter(|(_, p)| p.claims_tag(&tag))
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if mine && !theirs.is_empty() {
+            return Err(EditError::Refused {
+                file: name.to_string(),
+                line: c.line,
+                reason: format!(
+                    "{} at tag {tag} is claimed by this policy and by {}; give each manifest target a distinct `container:`",
+                    c.path,
+                    theirs.join(", ")
+                ),
+            });
+        }
+        // An exact-tag policy writes only references at its tag once it shares the scope.
+        let unclaimed_exact = !mine && policy.exact_tag().is_some();
+        if (!theirs.is_empty() || unclaimed_exact) && !leave.contains(&tag) {
+            leave.push(tag);
+        }
+    }
+    if leave.is_empty() {
+        return Ok(edited);
+    }
+    let mut update = update.clone();
+    update.leave = leave;
+    edit::edit(name, text, &t, &update)
+}
+
+/// The tag a changed value held: the tag of a reference to the update's repository
+/// (`latest` when it has none), or a bare tag value; `None` for digests and added keys.
+fn current_tag(update: &Update, old: &str) -> Option<String> {
+    if old.is_empty() || old.starts_with("sha256:") || old.starts_with("sha512:") {
+        return None;
+    }
+    if update.matches(old) && (old.contains('/') || old.contains(':') || old.contains('@')) {
+        let raw = image::split_raw(old);
+        return Some(raw.tag.unwrap_or("latest").to_string());
+    }
+    Some(old.split('@').next().unwrap_or(old).to_string())
+}
+
 fn edit_target<'a>(t: &'a Target, marker_id: &'a str) -> edit::Target<'a> {
     match t {
         Target::Kustomize(_) => edit::Target::Kustomize,
-        Target::Manifest(_) => edit::Target::Manifest,
+        Target::Manifest {
+            container: Some(c), ..
+        } => edit::Target::Container(c),
+        Target::Manifest { .. } => edit::Target::Manifest,
         Target::Markers(_) => edit::Target::Markers { policy: marker_id },
         Target::Argocd(_) => edit::Target::ArgoSource(HelmPaths::default()),
         Target::Helm {
@@ -376,8 +466,13 @@ fn guard(policy: &ImagePolicy, desired: &str, changes: &[edit::Change]) -> Guard
             _ => any_needed = true,
         }
     }
+    // `pinDigest`: pinning a reference already at the tag is worth a commit.
+    let pins_added = policy.pin_digest
+        && changes
+            .iter()
+            .any(|c| image::split_raw(&c.new).digest != image::split_raw(&c.old).digest);
     let only_tag_values = changes.iter().all(|c| tag_of(&c.old).is_some());
-    if only_tag_values && !any_needed {
+    if only_tag_values && !any_needed && !pins_added {
         return Guard::Skip;
     }
     Guard::Proceed
@@ -427,6 +522,7 @@ mod tests {
             id: id(image),
             tag: tag.into(),
             digest: None,
+            index_digest: None,
         }
     }
 

@@ -187,6 +187,8 @@ fn invalid_updates() {
         image: imagebump_core::image::ImageRef::parse("nginx").unwrap(),
         tag: None,
         digest: None,
+        pins: imagebump_core::edit::Pins::Replace,
+        leave: Vec::new(),
     };
     assert!(matches!(
         edit("f", "a: 1\n", &Target::Auto, &u),

@@ -117,9 +117,12 @@ fn edit_source(
             if !u.matches(right.trim()) {
                 continue;
             }
+            let rewritten = u
+                .rewrite_reference(right)
+                .map_err(|why| ctx.refuse(ctx.line(item), why))?;
             let new = match old {
-                Some(l) => format!("{l}={}", u.rewrite_reference(right)),
-                None => u.rewrite_reference(right),
+                Some(l) => format!("{l}={rewritten}"),
+                None => rewritten,
             };
             ctx.set(item, &new, d, &path_index(&kpath, i))?;
         }
@@ -214,13 +217,14 @@ fn set_pair(
     if let Some((_, v, p)) = tag {
         let old = v.resolved_str().unwrap_or("");
         digest_in_tag = old.contains('@');
-        if let Some(new) = new_tag_value(old, u) {
+        let new = new_tag_value(old, u).map_err(|why| ctx.refuse(ctx.line(v), why))?;
+        if let Some(new) = new {
             ctx.set(v, &new, d, p)?;
         }
     }
     match digest {
         Some((_, v, p)) => set_digest(ctx, v, d, p),
-        None if u.digest.is_some() && !digest_in_tag => {
+        None if u.pins_everywhere() && !digest_in_tag => {
             let line = tag.map_or(1, |(_, v, _)| ctx.line(v));
             Err(ctx.refuse(
                 line,

@@ -8,11 +8,24 @@
 //! [`EditError::NotFound`]; a `repository` that names another image is refused.
 //!
 //! **Auto-detection** (all paths `None`) edits every mapping, at any depth and in any
-//! document (so `HelmRelease.spec.values` too), that has a non-empty `repository` and a
-//! `tag` and/or `digest` key, where `repository` — prefixed with `registry` when that key
-//! is present and non-empty — names the update's repository (bitnami style
-//! `{registry, repository, tag, digest}` or plain `{repository, tag}`). It also edits any
-//! `image:` scalar holding a full reference to the repository (`sidecar.image: nginx:1.2`).
+//! document (so `HelmRelease.spec.values` too), that is an image block naming the
+//! update's repository: a repository key, a tag and/or digest key, an optional registry
+//! key. The variants, from a survey of public charts' values files (fixtures in
+//! `tests/data/edit/helm-variants.yaml` name their sources):
+//!
+//! - repository: `repository` (bitnami, the `helm create` scaffold, cert-manager,
+//!   grafana), `imageRepository` (elastic's Elasticsearch chart), `image` holding a bare
+//!   repository (ingress-nginx `{registry, image, tag, digest}`, gitlab-runner, elastic's
+//!   `{image, imageTag}`), `name` holding a bare repository beside `tag`/`imageTag`
+//!   (`{registry, name, tag}`);
+//! - registry: `registry` or `imageRegistry`, prefixed unless empty or the repository
+//!   already starts with it (`{registry: docker.io, repository: docker.io/bitnami/nginx}`);
+//! - tag: `tag`, `imageTag` or `version`; digest: `digest`, `imageDigest`, or `sha`
+//!   holding the sha256 hex alone (kube-prometheus-stack).
+//!
+//! It also edits any `image:` scalar holding a full reference to the repository
+//! (`sidecar.image: nginx:1.2`); an `image:` holding a bare repository beside a tag key
+//! is the block's repository and stays as written.
 //!
 //! In both modes: a tag update sets the tag; a digest update sets the digest key (refused
 //! when the block has none, since the chart may not support digests); a tag-only update
@@ -155,21 +168,17 @@ fn join(prefix: &str, path: &str) -> String {
 }
 
 /// The new text for a tag value, or `None` to leave it: `tag@digest` values keep that
-/// form (and take the digest); plain tags take the update's tag.
-pub(crate) fn new_tag_value(old: &str, u: &Update) -> Option<String> {
+/// form (and take the digest, see [`Update::digest_for`]); plain tags take the update's
+/// tag. `Err` says why a pinned value cannot keep its pin.
+pub(crate) fn new_tag_value(old: &str, u: &Update) -> Result<Option<String>, String> {
     if let Some((t, d)) = old.split_once('@') {
         let tag = u.tag.as_deref().unwrap_or(t);
-        let digest = match (&u.tag, &u.digest) {
-            (_, Some(d)) => Some(d.as_str()),
-            (Some(_), None) => None,
-            (None, None) => Some(d),
-        };
-        Some(match digest {
+        Ok(Some(match u.digest_for(Some(d))? {
             Some(d) => format!("{tag}@{d}"),
             None => tag.to_string(),
-        })
+        }))
     } else {
-        u.tag.clone()
+        Ok(u.tag.clone())
     }
 }
 
@@ -275,12 +284,9 @@ fn edit_explicit(
     if let Some(rp) = paths.repository {
         let path = full(Some(rp));
         let node = repo.ok_or_else(|| ctx.not_found(&path))?;
-        let mut name = node.resolved_str().unwrap_or("").to_string();
-        if let Some(reg) = find(ctx, root, &segs.registry, paths.registry)?
-            .and_then(|r| r.resolved().as_nonempty_str())
-        {
-            name = format!("{}/{name}", reg.trim_end_matches('/'));
-        }
+        let registry = find(ctx, root, &segs.registry, paths.registry)?
+            .and_then(|r| r.resolved().as_nonempty_str());
+        let name = block_name(registry, node.resolved_str().unwrap_or(""));
         if !u.matches(&name) {
             return Err(ctx.refuse(
                 ctx.line(node),
@@ -288,12 +294,16 @@ fn edit_explicit(
             ));
         }
     }
+    if !u.leave.is_empty() && u.leaves(tag.and_then(Node::resolved_str)) {
+        return Ok(true);
+    }
     let mut digest_in_tag = false;
     if let (Some(tp), Some(node)) = (paths.tag, tag) {
         let path = full(Some(tp));
         let old = node.resolved_str().unwrap_or("");
         digest_in_tag = old.contains('@');
-        if let Some(new) = new_tag_value(old, u) {
+        let new = new_tag_value(old, u).map_err(|why| ctx.refuse(ctx.line(node), why))?;
+        if let Some(new) = new {
             ctx.set(node, &new, d, &path)?;
         }
     }
@@ -301,7 +311,7 @@ fn edit_explicit(
         (Some(dp), None) => return Err(ctx.not_found(&full(Some(dp)))),
         (Some(dp), Some(node)) => set_digest(ctx, node, d, &full(Some(dp)))?,
         (None, _) => {
-            if u.digest.is_some() && !digest_in_tag {
+            if u.pins_everywhere() && !digest_in_tag {
                 let line = tag.map_or(1, |t| ctx.line(t));
                 return Err(ctx.refuse(
                     line,
@@ -320,7 +330,7 @@ fn edit_explicit(
     Ok(true)
 }
 
-/// Sets a digest value, or clears it to `""` for a tag-only update.
+/// Sets a digest value (see [`Update::digest_for`]; `""` when it is dropped).
 pub(crate) fn set_digest(
     ctx: &mut Ctx<'_>,
     node: &Node,
@@ -328,46 +338,110 @@ pub(crate) fn set_digest(
     path: &str,
 ) -> Result<(), EditError> {
     let u = ctx.update();
-    match (&u.digest, &u.tag) {
-        (Some(dg), _) => ctx.set(node, dg, d, path),
-        (None, Some(_)) if node.resolved_str().is_some_and(|s| !s.is_empty()) => {
-            ctx.set(node, "", d, path)
-        }
-        _ => Ok(()),
+    let new = u
+        .digest_for(node.resolved_str())
+        .map_err(|why| ctx.refuse(ctx.line(node), format!("{path}: {why}")))?;
+    ctx.set(node, new.unwrap_or(""), d, path)
+}
+
+/// Keys that name the repository of an image block, in order of precedence. `image` and
+/// `name` count only when their value is a bare repository (no tag, no digest), and
+/// `name` only beside a `tag`/`imageTag` (a `{name, version}` pair is a chart
+/// dependency as often as an image).
+const REPOSITORY_KEYS: [&str; 4] = ["repository", "imageRepository", "image", "name"];
+/// Keys of a registry host that prefixes the repository.
+const REGISTRY_KEYS: [&str; 2] = ["registry", "imageRegistry"];
+/// Keys that hold the tag.
+const TAG_KEYS: [&str; 3] = ["tag", "imageTag", "version"];
+/// Keys that hold the digest. `sha` holds the sha256 hex alone (kube-prometheus-stack
+/// renders `@sha256:{{ .sha }}`).
+const DIGEST_KEYS: [&str; 3] = ["digest", "imageDigest", "sha"];
+
+/// The first of `keys` present in the mapping `node`, with its value.
+fn first_key<'n>(node: &'n Node, keys: &[&'static str]) -> Option<(&'static str, &'n Node)> {
+    keys.iter().find_map(|&k| node.get(k).map(|v| (k, v)))
+}
+
+/// True when the mapping has a tag or digest key of an image block: its `image:` is
+/// then a repository the block editor handles, not a full reference.
+pub(crate) fn has_version_key(node: &Node) -> bool {
+    first_key(node, &TAG_KEYS).is_some() || first_key(node, &DIGEST_KEYS).is_some()
+}
+
+/// The repository a block names: `registry/repository`, or `repository` alone when the
+/// registry is empty or the repository already starts with it
+/// (`{registry: docker.io, repository: docker.io/bitnami/nginx}`).
+pub(crate) fn block_name(registry: Option<&str>, repo: &str) -> String {
+    match registry
+        .map(|r| r.trim_end_matches('/'))
+        .filter(|r| !r.is_empty())
+    {
+        Some(reg) if !repo.starts_with(&format!("{reg}/")) => format!("{reg}/{repo}"),
+        _ => repo.to_string(),
     }
+}
+
+/// The keys of an image block: `{registry?, repository, tag?, digest?}` and the variants
+/// listed in the module docs.
+struct Block<'n> {
+    repo: &'n str,
+    registry: Option<&'n str>,
+    tag: Option<(&'static str, &'n Node)>,
+    digest: Option<(&'static str, &'n Node)>,
+}
+
+/// The image block `node` is, or `None` when it is not one.
+fn block(node: &Node) -> Option<Block<'_>> {
+    node.entries()?;
+    let tag = first_key(node, &TAG_KEYS);
+    let digest = first_key(node, &DIGEST_KEYS);
+    if tag.is_none() && digest.is_none() {
+        return None;
+    }
+    let repo = REPOSITORY_KEYS.iter().find_map(|&k| {
+        let v = node.get(k)?.resolved().as_nonempty_str()?;
+        let bare = || {
+            let raw = crate::image::split_raw(v);
+            raw.tag.is_none() && raw.digest.is_none()
+        };
+        let ok = match k {
+            "image" => bare(),
+            "name" => bare() && matches!(tag, Some(("tag" | "imageTag", _))),
+            _ => true,
+        };
+        ok.then_some(v)
+    })?;
+    let registry = REGISTRY_KEYS
+        .iter()
+        .find_map(|&k| node.get(k).and_then(|r| r.resolved().as_nonempty_str()));
+    Some(Block {
+        repo,
+        registry,
+        tag,
+        digest,
+    })
 }
 
 /// Edits `node` if it is a conventional image block for the update's repository.
 fn edit_block(ctx: &mut Ctx<'_>, node: &Node, d: usize, path: &str) -> Result<(), EditError> {
     let u = ctx.update();
-    let Some(repo) = node
-        .get("repository")
-        .and_then(|r| r.resolved().as_nonempty_str())
-    else {
+    let Some(b) = block(node) else {
         return Ok(());
     };
-    let tag = node.get("tag");
-    let digest = node.get("digest");
-    if tag.is_none() && digest.is_none() {
+    if !u.matches(&block_name(b.registry, b.repo)) {
         return Ok(());
     }
-    let name = match node
-        .get("registry")
-        .and_then(|r| r.resolved().as_nonempty_str())
-    {
-        Some(reg) => format!("{}/{repo}", reg.trim_end_matches('/')),
-        None => repo.to_string(),
-    };
-    if !u.matches(&name) {
+    if !u.leave.is_empty() && u.leaves(b.tag.and_then(|(_, t)| t.resolved_str())) {
         return Ok(());
     }
     let mut digest_in_tag = false;
-    match tag {
-        Some(t) => {
+    match b.tag {
+        Some((key, t)) => {
             let old = t.resolved_str().unwrap_or("");
             digest_in_tag = old.contains('@');
-            if let Some(new) = new_tag_value(old, u) {
-                ctx.set(t, &new, d, &path_key(path, "tag"))?;
+            let new = new_tag_value(old, u).map_err(|why| ctx.refuse(ctx.line(t), why))?;
+            if let Some(new) = new {
+                ctx.set(t, &new, d, &path_key(path, key))?;
             }
         }
         None if u.tag.is_some() => {
@@ -378,10 +452,27 @@ fn edit_block(ctx: &mut Ctx<'_>, node: &Node, d: usize, path: &str) -> Result<()
         }
         None => {}
     }
-    match digest {
-        Some(n) => set_digest(ctx, n, d, &path_key(path, "digest"))?,
-        None if u.digest.is_some() && !digest_in_tag => {
-            let line = tag.map_or_else(|| ctx.line(node), |t| ctx.line(t));
+    match b.digest {
+        Some(("sha", n)) => {
+            let old = n.resolved_str().filter(|s| !s.is_empty());
+            let old = old.map(|h| format!("sha256:{h}"));
+            let new = u
+                .digest_for(old.as_deref())
+                .map_err(|why| ctx.refuse(ctx.line(n), format!("{path}.sha: {why}")))?;
+            let hex = match new {
+                Some(dg) => dg.strip_prefix("sha256:").ok_or_else(|| {
+                    ctx.refuse(
+                        ctx.line(n),
+                        format!("{path}.sha holds a sha256 digest; {dg} is not one"),
+                    )
+                })?,
+                None => "",
+            };
+            ctx.set(n, hex, d, &path_key(path, "sha"))?;
+        }
+        Some((key, n)) => set_digest(ctx, n, d, &path_key(path, key))?,
+        None if u.pins_everywhere() && !digest_in_tag => {
+            let line = b.tag.map_or_else(|| ctx.line(node), |(_, t)| ctx.line(t));
             return Err(ctx.refuse(
                 line,
                 format!(

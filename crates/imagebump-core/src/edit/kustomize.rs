@@ -85,14 +85,19 @@ fn edit_entry(ctx: &mut Ctx<'_>, entry: &Node, d: usize, path: &str) -> Result<(
     if !name.is_some_and(|n| update.matches(n)) {
         return Ok(());
     }
+    if update.leaves(entry.get("newTag").and_then(Node::resolved_str)) {
+        return Ok(());
+    }
     let quote = ["newTag", "digest", "newName", "name"]
         .iter()
         .find_map(|k| entry.get(k).and_then(quote_style));
     let tag_node = entry.get("newTag");
     let digest_node = entry.get("digest");
-    let drop_digest = update.tag.is_some()
-        && update.digest.is_none()
-        && digest_node.is_some_and(|n| n.resolved_str() != Some(""));
+    let old_digest = digest_node.and_then(|n| n.resolved_str());
+    let new_digest = update
+        .digest_for(old_digest)
+        .map_err(|why| ctx.refuse(ctx.line(entry), format!("{path}: {why}")))?;
+    let drop_digest = new_digest.is_none() && old_digest.is_some_and(|s| !s.is_empty());
     if let Some(t) = &update.tag {
         match tag_node {
             Some(n) => ctx.set(n, t, d, &path_key(path, "newTag"))?,
@@ -102,7 +107,7 @@ fn edit_entry(ctx: &mut Ctx<'_>, entry: &Node, d: usize, path: &str) -> Result<(
             }
         }
     }
-    match (&update.digest, digest_node) {
+    match (new_digest, digest_node) {
         (Some(dg), Some(n)) => ctx.set(n, dg, d, &path_key(path, "digest"))?,
         (Some(dg), None) => ctx.add_key(entry, "digest", dg, quote, None, d, path)?,
         (None, Some(_)) if drop_digest => ctx.delete_key(entry, "digest", d, path)?,

@@ -152,7 +152,7 @@ pub(crate) fn edit(ctx: &mut Ctx<'_>, docs: &[Node], policy: &str) -> Result<(),
 fn collect_keys(node: &Node, out: &mut Vec<(usize, usize)>) {
     match &node.kind {
         Kind::Map(m) => {
-            for (k, v) in m {
+            for (k, v) in m.iter() {
                 if let Kind::Scalar(s) = &k.kind {
                     if let Ok(r) = s.raw {
                         out.push(r);
@@ -185,7 +185,9 @@ fn apply(ctx: &mut Ctx<'_>, v: &Value<'_>, field: Field) -> Result<(), EditError
             if !u.matches(value) {
                 return Err(mismatch(ctx));
             }
-            let new = u.rewrite_reference(value);
+            let new = u
+                .rewrite_reference(value)
+                .map_err(|why| ctx.refuse(v.line, format!("{}: {why}", v.path)))?;
             ctx.set(v.node, &new, v.doc, &v.path)
         }
         Field::Name => {
@@ -194,15 +196,16 @@ fn apply(ctx: &mut Ctx<'_>, v: &Value<'_>, field: Field) -> Result<(), EditError
             }
             Ok(())
         }
-        Field::Tag => match new_tag_value(value, u) {
+        Field::Tag => match new_tag_value(value, u).map_err(|why| ctx.refuse(v.line, why))? {
             Some(new) => ctx.set(v.node, &new, v.doc, &v.path),
             None => Ok(()),
         },
-        Field::Digest => match (&u.digest, &u.tag) {
-            (Some(d), _) => ctx.set(v.node, d, v.doc, &v.path),
-            (None, Some(_)) if !value.is_empty() => ctx.set(v.node, "", v.doc, &v.path),
-            _ => Ok(()),
-        },
+        Field::Digest => {
+            let new = u
+                .digest_for(Some(value))
+                .map_err(|why| ctx.refuse(v.line, format!("{}: {why}", v.path)))?;
+            ctx.set(v.node, new.unwrap_or(""), v.doc, &v.path)
+        }
     }
 }
 

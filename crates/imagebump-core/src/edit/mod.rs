@@ -47,93 +47,19 @@
 //! [`helm`], [`markers`], [`argo`].
 
 pub mod argo;
+pub mod budget;
 pub mod helm;
 pub mod kustomize;
 pub mod manifest;
 pub mod markers;
 mod scalar;
+mod update;
 mod yaml;
 
-use crate::image::{self, ImageRef};
+pub use update::{Pins, Update};
+
 use saphyr_parser::ScalarStyle;
 use yaml::{Kind, Node, Source};
-
-/// What to write: the repository whose references are touched, and the new tag and/or
-/// digest. At least one of `tag` and `digest` must be set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Update {
-    /// The repository to match (its own tag and digest are ignored).
-    pub image: ImageRef,
-    /// The new tag, without `:`.
-    pub tag: Option<String>,
-    /// The new digest (`sha256:…`), without `@`.
-    pub digest: Option<String>,
-}
-
-impl Update {
-    /// Builds a validated update.
-    pub fn new(
-        image: ImageRef,
-        tag: Option<String>,
-        digest: Option<String>,
-    ) -> Result<Update, EditError> {
-        let u = Update { image, tag, digest };
-        u.validate()?;
-        Ok(u)
-    }
-
-    /// Parses `repo:tag`, `repo@digest` or `repo:tag@digest` into an update.
-    pub fn parse(reference: &str) -> Result<Update, EditError> {
-        let r = ImageRef::parse(reference).map_err(|e| EditError::InvalidUpdate(e.to_string()))?;
-        let (tag, digest) = (r.tag.clone(), r.digest.clone());
-        Update::new(r.without_version(), tag, digest)
-    }
-
-    /// Checks that a tag or a digest is given and that both are well-formed.
-    pub fn validate(&self) -> Result<(), EditError> {
-        let bad = |m: String| Err(EditError::InvalidUpdate(m));
-        if self.tag.is_none() && self.digest.is_none() {
-            return bad(format!(
-                "no tag and no digest given for {}",
-                self.image.name()
-            ));
-        }
-        if let Some(t) = &self.tag {
-            image::validate_tag(t).or_else(bad)?;
-        }
-        if let Some(d) = &self.digest {
-            image::validate_digest(d).or_else(bad)?;
-        }
-        Ok(())
-    }
-
-    /// True when `s` is a reference (any tag/digest) to the update's repository.
-    pub fn matches(&self, s: &str) -> bool {
-        ImageRef::parse(s).is_ok_and(|r| r.same_repository(&self.image))
-    }
-
-    /// The reference `old` rewritten for this update, keeping its repository part as
-    /// written: a tag-only update drops a stale digest, a digest-only one keeps the tag.
-    pub fn rewrite_reference(&self, old: &str) -> String {
-        let raw = image::split_raw(old);
-        let tag = self.tag.as_deref().or(raw.tag);
-        let digest = match (&self.tag, &self.digest) {
-            (_, Some(d)) => Some(d.as_str()),
-            (Some(_), None) => None,
-            (None, None) => raw.digest,
-        };
-        let mut s = raw.name.to_string();
-        if let Some(t) = tag {
-            s.push(':');
-            s.push_str(t);
-        }
-        if let Some(d) = digest {
-            s.push('@');
-            s.push_str(d);
-        }
-        s
-    }
-}
 
 /// One value that changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +112,17 @@ pub enum EditError {
         col: usize,
         /// The parser's message.
         message: String,
+    },
+    /// The file passes a limit of [`budget`] (size, depth, nodes, aliases); it is not
+    /// edited, and a plan goes on with the other files.
+    #[error("{file}:{line}: refusing to read: {reason}")]
+    OverBudget {
+        /// The file name given to [`edit`].
+        file: String,
+        /// 1-based line where the limit was passed.
+        line: usize,
+        /// Which limit, in words.
+        reason: String,
     },
     /// An explicit path of a [`Target::Helm`] or [`Target::ArgoSource`] is not in the file.
     #[error("{file}: {path} not found")]
@@ -252,6 +189,9 @@ pub enum Target<'a> {
     /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Argo Rollout, any
     /// other pod template), in every document. See [`manifest`].
     Manifest,
+    /// Like [`Target::Manifest`], for the containers (init and ephemeral ones included)
+    /// with this `name` only; none of that name in the file is [`EditError::NotFound`].
+    Container(&'a str),
     /// Kustomize `images:` entries (`name`/`newName`, `newTag`, `digest`). See [`kustomize`].
     Kustomize,
     /// Helm values (and Flux `HelmRelease` `spec.values`), by explicit paths or, when all
@@ -270,7 +210,8 @@ pub enum Target<'a> {
     /// from the paths, or are auto-detected when all are `None`. See [`argo`].
     ArgoSource(HelmPaths<'a>),
     /// Everything recognisable (used by `set-image`): any `image:` value naming the
-    /// repository (which covers every container), kustomize `images:` in kustomization
+    /// repository (which covers every container), any other scalar whose whole value is
+    /// a tagged or pinned reference to it, kustomize `images:` in kustomization
     /// files, Helm conventional blocks anywhere, Argo CD source files and Applications.
     Auto,
 }
@@ -286,11 +227,18 @@ pub fn edit(
 ) -> Result<Edited, EditError> {
     update.validate()?;
     let src = Source::new(text);
-    let docs = yaml::parse(&src).map_err(|e| EditError::Parse {
-        file: file_name.to_string(),
-        line: e.line,
-        col: e.col,
-        message: e.message,
+    let docs = yaml::parse(&src).map_err(|e| match e.over_budget {
+        true => EditError::OverBudget {
+            file: file_name.to_string(),
+            line: e.line,
+            reason: e.message,
+        },
+        false => EditError::Parse {
+            file: file_name.to_string(),
+            line: e.line,
+            col: e.col,
+            message: e.message,
+        },
     })?;
     let mut ctx = Ctx {
         file: file_name,
@@ -299,13 +247,15 @@ pub fn edit(
         splices: Vec::new(),
     };
     match target {
-        Target::Manifest => manifest::edit_containers(&mut ctx, &docs)?,
+        Target::Manifest => manifest::edit_containers(&mut ctx, &docs, None)?,
+        Target::Container(name) => manifest::edit_containers(&mut ctx, &docs, Some(name))?,
         Target::Kustomize => kustomize::edit(&mut ctx, &docs)?,
         Target::Helm(paths) => helm::edit(&mut ctx, &docs, paths)?,
         Target::Markers { policy } => markers::edit(&mut ctx, &docs, policy)?,
         Target::ArgoSource(paths) => argo::edit(&mut ctx, &docs, paths)?,
         Target::Auto => {
             manifest::edit_image_keys(&mut ctx, &docs)?;
+            manifest::edit_reference_values(&mut ctx, &docs)?;
             if kustomize::is_kustomization_file(file_name) {
                 kustomize::edit(&mut ctx, &docs)?;
             } else {
@@ -374,7 +324,7 @@ pub(crate) fn walk<'n>(
     f(node, path)?;
     match &node.kind {
         Kind::Map(m) => {
-            for (k, v) in m {
+            for (k, v) in m.iter() {
                 let p = path_key(path, k.as_str().unwrap_or("?"));
                 walk(v, &p, f)?;
             }
@@ -662,37 +612,6 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn rewrite_rules() {
-        let u = Update::parse("docker.io/library/nginx:1.3").unwrap();
-        assert_eq!(u.rewrite_reference("nginx:1.2"), "nginx:1.3");
-        assert_eq!(u.rewrite_reference(&format!("nginx:1.2@{D}")), "nginx:1.3");
-        assert_eq!(u.rewrite_reference("nginx"), "nginx:1.3");
-        let u = Update::parse(&format!("nginx:1.3@{D}")).unwrap();
-        assert_eq!(u.rewrite_reference("nginx:1.2"), format!("nginx:1.3@{D}"));
-        let u = Update::parse(&format!("nginx@{D}")).unwrap();
-        assert_eq!(u.rewrite_reference("nginx:1.2"), format!("nginx:1.2@{D}"));
-        assert_eq!(
-            u.rewrite_reference("localhost:5000/nginx"),
-            format!("localhost:5000/nginx@{D}")
-        );
-    }
-
-    #[test]
-    fn update_validation() {
-        assert!(Update::parse("nginx").is_err());
-        assert!(Update::new(ImageRef::parse("nginx").unwrap(), Some("-x".into()), None).is_err());
-        assert!(Update::new(
-            ImageRef::parse("nginx").unwrap(),
-            None,
-            Some("md5:1".into())
-        )
-        .is_err());
-        let u = Update::parse("nginx:1").unwrap();
-        assert!(u.matches("docker.io/library/nginx:0.1"));
-        assert!(!u.matches("ghcr.io/nginx:1"));
-    }
 
     #[test]
     fn paths() {

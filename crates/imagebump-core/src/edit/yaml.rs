@@ -1,14 +1,18 @@
 //! A small YAML tree with byte positions, built from `saphyr-parser` events.
 //!
 //! Only what the editors need: mappings, sequences, scalars (with the byte range of the
-//! scalar token as written, quotes included) and aliases (resolved to a copy of the
-//! anchored node). Positions are converted from the parser's character indexes to byte
+//! scalar token as written, quotes included) and aliases (sharing the anchored node:
+//! children are reference-counted, so an alias costs O(1) however large or nested its
+//! anchor is). Every parse runs under the limits of [`super::budget`]. Positions are converted from the parser's character indexes to byte
 //! offsets, and the end of quoted scalars is found here by scanning for the closing quote
 //! (the parser's span end for quoted scalars runs past it, up to the end of the line).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+
+use super::budget;
 
 /// A YAML node with its position in the source.
 #[derive(Debug, Clone)]
@@ -26,10 +30,10 @@ pub(crate) struct Node {
 #[derive(Debug, Clone)]
 pub(crate) enum Kind {
     Scalar(Scalar),
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
-    /// An alias (`*name`), with a copy of the node it refers to when known.
-    Alias(Option<Box<Node>>),
+    Seq(Rc<[Node]>),
+    Map(Rc<[(Node, Node)]>),
+    /// An alias (`*name`), sharing the node it refers to when known.
+    Alias(Option<Rc<Node>>),
 }
 
 /// The byte range of a scalar token as written, or why it cannot be spliced in place.
@@ -181,24 +185,57 @@ pub(crate) struct ParseFailure {
     pub line: usize,
     pub col: usize,
     pub message: String,
+    /// True when the file is valid as far as read but passes a limit of [`budget`].
+    pub over_budget: bool,
 }
 
 impl From<ScanError> for ParseFailure {
     fn from(e: ScanError) -> Self {
+        // The scanner's own nesting limit (it runs ahead of the events) is part of the
+        // budget too.
+        let over_budget = e.info().contains("recursion limit");
         ParseFailure {
             line: e.marker().line(),
             col: e.marker().col() + 1,
-            message: e.info().to_string(),
+            message: match over_budget {
+                true => format!("mappings and sequences nested too deep ({})", e.info()),
+                false => e.info().to_string(),
+            },
+            over_budget,
+        }
+    }
+}
+
+impl ParseFailure {
+    fn over_budget(line: usize, message: String) -> ParseFailure {
+        ParseFailure {
+            line,
+            col: 1,
+            message,
+            over_budget: true,
         }
     }
 }
 
 /// Parses every document of a YAML stream (JSON included) into trees.
 pub(crate) fn parse(src: &Source<'_>) -> Result<Vec<Node>, ParseFailure> {
+    if src.text.len() > budget::MAX_BYTES {
+        return Err(ParseFailure::over_budget(
+            1,
+            format!(
+                "the file is {} bytes, over the limit of {} bytes",
+                src.text.len(),
+                budget::MAX_BYTES
+            ),
+        ));
+    }
     let mut b = Builder {
         src,
         parser: Parser::new_from_str(src.text),
         anchors: HashMap::new(),
+        depth: 0,
+        nodes: 0,
+        aliases: 0,
     };
     let mut docs = Vec::new();
     loop {
@@ -218,6 +255,7 @@ pub(crate) fn parse(src: &Source<'_>) -> Result<Vec<Node>, ParseFailure> {
                     line: 1,
                     col: 1,
                     message: format!("unexpected event {other:?}"),
+                    over_budget: false,
                 })
             }
         }
@@ -229,6 +267,10 @@ struct Builder<'a, 's> {
     src: &'s Source<'a>,
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, Node>,
+    /// Current nesting of collections, and nodes and aliases seen so far (the budget).
+    depth: usize,
+    nodes: usize,
+    aliases: usize,
 }
 
 impl<'a> Builder<'a, '_> {
@@ -240,11 +282,49 @@ impl<'a> Builder<'a, '_> {
                 line: 1,
                 col: 1,
                 message: "unexpected end of the event stream".into(),
+                over_budget: false,
             }),
         }
     }
 
+    /// Counts one node against the budget; a collection must also fit under the depth limit.
+    fn charge(&mut self, ev: &Event<'a>, span: Span) -> Result<(), ParseFailure> {
+        let line = span.start.line();
+        self.nodes += 1;
+        if self.nodes > budget::MAX_NODES {
+            return Err(ParseFailure::over_budget(
+                line,
+                format!("more than {} YAML nodes", budget::MAX_NODES),
+            ));
+        }
+        match ev {
+            Event::Alias(_) => {
+                self.aliases += 1;
+                if self.aliases > budget::MAX_ALIASES {
+                    return Err(ParseFailure::over_budget(
+                        line,
+                        format!("more than {} aliases (*name)", budget::MAX_ALIASES),
+                    ));
+                }
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..)
+                if self.depth >= budget::MAX_DEPTH =>
+            {
+                return Err(ParseFailure::over_budget(
+                    line,
+                    format!(
+                        "mappings and sequences nested too deep (more than {} levels)",
+                        budget::MAX_DEPTH
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     fn node(&mut self, ev: Event<'a>, span: Span, in_flow: bool) -> Result<Node, ParseFailure> {
+        self.charge(&ev, span)?;
         let start = self.src.byte(span.start.index());
         let end = self.src.byte(span.end.index());
         let opens_flow = |c: char| start < end && self.src.text[start..end].trim_end().ends_with(c);
@@ -266,6 +346,7 @@ impl<'a> Builder<'a, '_> {
             Event::SequenceStart(anchor, _) => {
                 let flow = in_flow || opens_flow('[');
                 let mut items = Vec::new();
+                self.depth += 1;
                 let close = loop {
                     let (ev, span) = self.next()?;
                     if matches!(ev, Event::SequenceEnd) {
@@ -273,8 +354,9 @@ impl<'a> Builder<'a, '_> {
                     }
                     items.push(self.node(ev, span, flow)?);
                 };
+                self.depth -= 1;
                 let node = Node {
-                    kind: Kind::Seq(items),
+                    kind: Kind::Seq(items.into()),
                     start,
                     end: self.src.byte(close),
                     in_flow: flow,
@@ -284,6 +366,7 @@ impl<'a> Builder<'a, '_> {
             Event::MappingStart(anchor, _) => {
                 let flow = in_flow || opens_flow('{');
                 let mut entries = Vec::new();
+                self.depth += 1;
                 let close = loop {
                     let (ev, span) = self.next()?;
                     if matches!(ev, Event::MappingEnd) {
@@ -294,8 +377,9 @@ impl<'a> Builder<'a, '_> {
                     let v = self.node(ev, span, flow)?;
                     entries.push((k, v));
                 };
+                self.depth -= 1;
                 let node = Node {
-                    kind: Kind::Map(entries),
+                    kind: Kind::Map(entries.into()),
                     start,
                     end: self.src.byte(close),
                     in_flow: flow,
@@ -303,7 +387,8 @@ impl<'a> Builder<'a, '_> {
                 (node, anchor)
             }
             Event::Alias(id) => {
-                let target = self.anchors.get(&id).cloned().map(Box::new);
+                // A clone is O(1): children are shared, never copied.
+                let target = self.anchors.get(&id).cloned().map(Rc::new);
                 let node = Node {
                     kind: Kind::Alias(target),
                     start,
@@ -317,6 +402,7 @@ impl<'a> Builder<'a, '_> {
                     line: span.start.line(),
                     col: span.start.col() + 1,
                     message: format!("unexpected event {other:?}"),
+                    over_budget: false,
                 })
             }
         };

@@ -6,9 +6,12 @@
 //! deserialising (newtypes with `TryFrom`), so every problem carries the file, line and
 //! column serde saw it at.
 
+pub mod claims;
 pub mod constraint;
 pub mod select;
 mod set;
+
+pub use claims::check_claims;
 
 pub use set::PolicySet;
 
@@ -116,6 +119,9 @@ pub struct ImagePolicy {
     pub pinned: Option<String>,
     /// `platforms:` that must exist in a multi-arch index before a tag is allowed.
     pub platforms: Vec<String>,
+    /// `pinDigest: true`: every reference is written `tag@<index digest>`, pinned or not
+    /// (without it, only references pinned already keep a pin).
+    pub pin_digest: bool,
     /// `interval:` poll interval override.
     pub interval: Option<Duration>,
     /// Files to write.
@@ -140,8 +146,14 @@ pub enum Target {
         /// Path of the digest value (`image.digest`).
         digest: Option<String>,
     },
-    /// `manifest: path/deployment.yaml` — container images of workloads.
-    Manifest(RepoPath),
+    /// `manifest: path/deployment.yaml` — container images of workloads; with
+    /// `container: NAME`, only the containers (init, ephemeral) of that name.
+    Manifest {
+        /// The manifest file.
+        file: RepoPath,
+        /// `container:`: the one container name this target writes.
+        container: Option<String>,
+    },
     /// `markers: dir/` — Flux `# {"$imagepolicy": "app:name"}` setters in that file or tree.
     Markers(RepoPath),
     /// `argocd: .argocd-source-app.yaml` — Argo CD parameter overrides.
@@ -153,7 +165,7 @@ impl Target {
     pub fn path(&self) -> &RepoPath {
         match self {
             Target::Kustomize(p)
-            | Target::Manifest(p)
+            | Target::Manifest { file: p, .. }
             | Target::Markers(p)
             | Target::Argocd(p)
             | Target::Helm { file: p, .. } => p,
@@ -317,6 +329,7 @@ struct RawTarget {
     manifest: Option<RepoPath>,
     markers: Option<RepoPath>,
     argocd: Option<RepoPath>,
+    container: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -337,6 +350,8 @@ struct RawImagePolicy {
     allow_downgrade: bool,
     #[serde(default)]
     suspended: bool,
+    #[serde(default)]
+    pin_digest: bool,
     pinned: Option<String>,
     #[serde(default)]
     exclude: Vec<Pattern>,
@@ -366,8 +381,20 @@ impl TryFrom<RawTarget> for Target {
                 digest: h.digest,
             });
         }
+        match (&r.manifest, &r.container) {
+            (None, Some(_)) => {
+                return Err("container: applies to manifest targets only".into());
+            }
+            (Some(_), Some(c)) if c.trim().is_empty() => {
+                return Err("container: must name a container".into());
+            }
+            _ => {}
+        }
         if let Some(p) = r.manifest {
-            found.push(Target::Manifest(p));
+            found.push(Target::Manifest {
+                file: p,
+                container: r.container,
+            });
         }
         if let Some(p) = r.markers {
             found.push(Target::Markers(p));
@@ -429,6 +456,11 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             1 => chosen.pop().expect("one"),
             _ => return Err("an image takes exactly one of semver, alphabetical, numerical, digest (or tags.order)".into()),
         };
+        if r.pin_digest && matches!(strategy, Strategy::Digest(_)) {
+            return Err(
+                "pinDigest: a digest: policy pins digests already; remove pinDigest".into(),
+            );
+        }
         let filter = r.tags.map(|t| TagFilter {
             pattern: t.pattern.0,
             extract: t.extract,
@@ -472,6 +504,7 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             suspended: r.suspended,
             pinned: r.pinned,
             platforms: r.platforms,
+            pin_digest: r.pin_digest,
             interval: r.interval.map(|d| d.0),
             targets,
         })
@@ -513,9 +546,9 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<PolicyFile, Problem> {
     Ok(p)
 }
 
-/// Checks a set of parsed policy files together: an application defined twice, and two
-/// images of one application with the same name (their marker ids would collide), are
-/// problems. Returns the files that pass, in the order given, and one problem per clash.
+/// Checks a set of parsed policy files together: an application defined twice, two
+/// images of one application with the same name (their marker ids would collide), and
+/// two images claiming the same references ([`check_claims`]) are problems. Returns the files that pass, in the order given, and one problem per clash.
 pub fn check_set(files: Vec<LoadedPolicy>) -> (Vec<LoadedPolicy>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut loaded = Vec::new();
@@ -548,6 +581,7 @@ pub fn check_set(files: Vec<LoadedPolicy>) -> (Vec<LoadedPolicy>, Vec<Problem>) 
         apps.insert(policy.application.clone(), f.clone());
         loaded.push(LoadedPolicy { path: f, policy });
     }
+    problems.extend(check_claims(&loaded));
     (loaded, problems)
 }
 

@@ -1,0 +1,124 @@
+//! Digest pins, claims and parse budgets from the user's side: the real binary, a real
+//! CNCF Distribution registry and a real bare git repository (file://).
+
+mod support;
+
+use std::path::Path;
+
+use support::cli::Run;
+use support::gitserver::BareRepo;
+use support::registry::{TestRegistry, TestRegistryOptions};
+
+const D0: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+fn imagebump(cwd: &Path, args: &[&str]) -> Run {
+    support::cli::run(cwd, args, &[("IMAGEBUMP_LOG", "warn")])
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn once_keeps_a_pinned_reference_pinned_to_the_new_tags_index_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default());
+    let h = registry.host();
+    // 1.3.0 is a multi-arch index: the pin must be the index digest, not a platform's.
+    let index = rt().block_on(async {
+        registry.push_image("team/web", "1.2.0").await;
+        registry
+            .push_index("team/web", "1.3.0", &["linux/amd64", "linux/arm64"])
+            .await
+            .0
+    });
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/shop.yaml"),
+        format!(
+            "application: shop\nimages:\n  - repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {h}\n    insecure: true\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let app = format!(
+        "kind: Pod\nspec:\n  containers:\n    - name: pinned\n      image: {h}/team/web:1.2.0@{D0}\n    - name: plain\n      image: {h}/team/web:1.2.0\n"
+    );
+    let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", &app)]);
+    let config = dir.join("imagebump.yaml");
+    let r = imagebump(dir, &["once", "--config", config.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        repo.read("main", "app.yaml").unwrap(),
+        app.replace(&format!("1.2.0@{D0}"), &format!("1.3.0@{index}"))
+            .replace("web:1.2.0\n", "web:1.3.0\n")
+    );
+}
+
+#[test]
+fn validate_refuses_two_policies_claiming_the_same_references() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/shop.yaml"),
+        "application: shop\nimages:\n  - repository: nginx\n    name: web\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n  - repository: nginx\n    name: latest\n    digest: latest\n    targets:\n      - {manifest: app.yaml, container: cache}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policies/other.yaml"),
+        "application: other\nimages:\n  - repository: docker.io/library/nginx\n    semver: '~1.2'\n    targets:\n      - kustomize: app.yaml\n",
+    )
+    .unwrap();
+    let r = imagebump(dir, &["validate", "policies"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.contains("policies/shop.yaml: other/nginx and shop/web both claim the references to docker.io/library/nginx at the tags both ranges accept in app.yaml; give each manifest target a distinct `container:`"),
+        "{r:?}"
+    );
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+}
+
+#[test]
+fn set_image_names_the_file_over_budget_and_writes_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for _ in 0..10_001 {
+        bomb.push_str("- *a\n");
+    }
+    let bomb = bomb.replacen("- *a\n", "list:\n- *a\n", 1);
+    std::fs::create_dir_all(dir.join("apps")).unwrap();
+    std::fs::write(dir.join("apps/a.yaml"), &bomb).unwrap();
+    std::fs::write(dir.join("apps/b.yaml"), "image: nginx:1.2\n").unwrap();
+    let r = imagebump(dir, &["set-image", "nginx:1.3", "apps"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("imagebump: apps/a.yaml:10003: refusing to read: more than 10000 aliases"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("apps/b.yaml:1 nginx:1.2 → nginx:1.3"),
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("apps/b.yaml")).unwrap(),
+        "image: nginx:1.3\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("apps/a.yaml")).unwrap(),
+        bomb
+    );
+}
