@@ -199,3 +199,66 @@ fn validate_reports_one_line_per_problem_with_location() {
     );
     assert!(out.contains("already defined"), "{out}");
 }
+
+#[test]
+fn test_takes_regex_values_that_start_with_a_dash() {
+    let (code, out, err) = imagebump(&["test", "--exclude", "-debug$", "1.0.0", "1.0.1-debug"]);
+    assert_eq!((code, out.as_str()), (0, "1.0.0\n"), "{err}");
+    let (code, out, err) = imagebump(&[
+        "test",
+        "--numerical",
+        "asc",
+        "--pattern",
+        "-(\\d+)$",
+        "--extract",
+        "$1",
+        "build-7",
+        "build-12",
+        "x",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "build-12\n"), "{err}");
+}
+
+#[test]
+fn test_picks_one_of_two_images_of_a_repository_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("app.yaml");
+    std::fs::write(
+        &policy,
+        "application: app\nimages:\n  - repository: nginx\n    name: stable\n    semver: '^1'\n  - repository: nginx\n    name: next\n    semver: '^2.0.0-0'\n",
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let tags = ["1.4.0", "2.0.0-rc.1", "1.5.0"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["test", "--policy", p];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&tags);
+        imagebump(&args)
+    };
+    let (code, out, err) = run(&["--name", "stable"]);
+    assert_eq!((code, out.as_str()), (0, "1.5.0\n"), "{err}");
+    let (code, out, err) = run(&["--name", "next"]);
+    assert_eq!((code, out.as_str()), (0, "2.0.0-rc.1\n"), "{err}");
+    let (code, out, err) = run(&[]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("--name (stable, next)"), "{err}");
+    let (code, _, err) = run(&["--name", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("named stable, next"), "{err}");
+}
+
+#[test]
+fn test_explain_suggests_loose_only_where_it_helps() {
+    let (code, out, _) = imagebump(&["test", "--explain", "1.2", "latest", "1.0.0"]);
+    assert_eq!(code, 0, "{out}");
+    let line = |t: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{t}: ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("1.2").contains("loose: true"), "{out}");
+    assert!(line("latest").contains("not a version"), "{out}");
+    assert!(!line("latest").contains("loose"), "{out}");
+}
