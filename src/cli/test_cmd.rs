@@ -294,10 +294,17 @@ fn selector_from_flags(a: &TestArgs) -> Result<Selector, String> {
         })
     };
     let filter = match &a.pattern {
-        Some(p) => Some(TagFilter {
-            pattern: re(p)?,
-            extract: a.extract.clone(),
-        }),
+        Some(p) => {
+            let pattern = re(p)?;
+            if let Some(tpl) = &a.extract {
+                imagebump_core::policy::extract::check(&pattern, tpl)
+                    .map_err(|e| e.replacen("tags.extract", "--extract", 1))?;
+            }
+            Some(TagFilter {
+                pattern,
+                extract: a.extract.clone(),
+            })
+        }
         None => None,
     };
     Ok(Selector {

@@ -52,7 +52,7 @@ pub mod kustomize;
 pub mod manifest;
 pub mod markers;
 mod scalar;
-mod yaml;
+pub(crate) mod yaml;
 
 use crate::image::{self, ImageRef};
 use saphyr_parser::ScalarStyle;

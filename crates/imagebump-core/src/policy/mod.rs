@@ -6,10 +6,14 @@
 //! deserialising (newtypes with `TryFrom`), so every problem carries the file, line and
 //! column serde saw it at.
 
+pub mod collect;
 pub mod constraint;
+pub mod extract;
 pub mod select;
 mod set;
+pub mod wording;
 
+pub use collect::parse_policy_all;
 pub use set::PolicySet;
 
 use std::collections::HashMap;
@@ -53,12 +57,23 @@ impl fmt::Display for Problem {
 impl Problem {
     /// Turns a serde_norway error into a problem located in `file`.
     pub fn from_yaml(file: &Path, e: &serde_norway::Error) -> Problem {
+        Problem::from_yaml_with(file, e, &[])
+    }
+
+    /// Like [`from_yaml`](Self::from_yaml), with Rust type names in the message replaced
+    /// by what the key expects (`names`: type name → description, then the policy's own).
+    pub fn from_yaml_with(
+        file: &Path,
+        e: &serde_norway::Error,
+        names: &[(&str, &str)],
+    ) -> Problem {
         let loc = e.location();
         // serde_norway appends " at line L column C"; the location is printed in front instead.
         let mut message = e.to_string();
         if let Some(i) = message.find(" at line ") {
             message.truncate(i);
         }
+        let message = wording::describe_types(&message, names);
         Problem {
             file: file.to_path_buf(),
             line: loc.as_ref().map(|l| l.line()),
@@ -429,6 +444,9 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             1 => chosen.pop().expect("one"),
             _ => return Err("an image takes exactly one of semver, alphabetical, numerical, digest (or tags.order)".into()),
         };
+        if let (Some(t), Some(tpl)) = (&r.tags, r.tags.as_ref().and_then(|t| t.extract.as_ref())) {
+            extract::check(&t.pattern.0, tpl)?;
+        }
         let filter = r.tags.map(|t| TagFilter {
             pattern: t.pattern.0,
             extract: t.extract,
