@@ -399,6 +399,25 @@ receivers:
         assert_eq!(c.git.unwrap().branch, "main");
     }
 
+    /// README: relative `policies`/`stateDir` resolve from the config file's directory;
+    /// left out, they are the working directory's `policies` and `.imagebump`.
+    #[test]
+    fn relative_paths_resolve_from_the_config_file() {
+        let c = Config::parse(
+            Path::new("/etc/ib/imagebump.yaml"),
+            "stateDir: state
+policies: pol
+",
+        )
+        .unwrap();
+        assert_eq!(c.state_dir(), PathBuf::from("/etc/ib/state"));
+        assert_eq!(c.policies, Some(PathBuf::from("/etc/ib/pol")));
+        let c = Config::parse(Path::new("/etc/ib/imagebump.yaml"), "listen: 0.0.0.0:1
+").unwrap();
+        assert_eq!(c.state_dir(), PathBuf::from(".imagebump"));
+        assert_eq!(c.policies, None);
+    }
+
     #[test]
     fn empty_config_is_fine() {
         assert!(Config::parse(Path::new("c.yaml"), "").is_ok());
