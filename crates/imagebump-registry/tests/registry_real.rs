@@ -274,6 +274,11 @@ async fn tls_is_verified_and_an_extra_ca_file_is_trusted() {
     // Verified by default: a self-signed certificate is refused…
     let e = tls_client(None).list_tags(&image).await.unwrap_err();
     assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");
+    // A TLS server is not mistaken for plain HTTP, and OpenSSL's words appear once.
+    let s = e.to_string();
+    assert!(!s.contains("plain HTTP"), "{s}");
+    let verify = "certificate verify failed";
+    assert_eq!(s.matches(verify).count(), 1, "{s}");
     // …and accepted once its CA file is configured.
     let c = tls_client(Some(reg.ca_file()));
     assert_eq!(*c.list_tags(&image).await.unwrap(), tags(&["1"]));
