@@ -197,16 +197,43 @@ fn default_format() -> String {
 /// What each section's type expects, in the words of `imagebump.yaml`, for messages
 /// that would otherwise name the Rust type (`expected struct GitSection`).
 const CONFIG_TYPES: &[(&str, &str)] = &[
-    ("Config", "a mapping of sections such as {listen: 0.0.0.0:8080, policies: ./policies}"),
-    ("GitSection", "a mapping such as {url: https://git.example.com/fleet.git, branch: main}"),
-    ("Author", "a mapping such as {name: imagebump, email: imagebump@example.com}"),
-    ("Credentials", "a mapping such as {username: {env: GIT_USER}, password: {file: /run/secrets/token}}"),
-    ("RegistrySection", "a registry, a mapping such as {host: ghcr.io, insecure: false}"),
+    (
+        "Config",
+        "a mapping of sections such as {listen: 0.0.0.0:8080, policies: ./policies}",
+    ),
+    (
+        "GitSection",
+        "a mapping such as {url: https://git.example.com/fleet.git, branch: main}",
+    ),
+    (
+        "Author",
+        "a mapping such as {name: imagebump, email: imagebump@example.com}",
+    ),
+    (
+        "Credentials",
+        "a mapping such as {username: {env: GIT_USER}, password: {file: /run/secrets/token}}",
+    ),
+    (
+        "RegistrySection",
+        "a registry, a mapping such as {host: ghcr.io, insecure: false}",
+    ),
     ("PollSection", "a mapping such as {interval: 5m}"),
-    ("ReceiverSection", "a receiver, a mapping such as {name: ghcr, provider: github, secret: {env: HOOK_SECRET}}"),
-    ("NotificationSection", "a notification, a mapping such as {url: {env: SLACK_URL}, format: slack}"),
-    ("RawSecretRef", "a secret reference, {env: NAME} or {file: /path}"),
-    ("SecretRef", "a secret reference, {env: NAME} or {file: /path}"),
+    (
+        "ReceiverSection",
+        "a receiver, a mapping such as {name: ghcr, provider: github, secret: {env: HOOK_SECRET}}",
+    ),
+    (
+        "NotificationSection",
+        "a notification, a mapping such as {url: {env: SLACK_URL}, format: slack}",
+    ),
+    (
+        "RawSecretRef",
+        "a secret reference, {env: NAME} or {file: /path}",
+    ),
+    (
+        "SecretRef",
+        "a secret reference, {env: NAME} or {file: /path}",
+    ),
 ];
 
 /// After a failed parse: the problems of each section (and each list item) on its own,
@@ -412,8 +439,12 @@ policies: pol
         .unwrap();
         assert_eq!(c.state_dir(), PathBuf::from("/etc/ib/state"));
         assert_eq!(c.policies, Some(PathBuf::from("/etc/ib/pol")));
-        let c = Config::parse(Path::new("/etc/ib/imagebump.yaml"), "listen: 0.0.0.0:1
-").unwrap();
+        let c = Config::parse(
+            Path::new("/etc/ib/imagebump.yaml"),
+            "listen: 0.0.0.0:1
+",
+        )
+        .unwrap();
         assert_eq!(c.state_dir(), PathBuf::from(".imagebump"));
         assert_eq!(c.policies, None);
     }

@@ -276,11 +276,22 @@ fn validate_reports_every_problem_of_a_file_in_plain_words() {
     assert_eq!(code, 2, "{out}");
     let lines: Vec<_> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[0].contains("a.yaml:4:") && lines[0].contains("semver"), "{out}");
-    assert!(lines[1].contains("a.yaml:6:") && lines[1].contains("inside the repository"), "{out}");
-    assert!(lines[2].contains("a.yaml:8:") && lines[2].contains("expected an image, a mapping such as {repository:"), "{out}");
     assert!(
-        lines[3].contains("a.yaml:9:") && lines[3].contains(r#"names group "2", which the pattern"#),
+        lines[0].contains("a.yaml:4:") && lines[0].contains("semver"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("a.yaml:6:") && lines[1].contains("inside the repository"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("a.yaml:8:")
+            && lines[2].contains("expected an image, a mapping such as {repository:"),
+        "{out}"
+    );
+    assert!(
+        lines[3].contains("a.yaml:9:")
+            && lines[3].contains(r#"names group "2", which the pattern"#),
         "{out}"
     );
     assert!(!out.contains("struct "), "{out}");
@@ -288,7 +299,10 @@ fn validate_reports_every_problem_of_a_file_in_plain_words() {
     // The same check for `test --extract`.
     let (code, _, err) = imagebump(&["test", "--pattern", "^v(\\d+)$", "--extract", "$name", "v1"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--extract \"$name\" names group \"name\""), "{err}");
+    assert!(
+        err.contains("--extract \"$name\" names group \"name\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -315,9 +329,20 @@ fn validate_config_reports_every_section_and_no_spurious_policies_problem() {
             && lines[0].contains("expected a mapping such as {url: https://"),
         "{text}"
     );
-    assert!(lines[1].contains(":4:") && lines[1].contains("registries[0].rateLimit") && lines[1].contains("expected a number"), "{text}");
-    assert!(lines[2].contains(":6:") && lines[2].contains("registries[1]: unknown field `insecur`"), "{text}");
-    assert!(lines[3].contains(":7:") && lines[3].contains("{interval: 5m}"), "{text}");
+    assert!(
+        lines[1].contains(":4:")
+            && lines[1].contains("registries[0].rateLimit")
+            && lines[1].contains("expected a number"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains(":6:") && lines[2].contains("registries[1]: unknown field `insecur`"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(":7:") && lines[3].contains("{interval: 5m}"),
+        "{text}"
+    );
     assert!(!text.contains("struct ") && !text.contains("f64"), "{text}");
     assert!(!text.contains("no such file"), "{text}");
 }

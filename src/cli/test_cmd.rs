@@ -36,7 +36,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "RE", allow_hyphen_values = true)]
     pub pattern: Option<String>,
     /// Order by this template over the pattern's groups (`$1`, `$name`, `${name}`).
-    #[arg(long, value_name = "TPL", requires = "pattern", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "TPL",
+        requires = "pattern",
+        allow_hyphen_values = true
+    )]
     pub extract: Option<String>,
     /// Drop tags this regex matches (repeatable).
     #[arg(long, value_name = "RE", allow_hyphen_values = true)]

@@ -331,8 +331,8 @@ async fn an_unconfigured_host_that_is_unreachable_says_what_was_tried() {
         ..Default::default()
     })
     .unwrap();
-    let image = imagebump_core::image::ImageRef::parse(&format!("127.0.0.1:{port}/team/app"))
-        .unwrap();
+    let image =
+        imagebump_core::image::ImageRef::parse(&format!("127.0.0.1:{port}/team/app")).unwrap();
     let e = c.list_tags(&image).await.unwrap_err();
     let s = e.to_string();
     assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");

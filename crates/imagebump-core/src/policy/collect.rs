@@ -278,10 +278,8 @@ pub fn parse_policy_all(path: &Path, text: &str) -> Result<PolicyFile, Vec<Probl
         let mut keep = vec![lines.clone()];
         if let Some((k, v)) = image.get_entry("targets") {
             let items = v.items().unwrap_or_default();
-            let target_lines: Option<Vec<_>> =
-                items.iter().map(|t| pieces.item_lines(t)).collect();
-            if let (Some(entry), Some(target_lines)) = (pieces.entry_lines(k, v), target_lines)
-            {
+            let target_lines: Option<Vec<_>> = items.iter().map(|t| pieces.item_lines(t)).collect();
+            if let (Some(entry), Some(target_lines)) = (pieces.entry_lines(k, v), target_lines) {
                 keep = vec![lines.start..entry.start, entry.end..lines.end];
                 for (j, tl) in target_lines.into_iter().enumerate() {
                     let piece = pieces.text_keeping(&[tl]);
@@ -335,12 +333,30 @@ images:
 ";
         let p = problems(text);
         assert_eq!(p.len(), 6, "{p:#?}");
-        assert!(p[0].starts_with("p.yaml:4:") && p[0].contains("images[0].semver"), "{p:#?}");
-        assert!(p[1].starts_with("p.yaml:6:") && p[1].contains("inside the repository"), "{p:#?}");
-        assert!(p[2].starts_with("p.yaml:7:") && p[2].contains("images[0].targets[1]"), "{p:#?}");
-        assert!(p[3].starts_with("p.yaml:9:") && p[3].contains("lowercase"), "{p:#?}");
-        assert!(p[4].starts_with("p.yaml:11:") && p[4].contains("an image, a mapping such as"), "{p:#?}");
-        assert!(p[5].starts_with("p.yaml:14:") && p[5].contains("unknown field `tagz`"), "{p:#?}");
+        assert!(
+            p[0].starts_with("p.yaml:4:") && p[0].contains("images[0].semver"),
+            "{p:#?}"
+        );
+        assert!(
+            p[1].starts_with("p.yaml:6:") && p[1].contains("inside the repository"),
+            "{p:#?}"
+        );
+        assert!(
+            p[2].starts_with("p.yaml:7:") && p[2].contains("images[0].targets[1]"),
+            "{p:#?}"
+        );
+        assert!(
+            p[3].starts_with("p.yaml:9:") && p[3].contains("lowercase"),
+            "{p:#?}"
+        );
+        assert!(
+            p[4].starts_with("p.yaml:11:") && p[4].contains("an image, a mapping such as"),
+            "{p:#?}"
+        );
+        assert!(
+            p[5].starts_with("p.yaml:14:") && p[5].contains("unknown field `tagz`"),
+            "{p:#?}"
+        );
         assert!(p.iter().all(|m| !m.contains("struct ")), "{p:#?}");
     }
 
@@ -366,12 +382,20 @@ images:
         let shape: Vec<_> = p.iter().map(|p| (p.key.as_str(), p.index)).collect();
         assert_eq!(
             shape,
-            [("a", None), ("list", Some(0)), ("list", Some(1)), ("m", None), ("f", None)]
+            [
+                ("a", None),
+                ("list", Some(0)),
+                ("list", Some(1)),
+                ("m", None),
+                ("f", None)
+            ]
         );
         assert_eq!(p[2].text, "\nlist:\n\n  - y: 2\n\n\n\n");
     }
 
     #[test]
+    // A list of one line range is meant: `text_keeping` takes several.
+    #[allow(clippy::single_range_in_vec_init)]
     fn pieces_keep_lines_and_blocks() {
         let text = "a: 1\nlist:\n- x: 1\n  y: 2\n# note\n- z\nb:\n  c: 1\n";
         let p = Pieces::new(text).unwrap();

@@ -62,11 +62,7 @@ impl Problem {
 
     /// Like [`from_yaml`](Self::from_yaml), with Rust type names in the message replaced
     /// by what the key expects (`names`: type name → description, then the policy's own).
-    pub fn from_yaml_with(
-        file: &Path,
-        e: &serde_norway::Error,
-        names: &[(&str, &str)],
-    ) -> Problem {
+    pub fn from_yaml_with(file: &Path, e: &serde_norway::Error, names: &[(&str, &str)]) -> Problem {
         let loc = e.location();
         // serde_norway appends " at line L column C"; the location is printed in front instead.
         let mut message = e.to_string();

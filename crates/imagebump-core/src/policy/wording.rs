@@ -118,8 +118,14 @@ mod tests {
         assert!(m.contains("a target, a mapping such as {manifest:"), "{m}");
         let m = describe_types("expected struct Unknown", &[]);
         assert_eq!(m, "expected a mapping");
-        let m = describe_types("rateLimit: invalid type: string \"fast\", expected f64", &[]);
-        assert_eq!(m, "rateLimit: invalid type: string \"fast\", expected a number");
+        let m = describe_types(
+            "rateLimit: invalid type: string \"fast\", expected f64",
+            &[],
+        );
+        assert_eq!(
+            m,
+            "rateLimit: invalid type: string \"fast\", expected a number"
+        );
         let m = describe_types("invalid type: string \"y\", expected a boolean", &[]);
         assert!(m.ends_with("expected true or false"), "{m}");
         // Text without type names stays as it is.

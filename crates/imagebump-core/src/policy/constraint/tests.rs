@@ -1002,7 +1002,13 @@ proptest::proptest! {
 
 #[test]
 fn impossible_ranges_are_recognised() {
-    for s in [">1.0 <0.5", ">=2 <1", "=1.2.3 =1.2.4", "^1 >2", "~1.2 >=1.3"] {
+    for s in [
+        ">1.0 <0.5",
+        ">=2 <1",
+        "=1.2.3 =1.2.4",
+        "^1 >2",
+        "~1.2 >=1.3",
+    ] {
         assert!(!Constraints::parse(s).unwrap().can_match(), "{s}");
     }
     for s in [
@@ -1027,7 +1033,9 @@ fn impossible_ranges_are_recognised() {
 #[test]
 fn can_match_false_means_nothing_matches() {
     let ops = ["", "=", "!=", ">", "<", ">=", "<=", "~", "^"];
-    let bounds = ["0", "1", "0.1", "1.1", "1.x", "0.0.1", "1.1.1", "2.0.0", "1.1.1-0", "*"];
+    let bounds = [
+        "0", "1", "0.1", "1.1", "1.x", "0.0.1", "1.1.1", "2.0.0", "1.1.1-0", "*",
+    ];
     let mut grid = Vec::new();
     for a in 0..4u64 {
         for b in 0..4u64 {
