@@ -259,6 +259,65 @@ fn default_format() -> String {
     "generic".into()
 }
 
+/// What each section's type expects, in the words of `imagebump.yaml`, for messages
+/// that would otherwise name the Rust type (`expected struct GitSection`).
+const CONFIG_TYPES: &[(&str, &str)] = &[
+    (
+        "Config",
+        "a mapping of sections such as {listen: 0.0.0.0:8080, policies: ./policies}",
+    ),
+    (
+        "GitSection",
+        "a mapping such as {url: https://git.example.com/fleet.git, branch: main}",
+    ),
+    (
+        "Author",
+        "a mapping such as {name: imagebump, email: imagebump@example.com}",
+    ),
+    (
+        "Credentials",
+        "a mapping such as {username: {env: GIT_USER}, password: {file: /run/secrets/token}}",
+    ),
+    (
+        "RegistrySection",
+        "a registry, a mapping such as {host: ghcr.io, insecure: false}",
+    ),
+    ("PollSection", "a mapping such as {interval: 5m}"),
+    (
+        "ReceiverSection",
+        "a receiver, a mapping such as {name: ghcr, provider: github, secret: {env: HOOK_SECRET}}",
+    ),
+    (
+        "NotificationSection",
+        "a notification, a mapping such as {url: {env: SLACK_URL}, format: slack}",
+    ),
+    (
+        "RawSecretRef",
+        "a secret reference, {env: NAME} or {file: /path}",
+    ),
+    (
+        "SecretRef",
+        "a secret reference, {env: NAME} or {file: /path}",
+    ),
+];
+
+/// After a failed parse: the problems of each section (and each list item) on its own,
+/// so one run shows them all; serde alone stops at the first.
+fn every_problem(path: &Path, text: &str, first: &serde_norway::Error) -> Vec<Problem> {
+    let first = Problem::from_yaml_with(path, first, CONFIG_TYPES);
+    let Some(pieces) = imagebump_core::policy::collect::top_level_pieces(text) else {
+        return vec![first];
+    };
+    let found = pieces
+        .iter()
+        .filter_map(|p| {
+            let e = serde_norway::from_str::<Config>(&p.text).err()?;
+            Some(p.problem(path, &e, CONFIG_TYPES))
+        })
+        .collect();
+    imagebump_core::policy::collect::merge(first, found)
+}
+
 /// The default state directory.
 pub const DEFAULT_STATE_DIR: &str = ".imagebump";
 /// The default poll interval.
@@ -270,7 +329,7 @@ impl Config {
         let mut cfg: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_norway::from_str(text).map_err(|e| vec![Problem::from_yaml(path, &e)])?
+            serde_norway::from_str(text).map_err(|e| every_problem(path, text, &e))?
         };
         let problems = cfg.check(path);
         if !problems.is_empty() {
@@ -448,6 +507,29 @@ receivers:
         assert_eq!(c.policies.unwrap(), PathBuf::from("/etc/ib/./policies"));
         assert_eq!(c.state_dir.unwrap(), PathBuf::from("/var/lib/imagebump"));
         assert_eq!(c.git.unwrap().branch, "main");
+    }
+
+    /// README: relative `policies`/`stateDir` resolve from the config file's directory;
+    /// left out, they are the working directory's `policies` and `.imagebump`.
+    #[test]
+    fn relative_paths_resolve_from_the_config_file() {
+        let c = Config::parse(
+            Path::new("/etc/ib/imagebump.yaml"),
+            "stateDir: state
+policies: pol
+",
+        )
+        .unwrap();
+        assert_eq!(c.state_dir(), PathBuf::from("/etc/ib/state"));
+        assert_eq!(c.policies, Some(PathBuf::from("/etc/ib/pol")));
+        let c = Config::parse(
+            Path::new("/etc/ib/imagebump.yaml"),
+            "listen: 0.0.0.0:1
+",
+        )
+        .unwrap();
+        assert_eq!(c.state_dir(), PathBuf::from(".imagebump"));
+        assert_eq!(c.policies, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn load_policy(path: &Path) -> Result<PolicyFile, Problem> {
 }
 
 /// Loads every `*.yaml`/`*.yml` file under the given directories (or files), returning
-/// the good ones and one problem per bad one; also flags duplicated applications and
+/// the good ones and every problem found in the bad ones; also flags duplicated applications and
 /// duplicated marker ids across files.
 pub fn load_all(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<Problem>) {
     let mut files = Vec::new();
@@ -31,9 +31,17 @@ pub fn load_all(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<Problem>) {
     files.sort();
     let mut parsed = Vec::new();
     for f in files {
-        match load_policy(&f) {
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(Problem::new(&f, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        // Every problem of the file, not only the first.
+        match policy::parse_policy_all(&f, &text) {
             Ok(policy) => parsed.push(LoadedPolicy { path: f, policy }),
-            Err(p) => problems.push(p),
+            Err(p) => problems.extend(p),
         }
     }
     let (loaded, clashes) = policy::check_set(parsed);

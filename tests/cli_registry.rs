@@ -149,3 +149,29 @@ fn live_registry_with_basic_auth_from_config_secrets() {
     assert_eq!(code, 2);
     assert!(err.contains("REG_USER"), "{err}");
 }
+
+#[test]
+fn plain_http_registry_without_insecure_says_what_to_set() {
+    let reg = TestRegistry::start(TestRegistryOptions::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(reg.push_image("team/app", "1.0.0"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("imagebump.yaml");
+    std::fs::write(&cfg, format!("registries:\n  - host: {}\n", reg.host())).unwrap();
+    let image = format!("{}/team/app", reg.host());
+    let (code, out, err) = imagebump(
+        &["test", "--config", cfg.to_str().unwrap(), "--image", &image],
+        &[],
+    );
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        format!(
+            "imagebump: {} answered plain HTTP; set `insecure: true` for it in `registries`\n",
+            reg.host()
+        )
+    );
+}

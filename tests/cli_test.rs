@@ -199,3 +199,169 @@ fn validate_reports_one_line_per_problem_with_location() {
     );
     assert!(out.contains("already defined"), "{out}");
 }
+
+#[test]
+fn test_takes_regex_values_that_start_with_a_dash() {
+    let (code, out, err) = imagebump(&["test", "--exclude", "-debug$", "1.0.0", "1.0.1-debug"]);
+    assert_eq!((code, out.as_str()), (0, "1.0.0\n"), "{err}");
+    let (code, out, err) = imagebump(&[
+        "test",
+        "--numerical",
+        "asc",
+        "--pattern",
+        "-(\\d+)$",
+        "--extract",
+        "$1",
+        "build-7",
+        "build-12",
+        "x",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "build-12\n"), "{err}");
+}
+
+#[test]
+fn test_picks_one_of_two_images_of_a_repository_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("app.yaml");
+    std::fs::write(
+        &policy,
+        "application: app\nimages:\n  - repository: nginx\n    name: stable\n    semver: '^1'\n  - repository: nginx\n    name: next\n    semver: '^2.0.0-0'\n",
+    )
+    .unwrap();
+    let p = policy.to_str().unwrap();
+    let tags = ["1.4.0", "2.0.0-rc.1", "1.5.0"];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["test", "--policy", p];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&tags);
+        imagebump(&args)
+    };
+    let (code, out, err) = run(&["--name", "stable"]);
+    assert_eq!((code, out.as_str()), (0, "1.5.0\n"), "{err}");
+    let (code, out, err) = run(&["--name", "next"]);
+    assert_eq!((code, out.as_str()), (0, "2.0.0-rc.1\n"), "{err}");
+    let (code, out, err) = run(&[]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("--name (stable, next)"), "{err}");
+    let (code, _, err) = run(&["--name", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("named stable, next"), "{err}");
+}
+
+#[test]
+fn test_explain_suggests_loose_only_where_it_helps() {
+    let (code, out, _) = imagebump(&["test", "--explain", "1.2", "latest", "1.0.0"]);
+    assert_eq!(code, 0, "{out}");
+    let line = |t: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{t}: ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("1.2").contains("loose: true"), "{out}");
+    assert!(line("latest").contains("not a version"), "{out}");
+    assert!(!line("latest").contains("loose"), "{out}");
+}
+
+#[test]
+fn validate_reports_every_problem_of_a_file_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("a.yaml"),
+        "application: a\nimages:\n  - repository: x\n    semver: '>=1.x.y'\n    targets:\n      - manifest: ../out.yaml\n      - kustomize: ok.yaml\n  - nginx\n  - repository: y\n    tags: {pattern: '^v(\\d+)$', extract: '$2'}\n    numerical: asc\n",
+    )
+    .unwrap();
+    let (code, out, _) = imagebump(&["validate", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(
+        lines[0].contains("a.yaml:4:") && lines[0].contains("semver"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("a.yaml:6:") && lines[1].contains("inside the repository"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("a.yaml:8:")
+            && lines[2].contains("expected an image, a mapping such as {repository:"),
+        "{out}"
+    );
+    assert!(
+        lines[3].contains("a.yaml:9:")
+            && lines[3].contains(r#"names group "2", which the pattern"#),
+        "{out}"
+    );
+    assert!(!out.contains("struct "), "{out}");
+
+    // The same check for `test --extract`.
+    let (code, _, err) = imagebump(&["test", "--pattern", "^v(\\d+)$", "--extract", "$name", "v1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--extract \"$name\" names group \"name\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_config_reports_every_section_and_no_spurious_policies_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("imagebump.yaml");
+    std::fs::write(
+        &cfg,
+        "git: https://git.example.com/fleet.git\nregistries:\n  - host: a\n    rateLimit: fast\n  - host: b\n    insecur: true\npoll: 5m\n",
+    )
+    .unwrap();
+    // Run where no ./policies exists: the config's errors are the only problems.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].contains("imagebump.yaml:1:")
+            && lines[0].contains("expected a mapping such as {url: https://"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains(":4:")
+            && lines[1].contains("registries[0].rateLimit")
+            && lines[1].contains("expected a number"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains(":6:") && lines[2].contains("registries[1]: unknown field `insecur`"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(":7:") && lines[3].contains("{interval: 5m}"),
+        "{text}"
+    );
+    assert!(!text.contains("struct ") && !text.contains("f64"), "{text}");
+    assert!(!text.contains("no such file"), "{text}");
+}
+
+#[test]
+fn validate_warns_about_a_range_no_version_satisfies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "application: a\nimages:\n  - repository: x\n    semver: '>1.0 <0.5'\n",
+    )
+    .unwrap();
+    let (code, out, _) = imagebump(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("a.yaml:4: warning:") && lines[0].contains("can match no version"),
+        "{out}"
+    );
+    assert_eq!(lines[1], "ok: 1 policy files, 1 images, 1 warning");
+}

@@ -115,6 +115,16 @@ async fn webhook_answers() {
         !text.trim().contains('\n') && text.contains("error"),
         "{text}"
     );
+    // README: "413 over 1 MiB": a delivery of exactly 1 MiB is still read.
+    let mut exactly = PUSH.as_bytes().to_vec();
+    exactly.resize(1024 * 1024, b' ');
+    let r = post("/hooks/reg")
+        .header("authorization", "Bearer hook-secret")
+        .body(exactly)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
     for size in [1024 * 1024 + 1, 3 * 1024 * 1024] {
         let r = post("/hooks/reg")
             .header("authorization", "Bearer hook-secret")

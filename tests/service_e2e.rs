@@ -503,10 +503,8 @@ fn smart_http_with_basic_auth() {
             body.contains("push failing").then_some(body)
         },
     );
-    assert!(
-        status.contains("frozen") || status.contains("rejected"),
-        "{status}"
-    );
+    // The server's own words (the pre-receive hook's output), not only "declined".
+    assert!(status.contains("branch is frozen"), "{status}");
     assert!(repo
         .read("main", "apps/svc/deployment.yaml")
         .unwrap()
@@ -518,11 +516,15 @@ fn smart_http_with_basic_auth() {
             .into_iter()
             .find(|b| b.contains(r#""event":"failure""#))
     });
-    assert!(
-        failure.contains("frozen") || failure.contains("rejected"),
-        "{failure}"
-    );
+    assert!(failure.contains("branch is frozen"), "{failure}");
     assert!(!failure.contains("gitpass"), "{failure}");
+    assert!(
+        svc.log()
+            .lines()
+            .any(|l| l.contains("rejected") && l.contains("branch is frozen")),
+        "{}",
+        svc.log()
+    );
     repo.accept_pushes();
     wait_for("the retried commit", Duration::from_secs(30), || {
         repo.read("main", "apps/svc/deployment.yaml")?

@@ -32,13 +32,19 @@ pub struct TestArgs {
     #[arg(long, value_name = "asc|desc", value_parser = parse_order)]
     pub numerical: Option<Order>,
     /// Keep only tags this regex matches (unanchored).
-    #[arg(long, value_name = "RE")]
+    // A regex may start with `-` (`-debug$`): take it as a value, not a flag.
+    #[arg(long, value_name = "RE", allow_hyphen_values = true)]
     pub pattern: Option<String>,
     /// Order by this template over the pattern's groups (`$1`, `$name`, `${name}`).
-    #[arg(long, value_name = "TPL", requires = "pattern")]
+    #[arg(
+        long,
+        value_name = "TPL",
+        requires = "pattern",
+        allow_hyphen_values = true
+    )]
     pub extract: Option<String>,
     /// Drop tags this regex matches (repeatable).
-    #[arg(long, value_name = "RE")]
+    #[arg(long, value_name = "RE", allow_hyphen_values = true)]
     pub exclude: Vec<String>,
     /// The tag deployed now: guards against downgrades.
     #[arg(long, value_name = "TAG")]
@@ -62,6 +68,10 @@ pub struct TestArgs {
     /// Take the strategy from a policy file (the image matching --image, or its only one).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["semver", "alphabetical", "numerical", "pattern", "loose", "prerelease"])]
     pub policy: Option<PathBuf>,
+    /// With --policy: the image of that name (`name:`, default the last path part of
+    /// its repository), for a file with several images of one repository.
+    #[arg(long, value_name = "NAME", requires = "policy")]
+    pub name: Option<String>,
     /// With --image: print `TAG@sha256:…`, the digest the chosen tag points at.
     #[arg(long, requires = "image_source")]
     pub digest: bool,
@@ -77,7 +87,7 @@ fn parse_order(s: &str) -> Result<Order, String> {
 /// Runs `imagebump test`.
 pub fn run(a: TestArgs) -> ExitCode {
     let (selector, policy_image) = match &a.policy {
-        Some(p) => match selector_from_policy(p, a.image.as_deref()) {
+        Some(p) => match selector_from_policy(p, a.image.as_deref(), a.name.as_deref()) {
             Ok((s, img)) => (s, Some(img)),
             Err(e) => return super::fail(e),
         },
@@ -214,6 +224,7 @@ fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
 fn selector_from_policy(
     path: &std::path::Path,
     image: Option<&str>,
+    name: Option<&str>,
 ) -> Result<(Selector, String), String> {
     let file = crate::policy_files::load_policy(path).map_err(|p| p.to_string())?;
     let wanted = match image {
@@ -227,19 +238,35 @@ fn selector_from_policy(
             wanted
                 .as_ref()
                 .is_none_or(|w| w.same_repository(&p.repository))
+                && name.is_none_or(|n| p.name == n)
         })
         .collect();
     match matching.as_slice() {
         [one] => Ok((one.selector(), one.repository.name())),
-        [] => Err(format!(
-            "{}: no image for {}",
-            path.display(),
-            image.unwrap_or("?")
-        )),
-        _ => Err(format!(
-            "{}: several images match; pick one with --image REPO",
-            path.display()
-        )),
+        [] => {
+            let mut what = Vec::new();
+            if let Some(i) = image {
+                what.push(format!("repository {i}"));
+            }
+            if let Some(n) = name {
+                what.push(format!("name {n:?}"));
+            }
+            let names: Vec<_> = file.images.iter().map(|p| p.name.as_str()).collect();
+            Err(format!(
+                "{}: no image with {}; its images are named {}",
+                path.display(),
+                what.join(" and "),
+                names.join(", ")
+            ))
+        }
+        several => {
+            let names: Vec<_> = several.iter().map(|p| p.name.as_str()).collect();
+            Err(format!(
+                "{}: several images match; pick one with --name ({}) or --image REPO",
+                path.display(),
+                names.join(", ")
+            ))
+        }
     }
 }
 
@@ -272,10 +299,17 @@ fn selector_from_flags(a: &TestArgs) -> Result<Selector, String> {
         })
     };
     let filter = match &a.pattern {
-        Some(p) => Some(TagFilter {
-            pattern: re(p)?,
-            extract: a.extract.clone(),
-        }),
+        Some(p) => {
+            let pattern = re(p)?;
+            if let Some(tpl) = &a.extract {
+                imagebump_core::policy::extract::check(&pattern, tpl)
+                    .map_err(|e| e.replacen("tags.extract", "--extract", 1))?;
+            }
+            Some(TagFilter {
+                pattern,
+                extract: a.extract.clone(),
+            })
+        }
         None => None,
     };
     Ok(Selector {

@@ -1,10 +1,13 @@
 //! `imagebump validate`: check the service config and every policy file without touching
 //! a registry or git. One line per problem; exit 2 if there is any.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
+
+use imagebump_core::policy::select::Strategy;
+use imagebump_core::policy::{LoadedPolicy, Problem};
 
 use crate::config::Config;
 use crate::policy_files;
@@ -20,10 +23,57 @@ pub struct ValidateArgs {
     pub dirs: Vec<PathBuf>,
 }
 
+/// The `policies:` value of a config that failed to load, read leniently (relative to
+/// the config file, as `Config::load` resolves it), so its policy files still get checked.
+fn policies_of_broken_config(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_norway::Value = serde_norway::from_str(&text).ok()?;
+    let dir = PathBuf::from(value.get("policies")?.as_str()?);
+    Some(if dir.is_relative() {
+        path.parent().unwrap_or(Path::new(".")).join(dir)
+    } else {
+        dir
+    })
+}
+
+/// What is valid but surely not meant: a semver range no version can satisfy
+/// (`>1.0 <0.5`). A warning, not a problem: the file loads, the image never updates.
+fn warnings(loaded: &[LoadedPolicy]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for lp in loaded {
+        let text = std::fs::read_to_string(&lp.path).unwrap_or_default();
+        for (i, img) in lp.policy.images.iter().enumerate() {
+            let Strategy::Semver(c) = &img.strategy else {
+                continue;
+            };
+            if c.can_match() {
+                continue;
+            }
+            let range = c.to_string();
+            // Positions are gone after parsing: the range's own line, found by its text.
+            let line = text
+                .lines()
+                .position(|l| l.contains("semver") && l.contains(range.as_str()))
+                .map(|n| n + 1);
+            out.push(Problem {
+                file: lp.path.clone(),
+                line,
+                column: None,
+                message: format!(
+                    "warning: images[{i}] ({}): semver range {range:?} can match no version, so this image will never be updated",
+                    img.repository_text
+                ),
+            });
+        }
+    }
+    out
+}
+
 /// Runs `imagebump validate`.
 pub fn run(a: ValidateArgs) -> ExitCode {
     let mut problems = Vec::new();
     let mut dirs = a.dirs.clone();
+    let mut config_failed = false;
     if let Some(path) = &a.config {
         match Config::load(path) {
             Ok(cfg) => {
@@ -31,20 +81,40 @@ pub fn run(a: ValidateArgs) -> ExitCode {
                     dirs.extend(cfg.policies.clone());
                 }
             }
-            Err(p) => problems.extend(p),
+            Err(p) => {
+                problems.extend(p);
+                config_failed = true;
+                if dirs.is_empty() {
+                    dirs.extend(policies_of_broken_config(path));
+                }
+            }
         }
     }
     if dirs.is_empty() {
         dirs.push(PathBuf::from("policies"));
+    }
+    // After a config error, a policies directory that is not there is a consequence
+    // (or a guess), not a second problem: check only what exists.
+    if config_failed && a.dirs.is_empty() {
+        dirs.retain(|d| d.exists());
     }
     let (loaded, p) = policy_files::load_all(&dirs);
     problems.extend(p);
     for p in &problems {
         println!("{p}");
     }
+    let warnings = warnings(&loaded);
+    for w in &warnings {
+        println!("{w}");
+    }
     if problems.is_empty() {
         let images: usize = loaded.iter().map(|l| l.policy.images.len()).sum();
-        println!("ok: {} policy files, {images} images", loaded.len());
+        let noted = match warnings.len() {
+            0 => String::new(),
+            1 => ", 1 warning".to_string(),
+            n => format!(", {n} warnings"),
+        };
+        println!("ok: {} policy files, {images} images{noted}", loaded.len());
         ExitCode::SUCCESS
     } else {
         eprintln!("imagebump: {} problem(s) found", problems.len());

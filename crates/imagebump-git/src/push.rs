@@ -331,6 +331,8 @@ impl WorkingCopy {
         let secret = self.auth.secret();
         let status: RefCell<Option<(String, String)>> = RefCell::new(None);
         let moved: RefCell<Option<String>> = RefCell::new(None);
+        // What the server's hooks printed (sideband): the words a refusal is made of.
+        let remote_said: RefCell<Vec<u8>> = RefCell::new(Vec::new());
         let expected = commit.base.push_ref.unwrap_or(Oid::ZERO_SHA1);
         // A rebuilt push branch replaces imagebump's own commits: force, with the lease
         // the negotiation below checks. Everything else must fast-forward.
@@ -342,6 +344,12 @@ impl WorkingCopy {
                 .remote_anonymous(&self.remote_url)
                 .map_err(|e| PushError::Failed(self.git_err("push", e)))?;
             let mut cb = callbacks(&self.auth, &self.remote_url, &st);
+            cb.sideband_progress(|text| {
+                let mut said = remote_said.borrow_mut();
+                let room = REMOTE_SAID_MAX.saturating_sub(said.len());
+                said.extend_from_slice(&text[..text.len().min(room)]);
+                true
+            });
             cb.push_update_reference(|refname, msg| {
                 if let Some(m) = msg {
                     *status.borrow_mut() = Some((refname.to_string(), m.to_string()));
@@ -391,14 +399,45 @@ impl WorkingCopy {
                     reason: scrub(&msg, secret),
                 });
             }
+            // "pre-receive hook declined" alone does not say why: add the hook's words.
+            let said = hook_words(&remote_said.into_inner());
+            let reason = if said.is_empty() {
+                msg
+            } else {
+                format!("{msg}: {said}")
+            };
             return Err(PushError::Failed(GitError::Rejected {
                 url: self.display_url.clone(),
                 refname,
-                reason: scrub(&msg, secret),
+                reason: scrub(&reason, secret),
             }));
         }
         Ok(())
     }
+}
+
+/// The most of the server's sideband text kept for a refusal's reason.
+const REMOTE_SAID_MAX: usize = 2048;
+
+/// The server's sideband text as one line: its lines joined with "; ", without
+/// progress meters ("Resolving deltas: 100% (3/3)") or empty lines.
+fn hook_words(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let lines: Vec<&str> = text
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains("% ("))
+        .collect();
+    let mut out = lines.join("; ");
+    if out.len() > 500 {
+        let mut cut = 500;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
 }
 
 /// A commit id for messages; "nothing" for an absent ref.

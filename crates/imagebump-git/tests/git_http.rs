@@ -157,6 +157,11 @@ fn pre_receive_rejection_is_an_error_not_a_move() {
         }) => {
             assert_eq!(refname, "refs/heads/main");
             assert!(reason.contains("pre-receive"), "{reason}");
+            // The hook's own words, as the server sent them.
+            assert!(
+                reason.contains("protected branch: no direct pushes"),
+                "{reason}"
+            );
         }
         other => panic!("expected Rejected, got {other:?}"),
     }

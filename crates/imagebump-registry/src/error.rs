@@ -46,6 +46,13 @@ pub enum RegistryError {
         /// The transport error, in words.
         detail: String,
     },
+    /// The TLS handshake failed because the host speaks plain HTTP: the registry needs
+    /// `insecure: true`. Not transient: asking again gives the same answer.
+    #[error("{registry} answered plain HTTP; set `insecure: true` for it in `registries`")]
+    PlainHttp {
+        /// The `host:port` that answered.
+        registry: String,
+    },
     /// A request took longer than the configured timeout, after retries.
     #[error("{registry}: request timed out after {}ms", .after.as_millis())]
     Timeout {

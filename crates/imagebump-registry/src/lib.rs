@@ -270,6 +270,7 @@ impl RegistryClient {
                 http,
                 r.rate_limit,
                 creds,
+                true,
             );
             if registries.insert(key.clone(), Arc::new(reg)).is_some() {
                 return Err(RegistryError::Config(format!(
@@ -382,6 +383,7 @@ impl Inner {
                     self.default_http.clone(),
                     self.opts.default_rate_limit,
                     creds,
+                    false,
                 ))
             })
             .clone()

@@ -31,6 +31,8 @@ pub(crate) struct Registry {
     pub http: reqwest::Client,
     pub limiter: TokenBucket,
     pub creds: Option<(String, Secret)>,
+    /// The host has an entry in `registries` (else the defaults apply, which errors say).
+    pub configured: bool,
     auth: Mutex<AuthState>,
 }
 
@@ -82,6 +84,7 @@ impl Registry {
         http: reqwest::Client,
         rate_limit: f64,
         creds: Option<(String, Secret)>,
+        configured: bool,
     ) -> Registry {
         Registry {
             key,
@@ -90,6 +93,7 @@ impl Registry {
             http,
             limiter: TokenBucket::new(rate_limit),
             creds,
+            configured,
             auth: Mutex::new(AuthState::default()),
         }
     }
@@ -206,6 +210,13 @@ impl Registry {
                     let timeout = e.is_timeout();
                     p.metrics
                         .request(&self.key, kind, if timeout { "timeout" } else { "error" });
+                    // A TLS handshake against a plain-HTTP registry fails the same way
+                    // every time: say what to change instead of retrying.
+                    if !timeout && self.scheme == "https" && looks_like_tls(&e) {
+                        if let Some(host) = plain_http_host(url).await {
+                            return Err(RegistryError::PlainHttp { registry: host });
+                        }
+                    }
                     if attempt >= opts.max_retries {
                         return Err(if timeout {
                             RegistryError::Timeout {
@@ -215,7 +226,7 @@ impl Registry {
                         } else {
                             RegistryError::Unreachable {
                                 registry: self.key.clone(),
-                                detail: error_chain(&e),
+                                detail: self.unreachable_detail(&e, url),
                             }
                         });
                     }
@@ -293,6 +304,22 @@ impl Registry {
                     )))
                 }
             }
+        }
+    }
+
+    /// The transport error (it names the URL) and, for a host without a `registries`
+    /// entry, that the defaults were assumed, so a typo or a missing entry shows.
+    fn unreachable_detail(&self, e: &reqwest::Error, url: &Url) -> String {
+        let chain = error_chain(e);
+        if self.configured {
+            chain
+        } else {
+            format!(
+                "{chain}; {} has no `registries` entry, so {}://{} was tried with the defaults",
+                self.key,
+                url.scheme(),
+                url.authority()
+            )
         }
     }
 
@@ -401,16 +428,60 @@ fn bearer_header(tok: &Secret) -> Option<HeaderValue> {
     Some(v)
 }
 
-/// A transport error with its causes, on one line.
+/// A transport error with its causes, on one line. Causes often repeat the text of the
+/// one they wrap (OpenSSL's does): a cause already said is left out.
 fn error_chain(e: &reqwest::Error) -> String {
     let mut s = e.without_url_ref();
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !s.contains(text.trim()) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         src = c.source();
     }
     one_line(&s, 300)
+}
+
+/// The error chain mentions TLS/SSL but no certificate: the connection was made and the
+/// handshake failed before any certificate was checked.
+fn looks_like_tls(e: &reqwest::Error) -> bool {
+    let mut tls = false;
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = src {
+        let t = c.to_string().to_ascii_lowercase();
+        if t.contains("certificate") {
+            return false;
+        }
+        tls |= t.contains("ssl") || t.contains("tls") || t.contains("handshake");
+        src = c.source();
+    }
+    tls
+}
+
+/// After a failed TLS handshake: asks `url`'s host one plain-HTTP question and returns
+/// `host:port` when an HTTP answer comes back that is not a TLS server's complaint
+/// about plain HTTP (Go's servers answer one). Bounded: one connection, 3 s, 512 bytes.
+async fn plain_http_host(url: &Url) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    let authority = url.authority().to_string();
+    let probe = async {
+        let mut conn = tokio::net::TcpStream::connect((host, port)).await.ok()?;
+        let req = format!("GET /v2/ HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+        conn.write_all(req.as_bytes()).await.ok()?;
+        let mut head = Vec::with_capacity(512);
+        (&mut conn).take(512).read_to_end(&mut head).await.ok()?;
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        (text.starts_with("http/") && !text.contains("https server")).then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(3), probe)
+        .await
+        .ok()
+        .flatten()
+        .map(|()| authority)
 }
 
 trait WithoutUrl {

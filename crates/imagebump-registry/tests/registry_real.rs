@@ -274,6 +274,11 @@ async fn tls_is_verified_and_an_extra_ca_file_is_trusted() {
     // Verified by default: a self-signed certificate is refused…
     let e = tls_client(None).list_tags(&image).await.unwrap_err();
     assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");
+    // A TLS server is not mistaken for plain HTTP, and OpenSSL's words appear once.
+    let s = e.to_string();
+    assert!(!s.contains("plain HTTP"), "{s}");
+    let verify = "certificate verify failed";
+    assert_eq!(s.matches(verify).count(), 1, "{s}");
     // …and accepted once its CA file is configured.
     let c = tls_client(Some(reg.ca_file()));
     assert_eq!(*c.list_tags(&image).await.unwrap(), tags(&["1"]));
@@ -286,4 +291,55 @@ async fn tls_is_verified_and_an_extra_ca_file_is_trusted() {
     })
     .unwrap_err();
     assert!(matches!(e, RegistryError::Config(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn tls_to_a_plain_http_registry_says_to_set_insecure() {
+    let reg = TestRegistry::start(TestRegistryOptions::default());
+    reg.push_image("team/app", "1").await;
+    let mut r = RegistryOptions::new(reg.host());
+    r.rate_limit = 1000.0;
+    let c = RegistryClient::new(ClientOptions {
+        registries: vec![r],
+        retry_base: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .unwrap();
+    let e = c.list_tags(&reg.image("team/app")).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{} answered plain HTTP; set `insecure: true` for it in `registries`",
+            reg.host()
+        )
+    );
+    // Not retried: the answer will not change.
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(c.metrics().retries, 0, "{e:?}");
+}
+
+#[tokio::test]
+async fn an_unconfigured_host_that_is_unreachable_says_what_was_tried() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = RegistryClient::new(ClientOptions {
+        max_retries: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    let image =
+        imagebump_core::image::ImageRef::parse(&format!("127.0.0.1:{port}/team/app")).unwrap();
+    let e = c.list_tags(&image).await.unwrap_err();
+    let s = e.to_string();
+    assert!(matches!(e, RegistryError::Unreachable { .. }), "{e:?}");
+    assert!(
+        s.contains(&format!(
+            "127.0.0.1:{port} has no `registries` entry, so https://127.0.0.1:{port} was tried"
+        )),
+        "{s}"
+    );
 }

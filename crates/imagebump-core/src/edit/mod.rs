@@ -54,7 +54,7 @@ pub mod manifest;
 pub mod markers;
 mod scalar;
 mod update;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use update::{Pins, Update};
 

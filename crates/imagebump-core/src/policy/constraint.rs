@@ -207,6 +207,49 @@ impl Constraints {
     }
 }
 
+impl Constraints {
+    /// False when no version at all, prereleases included, can satisfy the range
+    /// (`>1.0 <0.5`): a policy that can never pick a tag. Every comparator admits an
+    /// interval (or all but one) whose ends lie at its bound, the bound's next minor or
+    /// major, or 0.0.0, so trying those points, their neighbours and their lowest
+    /// prereleases decides it; when in doubt this says `true` (a false alarm would be
+    /// worse than a missed one).
+    pub fn can_match(&self) -> bool {
+        let mut points: Vec<Version> = vec![Version::new(0, 0, 0)];
+        for c in self.groups.iter().flat_map(|g| &g.comparators) {
+            let b = &c.bound;
+            let (maj, min, pat) = (b.major, b.minor, b.patch);
+            let mut near = vec![
+                (maj, min, pat),
+                (maj, min, pat.saturating_add(1)),
+                (maj, min.saturating_add(1), 0),
+                (maj.saturating_add(1), 0, 0),
+                (maj, min, 0),
+                (maj, 0, 0),
+            ];
+            if pat > 0 {
+                near.push((maj, min, pat - 1));
+            }
+            if min > 0 {
+                near.push((maj, min - 1, u64::MAX));
+            }
+            if maj > 0 {
+                near.push((maj - 1, u64::MAX, u64::MAX));
+            }
+            for (a, b2, c2) in near {
+                points.push(Version::new(a, b2, c2));
+                let mut pre = Version::new(a, b2, c2);
+                pre.pre = Prerelease::new("0").expect("0 is a prerelease");
+                points.push(pre);
+            }
+            if !b.pre.is_empty() {
+                points.push(b.clone());
+            }
+        }
+        points.iter().any(|v| self.matches_with(v, true))
+    }
+}
+
 impl FromStr for Constraints {
     type Err = ConstraintError;
 

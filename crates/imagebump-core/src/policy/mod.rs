@@ -7,11 +7,15 @@
 //! column serde saw it at.
 
 pub mod claims;
+pub mod collect;
 pub mod constraint;
+pub mod extract;
 pub mod select;
 mod set;
+pub mod wording;
 
 pub use claims::check_claims;
+pub use collect::parse_policy_all;
 
 pub use set::PolicySet;
 
@@ -56,12 +60,19 @@ impl fmt::Display for Problem {
 impl Problem {
     /// Turns a serde_norway error into a problem located in `file`.
     pub fn from_yaml(file: &Path, e: &serde_norway::Error) -> Problem {
+        Problem::from_yaml_with(file, e, &[])
+    }
+
+    /// Like [`from_yaml`](Self::from_yaml), with Rust type names in the message replaced
+    /// by what the key expects (`names`: type name → description, then the policy's own).
+    pub fn from_yaml_with(file: &Path, e: &serde_norway::Error, names: &[(&str, &str)]) -> Problem {
         let loc = e.location();
         // serde_norway appends " at line L column C"; the location is printed in front instead.
         let mut message = e.to_string();
         if let Some(i) = message.find(" at line ") {
             message.truncate(i);
         }
+        let message = wording::describe_types(&message, names);
         Problem {
             file: file.to_path_buf(),
             line: loc.as_ref().map(|l| l.line()),
@@ -460,6 +471,9 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             return Err(
                 "pinDigest: a digest: policy pins digests already; remove pinDigest".into(),
             );
+        }
+        if let (Some(t), Some(tpl)) = (&r.tags, r.tags.as_ref().and_then(|t| t.extract.as_ref())) {
+            extract::check(&t.pattern.0, tpl)?;
         }
         let filter = r.tags.map(|t| TagFilter {
             pattern: t.pattern.0,

@@ -258,8 +258,14 @@ impl Selector {
                 None => "dropped: does not match the pattern".into(),
             },
             Dropped::NotVersion if self.loose => format!("dropped: not a version{via}"),
+            // Suggest `loose` only where it would help (`1.2`, not `latest`).
             Dropped::NotVersion => {
-                format!("dropped: not a version of three parts{via} (loose: true accepts 1.2)")
+                let value = self.extract(tag).unwrap_or(Cow::Borrowed(tag));
+                if parse_tag(&value, true).is_some() {
+                    format!("dropped: not a version of three parts{via} (loose: true accepts 1.2)")
+                } else {
+                    format!("dropped: not a version{via}")
+                }
             }
             Dropped::NotNumber => format!("dropped: not a number{via}"),
             Dropped::NotFollowed => match &self.strategy {

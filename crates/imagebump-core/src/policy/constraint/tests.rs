@@ -999,3 +999,66 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn impossible_ranges_are_recognised() {
+    for s in [
+        ">1.0 <0.5",
+        ">=2 <1",
+        "=1.2.3 =1.2.4",
+        "^1 >2",
+        "~1.2 >=1.3",
+    ] {
+        assert!(!Constraints::parse(s).unwrap().can_match(), "{s}");
+    }
+    for s in [
+        "*",
+        "^1",
+        ">1.2.3 <1.2.4",
+        "!=1.2.3",
+        "~1.2",
+        ">=1.0 <1.0.1",
+        "1.2.3",
+        ">1.0 <0.5 || ^2",
+        "<=*",
+        "^*",
+        ">1.x <3",
+    ] {
+        assert!(Constraints::parse(s).unwrap().can_match(), "{s}");
+    }
+}
+
+/// `can_match() == false` must mean that nothing matches: checked against every version
+/// of a small grid for every two-comparator range over small bounds.
+#[test]
+fn can_match_false_means_nothing_matches() {
+    let ops = ["", "=", "!=", ">", "<", ">=", "<=", "~", "^"];
+    let bounds = [
+        "0", "1", "0.1", "1.1", "1.x", "0.0.1", "1.1.1", "2.0.0", "1.1.1-0", "*",
+    ];
+    let mut grid = Vec::new();
+    for a in 0..4u64 {
+        for b in 0..4u64 {
+            for c in 0..4u64 {
+                grid.push(Version::new(a, b, c));
+                let mut p = Version::new(a, b, c);
+                p.pre = semver::Prerelease::new("0").unwrap();
+                grid.push(p);
+            }
+        }
+    }
+    for o1 in ops {
+        for b1 in bounds {
+            for o2 in ops {
+                for b2 in bounds {
+                    let s = format!("{o1}{b1} {o2}{b2}");
+                    let c = Constraints::parse(&s).unwrap();
+                    if !c.can_match() {
+                        let hit = grid.iter().find(|v| c.matches_with(v, true));
+                        assert!(hit.is_none(), "{s} matches {hit:?}");
+                    }
+                }
+            }
+        }
+    }
+}
