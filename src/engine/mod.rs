@@ -325,6 +325,12 @@ impl Engine {
                     out.push(Queued { wish, cause });
                 }
                 Err(d) => {
+                    // A failed digest or platform lookup is a failure like a failed
+                    // listing: `once` must not exit 0 on it.
+                    if d.is_failure() {
+                        self.failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     self.status.update(w, |s| s.chosen = None);
                     self.status.decide(w, d);
                 }
