@@ -88,7 +88,21 @@ pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
 use cache::TagCache;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
-use transport::{Policy, Registry};
+use transport::{Creds, Policy, Registry};
+
+/// Registry credentials that may change while the client runs (a rotated secret file,
+/// a Kubernetes Secret update). Asked before every request that needs credentials, so
+/// it must be cheap (e.g. re-read a file only when its metadata changed).
+pub trait CredentialSource: Send + Sync {
+    /// The current (username, password), or `None` for none.
+    fn current(&self) -> Option<(String, Secret)>;
+}
+
+impl std::fmt::Debug for dyn CredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialSource")
+    }
+}
 
 /// Default requests per second per registry.
 pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
@@ -108,6 +122,8 @@ pub struct RegistryOptions {
     pub username: Option<Secret>,
     /// Password or token; used only together with `username`.
     pub password: Option<Secret>,
+    /// Credentials read anew for each request; wins over `username`/`password`.
+    pub credentials: Option<Arc<dyn CredentialSource>>,
     /// Requests per second to this registry (token bucket; bursts up to this many).
     pub rate_limit: f64,
 }
@@ -121,6 +137,7 @@ impl RegistryOptions {
             ca_file: None,
             username: None,
             password: None,
+            credentials: None,
             rate_limit: DEFAULT_RATE_LIMIT,
         }
     }
@@ -148,8 +165,10 @@ pub struct ClientOptions {
     pub retry_base: Duration,
     /// Longest retry delay. Default 30 s.
     pub retry_max: Duration,
-    /// The longest `Retry-After` the client sleeps through; a longer one fails the
-    /// request with [`RegistryError::RateLimited`] at once. Default 120 s.
+    /// The longest `Retry-After` (or rate-limit queue) the client sleeps through; a
+    /// longer one fails the request with [`RegistryError::RateLimited`] at once, and
+    /// only waits up to this pause the whole registry. Default 120 s; never more than
+    /// 10 min whatever is set.
     pub max_retry_after: Duration,
     /// First per-repository backoff after a failed listing. Default 5 s.
     pub repo_backoff_base: Duration,
@@ -159,6 +178,12 @@ pub struct ClientOptions {
     pub default_rate_limit: f64,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// The largest response body read (tag pages, manifests, tokens); a larger one is
+    /// a [`RegistryError::Protocol`] error. Default 16 MiB.
+    pub max_body: usize,
+    /// The most tags one repository may list; more is an error, never a partial list.
+    /// Default 100 000.
+    pub max_tags: usize,
 }
 
 impl Default for ClientOptions {
@@ -178,6 +203,8 @@ impl Default for ClientOptions {
             repo_backoff_max: Duration::from_secs(600),
             default_rate_limit: DEFAULT_RATE_LIMIT,
             user_agent: concat!("imagebump/", env!("CARGO_PKG_VERSION")).to_string(),
+            max_body: 16 << 20,
+            max_tags: 100_000,
         }
     }
 }
@@ -256,12 +283,14 @@ impl RegistryClient {
                 Some(p) => build_http(&opts, Some(p))?,
                 None => default_http.clone(),
             };
-            let creds = match (&r.username, &r.password) {
-                (Some(u), Some(p)) => Some((u.expose().to_string(), p.clone())),
+            let creds = match (&r.credentials, &r.username, &r.password) {
+                (Some(src), _, _) => Creds::Source(src.clone()),
+                (None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
                 _ => opts
                     .docker_config
                     .as_ref()
-                    .and_then(|d| d.credentials_for(&key)),
+                    .and_then(|d| d.credentials_for(&key))
+                    .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p)),
             };
             let reg = Registry::new(
                 key.clone(),
@@ -292,6 +321,20 @@ impl RegistryClient {
     pub async fn list_tags(&self, image: &ImageRef) -> Result<Arc<Vec<String>>, RegistryError> {
         let reg = self.0.registry_for(image);
         self.0.tags(reg, &image.repository, false).await
+    }
+
+    /// Like [`list_tags`](Self::list_tags), but never from a cached list (or a backoff)
+    /// older than `max_age`: a poller passes its interval, so the cache TTL cannot
+    /// floor a shorter poll interval.
+    pub async fn list_tags_within(
+        &self,
+        image: &ImageRef,
+        max_age: Duration,
+    ) -> Result<Arc<Vec<String>>, RegistryError> {
+        let reg = self.0.registry_for(image);
+        self.0
+            .tags_within(reg, &image.repository, false, max_age)
+            .await
     }
 
     /// Like [`list_tags`](Self::list_tags), but from a listing that started after this
@@ -374,7 +417,8 @@ impl Inner {
                     .opts
                     .docker_config
                     .as_ref()
-                    .and_then(|d| d.credentials_for(&key));
+                    .and_then(|d| d.credentials_for(&key))
+                    .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p));
                 Arc::new(Registry::new(
                     key.clone(),
                     api_host_for(&key),
