@@ -61,6 +61,23 @@ pub fn routes(policies: &PolicySet, default_interval: Duration) -> BTreeMap<Stri
     out
 }
 
+/// The decision for a failed listing: a registry's rate-limit wait is its own kind, so
+/// status shows the wait rather than a generic failure.
+fn listing_failed(e: &imagebump_registry::RegistryError) -> Decision {
+    match e {
+        imagebump_registry::RegistryError::RateLimited { retry_after, .. } => {
+            Decision::RateLimited {
+                error: e.to_string(),
+                wait_secs: retry_after.map(|d| d.as_secs_f64().ceil() as u64),
+            }
+        }
+        _ => Decision::Failed {
+            stage: Stage::Registry,
+            error: e.to_string(),
+        },
+    }
+}
+
 /// A test's way to make a scan misbehave (see [`Engine::set_scan_fault`]).
 type ScanFault = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -256,10 +273,14 @@ impl Engine {
         }
         let mut delays = RELIST_DELAYS_MS.iter();
         let listing = loop {
+            // A poll never takes a cached list (or backoff) older than its interval:
+            // the registry's cache TTL must not floor a shorter poll.
             let l = if fresh {
                 self.registry.list_tags_fresh(&route.image).await
             } else {
-                self.registry.list_tags(&route.image).await
+                self.registry
+                    .list_tags_within(&route.image, route.interval)
+                    .await
             };
             match (&l, delays.next()) {
                 (Ok(tags), Some(ms)) if !expect.iter().all(|e| tags.contains(e)) => {
@@ -277,6 +298,11 @@ impl Engine {
         let tags = match listing {
             Ok(t) => {
                 self.metrics.scan("ok");
+                self.metrics.scan_succeeded(repo);
+                for w in &route.watchers {
+                    self.status
+                        .update(w, |s| s.last_successful_scan = Some(now.clone()));
+                }
                 t
             }
             Err(e) => {
@@ -286,13 +312,7 @@ impl Engine {
                 tracing::warn!(repository = repo, error = %e, "scan failed");
                 for w in &route.watchers {
                     self.status.update(w, |s| s.last_scan = Some(now.clone()));
-                    self.status.decide(
-                        w,
-                        Decision::Failed {
-                            stage: Stage::Registry,
-                            error: e.to_string(),
-                        },
-                    );
+                    self.status.decide(w, listing_failed(&e));
                 }
                 return Vec::new();
             }

@@ -147,6 +147,14 @@ pub enum Decision {
         /// Why, in words.
         why: String,
     },
+    /// The registry answered 429 and asked for a wait longer than the client sleeps
+    /// through; the repository is not asked again before it ends (or a webhook comes).
+    RateLimited {
+        /// The registry's error, one line.
+        error: String,
+        /// The wait the registry asked for, in seconds, when it said.
+        wait_secs: Option<u64>,
+    },
     /// Something failed; it is retried on the next hint or poll.
     Failed {
         /// Where.
@@ -159,7 +167,7 @@ pub enum Decision {
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
     /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
-    /// `refused`, `failed`.
+    /// `refused`, `rate_limited`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
@@ -172,13 +180,17 @@ impl Decision {
             Decision::MissingPlatform { .. } => "missing_platform",
             Decision::DowngradeRefused { .. } => "downgrade_refused",
             Decision::Refused { .. } => "refused",
+            Decision::RateLimited { .. } => "rate_limited",
             Decision::Failed { .. } => "failed",
         }
     }
 
     /// True for an error the user must see as one (`once` and `plan` exit 2).
     pub fn is_failure(&self) -> bool {
-        matches!(self, Decision::Refused { .. } | Decision::Failed { .. })
+        matches!(
+            self,
+            Decision::Refused { .. } | Decision::Failed { .. } | Decision::RateLimited { .. }
+        )
     }
 
     /// True when git holds what the policy wants (nothing to do, nothing wrong).
@@ -192,7 +204,9 @@ impl Decision {
             Decision::Refused { file, line, why } => {
                 Some(format!("{file}:{line}: refusing to edit: {why}"))
             }
-            Decision::Failed { error, .. } => Some(error.clone()),
+            Decision::Failed { error, .. } | Decision::RateLimited { error, .. } => {
+                Some(error.clone())
+            }
             _ => None,
         }
     }
@@ -226,6 +240,13 @@ impl Decision {
                 "cannot edit: {}",
                 self.last_error().unwrap_or_default()
             ),
+            Decision::RateLimited {
+                wait_secs: Some(n),
+                ..
+            } => format!("rate limited by the registry: waiting {n}s before asking again"),
+            Decision::RateLimited { .. } => {
+                "rate limited by the registry: waiting before asking again".into()
+            }
             Decision::Failed { stage, error } => match stage {
                 Stage::Registry => error.clone(),
                 Stage::Edit => format!("cannot edit: {error}"),
