@@ -7,6 +7,7 @@
 
 pub mod files;
 pub(crate) mod notify;
+pub mod platforms;
 pub mod queue;
 pub mod service;
 pub(crate) mod setup;
@@ -375,33 +376,28 @@ impl Engine {
             Ok(t) => t,
             Err(d) => return (candidate, Err(d)),
         };
-        if !policy.platforms.is_empty() {
-            match self
-                .registry
-                .check_platforms(image, &tag, &policy.platforms)
-                .await
+        // `platforms:` filters: a candidate without them is skipped for the next best
+        // (a pin is only checked, never replaced).
+        let tag = if policy.platforms.is_empty() {
+            tag
+        } else {
+            let ranked = if policy.pinned.is_some() {
+                vec![tag.as_str()]
+            } else {
+                policy.selector().ranked(tags)
+            };
+            match platforms::first_with_platforms(
+                &self.registry,
+                image,
+                &ranked,
+                &policy.platforms,
+            )
+            .await
             {
-                Ok(true) => {}
-                Ok(false) => {
-                    return (
-                        candidate,
-                        Err(Decision::MissingPlatform {
-                            tag,
-                            platforms: policy.platforms.clone(),
-                        }),
-                    )
-                }
-                Err(e) => {
-                    return (
-                        candidate,
-                        Err(Decision::Failed {
-                            stage: Stage::Registry,
-                            error: format!("cannot read platforms of {tag}: {e}"),
-                        }),
-                    )
-                }
+                Ok(t) => t,
+                Err(d) => return (candidate, Err(d)),
             }
-        }
+        };
         let digest = if matches!(policy.strategy, Strategy::Digest(_)) {
             match self.registry.resolve_digest(image, &tag).await {
                 Ok(d) => Some(d),
