@@ -170,7 +170,11 @@ mod tests {
         std::fs::rename(&tmp, &p).unwrap();
         assert_eq!(s.current().expose(), "rotated");
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(s.current().expose(), "rotated", "a missing file keeps the value");
+        assert_eq!(
+            s.current().expose(),
+            "rotated",
+            "a missing file keeps the value"
+        );
     }
 
     #[test]

@@ -690,5 +690,8 @@ fn a_failed_digest_lookup_fails_once() {
         .lines()
         .find(|l| l.starts_with("broken/broken: "))
         .unwrap_or_else(|| panic!("no line for broken: {r:?}"));
-    assert!(line.contains("error: cannot resolve the digest of main"), "{line}");
+    assert!(
+        line.contains("error: cannot resolve the digest of main"),
+        "{line}"
+    );
 }

@@ -22,7 +22,8 @@ async fn registry() -> TestRegistry {
     let reg = TestRegistry::start(TestRegistryOptions::default());
     reg.push_index("team/multi", "1.0.0", BOTH).await;
     reg.push_index("team/multi", "1.1.0", BOTH).await;
-    reg.push_index("team/multi", "1.2.0", &["linux/amd64"]).await;
+    reg.push_index("team/multi", "1.2.0", &["linux/amd64"])
+        .await;
     reg
 }
 
@@ -78,13 +79,21 @@ async fn test_with_a_policy_honours_every_key() {
     std::fs::write(dir.join("p.yaml"), policy_text(&reg)).unwrap();
     std::fs::write(
         dir.join("imagebump.yaml"),
-        format!("registries:\n  - host: {}\n    insecure: true\n", reg.host()),
+        format!(
+            "registries:\n  - host: {}\n    insecure: true\n",
+            reg.host()
+        ),
     )
     .unwrap();
     // platforms: asked of the registry, newest first.
     let r = tokio::task::spawn_blocking({
         let dir = dir.to_path_buf();
-        move || imagebump(&dir, &["test", "--policy", "p.yaml", "--config", "imagebump.yaml"])
+        move || {
+            imagebump(
+                &dir,
+                &["test", "--policy", "p.yaml", "--config", "imagebump.yaml"],
+            )
+        }
     })
     .await
     .unwrap();

@@ -56,7 +56,10 @@ async fn a_slow_drip_client_is_cut_off() {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
         // One header byte every 250 ms, forever: only a header timeout ends it.
-        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a')) {
+        for b in b"GET /healthz HTTP/1.1\r\nX-Slow: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'))
+        {
             if s.write_all(&[*b]).is_err() || t.elapsed() > Duration::from_secs(20) {
                 break;
             }
@@ -89,7 +92,10 @@ async fn a_body_that_never_arrives_is_answered() {
     .await
     .unwrap();
     for (declared, (text, took)) in answers {
-        assert!(text.starts_with("HTTP/1.1 4"), "{declared}: {text:?} after {took:?}");
+        assert!(
+            text.starts_with("HTTP/1.1 4"),
+            "{declared}: {text:?} after {took:?}"
+        );
         assert!(took < Duration::from_secs(15), "{declared}: {took:?}");
     }
 }
@@ -103,7 +109,9 @@ async fn idle_connections_are_bounded_and_health_answers() {
     let (addr, _stop) = start().await;
     let baseline = open_fds();
     // 300 connections that never send a byte (the server holds at most 256).
-    let idle: Vec<TcpStream> = (0..300).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
     let t = Instant::now();
     let health = reqwest::Client::new()
         .get(format!("http://{addr}/healthz"))
@@ -115,6 +123,9 @@ async fn idle_connections_are_bounded_and_health_answers() {
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     // Our 300 client sockets, at most 256 server ends, a few for reqwest and the runtime.
     let used = open_fds() - baseline;
-    assert!(used <= 300 + 256 + 8, "{used} descriptors for 300 idle connections");
+    assert!(
+        used <= 300 + 256 + 8,
+        "{used} descriptors for 300 idle connections"
+    );
     drop(idle);
 }

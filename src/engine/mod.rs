@@ -386,13 +386,8 @@ impl Engine {
             } else {
                 policy.selector().ranked(tags)
             };
-            match platforms::first_with_platforms(
-                &self.registry,
-                image,
-                &ranked,
-                &policy.platforms,
-            )
-            .await
+            match platforms::first_with_platforms(&self.registry, image, &ranked, &policy.platforms)
+                .await
             {
                 Ok(t) => t,
                 Err(d) => return (candidate, Err(d)),

@@ -348,7 +348,10 @@ mod tests {
         assert_eq!(t.into_parts(), Some(("a".into(), Duration::from_secs(54))));
         let t: TokenResponse =
             serde_json::from_str(r#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
-        assert_eq!(t.into_parts(), Some(("t".into(), Duration::from_secs(3590))));
+        assert_eq!(
+            t.into_parts(),
+            Some(("t".into(), Duration::from_secs(3590)))
+        );
         let t: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert_eq!(t.into_parts(), None);
     }

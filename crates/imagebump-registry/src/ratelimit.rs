@@ -171,7 +171,12 @@ mod tests {
         let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
-        for huge in ["1e30", "18446744073709551615", "inf", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "inf",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
             assert_eq!(parse_retry_after(huge), Some(RETRY_AFTER_CEILING), "{huge}");
         }
         assert_eq!(parse_retry_after("NaN"), None);

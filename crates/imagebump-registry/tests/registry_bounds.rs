@@ -53,13 +53,19 @@ async fn huge_retry_after_is_clamped_and_stalls_nothing_else() {
         let c = client(&s.host(), |_| {});
         let t = Instant::now();
         // Not cached: a panic here would fail the test itself.
-        let e = c.resolve_digest(&s.image("limited"), "1").await.unwrap_err();
+        let e = c
+            .resolve_digest(&s.image("limited"), "1")
+            .await
+            .unwrap_err();
         assert!(
             matches!(e, RegistryError::RateLimited { retry_after: Some(d), .. } if d >= Duration::from_secs(3600) && d <= Duration::from_secs(86400)),
             "{value}: {e:?}"
         );
         let e = c.list_tags(&s.image("limited")).await.unwrap_err();
-        assert!(matches!(e, RegistryError::RateLimited { .. }), "{value}: {e:?}");
+        assert!(
+            matches!(e, RegistryError::RateLimited { .. }),
+            "{value}: {e:?}"
+        );
         assert!(e.to_string().contains("retry after"), "{e}");
         // The repository backs off for the registry's wait: no new request.
         let before = s.count("/v2/limited/");
@@ -71,7 +77,11 @@ async fn huge_retry_after_is_clamped_and_stalls_nothing_else() {
             .await
             .unwrap_or_else(|_| panic!("{value}: another repository waited"));
         assert_eq!(*other.unwrap(), vec!["1"]);
-        assert!(t.elapsed() < Duration::from_secs(5), "{value}: {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{value}: {:?}",
+            t.elapsed()
+        );
     }
 }
 
@@ -127,14 +137,15 @@ async fn a_rate_limit_wait_longer_than_the_bound_fails_at_once() {
 
 #[tokio::test]
 async fn bodies_and_tag_lists_are_capped() {
-    let big = format!(
-        r#"{{"name":"a","tags":["{}"]}}"#,
-        "x".repeat(200_000)
-    );
+    let big = format!(r#"{{"name":"a","tags":["{}"]}}"#, "x".repeat(200_000));
     let s = StandInServer::start(move |_| Resp::json(200, big.clone()));
     let c = client(&s.host(), |o| o.max_body = 64 << 10);
     let e = c.list_tags(&s.image("a")).await.unwrap_err();
-    assert!(e.to_string().contains("larger than the limit of 65536 bytes"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("larger than the limit of 65536 bytes"),
+        "{e}"
+    );
 
     let s = paginated_tags("many", 2500, 100, true, None);
     let c = client(&s.host(), |o| o.max_tags = 1000);
@@ -165,7 +176,10 @@ async fn a_cached_list_never_hides_a_newer_error() {
     assert!(c.list_tags_fresh(&img).await.is_err());
     // …and the next cached lookup says so instead of the old list.
     let e = c.list_tags(&img).await.unwrap_err();
-    assert!(matches!(e, RegistryError::Server { status: 500, .. }), "{e:?}");
+    assert!(
+        matches!(e, RegistryError::Server { status: 500, .. }),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +203,11 @@ async fn max_age_bounds_the_cache_and_the_backoff() {
     c.list_tags_within(&img, hour).await.unwrap();
     assert_eq!(s.count("/v2/a/"), 1, "served from the 60 s cache");
     c.list_tags_within(&img, Duration::ZERO).await.unwrap();
-    assert_eq!(s.count("/v2/a/"), 2, "an interval below the TTL lists again");
+    assert_eq!(
+        s.count("/v2/a/"),
+        2,
+        "an interval below the TTL lists again"
+    );
     fail.store(true, Ordering::SeqCst);
     assert!(c.list_tags_within(&img, Duration::ZERO).await.is_err());
     assert!(c.list_tags_within(&img, hour).await.is_err());
