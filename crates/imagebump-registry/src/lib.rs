@@ -98,6 +98,31 @@ pub trait CredentialSource: Send + Sync {
     fn current(&self) -> Option<(String, Secret)>;
 }
 
+/// Credentials by registry host that may change while the client runs (a Docker config
+/// file that is rotated). Asked before every request that needs credentials.
+pub trait CredentialLookup: Send + Sync {
+    /// The current (username, password) for a normalised host, if any.
+    fn credentials_for(&self, host: &str) -> Option<(String, Secret)>;
+}
+
+impl std::fmt::Debug for dyn CredentialLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialLookup")
+    }
+}
+
+/// One host's view of a [`CredentialLookup`].
+struct HostCredentials {
+    lookup: Arc<dyn CredentialLookup>,
+    host: String,
+}
+
+impl CredentialSource for HostCredentials {
+    fn current(&self) -> Option<(String, Secret)> {
+        self.lookup.credentials_for(&self.host)
+    }
+}
+
 impl std::fmt::Debug for dyn CredentialSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CredentialSource")
@@ -151,6 +176,8 @@ pub struct ClientOptions {
     pub registries: Vec<RegistryOptions>,
     /// Credentials from a Docker `config.json`, used where `registries` gives none.
     pub docker_config: Option<DockerConfig>,
+    /// Like `docker_config`, but asked anew for each request (wins over it).
+    pub docker_config_source: Option<Arc<dyn CredentialLookup>>,
     /// How long a tag list is served from the cache. Default 60 s.
     pub cache_ttl: Duration,
     /// Total time allowed for one request, body included. Default 30 s.
@@ -191,6 +218,7 @@ impl Default for ClientOptions {
         ClientOptions {
             registries: Vec::new(),
             docker_config: None,
+            docker_config_source: None,
             cache_ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -260,6 +288,20 @@ fn build_http(
         .map_err(|e| RegistryError::Config(format!("cannot build HTTP client: {e}")))
 }
 
+/// The Docker config's credentials for `host`: followed when they come from a source.
+fn docker_creds(opts: &ClientOptions, host: &str) -> Creds {
+    if let Some(src) = &opts.docker_config_source {
+        return Creds::Source(Arc::new(HostCredentials {
+            lookup: src.clone(),
+            host: host.to_string(),
+        }));
+    }
+    opts.docker_config
+        .as_ref()
+        .and_then(|d| d.credentials_for(host))
+        .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p))
+}
+
 fn api_host_for(key: &str) -> String {
     if key == DOCKER_HUB {
         DOCKER_HUB_API.to_string()
@@ -286,11 +328,7 @@ impl RegistryClient {
             let creds = match (&r.credentials, &r.username, &r.password) {
                 (Some(src), _, _) => Creds::Source(src.clone()),
                 (None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
-                _ => opts
-                    .docker_config
-                    .as_ref()
-                    .and_then(|d| d.credentials_for(&key))
-                    .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p)),
+                _ => docker_creds(&opts, &key),
             };
             let reg = Registry::new(
                 key.clone(),
@@ -413,12 +451,7 @@ impl Inner {
         let mut m = self.registries.lock().unwrap();
         m.entry(key.clone())
             .or_insert_with(|| {
-                let creds = self
-                    .opts
-                    .docker_config
-                    .as_ref()
-                    .and_then(|d| d.credentials_for(&key))
-                    .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p));
+                let creds = docker_creds(&self.opts, &key);
                 Arc::new(Registry::new(
                     key.clone(),
                     api_host_for(&key),
