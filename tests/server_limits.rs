@@ -129,3 +129,18 @@ async fn idle_connections_are_bounded_and_health_answers() {
     );
     drop(idle);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let (addr, _stop) = start().await;
+    let (text, took) = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        // The answer comes, then the connection idles until the server closes it.
+        read_answer(s, Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    assert!(took < Duration::from_secs(15), "idle for {took:?}");
+}

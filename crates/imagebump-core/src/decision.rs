@@ -343,6 +343,20 @@ mod tests {
             r.why_not_updated().unwrap(),
             "cannot edit: a.yaml:7: refusing to edit: an alias"
         );
+        let l = Decision::RateLimited {
+            error: "r: rate limited (429), retry after 3600s".into(),
+            wait_secs: Some(3600),
+        };
+        assert!(l.is_failure());
+        assert_eq!(l.kind(), "rate_limited");
+        assert_eq!(
+            l.why_not_updated().unwrap(),
+            "rate limited by the registry: waiting 3600s before asking again"
+        );
+        assert_eq!(
+            l.line(None),
+            "error: r: rate limited (429), retry after 3600s"
+        );
         assert_eq!(
             Decision::UpToDate {
                 current: "1.2".into()
