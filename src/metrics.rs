@@ -49,6 +49,16 @@ pub struct Metrics {
     pub queued_events: Gauge,
     /// Panics caught while scanning or writing, by stage.
     pub panics: Family<StageLabels, Counter>,
+    /// Unix time of each repository's last successful listing (bounded by the number
+    /// of watched repositories).
+    pub last_success: Family<RepositoryLabels, Gauge>,
+}
+
+/// The `repository` label of [`Metrics::last_success`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepositoryLabels {
+    /// The normalised repository name.
+    pub repository: String,
 }
 
 /// The `stage` label of [`Metrics::panics`].
@@ -117,7 +127,14 @@ impl Metrics {
             "Panics caught while scanning a repository or writing a batch, by stage",
             panics.clone(),
         );
+        let last_success = Family::<RepositoryLabels, Gauge>::default();
+        registry.register(
+            "repository_last_success_timestamp_seconds",
+            "Unix time of the last successful tag listing of each watched repository",
+            last_success.clone(),
+        );
         Metrics {
+            last_success,
             panics,
             registry,
             webhooks,
@@ -148,6 +165,18 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// Records a successful listing of `repository` now.
+    pub fn scan_succeeded(&self, repository: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last_success
+            .get_or_create(&RepositoryLabels {
+                repository: repository.to_string(),
+            })
+            .set(i64::try_from(now).unwrap_or(i64::MAX));
     }
 
     /// Counts one scan.

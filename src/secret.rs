@@ -6,6 +6,8 @@
 //! `{:?}` in a log line cannot leak it.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
@@ -88,9 +90,92 @@ impl SecretRef {
     }
 }
 
+/// A resolved secret that follows its file: a `{file: …}` secret is read again when the
+/// file's metadata (modification time, length, inode) changes — a rotated password
+/// file, or a Kubernetes Secret update, which swaps the file under a symlink — so the
+/// next request uses the new value without a restart. An `{env: …}` secret is fixed.
+/// Checking costs one `stat` per use.
+#[derive(Debug)]
+pub struct LiveSecret {
+    source: SecretRef,
+    /// The file's metadata when last read, and the value read then.
+    last: Mutex<(Option<Stamp>, Secret)>,
+}
+
+/// What identifies one version of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: m.modified().ok(),
+        len: m.len(),
+        inode: m.ino(),
+    })
+}
+
+impl LiveSecret {
+    /// Resolves the secret now (failing like [`SecretRef::resolve`]) and keeps
+    /// following it.
+    pub fn new(source: &SecretRef) -> Result<LiveSecret, SecretError> {
+        let st = match source {
+            SecretRef::File(p) => stamp(p),
+            SecretRef::Env(_) => None,
+        };
+        let value = source.resolve()?;
+        Ok(LiveSecret {
+            source: source.clone(),
+            last: Mutex::new((st, value)),
+        })
+    }
+
+    /// The value as of now: re-read when the file changed. A file that cannot be read
+    /// (mid-rotation, removed) keeps the last value, with a warning, and is tried again
+    /// on the next use.
+    pub fn current(&self) -> Secret {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let SecretRef::File(p) = &self.source {
+            let now = stamp(p);
+            if now.is_some() && now != last.0 {
+                match self.source.resolve() {
+                    Ok(v) => *last = (now, v),
+                    Err(e) => tracing::warn!(error = %e, "keeping the previous secret value"),
+                }
+            }
+        }
+        last.1.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_secret_follows_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "old\n").unwrap();
+        let s = LiveSecret::new(&SecretRef::File(p.clone())).unwrap();
+        assert_eq!(s.current().expose(), "old");
+        // Like a Kubernetes Secret update: a new file renamed over the old one.
+        let tmp = dir.path().join("pw.new");
+        std::fs::write(&tmp, "rotated\n").unwrap();
+        std::fs::rename(&tmp, &p).unwrap();
+        assert_eq!(s.current().expose(), "rotated");
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(
+            s.current().expose(),
+            "rotated",
+            "a missing file keeps the value"
+        );
+    }
 
     #[test]
     fn parses_both_forms_and_rejects_others() {

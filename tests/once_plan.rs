@@ -666,3 +666,33 @@ fn other_head(c: &CliClone) -> String {
         .trim()
         .to_string()
 }
+
+#[test]
+fn a_failed_digest_lookup_fails_once() {
+    // team/broken lists `main`, but its manifest is gone: the digest cannot be resolved.
+    let f = fleet(
+        Some((
+            "broken",
+            "application: broken\nimages:\n  - repository: HOST/team/broken\n    digest: main\n    targets:\n      - manifest: apps/broken/deployment.yaml\n",
+        )),
+        &[(
+            "apps/broken/deployment.yaml",
+            "kind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - image: HOST/team/broken:main\n",
+        )],
+    );
+    rt().block_on(f.registry.push_image("team/broken", "v1"));
+    let gone = format!("sha256:{}", "e".repeat(64));
+    f.registry
+        .write_tag_links("team/broken", &gone, &tags(&["main"]));
+    let r = imagebump("once", &f.config());
+    assert_eq!(r.code, 2, "{r:?}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("broken/broken: "))
+        .unwrap_or_else(|| panic!("no line for broken: {r:?}"));
+    assert!(
+        line.contains("error: cannot resolve the digest of main"),
+        "{line}"
+    );
+}

@@ -10,6 +10,8 @@ use regex::Regex;
 
 use imagebump_core::policy::constraint::Constraints;
 use imagebump_core::policy::select::{Order, Selector, Strategy, TagFilter};
+use imagebump_core::policy::ImagePolicy;
+use imagebump_registry::RegistryClient;
 
 /// Arguments of `imagebump test`.
 #[derive(Debug, Args)]
@@ -86,39 +88,38 @@ fn parse_order(s: &str) -> Result<Order, String> {
 
 /// Runs `imagebump test`.
 pub fn run(a: TestArgs) -> ExitCode {
-    let (selector, policy_image) = match &a.policy {
-        Some(p) => match selector_from_policy(p, a.image.as_deref(), a.name.as_deref()) {
-            Ok((s, img)) => (s, Some(img)),
-            Err(e) => return super::fail(e),
-        },
-        None => match selector_from_flags(&a) {
-            Ok(s) => (s, None),
-            Err(e) => return super::fail(e),
-        },
+    if let Some(p) = &a.policy {
+        return match policy_from_file(p, &a) {
+            Ok(policy) => with_policy(&a, &policy),
+            Err(e) => super::fail(e),
+        };
+    }
+    let selector = match selector_from_flags(&a) {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
     };
-    // A policy names its repository; with no TAGs given, ask its registry.
-    let image = a.image.clone().or_else(|| {
-        (a.tags.is_empty() && a.tags_file.is_none())
-            .then_some(policy_image)
-            .flatten()
-    });
-    if let Some(image) = image {
-        return live(&a, &selector, &image);
+    if let Some(image) = &a.image {
+        return live(&a, &selector, image);
     }
     if a.digest {
         return super::fail("--digest needs a registry: give --image REPO");
     }
+    match given_tags(&a) {
+        Ok(tags) => choose(&selector, &tags, a.current.as_deref(), a.explain),
+        Err(e) => super::fail(e),
+    }
+}
+
+/// The TAGs and --tags-file lines; an error when there are none.
+fn given_tags(a: &TestArgs) -> Result<Vec<String>, String> {
     let mut tags = a.tags.clone();
     if let Some(f) = &a.tags_file {
-        match read_tags(f) {
-            Ok(t) => tags.extend(t),
-            Err(e) => return super::fail(e),
-        }
+        tags.extend(read_tags(f)?);
     }
     if tags.is_empty() {
-        return super::fail("no tags given: pass TAG… or --tags-file FILE|-");
+        return Err("no tags given: pass TAG… or --tags-file FILE|-".into());
     }
-    choose(&selector, &tags, a.current.as_deref(), a.explain)
+    Ok(tags)
 }
 
 /// Prints the explanation (if asked) and the chosen tag; exit 1 when none qualifies.
@@ -158,42 +159,46 @@ pub(super) fn choose(
     }
 }
 
+/// A parsed `--image` (no tag, no digest).
+fn repository_arg(image: &str) -> Result<imagebump_core::image::ImageRef, String> {
+    match imagebump_core::image::ImageRef::parse(image) {
+        Ok(i) if i.tag.is_none() && i.digest.is_none() => Ok(i),
+        Ok(_) => Err(format!(
+            "--image {image}: give the repository without a tag or digest"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A registry client for `--config` (or the defaults) and a runtime to drive it.
+fn registry(a: &TestArgs) -> Result<(tokio::runtime::Runtime, RegistryClient), String> {
+    let cfg = match &a.config {
+        Some(p) => crate::config::Config::load(p).map_err(|problems| {
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?,
+        None => crate::config::Config::default(),
+    };
+    let client = crate::engine::setup::registry_client(&cfg).map_err(|e| format!("{e:#}"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((rt, client))
+}
+
 /// Chooses from the tags a live registry lists; exit 2 with a one-line reason (and
 /// nothing on stdout) when the registry fails.
 fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
-    let image = match imagebump_core::image::ImageRef::parse(image) {
-        Ok(i) if i.tag.is_none() && i.digest.is_none() => i,
-        Ok(_) => {
-            return super::fail(format!(
-                "--image {image}: give the repository without a tag or digest"
-            ))
-        }
+    let image = match repository_arg(image) {
+        Ok(i) => i,
         Err(e) => return super::fail(e),
     };
-    let cfg = match &a.config {
-        Some(p) => match crate::config::Config::load(p) {
-            Ok(c) => c,
-            Err(problems) => {
-                return super::fail(
-                    problems
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            }
-        },
-        None => crate::config::Config::default(),
-    };
-    let client = match crate::engine::setup::registry_client(&cfg) {
-        Ok(c) => c,
-        Err(e) => return super::fail(format!("{e:#}")),
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    let (rt, client) = match registry(a) {
+        Ok(x) => x,
         Err(e) => return super::fail(e),
     };
     let tags = match rt.block_on(client.list_tags(&image)) {
@@ -220,15 +225,106 @@ fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
     }
 }
 
-/// The selector of one image of a policy file, and that image's repository.
-fn selector_from_policy(
-    path: &std::path::Path,
-    image: Option<&str>,
-    name: Option<&str>,
-) -> Result<(Selector, String), String> {
+/// `test --policy`: every key of the policy applies as the service applies it —
+/// `suspended`, `pinned`, `exclude`, `allowDowngrade` and `platforms` (checked newest
+/// first against the registry, like a scan). `--exclude` adds to the policy's
+/// excludes and `--allow-downgrade` allows what the policy does not. Exit 0 with the
+/// tag, 1 when nothing qualifies, 2 when the registry fails or cannot be asked.
+fn with_policy(a: &TestArgs, policy: &ImagePolicy) -> ExitCode {
+    let selector = policy.selector();
+    let offline = !(a.tags.is_empty() && a.tags_file.is_none()) && a.image.is_none();
+    let reg = if offline {
+        if !policy.platforms.is_empty() {
+            return super::fail(format!(
+                "the policy requires platforms ({}), which only the registry can tell: drop the TAGs to ask {}",
+                policy.platforms.join(", "),
+                policy.repository.name()
+            ));
+        }
+        if a.digest {
+            return super::fail("--digest needs a registry: drop the TAGs to ask it");
+        }
+        None
+    } else {
+        match registry(a) {
+            Ok(x) => Some(x),
+            Err(e) => return super::fail(e),
+        }
+    };
+    let image = policy.repository.without_version();
+    let tags = match &reg {
+        None => match given_tags(a) {
+            Ok(t) => t,
+            Err(e) => return super::fail(e),
+        },
+        Some((rt, client)) => match rt.block_on(client.list_tags(&image)) {
+            Ok(t) => t.to_vec(),
+            Err(e) => return super::fail(e),
+        },
+    };
+    if a.explain {
+        print_explain(&selector, &tags);
+    }
+    let (_, chosen) = imagebump_core::decision::choose(policy, &tags);
+    let mut tag = match chosen {
+        Ok(t) => t,
+        Err(d) => {
+            eprintln!("{}", d.why_not_updated().unwrap_or_default());
+            return ExitCode::from(1);
+        }
+    };
+    if let (Some((rt, client)), false) = (&reg, policy.platforms.is_empty()) {
+        let ranked = if policy.pinned.is_some() {
+            vec![tag.as_str()]
+        } else {
+            selector.ranked(&tags)
+        };
+        let found = rt.block_on(crate::engine::platforms::first_with_platforms(
+            client,
+            &image,
+            &ranked,
+            &policy.platforms,
+        ));
+        tag = match found {
+            Ok(t) => t,
+            Err(d) if d.is_failure() => return super::fail(d.last_error().unwrap_or_default()),
+            Err(d) => {
+                eprintln!("{}", d.why_not_updated().unwrap_or_default());
+                return ExitCode::from(1);
+            }
+        };
+    }
+    if let (Some(current), None) = (a.current.as_deref(), &policy.pinned) {
+        if let imagebump_core::policy::select::Verdict::DowngradeRefused { .. } =
+            selector.select(std::slice::from_ref(&tag), Some(current))
+        {
+            eprintln!("imagebump: {tag} is lower than the current {current}; keeping {current} (allowDowngrade: true in the policy, or --allow-downgrade, to move)");
+            tag = current.to_string();
+        }
+    }
+    if a.digest {
+        let Some((rt, client)) = &reg else {
+            return super::fail("--digest needs a registry");
+        };
+        return match rt.block_on(client.resolve_digest(&image, &tag)) {
+            Ok(d) => {
+                println!("{tag}@{d}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => super::fail(e),
+        };
+    }
+    println!("{tag}");
+    ExitCode::SUCCESS
+}
+
+/// One image of a policy file (the one matching --image, or its only one), with the
+/// command line's `--exclude` and `--allow-downgrade` added.
+fn policy_from_file(path: &std::path::Path, a: &TestArgs) -> Result<ImagePolicy, String> {
+    let (image, name) = (a.image.as_deref(), a.name.as_deref());
     let file = crate::policy_files::load_policy(path).map_err(|p| p.to_string())?;
-    let wanted = match image {
-        Some(i) => Some(imagebump_core::image::ImageRef::parse(i).map_err(|e| e.to_string())?),
+    let wanted = match a.image.as_deref() {
+        Some(i) => Some(repository_arg(i)?),
         None => None,
     };
     let matching: Vec<_> = file
@@ -241,8 +337,8 @@ fn selector_from_policy(
                 && name.is_none_or(|n| p.name == n)
         })
         .collect();
-    match matching.as_slice() {
-        [one] => Ok((one.selector(), one.repository.name())),
+    let mut policy = match matching.as_slice() {
+        [one] => (*one).clone(),
         [] => {
             let mut what = Vec::new();
             if let Some(i) = image {
@@ -252,22 +348,36 @@ fn selector_from_policy(
                 what.push(format!("name {n:?}"));
             }
             let names: Vec<_> = file.images.iter().map(|p| p.name.as_str()).collect();
-            Err(format!(
+            return Err(format!(
                 "{}: no image with {}; its images are named {}",
                 path.display(),
                 what.join(" and "),
                 names.join(", ")
-            ))
+            ));
         }
         several => {
             let names: Vec<_> = several.iter().map(|p| p.name.as_str()).collect();
-            Err(format!(
+            return Err(format!(
                 "{}: several images match; pick one with --name ({}) or --image REPO",
                 path.display(),
                 names.join(", ")
-            ))
+            ));
         }
+    };
+    for e in &a.exclude {
+        policy.exclude.push(regex(e)?);
     }
+    policy.allow_downgrade |= a.allow_downgrade;
+    Ok(policy)
+}
+
+fn regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| {
+        format!(
+            "invalid regular expression {s:?}: {}",
+            e.to_string().lines().last().unwrap_or("")
+        )
+    })
 }
 
 fn print_explain(selector: &Selector, tags: &[String]) {
@@ -290,14 +400,7 @@ fn selector_from_flags(a: &TestArgs) -> Result<Selector, String> {
         let range = a.semver.as_deref().unwrap_or("*");
         Strategy::Semver(Constraints::parse(range).map_err(|e| e.to_string())?)
     };
-    let re = |s: &str| {
-        Regex::new(s).map_err(|e| {
-            format!(
-                "invalid regular expression {s:?}: {}",
-                e.to_string().lines().last().unwrap_or("")
-            )
-        })
-    };
+    let re = regex;
     let filter = match &a.pattern {
         Some(p) => {
             let pattern = re(p)?;

@@ -7,6 +7,7 @@
 
 pub mod files;
 pub(crate) mod notify;
+pub mod platforms;
 pub mod queue;
 pub mod service;
 pub(crate) mod setup;
@@ -59,6 +60,23 @@ pub fn routes(policies: &PolicySet, default_interval: Duration) -> BTreeMap<Stri
         }
     }
     out
+}
+
+/// The decision for a failed listing: a registry's rate-limit wait is its own kind, so
+/// status shows the wait rather than a generic failure.
+fn listing_failed(e: &imagebump_registry::RegistryError) -> Decision {
+    match e {
+        imagebump_registry::RegistryError::RateLimited { retry_after, .. } => {
+            Decision::RateLimited {
+                error: e.to_string(),
+                wait_secs: retry_after.map(|d| d.as_secs_f64().ceil() as u64),
+            }
+        }
+        _ => Decision::Failed {
+            stage: Stage::Registry,
+            error: e.to_string(),
+        },
+    }
 }
 
 /// A test's way to make a scan misbehave (see [`Engine::set_scan_fault`]).
@@ -256,10 +274,14 @@ impl Engine {
         }
         let mut delays = RELIST_DELAYS_MS.iter();
         let listing = loop {
+            // A poll never takes a cached list (or backoff) older than its interval:
+            // the registry's cache TTL must not floor a shorter poll.
             let l = if fresh {
                 self.registry.list_tags_fresh(&route.image).await
             } else {
-                self.registry.list_tags(&route.image).await
+                self.registry
+                    .list_tags_within(&route.image, route.interval)
+                    .await
             };
             match (&l, delays.next()) {
                 (Ok(tags), Some(ms)) if !expect.iter().all(|e| tags.contains(e)) => {
@@ -277,6 +299,11 @@ impl Engine {
         let tags = match listing {
             Ok(t) => {
                 self.metrics.scan("ok");
+                self.metrics.scan_succeeded(repo);
+                for w in &route.watchers {
+                    self.status
+                        .update(w, |s| s.last_successful_scan = Some(now.clone()));
+                }
                 t
             }
             Err(e) => {
@@ -286,13 +313,7 @@ impl Engine {
                 tracing::warn!(repository = repo, error = %e, "scan failed");
                 for w in &route.watchers {
                     self.status.update(w, |s| s.last_scan = Some(now.clone()));
-                    self.status.decide(
-                        w,
-                        Decision::Failed {
-                            stage: Stage::Registry,
-                            error: e.to_string(),
-                        },
-                    );
+                    self.status.decide(w, listing_failed(&e));
                 }
                 return Vec::new();
             }
@@ -325,6 +346,12 @@ impl Engine {
                     out.push(Queued { wish, cause });
                 }
                 Err(d) => {
+                    // A failed digest or platform lookup is a failure like a failed
+                    // listing: `once` must not exit 0 on it.
+                    if d.is_failure() {
+                        self.failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     self.status.update(w, |s| s.chosen = None);
                     self.status.decide(w, d);
                 }
@@ -349,33 +376,23 @@ impl Engine {
             Ok(t) => t,
             Err(d) => return (candidate, Err(d)),
         };
-        if !policy.platforms.is_empty() {
-            match self
-                .registry
-                .check_platforms(image, &tag, &policy.platforms)
+        // `platforms:` filters: a candidate without them is skipped for the next best
+        // (a pin is only checked, never replaced).
+        let tag = if policy.platforms.is_empty() {
+            tag
+        } else {
+            let ranked = if policy.pinned.is_some() {
+                vec![tag.as_str()]
+            } else {
+                policy.selector().ranked(tags)
+            };
+            match platforms::first_with_platforms(&self.registry, image, &ranked, &policy.platforms)
                 .await
             {
-                Ok(true) => {}
-                Ok(false) => {
-                    return (
-                        candidate,
-                        Err(Decision::MissingPlatform {
-                            tag,
-                            platforms: policy.platforms.clone(),
-                        }),
-                    )
-                }
-                Err(e) => {
-                    return (
-                        candidate,
-                        Err(Decision::Failed {
-                            stage: Stage::Registry,
-                            error: format!("cannot read platforms of {tag}: {e}"),
-                        }),
-                    )
-                }
+                Ok(t) => t,
+                Err(d) => return (candidate, Err(d)),
             }
-        }
+        };
         // `digest:` and `pinDigest` policies pin every reference, so the digest is
         // required. Other policies only keep the pins references already have: the
         // digest is looked up, and without it a pinned reference is refused when planned

@@ -9,9 +9,60 @@ use anyhow::{bail, Context};
 
 use super::notify::Format;
 use crate::config::Config;
-use crate::secret::{Secret, SecretRef};
+use crate::secret::{LiveSecret, Secret, SecretRef};
 use imagebump_git::{GitAuth, GitConfig};
-use imagebump_registry::{ClientOptions, DockerConfig, RegistryClient, RegistryOptions};
+use imagebump_registry::{
+    ClientOptions, CredentialLookup, CredentialSource, DockerConfig, RegistryClient,
+    RegistryOptions,
+};
+use std::sync::{Arc, Mutex};
+
+/// Registry credentials that follow their secret files, so a rotated password is used
+/// on the next request without a restart.
+struct LiveCredentials {
+    username: LiveSecret,
+    password: LiveSecret,
+}
+
+impl CredentialSource for LiveCredentials {
+    fn current(&self) -> Option<(String, Secret)> {
+        Some((
+            self.username.current().expose().to_string(),
+            self.password.current(),
+        ))
+    }
+}
+
+/// A Docker config that follows its secret: parsed again when the text changes; text
+/// that does not parse keeps the last good config, with a warning.
+struct LiveDockerConfig {
+    secret: LiveSecret,
+    describe: String,
+    /// The text last parsed, and what it gave.
+    parsed: Mutex<(Secret, DockerConfig)>,
+}
+
+impl CredentialLookup for LiveDockerConfig {
+    fn credentials_for(&self, host: &str) -> Option<(String, Secret)> {
+        let text = self.secret.current();
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if text.expose() != parsed.0.expose() {
+            match DockerConfig::parse(text.expose()) {
+                Ok(d) => *parsed = (text, d),
+                Err(e) => {
+                    tracing::warn!(error = %e, source = %self.describe, "keeping the previous docker config");
+                    // Do not parse the same bad text on every request.
+                    parsed.0 = text;
+                }
+            }
+        }
+        parsed.1.credentials_for(host)
+    }
+}
+
+fn live(r: &SecretRef, what: &str) -> anyhow::Result<LiveSecret> {
+    LiveSecret::new(r).with_context(|| format!("{what}: {}", r.describe()))
+}
 
 /// A registry client for the config's `registries` and `dockerConfig`.
 pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
@@ -24,23 +75,31 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
             o.rate_limit = rl;
         }
         if let Some(c) = &r.credentials {
-            o.username = Some(resolve(
-                &c.username,
-                &format!("registries[{}].credentials.username", r.host),
-            )?);
-            o.password = Some(resolve(
-                &c.password,
-                &format!("registries[{}].credentials.password", r.host),
-            )?);
+            // Resolved now (a missing secret fails start-up), then followed.
+            o.credentials = Some(Arc::new(LiveCredentials {
+                username: live(
+                    &c.username,
+                    &format!("registries[{}].credentials.username", r.host),
+                )?,
+                password: live(
+                    &c.password,
+                    &format!("registries[{}].credentials.password", r.host),
+                )?,
+            }));
         }
         opts.registries.push(o);
     }
     if let Some(d) = &cfg.docker_config {
-        let text = resolve(d, "dockerConfig")?;
-        opts.docker_config = Some(
-            DockerConfig::parse(text.expose())
-                .with_context(|| format!("dockerConfig ({})", d.describe()))?,
-        );
+        // Parsed now (a bad file fails start-up), then followed like other secrets.
+        let secret = live(d, "dockerConfig")?;
+        let text = secret.current();
+        let parsed = DockerConfig::parse(text.expose())
+            .with_context(|| format!("dockerConfig ({})", d.describe()))?;
+        opts.docker_config_source = Some(Arc::new(LiveDockerConfig {
+            secret,
+            describe: d.describe(),
+            parsed: Mutex::new((text, parsed)),
+        }));
     }
     RegistryClient::new(opts).context("registry client")
 }
@@ -137,4 +196,64 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         f.write_all(b"\n")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imagebump_testbed::registry::{TestRegistry, TestRegistryOptions};
+
+    #[tokio::test]
+    async fn a_rotated_registry_password_file_is_used_without_a_restart() {
+        let reg = TestRegistry::start(TestRegistryOptions::htpasswd("alice", "new-pass"));
+        reg.push_image("private/app", "1.0").await;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("password");
+        std::fs::write(&pw, "old-pass\n").unwrap();
+        let path = dir.path().join("imagebump.yaml");
+        let text = format!(
+            "git: {{url: file:///nowhere.git, branch: main, author: {{name: a, email: a@b.c}}}}\nregistries:\n  - host: {}\n    insecure: true\n    credentials: {{username: {{env: IMAGEBUMP_TEST_ROTATE_USER}}, password: {{file: {}}}}}\n",
+            reg.host(),
+            pw.display()
+        );
+        std::env::set_var("IMAGEBUMP_TEST_ROTATE_USER", "alice");
+        let cfg = Config::parse(&path, &text).unwrap();
+        let client = registry_client(&cfg).unwrap();
+        let img = reg.image("private/app");
+        let e = client.list_tags(&img).await.unwrap_err();
+        assert!(e.to_string().contains("credentials rejected"), "{e}");
+        // The Secret is updated (a new file renamed over the old one, as kubelet does).
+        let tmp = dir.path().join("password.new");
+        std::fs::write(&tmp, "new-pass\n").unwrap();
+        std::fs::rename(&tmp, &pw).unwrap();
+        assert_eq!(*client.list_tags_fresh(&img).await.unwrap(), vec!["1.0"]);
+    }
+
+    #[tokio::test]
+    async fn a_rotated_docker_config_is_used_without_a_restart() {
+        use base64::Engine;
+        let reg = TestRegistry::start(TestRegistryOptions::htpasswd("bob", "new-pass"));
+        reg.push_image("private/app", "1.0").await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.json");
+        let docker = |pass: &str| {
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("bob:{pass}"));
+            format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.host())
+        };
+        std::fs::write(&file, docker("old-pass")).unwrap();
+        let text = format!(
+            "registries:\n  - host: {}\n    insecure: true\ndockerConfig: {{file: {}}}\n",
+            reg.host(),
+            file.display()
+        );
+        let cfg = Config::parse(&dir.path().join("imagebump.yaml"), &text).unwrap();
+        let client = registry_client(&cfg).unwrap();
+        let img = reg.image("private/app");
+        let e = client.list_tags(&img).await.unwrap_err();
+        assert!(e.to_string().contains("credentials rejected"), "{e}");
+        let tmp = dir.path().join("config.json.new");
+        std::fs::write(&tmp, docker("new-pass")).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        assert_eq!(*client.list_tags_fresh(&img).await.unwrap(), vec!["1.0"]);
+    }
 }

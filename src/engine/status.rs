@@ -30,6 +30,9 @@ pub struct ImageStatus {
     pub chosen: Option<String>,
     /// When the repository was last scanned (RFC 3339).
     pub last_scan: Option<String>,
+    /// When the repository was last listed successfully (RFC 3339); older than
+    /// `lastScan` while the registry fails.
+    pub last_successful_scan: Option<String>,
     /// The last error, if the last attempt failed (rendered from the decision).
     pub last_error: Option<String>,
     /// Why git does not hold the candidate, when it does not (rendered from the decision).

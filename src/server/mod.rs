@@ -23,8 +23,10 @@ use crate::engine::Engine;
 use imagebump_webhook::{self as webhook, Action, Receiver, Scope, WebhookError, MAX_BODY};
 
 mod answer;
+mod limits;
 mod replay;
 use answer::Answer;
+pub use limits::{ServerLimits, MAX_CONNECTIONS};
 use replay::Replays;
 
 /// Shared state of the handlers.
@@ -88,16 +90,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `stop` turns true, then finishes in-flight requests.
+/// Serves until `stop` turns true, then finishes in-flight requests, within the
+/// default [`ServerLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
+    serve_with(listener, state, stop, ServerLimits::default()).await
+}
+
+/// [`serve`] within the given limits.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+    limits: ServerLimits,
+) -> anyhow::Result<()> {
+    limits::serve_limited(listener, router(state), stop, limits)
         .await
         .context("http server")
 }

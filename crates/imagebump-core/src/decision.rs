@@ -192,6 +192,14 @@ pub enum Decision {
         /// Why, and until when.
         reason: WaitReason,
     },
+    /// The registry answered 429 and asked for a wait longer than the client sleeps
+    /// through; the repository is not asked again before it ends (or a webhook comes).
+    RateLimited {
+        /// The registry's error, one line.
+        error: String,
+        /// The wait the registry asked for, in seconds, when it said.
+        wait_secs: Option<u64>,
+    },
     /// Something failed; it is retried on the next hint or poll.
     Failed {
         /// Where.
@@ -204,7 +212,7 @@ pub enum Decision {
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
     /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
-    /// `refused`, `waiting`, `failed`.
+    /// `refused`, `waiting`, `rate_limited`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
@@ -218,13 +226,17 @@ impl Decision {
             Decision::DowngradeRefused { .. } => "downgrade_refused",
             Decision::Refused { .. } => "refused",
             Decision::Waiting { .. } => "waiting",
+            Decision::RateLimited { .. } => "rate_limited",
             Decision::Failed { .. } => "failed",
         }
     }
 
     /// True for an error the user must see as one (`once` and `plan` exit 2).
     pub fn is_failure(&self) -> bool {
-        matches!(self, Decision::Refused { .. } | Decision::Failed { .. })
+        matches!(
+            self,
+            Decision::Refused { .. } | Decision::Failed { .. } | Decision::RateLimited { .. }
+        )
     }
 
     /// True when git holds what the policy wants (nothing to do, nothing wrong).
@@ -238,7 +250,9 @@ impl Decision {
             Decision::Refused { file, line, why } => {
                 Some(format!("{file}:{line}: refusing to edit: {why}"))
             }
-            Decision::Failed { error, .. } => Some(error.clone()),
+            Decision::Failed { error, .. } | Decision::RateLimited { error, .. } => {
+                Some(error.clone())
+            }
             _ => None,
         }
     }
@@ -273,6 +287,13 @@ impl Decision {
                 self.last_error().unwrap_or_default()
             ),
             Decision::Waiting { reason } => format!("waiting: {reason}"),
+            Decision::RateLimited {
+                wait_secs: Some(n),
+                ..
+            } => format!("rate limited by the registry: waiting {n}s before asking again"),
+            Decision::RateLimited { .. } => {
+                "rate limited by the registry: waiting before asking again".into()
+            }
             Decision::Failed { stage, error } => match stage {
                 Stage::Registry => error.clone(),
                 Stage::Edit => format!("cannot edit: {error}"),
@@ -368,6 +389,20 @@ mod tests {
         assert_eq!(
             r.why_not_updated().unwrap(),
             "cannot edit: a.yaml:7: refusing to edit: an alias"
+        );
+        let l = Decision::RateLimited {
+            error: "r: rate limited (429), retry after 3600s".into(),
+            wait_secs: Some(3600),
+        };
+        assert!(l.is_failure());
+        assert_eq!(l.kind(), "rate_limited");
+        assert_eq!(
+            l.why_not_updated().unwrap(),
+            "rate limited by the registry: waiting 3600s before asking again"
+        );
+        assert_eq!(
+            l.line(None),
+            "error: r: rate limited (429), retry after 3600s"
         );
         assert_eq!(
             Decision::UpToDate {

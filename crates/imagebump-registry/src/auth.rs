@@ -241,6 +241,10 @@ pub(crate) struct TokenResponse {
 /// Tokens without `expires_in` live 60 s (Docker token spec).
 pub(crate) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
+/// The longest a token is reused, whatever its `expires_in` says (1 hour): a huge value
+/// must not overflow, and a token is cheap to fetch again.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
 impl TokenResponse {
     /// The token and how long to use it: its lifetime less a safety margin (10%,
     /// at most 10 s), so a token is never sent in its last moments.
@@ -249,7 +253,7 @@ impl TokenResponse {
         let life = self
             .expires_in
             .filter(|s| *s > 0)
-            .map(Duration::from_secs)
+            .map(|s| Duration::from_secs(s).min(MAX_TOKEN_LIFETIME))
             .unwrap_or(DEFAULT_TOKEN_LIFETIME);
         let margin = (life / 10).min(Duration::from_secs(10));
         Some((token, life - margin))
@@ -342,6 +346,12 @@ mod tests {
         assert_eq!(t.into_parts(), Some(("t".into(), Duration::from_secs(290))));
         let t: TokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
         assert_eq!(t.into_parts(), Some(("a".into(), Duration::from_secs(54))));
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
+        assert_eq!(
+            t.into_parts(),
+            Some(("t".into(), Duration::from_secs(3590)))
+        );
         let t: TokenResponse = serde_json::from_str(r#"{"token":""}"#).unwrap();
         assert_eq!(t.into_parts(), None);
     }

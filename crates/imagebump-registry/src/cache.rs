@@ -12,6 +12,13 @@
 //! (exponentially, with jitter): cached lookups get the last error at once without a
 //! request, so a broken repository does not spend the registry's request budget.
 //! Fresh lookups (a webhook hint) bypass both the TTL and the backoff.
+//!
+//! A caller may pass a `max_age` shorter than the TTL (a poller passes its interval):
+//! neither a cached list nor a backoff older than that answers it, so a 60 s TTL
+//! cannot floor a 3 s poll. The exception is a registry's own `429` wait, which is
+//! honoured (up to `repo_backoff_max`) whatever the caller's interval. And a cached list
+//! never answers after a newer listing failed: the caller gets that error (during the
+//! backoff) or a new listing, so an outage cannot read as "up to date".
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -21,7 +28,7 @@ use std::time::Instant;
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use super::error::RegistryError;
-use super::ratelimit::backoff;
+use super::ratelimit::{backoff, later};
 use super::transport::Registry;
 use super::Inner;
 
@@ -45,6 +52,8 @@ pub(crate) struct RepoEntry {
     next: Option<Flight>,
     failures: u32,
     backoff_until: Option<Instant>,
+    /// When the last listing failed (with `last_error`).
+    failed_at: Option<Instant>,
     last_error: Option<RegistryError>,
 }
 
@@ -63,6 +72,7 @@ impl TagCache {
             if r == registry && repo == repository {
                 e.cached = None;
                 e.backoff_until = None;
+                e.failed_at = None;
                 e.last_error = None;
                 e.failures = 0;
             }
@@ -78,20 +88,37 @@ impl Inner {
         repository: &str,
         fresh: bool,
     ) -> TagsResult {
+        let ttl = self.opts.cache_ttl;
+        self.tags_within(reg, repository, fresh, ttl).await
+    }
+
+    /// [`tags`](Self::tags), answering from the cache or a backoff only when it is
+    /// younger than `max_age` (and the TTL).
+    pub(crate) async fn tags_within(
+        self: &Arc<Self>,
+        reg: Arc<Registry>,
+        repository: &str,
+        fresh: bool,
+        max_age: std::time::Duration,
+    ) -> TagsResult {
         let key: CacheKey = (reg.key.clone(), repository.to_string(), reg.identity());
+        let max_age = max_age.min(self.opts.cache_ttl);
         let fut = {
             let mut m = self.cache.entries.lock().unwrap();
             let e = m.entry(key.clone()).or_default();
             let now = Instant::now();
             if !fresh {
-                if let Some((tags, at)) = &e.cached {
-                    if now.duration_since(*at) < self.opts.cache_ttl {
+                if let (Some((tags, at)), None) = (&e.cached, &e.last_error) {
+                    if now.duration_since(*at) < max_age {
                         self.metrics.cache_hit();
                         return Ok(tags.clone());
                     }
                 }
-                if let (Some(until), Some(err)) = (e.backoff_until, &e.last_error) {
-                    if now < until {
+                if let (Some(until), Some(err), Some(failed)) =
+                    (e.backoff_until, &e.last_error, e.failed_at)
+                {
+                    let registry_asked = matches!(err, RegistryError::RateLimited { .. });
+                    if now < until && (registry_asked || now.duration_since(failed) < max_age) {
                         self.metrics.backoff_rejection();
                         return Err(err.clone());
                     }
@@ -173,16 +200,26 @@ impl Inner {
                     }
                     e.failures = 0;
                     e.backoff_until = None;
+                    e.failed_at = None;
                     e.last_error = None;
                 }
                 Err(err) => {
                     e.failures = e.failures.saturating_add(1);
-                    let wait = backoff(
+                    let mut wait = backoff(
                         inner.opts.repo_backoff_base,
                         e.failures - 1,
                         inner.opts.repo_backoff_max,
                     );
-                    e.backoff_until = Some(Instant::now() + wait);
+                    // A registry that said how long to wait is not asked sooner.
+                    if let RegistryError::RateLimited {
+                        retry_after: Some(ra),
+                        ..
+                    } = err
+                    {
+                        wait = wait.max((*ra).min(inner.opts.repo_backoff_max));
+                    }
+                    e.backoff_until = Some(later(wait));
+                    e.failed_at = Some(Instant::now());
                     e.last_error = Some(err.clone());
                     tracing::warn!(
                         registry = %reg.key,

@@ -88,7 +88,46 @@ pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
 use cache::TagCache;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
-use transport::{Policy, Registry};
+use transport::{Creds, Policy, Registry};
+
+/// Registry credentials that may change while the client runs (a rotated secret file,
+/// a Kubernetes Secret update). Asked before every request that needs credentials, so
+/// it must be cheap (e.g. re-read a file only when its metadata changed).
+pub trait CredentialSource: Send + Sync {
+    /// The current (username, password), or `None` for none.
+    fn current(&self) -> Option<(String, Secret)>;
+}
+
+/// Credentials by registry host that may change while the client runs (a Docker config
+/// file that is rotated). Asked before every request that needs credentials.
+pub trait CredentialLookup: Send + Sync {
+    /// The current (username, password) for a normalised host, if any.
+    fn credentials_for(&self, host: &str) -> Option<(String, Secret)>;
+}
+
+impl std::fmt::Debug for dyn CredentialLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialLookup")
+    }
+}
+
+/// One host's view of a [`CredentialLookup`].
+struct HostCredentials {
+    lookup: Arc<dyn CredentialLookup>,
+    host: String,
+}
+
+impl CredentialSource for HostCredentials {
+    fn current(&self) -> Option<(String, Secret)> {
+        self.lookup.credentials_for(&self.host)
+    }
+}
+
+impl std::fmt::Debug for dyn CredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialSource")
+    }
+}
 
 /// Default requests per second per registry.
 pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
@@ -108,6 +147,8 @@ pub struct RegistryOptions {
     pub username: Option<Secret>,
     /// Password or token; used only together with `username`.
     pub password: Option<Secret>,
+    /// Credentials read anew for each request; wins over `username`/`password`.
+    pub credentials: Option<Arc<dyn CredentialSource>>,
     /// Requests per second to this registry (token bucket; bursts up to this many).
     pub rate_limit: f64,
 }
@@ -121,6 +162,7 @@ impl RegistryOptions {
             ca_file: None,
             username: None,
             password: None,
+            credentials: None,
             rate_limit: DEFAULT_RATE_LIMIT,
         }
     }
@@ -134,6 +176,8 @@ pub struct ClientOptions {
     pub registries: Vec<RegistryOptions>,
     /// Credentials from a Docker `config.json`, used where `registries` gives none.
     pub docker_config: Option<DockerConfig>,
+    /// Like `docker_config`, but asked anew for each request (wins over it).
+    pub docker_config_source: Option<Arc<dyn CredentialLookup>>,
     /// How long a tag list is served from the cache. Default 60 s.
     pub cache_ttl: Duration,
     /// Total time allowed for one request, body included. Default 30 s.
@@ -148,8 +192,10 @@ pub struct ClientOptions {
     pub retry_base: Duration,
     /// Longest retry delay. Default 30 s.
     pub retry_max: Duration,
-    /// The longest `Retry-After` the client sleeps through; a longer one fails the
-    /// request with [`RegistryError::RateLimited`] at once. Default 120 s.
+    /// The longest `Retry-After` (or rate-limit queue) the client sleeps through; a
+    /// longer one fails the request with [`RegistryError::RateLimited`] at once, and
+    /// only waits up to this pause the whole registry. Default 120 s; never more than
+    /// 10 min whatever is set.
     pub max_retry_after: Duration,
     /// First per-repository backoff after a failed listing. Default 5 s.
     pub repo_backoff_base: Duration,
@@ -159,6 +205,12 @@ pub struct ClientOptions {
     pub default_rate_limit: f64,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// The largest response body read (tag pages, manifests, tokens); a larger one is
+    /// a [`RegistryError::Protocol`] error. Default 16 MiB.
+    pub max_body: usize,
+    /// The most tags one repository may list; more is an error, never a partial list.
+    /// Default 100 000.
+    pub max_tags: usize,
 }
 
 impl Default for ClientOptions {
@@ -166,6 +218,7 @@ impl Default for ClientOptions {
         ClientOptions {
             registries: Vec::new(),
             docker_config: None,
+            docker_config_source: None,
             cache_ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -178,6 +231,8 @@ impl Default for ClientOptions {
             repo_backoff_max: Duration::from_secs(600),
             default_rate_limit: DEFAULT_RATE_LIMIT,
             user_agent: concat!("imagebump/", env!("CARGO_PKG_VERSION")).to_string(),
+            max_body: 16 << 20,
+            max_tags: 100_000,
         }
     }
 }
@@ -233,6 +288,20 @@ fn build_http(
         .map_err(|e| RegistryError::Config(format!("cannot build HTTP client: {e}")))
 }
 
+/// The Docker config's credentials for `host`: followed when they come from a source.
+fn docker_creds(opts: &ClientOptions, host: &str) -> Creds {
+    if let Some(src) = &opts.docker_config_source {
+        return Creds::Source(Arc::new(HostCredentials {
+            lookup: src.clone(),
+            host: host.to_string(),
+        }));
+    }
+    opts.docker_config
+        .as_ref()
+        .and_then(|d| d.credentials_for(host))
+        .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p))
+}
+
 fn api_host_for(key: &str) -> String {
     if key == DOCKER_HUB {
         DOCKER_HUB_API.to_string()
@@ -256,12 +325,10 @@ impl RegistryClient {
                 Some(p) => build_http(&opts, Some(p))?,
                 None => default_http.clone(),
             };
-            let creds = match (&r.username, &r.password) {
-                (Some(u), Some(p)) => Some((u.expose().to_string(), p.clone())),
-                _ => opts
-                    .docker_config
-                    .as_ref()
-                    .and_then(|d| d.credentials_for(&key)),
+            let creds = match (&r.credentials, &r.username, &r.password) {
+                (Some(src), _, _) => Creds::Source(src.clone()),
+                (None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
+                _ => docker_creds(&opts, &key),
             };
             let reg = Registry::new(
                 key.clone(),
@@ -293,6 +360,20 @@ impl RegistryClient {
     pub async fn list_tags(&self, image: &ImageRef) -> Result<Arc<Vec<String>>, RegistryError> {
         let reg = self.0.registry_for(image);
         self.0.tags(reg, &image.repository, false).await
+    }
+
+    /// Like [`list_tags`](Self::list_tags), but never from a cached list (or a backoff)
+    /// older than `max_age`: a poller passes its interval, so the cache TTL cannot
+    /// floor a shorter poll interval.
+    pub async fn list_tags_within(
+        &self,
+        image: &ImageRef,
+        max_age: Duration,
+    ) -> Result<Arc<Vec<String>>, RegistryError> {
+        let reg = self.0.registry_for(image);
+        self.0
+            .tags_within(reg, &image.repository, false, max_age)
+            .await
     }
 
     /// Like [`list_tags`](Self::list_tags), but from a listing that started after this
@@ -371,11 +452,7 @@ impl Inner {
         let mut m = self.registries.lock().unwrap();
         m.entry(key.clone())
             .or_insert_with(|| {
-                let creds = self
-                    .opts
-                    .docker_config
-                    .as_ref()
-                    .and_then(|d| d.credentials_for(&key));
+                let creds = docker_creds(&self.opts, &key);
                 Arc::new(Registry::new(
                     key.clone(),
                     api_host_for(&key),

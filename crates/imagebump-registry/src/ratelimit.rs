@@ -1,7 +1,33 @@
 //! Per-registry token bucket with a pause a 429 can impose, and backoff delays.
+//!
+//! Every duration here comes from a registry or a config and is clamped before any
+//! arithmetic: `Retry-After` to [`RETRY_AFTER_CEILING`], rates to at least
+//! [`MIN_RATE`], and instants are only ever formed with `checked_add`. Nothing a
+//! registry sends can overflow a `Duration` or an `Instant` (which would panic).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The longest `Retry-After` taken at its word (1 day); longer values, huge numbers and
+/// far-future dates count as this. It only bounds arithmetic and what the status shows:
+/// the client never *sleeps* longer than [`crate::ClientOptions::max_retry_after`].
+pub(crate) const RETRY_AFTER_CEILING: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest the client ever sleeps before one request (10 min), whatever
+/// [`crate::ClientOptions::max_retry_after`] says: a longer wait fails the request.
+pub(crate) const MAX_SLEEP: Duration = Duration::from_secs(600);
+
+/// The slowest configurable rate (one request per 100 s); lower or invalid rates are
+/// raised to it, so the bucket's waits stay finite.
+pub(crate) const MIN_RATE: f64 = 0.01;
+
+/// `now + d`, or `now + RETRY_AFTER_CEILING` when that overflows.
+pub(crate) fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(RETRY_AFTER_CEILING))
+        .unwrap_or(now)
+}
 
 /// A token bucket: `rate` requests per second, bursts up to `max(1, rate)`.
 ///
@@ -25,7 +51,7 @@ struct BucketState {
 impl TokenBucket {
     pub fn new(rate: f64) -> TokenBucket {
         let rate = if rate.is_finite() && rate > 0.0 {
-            rate
+            rate.max(MIN_RATE)
         } else {
             20.0
         };
@@ -50,7 +76,7 @@ impl TokenBucket {
         s.last = now;
         s.tokens -= 1.0;
         let mut wait = if s.tokens < 0.0 {
-            Duration::from_secs_f64(-s.tokens / self.rate)
+            Duration::try_from_secs_f64(-s.tokens / self.rate).unwrap_or(RETRY_AFTER_CEILING)
         } else {
             Duration::ZERO
         };
@@ -62,6 +88,13 @@ impl TokenBucket {
             }
         }
         wait
+    }
+
+    /// Gives back a slot taken by [`reserve`](Self::reserve) that was not used (the
+    /// caller refused to wait that long), so refused callers do not push the queue on.
+    pub fn release(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.tokens = (s.tokens + 1.0).min(self.burst);
     }
 
     /// Makes every reservation wait until at least `until` (a registry's 429).
@@ -80,22 +113,24 @@ pub(crate) fn backoff(base: Duration, attempt: u32, max: Duration) -> Duration {
     exp.mul_f64(rand::random_range(0.5..=1.0))
 }
 
-/// Parses `Retry-After`: delta-seconds or an HTTP date.
+/// Parses `Retry-After`: delta-seconds or an HTTP date, clamped to
+/// [`RETRY_AFTER_CEILING`] (so `1e30`, `18446744073709551615` or the year 9999 are
+/// one day, not a panic).
 pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
+    let d = if let Ok(secs) = v.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_nan() || secs < 0.0 {
+            return None;
         }
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(RETRY_AFTER_CEILING)
+    } else {
+        let when = httpdate::parse_http_date(v).ok()?;
         when.duration_since(std::time::SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+            .unwrap_or(Duration::ZERO)
+    };
+    Some(d.min(RETRY_AFTER_CEILING))
 }
 
 #[cfg(test)]
@@ -136,6 +171,25 @@ mod tests {
         let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
+        for huge in [
+            "1e30",
+            "18446744073709551615",
+            "inf",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(huge), Some(RETRY_AFTER_CEILING), "{huge}");
+        }
+        assert_eq!(parse_retry_after("NaN"), None);
+    }
+
+    #[test]
+    fn tiny_rates_give_finite_waits() {
+        let b = TokenBucket::new(1e-300);
+        assert_eq!(b.reserve(), Duration::ZERO);
+        let w = b.reserve();
+        assert!(w <= Duration::from_secs(101), "{w:?}");
+        b.release();
+        assert!(later(Duration::MAX) > Instant::now());
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub(crate) async fn list_all(
                 new += 1;
             }
         }
+        if tags.len() > p.opts.max_tags {
+            return Err(reg.protocol(format!(
+                "{repository} lists more than {} tags, the most imagebump reads from one repository",
+                p.opts.max_tags
+            )));
+        }
         if len == 0 {
             break;
         }

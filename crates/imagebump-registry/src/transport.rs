@@ -15,8 +15,8 @@ use reqwest::{Method, StatusCode, Url};
 use super::auth::{parse_challenge, Challenge, TokenResponse};
 use super::error::{one_line, RegistryError};
 use super::metrics::{RegistryMetrics, RequestKind};
-use super::ratelimit::{backoff, parse_retry_after, TokenBucket};
-use super::ClientOptions;
+use super::ratelimit::{backoff, later, parse_retry_after, TokenBucket, MAX_SLEEP};
+use super::{ClientOptions, CredentialSource};
 use imagebump_core::secret::Secret;
 
 /// Everything the client knows about one registry host.
@@ -30,10 +30,19 @@ pub(crate) struct Registry {
     pub scheme: &'static str,
     pub http: reqwest::Client,
     pub limiter: TokenBucket,
-    pub creds: Option<(String, Secret)>,
+    creds: Creds,
     /// The host has an entry in `registries` (else the defaults apply, which errors say).
     pub configured: bool,
     auth: Mutex<AuthState>,
+}
+
+/// Where a registry's credentials come from.
+pub(crate) enum Creds {
+    None,
+    /// Read once (config values, a Docker config file).
+    Fixed(String, Secret),
+    /// Asked before every use, so a rotated secret takes effect on the next request.
+    Source(std::sync::Arc<dyn CredentialSource>),
 }
 
 #[derive(Default)]
@@ -83,7 +92,7 @@ impl Registry {
         insecure: bool,
         http: reqwest::Client,
         rate_limit: f64,
-        creds: Option<(String, Secret)>,
+        creds: Creds,
         configured: bool,
     ) -> Registry {
         Registry {
@@ -98,11 +107,19 @@ impl Registry {
         }
     }
 
+    /// The credentials as of now.
+    pub fn creds(&self) -> Option<(String, Secret)> {
+        match &self.creds {
+            Creds::None => None,
+            Creds::Fixed(u, p) => Some((u.clone(), p.clone())),
+            Creds::Source(s) => s.current(),
+        }
+    }
+
     /// Who the client is at this registry: the username, or `anonymous`.
     pub fn identity(&self) -> String {
-        self.creds
-            .as_ref()
-            .map_or_else(|| "anonymous".to_string(), |(u, _)| u.clone())
+        self.creds()
+            .map_or_else(|| "anonymous".to_string(), |(u, _)| u)
     }
 
     /// `scheme://api_host` + `path`.
@@ -119,7 +136,7 @@ impl Registry {
     }
 
     fn basic_header(&self) -> Option<HeaderValue> {
-        let (user, pass) = self.creds.as_ref()?;
+        let (user, pass) = self.creds()?;
         let raw = format!("{user}:{}", pass.expose());
         let enc = base64::engine::general_purpose::STANDARD.encode(raw);
         let mut v = HeaderValue::from_str(&format!("Basic {enc}")).ok()?;
@@ -139,9 +156,19 @@ impl Registry {
         headers: &HeaderMap,
     ) -> Result<Fetched, RegistryError> {
         let opts = p.opts;
+        let max_wait = opts.max_retry_after.min(MAX_SLEEP);
         let mut attempt = 0u32;
         loop {
             let wait = self.limiter.reserve();
+            // Every wait is bounded: rather than queue for longer than a registry may
+            // ask with Retry-After, fail now (the repository backs off for that long).
+            if wait > max_wait {
+                self.limiter.release();
+                return Err(RegistryError::RateLimited {
+                    registry: self.key.clone(),
+                    retry_after: Some(wait),
+                });
+            }
             if !wait.is_zero() {
                 p.metrics.rate_limit_wait(wait);
                 tokio::time::sleep(wait).await;
@@ -157,12 +184,23 @@ impl Registry {
                     let status = r.status();
                     let headers = r.headers().clone();
                     let final_url = r.url().clone();
-                    r.bytes().await.map(|body| Fetched {
-                        status,
-                        headers,
-                        body,
-                        url: final_url,
-                    })
+                    match read_capped(r, opts.max_body).await {
+                        Ok(Some(body)) => Ok(Fetched {
+                            status,
+                            headers,
+                            body,
+                            url: final_url,
+                        }),
+                        Ok(None) => {
+                            p.metrics.request(&self.key, kind, "too_large");
+                            return Err(self.protocol(format!(
+                                "the answer to {method} {} is larger than the limit of {} bytes",
+                                url.path(),
+                                opts.max_body
+                            )));
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Err(e) => Err(e),
             };
@@ -175,12 +213,15 @@ impl Registry {
                             .get(RETRY_AFTER)
                             .and_then(|v| v.to_str().ok())
                             .and_then(parse_retry_after);
-                        if let Some(ra) = ra {
-                            self.limiter.pause_until(Instant::now() + ra);
+                        let too_long = ra.is_some_and(|r| r > max_wait);
+                        // Only a wait the client will sleep through pauses the whole
+                        // registry; a longer one fails this request at once (and its
+                        // repository backs off), so one 429 cannot stall every other
+                        // repository of the registry for an hour.
+                        if let (Some(ra), false) = (ra, too_long) {
+                            self.limiter.pause_until(later(ra));
                         }
-                        if attempt >= opts.max_retries
-                            || ra.is_some_and(|r| r > opts.max_retry_after)
-                        {
+                        if attempt >= opts.max_retries || too_long {
                             return Err(RegistryError::RateLimited {
                                 registry: self.key.clone(),
                                 retry_after: ra,
@@ -261,7 +302,12 @@ impl Registry {
             if let Ok(v) = HeaderValue::from_str(accept) {
                 headers.insert(ACCEPT, v);
             }
+            // Whether *this* request carried Basic credentials: concurrent first requests
+            // all get a 401, and each must retry with credentials, not just the first
+            // one to record that the registry wants them.
+            let mut sent_basic = false;
             if let Some(v) = self.auth_header(p, repository, &scope).await? {
+                sent_basic = v.as_bytes().starts_with(b"Basic ");
                 headers.insert(AUTHORIZATION, v);
             }
             let f = self.send(p, kind, &method, url, &headers).await?;
@@ -277,7 +323,7 @@ impl Registry {
                         .and_then(parse_challenge);
                     let mut st = self.auth.lock().unwrap();
                     match challenge {
-                        Some(Challenge::Basic) if self.creds.is_some() && !st.basic => {
+                        Some(Challenge::Basic) if !sent_basic && self.creds().is_some() => {
                             st.basic = true;
                         }
                         Some(Challenge::Bearer { realm, service, .. }) => {
@@ -325,7 +371,7 @@ impl Registry {
 
     /// Why a 401 stands: wrong credentials, or none.
     fn refusal(&self) -> &'static str {
-        if self.creds.is_some() {
+        if self.creds().is_some() {
             "credentials rejected (401)"
         } else {
             "authentication required and no credentials configured (401)"
@@ -371,7 +417,7 @@ impl Registry {
             .lock()
             .unwrap()
             .tokens
-            .insert(scope.to_string(), (token, Instant::now() + life));
+            .insert(scope.to_string(), (token, later(life)));
         Ok(header)
     }
 
@@ -411,7 +457,7 @@ impl Registry {
             }
             401 | 403 => Err(self.unauthorized(
                 repository,
-                if self.creds.is_some() {
+                if self.creds().is_some() {
                     "token request refused: credentials rejected"
                 } else {
                     "token request refused and no credentials configured"
@@ -420,6 +466,25 @@ impl Registry {
             s => Err(self.protocol(format!("token request answered {s}"))),
         }
     }
+}
+
+/// The whole body, or `None` once it passes `max` bytes (checked against the declared
+/// length first, then while reading, so a lying or endless body costs at most `max`).
+async fn read_capped(
+    mut r: reqwest::Response,
+    max: usize,
+) -> Result<Option<Bytes>, reqwest::Error> {
+    if r.content_length().is_some_and(|n| n > max as u64) {
+        return Ok(None);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = r.chunk().await? {
+        if buf.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf.freeze()))
 }
 
 fn bearer_header(tok: &Secret) -> Option<HeaderValue> {

@@ -215,3 +215,24 @@ async fn docker_config_json_credentials() {
         Err(RegistryError::Unauthorized { .. })
     ));
 }
+
+#[tokio::test]
+async fn htpasswd_many_repositories_at_once() {
+    // The first requests all meet the Basic challenge at once; every one must retry
+    // with credentials, not only the first to learn that the registry wants them.
+    let reg = TestRegistry::start(TestRegistryOptions::htpasswd("alice", "s3cret-pass"));
+    let repos: Vec<String> = (0..12).map(|i| format!("private/app{i}")).collect();
+    for r in &repos {
+        reg.push_image(r, "1.0").await;
+    }
+    let c = client(&reg, Some(("alice", "s3cret-pass")), None);
+    let all = futures::future::join_all(repos.iter().map(|r| {
+        let c = c.clone();
+        let img = reg.image(r);
+        async move { c.list_tags(&img).await }
+    }))
+    .await;
+    for (r, res) in repos.iter().zip(all) {
+        assert_eq!(*res.unwrap_or_else(|e| panic!("{r}: {e}")), vec!["1.0"]);
+    }
+}

@@ -216,6 +216,18 @@ impl Selector {
         }
     }
 
+    /// The candidates among `tags`, best first (what [`select`](Self::select) would
+    /// pick comes first; equal tags keep registry order). For a caller that must check
+    /// candidates one by one (platforms), newest first.
+    pub fn ranked<'t, S: AsRef<str>>(&self, tags: &'t [S]) -> Vec<&'t str> {
+        let mut keyed: Vec<(&str, Key)> = tags
+            .iter()
+            .filter_map(|t| self.key(t.as_ref()).ok().map(|k| (t.as_ref(), k)))
+            .collect();
+        keyed.sort_by(|(_, a), (_, b)| self.compare(b, a));
+        keyed.into_iter().map(|(t, _)| t).collect()
+    }
+
     /// Says for every tag whether it stays a candidate and why.
     pub fn explain<S: AsRef<str>>(&self, tags: &[S]) -> Vec<TagNote> {
         tags.iter()
@@ -392,6 +404,14 @@ mod tests {
             Some("v1.9.3".into())
         );
         assert_eq!(pick(&s, &["2.0.0", "latest"]), None);
+    }
+
+    #[test]
+    fn ranked_puts_the_pick_first() {
+        let s = semver("*");
+        let tags = ["1.0.0", "latest", "1.10.0", "v1.10.0", "1.2.0"];
+        assert_eq!(s.ranked(&tags), vec!["1.10.0", "v1.10.0", "1.2.0", "1.0.0"]);
+        assert_eq!(Some(s.ranked(&tags)[0].to_string()), pick(&s, &tags));
     }
 
     #[test]
