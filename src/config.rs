@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::secret::SecretRef;
-use imagebump_core::policy::{DurationStr, Problem};
+use imagebump_core::policy::{DurationStr, Interval, Problem};
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -36,7 +36,8 @@ pub struct Config {
     /// Webhook receivers.
     #[serde(default)]
     pub receivers: Vec<ReceiverSection>,
-    /// Wait this long after the first change before committing, to batch more (default: none).
+    /// Wait this long after the first change before committing, to batch more (default:
+    /// none, at most [`MAX_BATCH_WINDOW`]).
     pub batch_window: Option<DurationStr>,
     /// Where to announce commits and persistent failures.
     #[serde(default)]
@@ -159,8 +160,8 @@ pub struct RegistrySection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollSection {
-    /// Default interval between scans of one repository (default 5m).
-    pub interval: Option<DurationStr>,
+    /// Default interval between scans of one repository (default 5m, at least 1s).
+    pub interval: Option<Interval>,
 }
 
 /// `receivers:` entry.
@@ -198,6 +199,8 @@ fn default_format() -> String {
 pub const DEFAULT_STATE_DIR: &str = ".imagebump";
 /// The default poll interval.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(300);
+/// The longest `batchWindow`: commits held longer than this look like a stuck service.
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// Parses a config's text; `path` is used in messages and to resolve relative paths.
@@ -296,6 +299,11 @@ impl Config {
                 ));
             }
         }
+        if let Some(w) = self.batch_window {
+            if w.0 > MAX_BATCH_WINDOW {
+                out.push(Problem::new(path, "batchWindow must be at most 1h"));
+            }
+        }
         if let Some(g) = &self.git {
             if g.credentials.is_some() && g.ssh_key.is_some() {
                 out.push(Problem::new(
@@ -365,6 +373,30 @@ receivers:
         assert_eq!(c.policies.unwrap(), PathBuf::from("/etc/ib/./policies"));
         assert_eq!(c.state_dir.unwrap(), PathBuf::from("/var/lib/imagebump"));
         assert_eq!(c.git.unwrap().branch, "main");
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "poll:\n  interval: 99999999999999999999h\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("c.yaml:2:") && e[0].to_string().contains("too long"),
+            "{}",
+            e[0]
+        );
+        let e = Config::parse(Path::new("c.yaml"), "poll: {interval: 0s}\n").unwrap_err();
+        assert!(e[0].to_string().contains("at least 1s"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "batchWindow: 99999999999999999999h\n")
+            .unwrap_err();
+        assert!(e[0].to_string().contains("too long"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "batchWindow: 2h\n").unwrap_err();
+        assert!(e[0].to_string().contains("at most 1h"), "{}", e[0]);
+        let c = Config::parse(Path::new("c.yaml"), "batchWindow: 0s\npoll: {interval: 1s}\n")
+            .unwrap();
+        assert_eq!(c.poll_interval(), Duration::from_secs(1));
     }
 
     #[test]
