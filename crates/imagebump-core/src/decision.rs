@@ -138,6 +138,14 @@ pub enum Decision {
         /// What the policy chose.
         chosen: String,
     },
+    /// A target does not mention the image (a host typo, a target of the wrong kind):
+    /// git holds no value of it there, so nothing can be compared or written.
+    NotReferenced {
+        /// The target file (or markers directory), relative to the repository root.
+        file: String,
+        /// The policy's repository, as the target should name it.
+        repository: String,
+    },
     /// A target cannot be edited in place.
     Refused {
         /// The file, relative to the repository root.
@@ -159,7 +167,7 @@ pub enum Decision {
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
     /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
-    /// `refused`, `failed`.
+    /// `not_referenced`, `refused`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
@@ -171,6 +179,7 @@ impl Decision {
             Decision::NoMatch { .. } => "no_match",
             Decision::MissingPlatform { .. } => "missing_platform",
             Decision::DowngradeRefused { .. } => "downgrade_refused",
+            Decision::NotReferenced { .. } => "not_referenced",
             Decision::Refused { .. } => "refused",
             Decision::Failed { .. } => "failed",
         }
@@ -178,7 +187,10 @@ impl Decision {
 
     /// True for an error the user must see as one (`once` and `plan` exit 2).
     pub fn is_failure(&self) -> bool {
-        matches!(self, Decision::Refused { .. } | Decision::Failed { .. })
+        matches!(
+            self,
+            Decision::NotReferenced { .. } | Decision::Refused { .. } | Decision::Failed { .. }
+        )
     }
 
     /// True when git holds what the policy wants (nothing to do, nothing wrong).
@@ -189,6 +201,9 @@ impl Decision {
     /// The error, for the status API's `lastError`.
     pub fn last_error(&self) -> Option<String> {
         match self {
+            Decision::NotReferenced { file, repository } => Some(format!(
+                "{file} does not mention {repository}: check the target's path and kind, and that it names the image with the same host (localhost is not 127.0.0.1)"
+            )),
             Decision::Refused { file, line, why } => {
                 Some(format!("{file}:{line}: refusing to edit: {why}"))
             }
@@ -221,6 +236,10 @@ impl Decision {
             ),
             Decision::DowngradeRefused { current, chosen } => format!(
                 "downgrade refused: git has {current}, the policy chose {chosen} (allowDowngrade: true permits it)"
+            ),
+            Decision::NotReferenced { .. } => format!(
+                "not in git: {}",
+                self.last_error().unwrap_or_default()
             ),
             Decision::Refused { .. } => format!(
                 "cannot edit: {}",

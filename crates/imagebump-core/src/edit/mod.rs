@@ -160,6 +160,10 @@ pub struct Edited {
     pub text: String,
     /// What changed, in file order.
     pub changes: Vec<Change>,
+    /// How many values naming the update's image the target found, changed or not. Zero
+    /// means the file does not mention the image at all (a wrong host or path), which a
+    /// caller must not mistake for "already up to date".
+    pub matched: usize,
 }
 
 /// Why a file could not be edited. `Display` starts with `file:line` where there is one.
@@ -297,6 +301,7 @@ pub fn edit(
         src,
         update,
         splices: Vec::new(),
+        matched: 0,
     };
     match target {
         Target::Manifest => manifest::edit_containers(&mut ctx, &docs)?,
@@ -345,6 +350,8 @@ pub(crate) struct Ctx<'a> {
     src: Source<'a>,
     update: &'a Update,
     splices: Vec<Splice>,
+    /// Values of the image found so far (see [`Edited::matched`]).
+    matched: usize,
 }
 
 /// Joins a path and a mapping key.
@@ -434,6 +441,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Counts one value of the image the target found (editors call [`Ctx::set`],
+    /// [`Ctx::add_key`] or [`Ctx::delete_key`] only for such values; this is for the
+    /// ones they leave alone).
+    pub(crate) fn found(&mut self) {
+        self.matched += 1;
+    }
+
     /// Writes `new` into the scalar `node` (no-op when it already holds `new`).
     fn set(
         &mut self,
@@ -442,6 +456,7 @@ impl<'a> Ctx<'a> {
         document: usize,
         path: &str,
     ) -> Result<(), EditError> {
+        self.found();
         let line = self.line(node);
         let s = match &node.kind {
             Kind::Scalar(s) => s,
@@ -492,6 +507,7 @@ impl<'a> Ctx<'a> {
         document: usize,
         path: &str,
     ) -> Result<(), EditError> {
+        self.found();
         let line = self.line(map);
         let entries = map
             .entries()
@@ -570,6 +586,7 @@ impl<'a> Ctx<'a> {
         let Some((k, v)) = map.get_entry(key) else {
             return Ok(());
         };
+        self.found();
         let kpath = path_key(path, key);
         let line = self.line(k);
         let why = |r: &str| self.refuse(line, format!("cannot remove {kpath}: {r}"));
@@ -653,7 +670,11 @@ impl<'a> Ctx<'a> {
             changes.push(s.change);
         }
         out.push_str(&text[at..]);
-        Ok(Edited { text: out, changes })
+        Ok(Edited {
+            text: out,
+            changes,
+            matched: self.matched,
+        })
     }
 }
 
