@@ -453,6 +453,12 @@ fn plan_prints_the_diff_and_writes_nothing() {
             .contains("legacy/cache: not updated: suspended by policy"),
         "{r:?}"
     );
+    // The unparsable file in front's markers directory is skipped, and said so.
+    assert!(
+        r.stderr
+            .contains("skipped 1 file(s) in markers directories: not YAML or not UTF-8 text\n"),
+        "{r:?}"
+    );
 
     // After a sync, plan has nothing to show.
     assert_eq!(imagebump("once", &f.config()).code, 0);
@@ -540,6 +546,41 @@ fn a_target_that_cannot_be_edited_fails_once_but_not_the_others() {
         ),
         "{r:?}"
     );
+}
+
+/// A target that does not mention its image (here a typo in the path: `teams/api`) is not
+/// "up to date": git holds no such value. `once` and `plan` name the image and the file
+/// and exit 2; the other images are still committed.
+#[test]
+fn a_target_that_does_not_mention_its_image_is_an_error() {
+    let f = fleet(
+        Some((
+            "typo",
+            "application: typo\nimages:\n  - repository: HOST/team/api\n    semver: \"*\"\n    targets:\n      - manifest: apps/typo/pod.yaml\n",
+        )),
+        &[(
+            "apps/typo/pod.yaml",
+            "kind: Pod\nspec:\n  containers:\n  - name: a\n    image: HOST/teams/api:1.0.0\n",
+        )],
+    );
+    let r = imagebump("plan", &f.config());
+    assert_eq!(r.code, 2, "{r:?}");
+    let h = f.host();
+    assert!(
+        r.stderr.contains(&format!(
+            "typo/api: not updated: not in git: apps/typo/pod.yaml does not mention {h}/team/api"
+        )),
+        "{r:?}"
+    );
+    let r = imagebump("once", &f.config());
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with(&format!(
+            "typo/api: error: apps/typo/pod.yaml does not mention {h}/team/api"
+        ))),
+        "{r:?}"
+    );
+    assert_eq!(f.repo.commit_count("main"), 2, "{r:?}");
 }
 
 /// The write path under a real push race: the engine plans and writes on a working copy,

@@ -202,7 +202,7 @@ impl Decision {
     pub fn last_error(&self) -> Option<String> {
         match self {
             Decision::NotReferenced { file, repository } => Some(format!(
-                "{file} does not mention {repository}: check the target's path and kind, and that it names the image with the same host (localhost is not 127.0.0.1)"
+                "{file} does not mention {repository}: check the target's path and kind, and that it names the image with the same registry host (localhost and 127.0.0.1 differ)"
             )),
             Decision::Refused { file, line, why } => {
                 Some(format!("{file}:{line}: refusing to edit: {why}"))
