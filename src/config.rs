@@ -64,9 +64,10 @@ pub struct GitSection {
     /// `https://…`, `ssh://…` or `file://…`; must carry no credentials.
     pub url: GitUrl,
     /// Branch to read (and write, unless `pushBranch`).
-    #[serde(default = "default_branch")]
+    #[serde(default = "default_branch", deserialize_with = "branch_name")]
     pub branch: String,
     /// Push to this branch instead.
+    #[serde(default, deserialize_with = "opt_branch_name")]
     pub push_branch: Option<String>,
     /// Commit author.
     #[serde(default)]
@@ -83,6 +84,57 @@ pub struct GitSection {
 
 fn default_branch() -> String {
     "main".into()
+}
+
+/// A branch name git accepts (`git check-ref-format --branch` rules), checked while
+/// loading so `branch: "a..b"` is an error at its line, not a failing push later.
+struct BranchName(String);
+
+impl TryFrom<String> for BranchName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = |why: &str| Err(format!("branch {s:?} is not a valid git branch name: {why}"));
+        if s.is_empty() {
+            return bad("it is empty");
+        }
+        if s.starts_with('-') {
+            return bad("it starts with -");
+        }
+        if s == "@" || s.contains("@{") {
+            return bad("it is @ or holds @{");
+        }
+        if s.contains("..") {
+            return bad("it holds ..");
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| c.is_ascii_control() || " ~^:?*[\\".contains(*c))
+        {
+            return bad(&format!("it holds {c:?}"));
+        }
+        if s.ends_with('.') {
+            return bad("it ends with .");
+        }
+        for part in s.split('/') {
+            if part.is_empty() {
+                return bad("it has an empty part (a leading, trailing or double /)");
+            }
+            if part.starts_with('.') || part.ends_with(".lock") {
+                return bad("a part starts with . or ends with .lock");
+            }
+        }
+        Ok(BranchName(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(BranchName, "a git branch name");
+
+fn branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    BranchName::deserialize(d).map(|b| b.0)
+}
+
+fn opt_branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<BranchName>::deserialize(d).map(|b| b.map(|b| b.0))
 }
 
 /// A git remote URL without userinfo (credentials belong in `credentials`, where they
@@ -397,6 +449,29 @@ receivers:
         let c = Config::parse(Path::new("c.yaml"), "batchWindow: 0s\npoll: {interval: 1s}\n")
             .unwrap();
         assert_eq!(c.poll_interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn branch_names_are_checked() {
+        for b in ["a..b", "-x", "a b", "a/", "/a", "a//b", ".a", "a.lock", "a:b", "x@{1}", "a."] {
+            let text = format!("git:\n  url: file:///r.git\n  branch: {b:?}\n");
+            let e = Config::parse(Path::new("c.yaml"), &text).unwrap_err();
+            assert!(
+                e[0].to_string().starts_with("c.yaml:3:")
+                    && e[0].to_string().contains("not a valid git branch name"),
+                "{b}: {}",
+                e[0]
+            );
+            let text = format!("git:\n  url: file:///r.git\n  pushBranch: {b:?}\n");
+            assert!(Config::parse(Path::new("c.yaml"), &text).is_err(), "{b}");
+        }
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  branch: release/1.x\n  pushBranch: imagebump-updates\n",
+        )
+        .unwrap();
+        let g = c.git.unwrap();
+        assert_eq!((g.branch.as_str(), g.push_branch.as_deref()), ("release/1.x", Some("imagebump-updates")));
     }
 
     #[test]

@@ -49,6 +49,7 @@
 pub mod argo;
 pub mod helm;
 pub mod kustomize;
+pub mod locate;
 pub mod manifest;
 pub mod markers;
 mod scalar;

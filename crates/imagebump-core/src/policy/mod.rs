@@ -184,6 +184,12 @@ impl TryFrom<String> for RepoPath {
         let p = Path::new(&s);
         for c in p.components() {
             match c {
+                // git's own files are never a target: an edit there corrupts the copy.
+                Component::Normal(n) if n.eq_ignore_ascii_case(".git") => {
+                    return Err(format!(
+                        "target path {s:?} is inside .git; name a file of the working tree"
+                    ))
+                }
                 Component::Normal(_) | Component::CurDir => {}
                 Component::ParentDir => {
                     return Err(format!(
@@ -641,6 +647,11 @@ images:
         assert!(RepoPath::try_from("apps/./x.yaml".to_string()).is_ok());
         assert!(RepoPath::try_from("apps/../../x".to_string()).is_err());
         assert!(RepoPath::try_from("".to_string()).is_err());
+        for p in [".git/config", "apps/.git/HEAD", "./.GIT", ".git"] {
+            let e = RepoPath::try_from(p.to_string()).unwrap_err();
+            assert!(e.contains("inside .git"), "{p}: {e}");
+        }
+        assert!(RepoPath::try_from(".github/x.yaml".to_string()).is_ok());
     }
 }
 
