@@ -78,7 +78,9 @@ pub struct GitSection {
     pub ssh_key: Option<SecretRef>,
     /// SSH known_hosts.
     pub known_hosts: Option<SecretRef>,
-    /// Commit message template; `{{ summary }}` is the list of changes.
+    /// Commit message template (minijinja; variables in
+    /// `imagebump_core::message::VARIABLES`), checked while loading.
+    #[serde(default, deserialize_with = "commit_template")]
     pub commit_message: Option<String>,
 }
 
@@ -131,6 +133,24 @@ imagebump_core::parsed::from_str_scalar!(BranchName, "a git branch name");
 
 fn branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     BranchName::deserialize(d).map(|b| b.0)
+}
+
+/// A `commitMessage` that parses and uses only known variables (an unknown one would
+/// otherwise reach git as written, or as an empty string).
+struct CommitTemplate(String);
+
+impl TryFrom<String> for CommitTemplate {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::message::check_template(&s).map_err(|e| e.to_string())?;
+        Ok(CommitTemplate(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(CommitTemplate, "a commit message template");
+
+fn commit_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<CommitTemplate>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 fn opt_branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -472,6 +492,27 @@ receivers:
         .unwrap();
         let g = c.git.unwrap();
         assert_eq!((g.branch.as_str(), g.push_branch.as_deref()), ("release/1.x", Some("imagebump-updates")));
+    }
+
+    #[test]
+    fn commit_templates_are_checked_at_their_line() {
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  commitMessage: \"[{{ aplication }}] bump\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("c.yaml:3:")
+                && e[0].to_string().contains("unknown variable `aplication`"),
+            "{}",
+            e[0]
+        );
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  commitMessage: \"[{{ application }}] bump {{ image }} to {{ to }}\"\n",
+        )
+        .unwrap();
+        assert!(c.git.unwrap().commit_message.is_some());
     }
 
     #[test]

@@ -310,6 +310,38 @@ fn tip_message(repo: &BareRepo) -> String {
     )
 }
 
+/// `git.commitMessage` is a real template: batch variables and the per-image `changes`
+/// reach git rendered, and the digest update names its digests.
+#[test]
+fn once_renders_the_commit_message_template() {
+    let f = fleet(None, &[]);
+    let cfg = std::fs::read_to_string(f.config()).unwrap();
+    let template = "[{{ application }}] {{ count }} images\n{% for c in changes %}{{ c.id }} ({{ c.repository }}): {{ c.from }} -> {{ c.to }}\n{% endfor %}";
+    let cfg = cfg.replacen(
+        "  branch: main\n",
+        &format!("  branch: main\n  commitMessage: {template:?}\n"),
+        1,
+    );
+    std::fs::write(f.config(), cfg).unwrap();
+    let r = imagebump("once", &f.config());
+    assert_eq!(r.code, 0, "{r:?}");
+    let msg = tip_message(&f.repo);
+    let h = f.host();
+    let short = &f.main_digest["sha256:".len().."sha256:".len() + 12];
+    for needle in [
+        "[legacy, shop] 5 images\n".to_string(),
+        format!("shop/worker ({h}/team/worker): 9 -> 100\n"),
+        format!(
+            "shop/front ({h}/team/front): main@sha256:000000000000 -> main@sha256:{short}\n"
+        ),
+        "\n- shop/worker: apps/shop/kustomization.yaml:4 9 → 100\n".to_string(),
+        "Imagebump-Version: ".to_string(),
+    ] {
+        assert!(msg.contains(&needle), "{needle:?} not in\n{msg}");
+    }
+    assert!(!msg.contains("{{"), "{msg}");
+}
+
 #[test]
 fn once_syncs_everything_in_one_commit_then_does_nothing() {
     let f = fleet(None, &[]);

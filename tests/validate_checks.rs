@@ -180,3 +180,26 @@ fn repo_checks_every_target_against_the_checkout() {
     let r = validate(root, &["--repo", "fleet", "policies"]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "ok: 1 policy files, 1 images\n"), "{r:?}");
 }
+
+#[test]
+fn an_unknown_template_variable_is_an_error_at_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(
+        root,
+        &[
+            (
+                "imagebump.yaml",
+                "git:\n  url: file:///srv/fleet.git\n  commitMessage: \"[{{ applicaton }}] bump {{ summary }}\"\n",
+            ),
+            ("policies/p.yaml", GOOD),
+        ],
+    );
+    let r = validate(root, &["--config", "imagebump.yaml"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.contains("imagebump.yaml:3:")
+            && r.stdout.contains("unknown variable `applicaton`"),
+        "{r:?}"
+    );
+}

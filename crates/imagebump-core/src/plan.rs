@@ -147,6 +147,8 @@ pub struct Plan {
     pub skipped: std::collections::BTreeSet<PathBuf>,
     /// How many values naming the image `plan_set_image` found, changed or not.
     pub matched: usize,
+    /// The repository of each planned image, as its policy writes it (for commit messages).
+    pub repositories: BTreeMap<ImageId, String>,
 }
 
 impl Plan {
@@ -199,6 +201,8 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                 continue;
             }
         };
+        out.repositories
+            .insert(d.id.clone(), policy.repository_text.clone());
         let marker_id = format!("{}:{}", d.id.application, d.id.name);
         let mut outcome: Option<Outcome> = None;
         let mut staged: Vec<(PathBuf, String, Vec<edit::Change>)> = Vec::new();
