@@ -95,7 +95,11 @@ struct BranchName(String);
 impl TryFrom<String> for BranchName {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let bad = |why: &str| Err(format!("branch {s:?} is not a valid git branch name: {why}"));
+        let bad = |why: &str| {
+            Err(format!(
+                "branch {s:?} is not a valid git branch name: {why}"
+            ))
+        };
         if s.is_empty() {
             return bad("it is empty");
         }
@@ -461,19 +465,24 @@ receivers:
         );
         let e = Config::parse(Path::new("c.yaml"), "poll: {interval: 0s}\n").unwrap_err();
         assert!(e[0].to_string().contains("at least 1s"), "{}", e[0]);
-        let e = Config::parse(Path::new("c.yaml"), "batchWindow: 99999999999999999999h\n")
-            .unwrap_err();
+        let e =
+            Config::parse(Path::new("c.yaml"), "batchWindow: 99999999999999999999h\n").unwrap_err();
         assert!(e[0].to_string().contains("too long"), "{}", e[0]);
         let e = Config::parse(Path::new("c.yaml"), "batchWindow: 2h\n").unwrap_err();
         assert!(e[0].to_string().contains("at most 1h"), "{}", e[0]);
-        let c = Config::parse(Path::new("c.yaml"), "batchWindow: 0s\npoll: {interval: 1s}\n")
-            .unwrap();
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "batchWindow: 0s\npoll: {interval: 1s}\n",
+        )
+        .unwrap();
         assert_eq!(c.poll_interval(), Duration::from_secs(1));
     }
 
     #[test]
     fn branch_names_are_checked() {
-        for b in ["a..b", "-x", "a b", "a/", "/a", "a//b", ".a", "a.lock", "a:b", "x@{1}", "a."] {
+        for b in [
+            "a..b", "-x", "a b", "a/", "/a", "a//b", ".a", "a.lock", "a:b", "x@{1}", "a.",
+        ] {
             let text = format!("git:\n  url: file:///r.git\n  branch: {b:?}\n");
             let e = Config::parse(Path::new("c.yaml"), &text).unwrap_err();
             assert!(
@@ -491,7 +500,10 @@ receivers:
         )
         .unwrap();
         let g = c.git.unwrap();
-        assert_eq!((g.branch.as_str(), g.push_branch.as_deref()), ("release/1.x", Some("imagebump-updates")));
+        assert_eq!(
+            (g.branch.as_str(), g.push_branch.as_deref()),
+            ("release/1.x", Some("imagebump-updates"))
+        );
     }
 
     #[test]

@@ -331,9 +331,7 @@ fn once_renders_the_commit_message_template() {
     for needle in [
         "[legacy, shop] 5 images\n".to_string(),
         format!("shop/worker ({h}/team/worker): 9 -> 100\n"),
-        format!(
-            "shop/front ({h}/team/front): main@sha256:000000000000 -> main@sha256:{short}\n"
-        ),
+        format!("shop/front ({h}/team/front): main@sha256:000000000000 -> main@sha256:{short}\n"),
         "\n- shop/worker: apps/shop/kustomization.yaml:4 9 → 100\n".to_string(),
         "Imagebump-Version: ".to_string(),
     ] {

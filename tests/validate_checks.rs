@@ -47,12 +47,21 @@ fn huge_and_zero_durations_are_errors_not_panics() {
         r.stdout.contains("imagebump.yaml:2:") && r.stdout.contains("too long"),
         "{r:?}"
     );
-    assert!(r.stdout.contains("p.yaml:5:") && r.stdout.contains("too long"), "{r:?}");
+    assert!(
+        r.stdout.contains("p.yaml:5:") && r.stdout.contains("too long"),
+        "{r:?}"
+    );
     assert!(!r.stderr.contains("panicked"), "{r:?}");
     let r = validate(root, &["--config", "zero.yaml", "policies"]);
-    assert!(r.code == 2 && r.stdout.contains("zero.yaml:1:") && r.stdout.contains("at least 1s"), "{r:?}");
+    assert!(
+        r.code == 2 && r.stdout.contains("zero.yaml:1:") && r.stdout.contains("at least 1s"),
+        "{r:?}"
+    );
     let r = validate(root, &["--config", "batch.yaml", "policies"]);
-    assert!(r.code == 2 && r.stdout.contains("batch.yaml:1:") && !r.stderr.contains("panicked"), "{r:?}");
+    assert!(
+        r.code == 2 && r.stdout.contains("batch.yaml:1:") && !r.stderr.contains("panicked"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -88,7 +97,10 @@ fn a_target_inside_dot_git_is_an_error() {
     );
     let r = validate(root, &["policies"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stdout.contains("p.yaml:6:") && r.stdout.contains("inside .git"), "{r:?}");
+    assert!(
+        r.stdout.contains("p.yaml:6:") && r.stdout.contains("inside .git"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -98,7 +110,10 @@ fn a_branch_git_refuses_is_an_error() {
     write(
         root,
         &[
-            ("imagebump.yaml", "git:\n  url: file:///srv/fleet.git\n  branch: \"a..b\"\n"),
+            (
+                "imagebump.yaml",
+                "git:\n  url: file:///srv/fleet.git\n  branch: \"a..b\"\n",
+            ),
             ("policies/p.yaml", GOOD),
         ],
     );
@@ -139,7 +154,10 @@ fn missing_secret_files_are_errors_and_never_printed() {
             && lines[1].contains("not a regular file"),
         "{r:?}"
     );
-    assert!(!r.stdout.contains("s3cret") && !r.stderr.contains("s3cret"), "{r:?}");
+    assert!(
+        !r.stdout.contains("s3cret") && !r.stderr.contains("s3cret"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -165,10 +183,28 @@ fn repo_checks_every_target_against_the_checkout() {
     let p = "policies/p.yaml";
     let lines: Vec<_> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 4, "{r:?}");
-    assert!(lines[0].starts_with(&format!("{p}:6: shop/web: apps/web.yaml does not mention localhost:5000/web")), "{r:?}");
-    assert!(lines[1].starts_with(&format!("{p}:7: shop/web: apps/values.yaml does not mention localhost:5000/web")), "{r:?}");
-    assert!(lines[2].starts_with(&format!("{p}:8: shop/web: apps/gone.yaml: file not found")), "{r:?}");
-    assert!(lines[3].starts_with(&format!("{p}:9: shop/web: apps does not mention localhost:5000/web")), "{r:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{p}:6: shop/web: apps/web.yaml does not mention localhost:5000/web"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{p}:7: shop/web: apps/values.yaml does not mention localhost:5000/web"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{p}:8: shop/web: apps/gone.yaml: file not found")),
+        "{r:?}"
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "{p}:9: shop/web: apps does not mention localhost:5000/web"
+        )),
+        "{r:?}"
+    );
     // Fixed, the same checkout passes.
     write(
         root,
@@ -178,7 +214,11 @@ fn repo_checks_every_target_against_the_checkout() {
         )],
     );
     let r = validate(root, &["--repo", "fleet", "policies"]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, "ok: 1 policy files, 1 images\n"), "{r:?}");
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "ok: 1 policy files, 1 images\n"),
+        "{r:?}"
+    );
 }
 
 #[test]

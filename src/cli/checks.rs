@@ -121,12 +121,17 @@ pub fn repo_targets(repo: &Path, loaded: &[LoadedPolicy]) -> Vec<Problem> {
                     },
                 }]);
                 let p = plan(&set, std::slice::from_ref(&wish), &src);
-                let Some(o) = p.outcomes.get(&id) else { continue };
+                let Some(o) = p.outcomes.get(&id) else {
+                    continue;
+                };
                 if matches!(
                     o,
                     Outcome::NotReferenced { .. } | Outcome::Failed(_) | Outcome::Refused { .. }
                 ) {
-                    let why = o.decision(&wish, None, None).last_error().unwrap_or_default();
+                    let why = o
+                        .decision(&wish, None, None)
+                        .last_error()
+                        .unwrap_or_default();
                     out.push(at(
                         &l.path,
                         text.as_deref(),

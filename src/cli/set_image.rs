@@ -177,7 +177,10 @@ fn no_reference(a: &SetImageArgs, paths: &[PathBuf]) -> ExitCode {
         None => split_raw(&a.image).name.to_string(),
     };
     let under: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
-    eprintln!("imagebump: no reference to {image} under {}", under.join(", "));
+    eprintln!(
+        "imagebump: no reference to {image} under {}",
+        under.join(", ")
+    );
     ExitCode::from(1)
 }
 

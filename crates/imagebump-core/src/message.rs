@@ -94,8 +94,13 @@ fn environment() -> minijinja::Environment<'static> {
     env
 }
 
-fn render(env: &minijinja::Environment<'_>, template: &str, v: Vars) -> Result<String, minijinja::Error> {
-    env.render_str(template, v).map(|s| s.trim_end().to_string())
+fn render(
+    env: &minijinja::Environment<'_>,
+    template: &str,
+    v: Vars,
+) -> Result<String, minijinja::Error> {
+    env.render_str(template, v)
+        .map(|s| s.trim_end().to_string())
 }
 
 /// One image of a commit, as templates see it (`changes[i]`).
@@ -358,7 +363,8 @@ mod tests {
         let t = "{{ application }}: {% for c in changes %}{{ c.image }} {{ c.from }}→{{ c.to }}{% if not loop.last %}, {% endif %}{% endfor %}";
         assert!(check_template(t).is_ok());
         assert!(
-            commit_message(Some(t), &two, "x").starts_with("shop, billing: web 1.0→1.1, api 2.0→2.1\n"),
+            commit_message(Some(t), &two, "x")
+                .starts_with("shop, billing: web 1.0→1.1, api 2.0→2.1\n"),
             "{}",
             commit_message(Some(t), &two, "x")
         );

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 /// True for the file names the editors handle: `*.yaml`, `*.yml`, `*.json`, in any case
 /// (`*.YAML` is common in repositories edited on Windows and macOS).
 pub fn is_yaml_or_json(p: &Path) -> bool {
-    p.extension()
-        .and_then(|x| x.to_str())
-        .is_some_and(|x| ["yaml", "yml", "json"].iter().any(|e| x.eq_ignore_ascii_case(e)))
+    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+        ["yaml", "yml", "json"]
+            .iter()
+            .any(|e| x.eq_ignore_ascii_case(e))
+    })
 }
 
 /// Every YAML/JSON file under `dir`, recursively, sorted. Symlinks are not followed (a

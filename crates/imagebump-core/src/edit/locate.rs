@@ -1,8 +1,8 @@
 //! Finding the line of a value by its path (`images[2].targets[0]`, `git.branch`), so
 //! checks made after deserialising can still name `file:line`.
 
-use super::yaml::{self, Source};
 use super::walk;
+use super::yaml::{self, Source};
 
 /// The 1-based line of the node at `path` (the syntax of [`super::HelmPaths`] as
 /// [`walk`] renders it: `a.b[0].c`) in the first document of `text`; `None` when the

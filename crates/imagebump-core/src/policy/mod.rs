@@ -634,8 +634,10 @@ images:
 
     #[test]
     fn policy_intervals_are_bounded() {
-        let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    interval: 0s\n")
-            .unwrap_err();
+        let e = parse(
+            "application: a\nimages:\n  - repository: x\n    semver: '*'\n    interval: 0s\n",
+        )
+        .unwrap_err();
         assert!(e.contains("p.yaml:5:") && e.contains("at least 1s"), "{e}");
         let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    interval: 99999999999999999999h\n")
             .unwrap_err();
