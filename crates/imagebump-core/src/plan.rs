@@ -203,6 +203,17 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
         };
         out.repositories
             .insert(d.id.clone(), policy.repository_text.clone());
+        if policy.targets.is_empty() {
+            // Nothing is ever written for it: not "up to date" (`validate` rejects it too).
+            out.outcomes.insert(
+                d.id.clone(),
+                Outcome::Failed(format!(
+                    "{} has no targets: list the files it is written to under targets:",
+                    policy.repository_text
+                )),
+            );
+            continue;
+        }
         let marker_id = format!("{}:{}", d.id.application, d.id.name);
         let mut outcome: Option<Outcome> = None;
         let mut staged: Vec<(PathBuf, String, Vec<edit::Change>)> = Vec::new();
@@ -604,6 +615,16 @@ mod tests {
         assert!(
             why.contains("apps/shop.yaml") && why.contains("localhost:5000/web"),
             "{why}"
+        );
+        // An image without targets is never written: an error too.
+        let pol = policies(
+            "application: shop\nimages:\n  - repository: ghcr.io/acme/web\n    semver: '*'\n",
+        );
+        let p = plan(&pol, &[want(0, "1.1.0")], &files());
+        assert!(
+            matches!(&p.outcomes[&id(0)], Outcome::Failed(e) if e.contains("has no targets")),
+            "{:?}",
+            p.outcomes
         );
         // The same value already set is up to date, not an error.
         let pol = policies(POLICY);

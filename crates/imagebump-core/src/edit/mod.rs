@@ -302,7 +302,7 @@ pub fn edit(
         src,
         update,
         splices: Vec::new(),
-        matched: 0,
+        matched: std::collections::BTreeSet::new(),
     };
     match target {
         Target::Manifest => manifest::edit_containers(&mut ctx, &docs)?,
@@ -351,8 +351,9 @@ pub(crate) struct Ctx<'a> {
     src: Source<'a>,
     update: &'a Update,
     splices: Vec<Splice>,
-    /// Values of the image found so far (see [`Edited::matched`]).
-    matched: usize,
+    /// Where the values of the image found so far start (see [`Edited::matched`]); a set,
+    /// because `Auto` reaches some values through more than one editor.
+    matched: std::collections::BTreeSet<usize>,
 }
 
 /// Joins a path and a mapping key.
@@ -445,8 +446,8 @@ impl<'a> Ctx<'a> {
     /// Counts one value of the image the target found (editors call [`Ctx::set`],
     /// [`Ctx::add_key`] or [`Ctx::delete_key`] only for such values; this is for the
     /// ones they leave alone).
-    pub(crate) fn found(&mut self) {
-        self.matched += 1;
+    pub(crate) fn found(&mut self, node: &Node) {
+        self.matched.insert(node.start);
     }
 
     /// Writes `new` into the scalar `node` (no-op when it already holds `new`).
@@ -457,7 +458,7 @@ impl<'a> Ctx<'a> {
         document: usize,
         path: &str,
     ) -> Result<(), EditError> {
-        self.found();
+        self.found(node);
         let line = self.line(node);
         let s = match &node.kind {
             Kind::Scalar(s) => s,
@@ -508,7 +509,7 @@ impl<'a> Ctx<'a> {
         document: usize,
         path: &str,
     ) -> Result<(), EditError> {
-        self.found();
+        self.found(map);
         let line = self.line(map);
         let entries = map
             .entries()
@@ -587,7 +588,7 @@ impl<'a> Ctx<'a> {
         let Some((k, v)) = map.get_entry(key) else {
             return Ok(());
         };
-        self.found();
+        self.found(k);
         let kpath = path_key(path, key);
         let line = self.line(k);
         let why = |r: &str| self.refuse(line, format!("cannot remove {kpath}: {r}"));
@@ -674,7 +675,7 @@ impl<'a> Ctx<'a> {
         Ok(Edited {
             text: out,
             changes,
-            matched: self.matched,
+            matched: self.matched.len(),
         })
     }
 }
