@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::secret::SecretRef;
-use imagebump_core::policy::{DurationStr, Problem};
+use imagebump_core::policy::{DurationStr, Interval, Problem};
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -36,7 +36,8 @@ pub struct Config {
     /// Webhook receivers.
     #[serde(default)]
     pub receivers: Vec<ReceiverSection>,
-    /// Wait this long after the first change before committing, to batch more (default: none).
+    /// Wait this long after the first change before committing, to batch more (default:
+    /// none, at most [`MAX_BATCH_WINDOW`]).
     pub batch_window: Option<DurationStr>,
     /// Where to announce commits and persistent failures.
     #[serde(default)]
@@ -63,9 +64,10 @@ pub struct GitSection {
     /// `https://…`, `ssh://…` or `file://…`; must carry no credentials.
     pub url: GitUrl,
     /// Branch to read (and write, unless `pushBranch`).
-    #[serde(default = "default_branch")]
+    #[serde(default = "default_branch", deserialize_with = "branch_name")]
     pub branch: String,
     /// Push to this branch instead.
+    #[serde(default, deserialize_with = "opt_branch_name")]
     pub push_branch: Option<String>,
     /// Commit author.
     #[serde(default)]
@@ -76,12 +78,87 @@ pub struct GitSection {
     pub ssh_key: Option<SecretRef>,
     /// SSH known_hosts.
     pub known_hosts: Option<SecretRef>,
-    /// Commit message template; `{{ summary }}` is the list of changes.
+    /// Commit message template (minijinja; variables in
+    /// `imagebump_core::message::VARIABLES`), checked while loading.
+    #[serde(default, deserialize_with = "commit_template")]
     pub commit_message: Option<String>,
 }
 
 fn default_branch() -> String {
     "main".into()
+}
+
+/// A branch name git accepts (`git check-ref-format --branch` rules), checked while
+/// loading so `branch: "a..b"` is an error at its line, not a failing push later.
+struct BranchName(String);
+
+impl TryFrom<String> for BranchName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = |why: &str| {
+            Err(format!(
+                "branch {s:?} is not a valid git branch name: {why}"
+            ))
+        };
+        if s.is_empty() {
+            return bad("it is empty");
+        }
+        if s.starts_with('-') {
+            return bad("it starts with -");
+        }
+        if s == "@" || s.contains("@{") {
+            return bad("it is @ or holds @{");
+        }
+        if s.contains("..") {
+            return bad("it holds ..");
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| c.is_ascii_control() || " ~^:?*[\\".contains(*c))
+        {
+            return bad(&format!("it holds {c:?}"));
+        }
+        if s.ends_with('.') {
+            return bad("it ends with .");
+        }
+        for part in s.split('/') {
+            if part.is_empty() {
+                return bad("it has an empty part (a leading, trailing or double /)");
+            }
+            if part.starts_with('.') || part.ends_with(".lock") {
+                return bad("a part starts with . or ends with .lock");
+            }
+        }
+        Ok(BranchName(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(BranchName, "a git branch name");
+
+fn branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    BranchName::deserialize(d).map(|b| b.0)
+}
+
+/// A `commitMessage` that parses and uses only known variables (an unknown one would
+/// otherwise reach git as written, or as an empty string).
+struct CommitTemplate(String);
+
+impl TryFrom<String> for CommitTemplate {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::message::check_template(&s).map_err(|e| e.to_string())?;
+        Ok(CommitTemplate(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(CommitTemplate, "a commit message template");
+
+fn commit_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<CommitTemplate>::deserialize(d).map(|t| t.map(|t| t.0))
+}
+
+fn opt_branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<BranchName>::deserialize(d).map(|b| b.map(|b| b.0))
 }
 
 /// A git remote URL without userinfo (credentials belong in `credentials`, where they
@@ -159,8 +236,8 @@ pub struct RegistrySection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollSection {
-    /// Default interval between scans of one repository (default 5m).
-    pub interval: Option<DurationStr>,
+    /// Default interval between scans of one repository (default 5m, at least 1s).
+    pub interval: Option<Interval>,
 }
 
 /// `receivers:` entry.
@@ -322,6 +399,8 @@ fn every_problem(path: &Path, text: &str, first: &serde_norway::Error) -> Vec<Pr
 pub const DEFAULT_STATE_DIR: &str = ".imagebump";
 /// The default poll interval.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(300);
+/// The longest `batchWindow`: commits held longer than this look like a stuck service.
+pub const MAX_BATCH_WINDOW: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// Parses a config's text; `path` is used in messages and to resolve relative paths.
@@ -438,6 +517,11 @@ impl Config {
                 ));
             }
         }
+        if let Some(w) = self.batch_window {
+            if w.0 > MAX_BATCH_WINDOW {
+                out.push(Problem::new(path, "batchWindow must be at most 1h"));
+            }
+        }
         if let Some(g) = &self.git {
             if g.credentials.is_some() && g.ssh_key.is_some() {
                 out.push(Problem::new(
@@ -530,6 +614,82 @@ policies: pol
         .unwrap();
         assert_eq!(c.state_dir(), PathBuf::from(".imagebump"));
         assert_eq!(c.policies, None);
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "poll:\n  interval: 99999999999999999999h\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("c.yaml:2:") && e[0].to_string().contains("too long"),
+            "{}",
+            e[0]
+        );
+        let e = Config::parse(Path::new("c.yaml"), "poll: {interval: 0s}\n").unwrap_err();
+        assert!(e[0].to_string().contains("at least 1s"), "{}", e[0]);
+        let e =
+            Config::parse(Path::new("c.yaml"), "batchWindow: 99999999999999999999h\n").unwrap_err();
+        assert!(e[0].to_string().contains("too long"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "batchWindow: 2h\n").unwrap_err();
+        assert!(e[0].to_string().contains("at most 1h"), "{}", e[0]);
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "batchWindow: 0s\npoll: {interval: 1s}\n",
+        )
+        .unwrap();
+        assert_eq!(c.poll_interval(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn branch_names_are_checked() {
+        for b in [
+            "a..b", "-x", "a b", "a/", "/a", "a//b", ".a", "a.lock", "a:b", "x@{1}", "a.",
+        ] {
+            let text = format!("git:\n  url: file:///r.git\n  branch: {b:?}\n");
+            let e = Config::parse(Path::new("c.yaml"), &text).unwrap_err();
+            assert!(
+                e[0].to_string().starts_with("c.yaml:3:")
+                    && e[0].to_string().contains("not a valid git branch name"),
+                "{b}: {}",
+                e[0]
+            );
+            let text = format!("git:\n  url: file:///r.git\n  pushBranch: {b:?}\n");
+            assert!(Config::parse(Path::new("c.yaml"), &text).is_err(), "{b}");
+        }
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  branch: release/1.x\n  pushBranch: imagebump-updates\n",
+        )
+        .unwrap();
+        let g = c.git.unwrap();
+        assert_eq!(
+            (g.branch.as_str(), g.push_branch.as_deref()),
+            ("release/1.x", Some("imagebump-updates"))
+        );
+    }
+
+    #[test]
+    fn commit_templates_are_checked_at_their_line() {
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  commitMessage: \"[{{ aplication }}] bump\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("c.yaml:3:")
+                && e[0].to_string().contains("unknown variable `aplication`"),
+            "{}",
+            e[0]
+        );
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  commitMessage: \"[{{ application }}] bump {{ image }} to {{ to }}\"\n",
+        )
+        .unwrap();
+        assert!(c.git.unwrap().commit_message.is_some());
     }
 
     #[test]

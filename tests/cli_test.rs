@@ -160,12 +160,12 @@ fn validate_reports_one_line_per_problem_with_location() {
     .unwrap();
     std::fs::write(
         p.join("ok.yaml"),
-        "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n",
+        "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n    targets: [{manifest: a.yaml}]\n",
     )
     .unwrap();
     std::fs::write(
         p.join("dup.yml"),
-        "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n",
+        "application: ok\nimages:\n  - repository: nginx\n    semver: '*'\n    targets: [{manifest: a.yaml}]\n",
     )
     .unwrap();
     let cfgdir = tempfile::tempdir().unwrap();

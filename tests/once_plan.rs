@@ -310,6 +310,36 @@ fn tip_message(repo: &BareRepo) -> String {
     )
 }
 
+/// `git.commitMessage` is a real template: batch variables and the per-image `changes`
+/// reach git rendered, and the digest update names its digests.
+#[test]
+fn once_renders_the_commit_message_template() {
+    let f = fleet(None, &[]);
+    let cfg = std::fs::read_to_string(f.config()).unwrap();
+    let template = "[{{ application }}] {{ count }} images\n{% for c in changes %}{{ c.id }} ({{ c.repository }}): {{ c.from }} -> {{ c.to }}\n{% endfor %}";
+    let cfg = cfg.replacen(
+        "  branch: main\n",
+        &format!("  branch: main\n  commitMessage: {template:?}\n"),
+        1,
+    );
+    std::fs::write(f.config(), cfg).unwrap();
+    let r = imagebump("once", &f.config());
+    assert_eq!(r.code, 0, "{r:?}");
+    let msg = tip_message(&f.repo);
+    let h = f.host();
+    let short = &f.main_digest["sha256:".len().."sha256:".len() + 12];
+    for needle in [
+        "[legacy, shop] 5 images\n".to_string(),
+        format!("shop/worker ({h}/team/worker): 9 -> 100\n"),
+        format!("shop/front ({h}/team/front): main@sha256:000000000000 -> main@sha256:{short}\n"),
+        "\n- shop/worker: apps/shop/kustomization.yaml:4 9 → 100\n".to_string(),
+        "Imagebump-Version: ".to_string(),
+    ] {
+        assert!(msg.contains(&needle), "{needle:?} not in\n{msg}");
+    }
+    assert!(!msg.contains("{{"), "{msg}");
+}
+
 #[test]
 fn once_syncs_everything_in_one_commit_then_does_nothing() {
     let f = fleet(None, &[]);
@@ -453,6 +483,12 @@ fn plan_prints_the_diff_and_writes_nothing() {
             .contains("legacy/cache: not updated: suspended by policy"),
         "{r:?}"
     );
+    // The unparsable file in front's markers directory is skipped, and said so.
+    assert!(
+        r.stderr
+            .contains("skipped 1 file(s) in markers directories: not YAML or not UTF-8 text\n"),
+        "{r:?}"
+    );
 
     // After a sync, plan has nothing to show.
     assert_eq!(imagebump("once", &f.config()).code, 0);
@@ -540,6 +576,41 @@ fn a_target_that_cannot_be_edited_fails_once_but_not_the_others() {
         ),
         "{r:?}"
     );
+}
+
+/// A target that does not mention its image (here a typo in the path: `teams/api`) is not
+/// "up to date": git holds no such value. `once` and `plan` name the image and the file
+/// and exit 2; the other images are still committed.
+#[test]
+fn a_target_that_does_not_mention_its_image_is_an_error() {
+    let f = fleet(
+        Some((
+            "typo",
+            "application: typo\nimages:\n  - repository: HOST/team/api\n    semver: \"*\"\n    targets:\n      - manifest: apps/typo/pod.yaml\n",
+        )),
+        &[(
+            "apps/typo/pod.yaml",
+            "kind: Pod\nspec:\n  containers:\n  - name: a\n    image: HOST/teams/api:1.0.0\n",
+        )],
+    );
+    let r = imagebump("plan", &f.config());
+    assert_eq!(r.code, 2, "{r:?}");
+    let h = f.host();
+    assert!(
+        r.stderr.contains(&format!(
+            "typo/api: not updated: not in git: apps/typo/pod.yaml does not mention {h}/team/api"
+        )),
+        "{r:?}"
+    );
+    let r = imagebump("once", &f.config());
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with(&format!(
+            "typo/api: error: apps/typo/pod.yaml does not mention {h}/team/api"
+        ))),
+        "{r:?}"
+    );
+    assert_eq!(f.repo.commit_count("main"), 2, "{r:?}");
 }
 
 /// The write path under a real push race: the engine plans and writes on a working copy,

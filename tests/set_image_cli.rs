@@ -279,8 +279,8 @@ fn nothing_to_change_exits_0_and_says_so() {
     let root = tmp.path();
     tree(root);
     let before = snapshot(root);
-    // An image no file names, and an image already at the requested tag.
-    for image in ["quay.io/acme/absent:1.0.0", "redis:7.0.0", "nginx:1.25.0"] {
+    // Images already at the requested tag.
+    for image in ["redis:7.0.0", "nginx:1.25.0"] {
         for dry in [false, true] {
             let mut args = vec!["set-image"];
             if dry {
@@ -292,6 +292,32 @@ fn nothing_to_change_exits_0_and_says_so() {
             assert_eq!(r.stdout, "nothing to change\n", "{image}: {r:?}");
             assert_eq!(snapshot(root), before, "{image}");
         }
+    }
+}
+
+#[test]
+fn no_reference_to_the_image_exits_1_and_says_where_it_looked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    tree(root);
+    let before = snapshot(root);
+    for dry in [false, true] {
+        let mut args = vec!["set-image"];
+        if dry {
+            args.push("--dry-run");
+        }
+        args.extend(["quay.io/acme/absent:1.0.0", "apps", "charts"]);
+        let r = imagebump(root, &args, &[]);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (
+                1,
+                "",
+                "imagebump: no reference to quay.io/acme/absent under apps, charts\n"
+            ),
+            "{r:?}"
+        );
+        assert_eq!(snapshot(root), before);
     }
 }
 
@@ -410,7 +436,7 @@ fn marker_edits_only_the_values_marked_for_that_policy() {
         ],
         "{r:?}"
     );
-    // A policy no marker names: nothing to change.
+    // A policy no marker names: no reference, exit 1.
     let r = imagebump(
         root,
         &[
@@ -422,7 +448,11 @@ fn marker_edits_only_the_values_marked_for_that_policy() {
         ],
         &[],
     );
-    assert_eq!((r.code, r.stdout.as_str()), (0, "nothing to change\n"));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "imagebump: no reference to ghcr.io/acme/app (marker flux-system:nobody) under clusters\n"
+    );
 }
 
 /// The full commit message of the tip of `branch`.
@@ -561,6 +591,28 @@ fn git_file_url_commits_and_pushes_only_the_edited_files() {
     assert_eq!(
         (r.code, r.stdout.as_str()),
         (0, "nothing to change\n"),
+        "{r:?}"
+    );
+    assert_eq!(repo.commit_count("main"), 2);
+
+    // An image no file names: exit 1, no commit.
+    let r = imagebump(
+        &cwd,
+        &[
+            "set-image",
+            "--git",
+            &url,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "quay.io/acme/absent:1.0.0",
+            "apps",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("no reference to quay.io/acme/absent under apps"),
         "{r:?}"
     );
     assert_eq!(repo.commit_count("main"), 2);

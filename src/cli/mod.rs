@@ -3,6 +3,7 @@
 //! Exit codes are part of the contract: 0 success, 1 "nothing qualifies" (for `test`),
 //! 2 bad input or a failure the user must fix.
 
+mod checks;
 mod service;
 mod set_image;
 mod test_cmd;

@@ -72,6 +72,13 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
             eprintln!("{}/{}: not updated: {why}", s.application, s.image);
         }
     }
+    if !plan.skipped.is_empty() {
+        // Counted, not silent: a file a markers directory holds may be someone else's.
+        eprintln!(
+            "skipped {} file(s) in markers directories: not YAML or not UTF-8 text",
+            plan.skipped.len()
+        );
+    }
     if plan.files.is_empty() {
         eprintln!("nothing to change");
     }

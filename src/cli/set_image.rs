@@ -15,6 +15,7 @@ use clap::Args;
 
 use imagebump_core::decision::WaitReason;
 use imagebump_core::edit::{unified_diff, Target, Update};
+use imagebump_core::image::split_raw;
 use imagebump_core::message::{commit_message, custom_message};
 use imagebump_core::plan::{plan_set_image, Plan};
 use imagebump_git::{write_atomically, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
@@ -78,6 +79,9 @@ fn local(a: &SetImageArgs, update: &Update, target: &Target<'_>) -> ExitCode {
         Ok(p) => p,
         Err(e) => return super::fail(e),
     };
+    if plan.matched == 0 {
+        return no_reference(a, &a.paths);
+    }
     report(&plan, a.dry_run);
     if !a.dry_run {
         for (path, (_, new)) in &plan.files {
@@ -137,6 +141,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
             .map_err(|e| e.to_string())
             .and_then(|_| planner(&Tree(wc.root())));
         return match planned {
+            Ok(p) if p.matched == 0 => no_reference(a, &rel_paths),
             Ok(p) => {
                 report(&p, true);
                 unread(&p)
@@ -163,6 +168,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         &mut planner,
         &message,
     ) {
+        Ok(w) if w.commit.is_none() && w.plan.matched == 0 => no_reference(a, &rel_paths),
         Ok(w) => {
             match &w.commit {
                 Some(c) => {
@@ -177,6 +183,21 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         }
         Err(e) => super::fail(e),
     }
+}
+
+/// Nothing under the paths names the image: unlike "nothing to change" (already set,
+/// exit 0), this is exit 1, naming what was looked for and where.
+fn no_reference(a: &SetImageArgs, paths: &[PathBuf]) -> ExitCode {
+    let image = match &a.marker {
+        Some(m) => format!("{} (marker {m})", split_raw(&a.image).name),
+        None => split_raw(&a.image).name.to_string(),
+    };
+    let under: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+    eprintln!(
+        "imagebump: no reference to {image} under {}",
+        under.join(", ")
+    );
+    ExitCode::from(1)
 }
 
 /// Credentials for `--git` from the environment: `IMAGEBUMP_GIT_USERNAME` with

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::checks;
 use imagebump_core::policy::select::Strategy;
 use imagebump_core::policy::{LoadedPolicy, Problem};
 
@@ -21,6 +22,9 @@ pub struct ValidateArgs {
     /// Policy directories or files (default: the config's `policies`, else ./policies).
     #[arg(value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
+    /// A checkout of the GitOps repository: check every target against its files.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
 }
 
 /// The `policies:` value of a config that failed to load, read leniently (relative to
@@ -80,6 +84,7 @@ pub fn run(a: ValidateArgs) -> ExitCode {
                 if dirs.is_empty() {
                     dirs.extend(cfg.policies.clone());
                 }
+                problems.extend(checks::secret_files(path, &cfg));
             }
             Err(p) => {
                 problems.extend(p);
@@ -100,6 +105,10 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     }
     let (loaded, p) = policy_files::load_all(&dirs);
     problems.extend(p);
+    problems.extend(checks::images_without_targets(&loaded));
+    if let Some(repo) = &a.repo {
+        problems.extend(checks::repo_targets(repo, &loaded));
+    }
     for p in &problems {
         println!("{p}");
     }

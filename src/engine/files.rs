@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use imagebump_core::plan::FileSource;
+use imagebump_core::plan::{FileSource, ReadError};
 use imagebump_git::{safe_join, yaml_files};
 
 /// Reads files of a directory tree, refusing paths that leave it (`..`, symlinks). With
@@ -24,14 +24,14 @@ impl Tree<'_> {
 }
 
 impl FileSource for Tree<'_> {
-    fn read(&self, rel: &Path) -> Result<Option<String>, String> {
-        let p = self.full(rel)?;
+    fn read(&self, rel: &Path) -> Result<Option<String>, ReadError> {
+        let p = self.full(rel).map_err(ReadError::Other)?;
         match std::fs::read(&p) {
             Ok(b) => String::from_utf8(b)
                 .map(Some)
-                .map_err(|_| format!("{}: not UTF-8 text", rel.display())),
+                .map_err(|_| ReadError::NotText(rel.to_path_buf())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", rel.display())),
+            Err(e) => Err(ReadError::Other(format!("{}: {e}", rel.display()))),
         }
     }
 

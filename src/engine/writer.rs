@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use imagebump_core::decision::{Decision, Stage, WaitReason};
 use imagebump_core::message::commit_message;
-use imagebump_core::plan::{plan, Outcome};
+use imagebump_core::plan::plan;
 use imagebump_core::policy::PolicySet;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 
@@ -166,8 +166,9 @@ impl Writer {
                     .webhook_to_commit
                     .observe(c.elapsed().as_secs_f64());
             }
-            if matches!(outcome, Outcome::Failed(_) | Outcome::Refused { .. }) {
-                // A target that cannot be edited is a failed write: `once` exits 2.
+            if decision.is_failure() {
+                // A target that cannot be edited, or does not mention its image, is a
+                // failed write: `once` exits 2.
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(image = %id, why = ?decision.why_not_updated(), "cannot edit a target");
             }

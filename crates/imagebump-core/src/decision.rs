@@ -178,6 +178,14 @@ pub enum Decision {
         /// What the policy chose.
         chosen: String,
     },
+    /// A target does not mention the image (a host typo, a target of the wrong kind):
+    /// git holds no value of it there, so nothing can be compared or written.
+    NotReferenced {
+        /// The target file (or markers directory), relative to the repository root.
+        file: String,
+        /// The policy's repository, as the target should name it.
+        repository: String,
+    },
     /// A target cannot be edited in place.
     Refused {
         /// The file, relative to the repository root.
@@ -212,7 +220,7 @@ pub enum Decision {
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
     /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
-    /// `refused`, `waiting`, `rate_limited`, `failed`.
+    /// `not_referenced`, `refused`, `waiting`, `rate_limited`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
@@ -224,6 +232,7 @@ impl Decision {
             Decision::NoMatch { .. } => "no_match",
             Decision::MissingPlatform { .. } => "missing_platform",
             Decision::DowngradeRefused { .. } => "downgrade_refused",
+            Decision::NotReferenced { .. } => "not_referenced",
             Decision::Refused { .. } => "refused",
             Decision::Waiting { .. } => "waiting",
             Decision::RateLimited { .. } => "rate_limited",
@@ -235,7 +244,10 @@ impl Decision {
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
-            Decision::Refused { .. } | Decision::Failed { .. } | Decision::RateLimited { .. }
+            Decision::NotReferenced { .. }
+                | Decision::Refused { .. }
+                | Decision::Failed { .. }
+                | Decision::RateLimited { .. }
         )
     }
 
@@ -247,6 +259,9 @@ impl Decision {
     /// The error, for the status API's `lastError`.
     pub fn last_error(&self) -> Option<String> {
         match self {
+            Decision::NotReferenced { file, repository } => Some(format!(
+                "{file} does not mention {repository}: check the target's path and kind, and that it names the image with the same registry host (localhost and 127.0.0.1 differ)"
+            )),
             Decision::Refused { file, line, why } => {
                 Some(format!("{file}:{line}: refusing to edit: {why}"))
             }
@@ -281,6 +296,10 @@ impl Decision {
             ),
             Decision::DowngradeRefused { current, chosen } => format!(
                 "downgrade refused: git has {current}, the policy chose {chosen} (allowDowngrade: true permits it)"
+            ),
+            Decision::NotReferenced { .. } => format!(
+                "not in git: {}",
+                self.last_error().unwrap_or_default()
             ),
             Decision::Refused { .. } => format!(
                 "cannot edit: {}",

@@ -12,10 +12,22 @@ use crate::image;
 use crate::policy::select::{Strategy, Verdict};
 use crate::policy::{claims, ImagePolicy, PolicySet, Target};
 
+/// Why a file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The file is not UTF-8 text (a binary, another encoding): inside a directory it is
+    /// skipped like a file that is not YAML; named as a target it is an error.
+    #[error("{0}: not UTF-8 text")]
+    NotText(PathBuf),
+    /// Anything else (permissions, I/O, a path that leaves the root), with its context.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// Reads files of the working copy. Paths are relative to the repository root.
 pub trait FileSource {
     /// The file's text, `None` when it does not exist.
-    fn read(&self, rel: &Path) -> Result<Option<String>, String>;
+    fn read(&self, rel: &Path) -> Result<Option<String>, ReadError>;
     /// YAML/JSON files under `rel` (itself when it is a file), sorted.
     fn list(&self, rel: &Path) -> Result<Vec<PathBuf>, String>;
 }
@@ -49,6 +61,15 @@ pub enum Outcome {
     DowngradeRefused {
         /// The value found in git.
         current: String,
+    },
+    /// A target does not mention the image at all (a host typo, `localhost` vs
+    /// `127.0.0.1`, a target of the wrong kind): git holds no value to compare, so this is
+    /// an error, never "up to date".
+    NotReferenced {
+        /// The target file (or markers directory), relative to the repository root.
+        file: String,
+        /// The policy's repository, as the target should name it.
+        repository: String,
     },
     /// A value cannot be edited in place.
     Refused {
@@ -98,6 +119,10 @@ impl Outcome {
                 current: current.clone(),
                 chosen,
             },
+            (Outcome::NotReferenced { file, repository }, _) => Decision::NotReferenced {
+                file: file.clone(),
+                repository: repository.clone(),
+            },
             (Outcome::Refused { file, line, why }, _) => Decision::Refused {
                 file: file.clone(),
                 line: *line,
@@ -125,6 +150,13 @@ pub struct Plan {
     /// Files `set-image` left alone because they pass the parse budget
     /// ([`edit::budget`]), as `file:line: refusing to read: why`; the others are planned.
     pub unread: Vec<String>,
+    /// Files inside a directory (a `markers:` target, a `set-image` PATH) that were
+    /// skipped because they are not YAML or not UTF-8 text; they may belong to others.
+    pub skipped: std::collections::BTreeSet<PathBuf>,
+    /// How many values naming the image `plan_set_image` found, changed or not.
+    pub matched: usize,
+    /// The repository of each planned image, as its policy writes it (for commit messages).
+    pub repositories: BTreeMap<ImageId, String>,
 }
 
 impl Plan {
@@ -182,10 +214,25 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                 continue;
             }
         };
+        out.repositories
+            .insert(d.id.clone(), policy.repository_text.clone());
+        if policy.targets.is_empty() {
+            // Nothing is ever written for it: not "up to date" (`validate` rejects it too).
+            out.outcomes.insert(
+                d.id.clone(),
+                Outcome::Failed(format!(
+                    "{} has no targets: list the files it is written to under targets:",
+                    policy.repository_text
+                )),
+            );
+            continue;
+        }
         let marker_id = format!("{}:{}", d.id.application, d.id.name);
         let mut outcome: Option<Outcome> = None;
         let mut staged: Vec<(PathBuf, String, Vec<edit::Change>)> = Vec::new();
         'targets: for target in &policy.targets {
+            let is_dir = matches!(target, Target::Markers(_));
+            let mut found = 0;
             let files = match target {
                 Target::Markers(dir) => match src.list(dir.as_path()) {
                     Ok(f) => f,
@@ -215,8 +262,13 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                                 )));
                                 break 'targets;
                             }
+                            // A markers directory holds files for others too.
+                            Err(ReadError::NotText(_)) if is_dir => {
+                                out.skipped.insert(file);
+                                continue;
+                            }
                             Err(e) => {
-                                outcome = Some(Outcome::Failed(e));
+                                outcome = Some(Outcome::Failed(e.to_string()));
                                 break 'targets;
                             }
                         },
@@ -229,14 +281,16 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                 ) {
                     Ok(e) => e,
                     // A markers directory holds files for other policies too.
-                    Err(EditError::Parse { .. }) if matches!(target, Target::Markers(_)) => {
-                        continue
+                    Err(EditError::Parse { .. }) if is_dir => {
+                        out.skipped.insert(file);
+                        continue;
                     }
                     Err(e) => {
                         outcome = Some(Outcome::from_edit_error(e));
                         break 'targets;
                     }
                 };
+                found += edited.matched;
                 if edited.changes.is_empty() {
                     continue;
                 }
@@ -249,6 +303,13 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                     }
                 }
                 staged.push((file, edited.text, edited.changes));
+            }
+            if found == 0 {
+                outcome = Some(Outcome::NotReferenced {
+                    file: target.path().as_path().display().to_string(),
+                    repository: policy.repository.to_string(),
+                });
+                break 'targets;
             }
         }
         if let Some(o) = outcome {
@@ -300,6 +361,8 @@ pub fn plan_set_image(
     for p in paths {
         files.extend(src.list(p)?);
     }
+    // Skipping is only for files found by walking a directory; a named file must be ours.
+    let named = |f: &PathBuf| paths.contains(f);
     files.sort();
     files.dedup();
     let mut out = Plan {
@@ -307,19 +370,29 @@ pub fn plan_set_image(
         ..Plan::default()
     };
     for file in files {
-        let Some(old) = src.read(&file)? else {
-            return Err(format!("{}: no such file or directory", file.display()));
+        let old = match src.read(&file) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Err(format!("{}: no such file or directory", file.display())),
+            Err(ReadError::NotText(_)) if !named(&file) => {
+                out.skipped.insert(file);
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
         };
         let name = file.to_string_lossy().into_owned();
         let edited = match edit::edit(&name, &old, target, update) {
             Ok(e) => e,
-            Err(EditError::Parse { .. }) if !paths.contains(&file) => continue,
+            Err(EditError::Parse { .. }) if !named(&file) => {
+                out.skipped.insert(file);
+                continue;
+            }
             Err(e @ EditError::OverBudget { .. }) => {
                 out.unread.push(e.to_string());
                 continue;
             }
             Err(e) => return Err(e.to_string()),
         };
+        out.matched += edited.matched;
         if edited.changes.is_empty() {
             continue;
         }
@@ -488,9 +561,12 @@ mod tests {
     struct Mem(HashMap<PathBuf, String>, std::cell::Cell<usize>);
 
     impl FileSource for Mem {
-        fn read(&self, rel: &Path) -> Result<Option<String>, String> {
+        fn read(&self, rel: &Path) -> Result<Option<String>, ReadError> {
             self.1.set(self.1.get() + 1);
-            Ok(self.0.get(rel).cloned())
+            match self.0.get(rel) {
+                Some(t) if t.starts_with('\u{0}') => Err(ReadError::NotText(rel.into())),
+                t => Ok(t.cloned()),
+            }
         }
         fn list(&self, rel: &Path) -> Result<Vec<PathBuf>, String> {
             let mut v: Vec<_> = self
@@ -602,6 +678,92 @@ mod tests {
         assert!(
             p.files.is_empty(),
             "a failed image writes none of its files"
+        );
+    }
+
+    #[test]
+    fn a_target_that_does_not_mention_its_image_is_an_error() {
+        // The manifest names 127.0.0.1:5000, the policy localhost:5000.
+        let pol = policies("application: shop\nimages:\n  - repository: localhost:5000/web\n    semver: '*'\n    targets:\n      - manifest: apps/shop.yaml\n");
+        let mut src = files();
+        src.0.insert(
+            "apps/shop.yaml".into(),
+            "kind: Pod\nspec:\n  containers:\n    - image: 127.0.0.1:5000/web:1.0.0\n".into(),
+        );
+        let w = Wish {
+            id: ImageId::new("shop", "web"),
+            tag: "1.0.0".into(),
+            digest: None,
+            index_digest: None,
+        };
+        let p = plan(&pol, std::slice::from_ref(&w), &src);
+        let o = &p.outcomes[&w.id];
+        assert_eq!(
+            *o,
+            Outcome::NotReferenced {
+                file: "apps/shop.yaml".into(),
+                repository: "localhost:5000/web".into()
+            }
+        );
+        let d = o.decision(&w, None, None);
+        assert!(d.is_failure(), "{d:?}");
+        assert_eq!(d.kind(), "not_referenced");
+        let why = d.why_not_updated().unwrap();
+        assert!(
+            why.contains("apps/shop.yaml") && why.contains("localhost:5000/web"),
+            "{why}"
+        );
+        // An image without targets is never written: an error too.
+        let pol = policies(
+            "application: shop\nimages:\n  - repository: ghcr.io/acme/web\n    semver: '*'\n",
+        );
+        let p = plan(&pol, &[want(0, "1.1.0")], &files());
+        assert!(
+            matches!(&p.outcomes[&id(0)], Outcome::Failed(e) if e.contains("has no targets")),
+            "{:?}",
+            p.outcomes
+        );
+        // The same value already set is up to date, not an error.
+        let pol = policies(POLICY);
+        let p = plan(&pol, &[want(1, "1.0.0")], &files());
+        assert_eq!(p.outcomes[&id(1)], Outcome::UpToDate);
+    }
+
+    #[test]
+    fn markers_directories_skip_files_that_are_not_text_or_not_yaml() {
+        let pol = policies("application: shop\nimages:\n  - repository: ghcr.io/acme/web\n    name: web\n    semver: '*'\n    targets:\n      - markers: m\n");
+        let src = Mem(
+            [
+                ("m/a.yaml", "\u{0}binary"),
+                ("m/b.yaml", "a: [unclosed\n"),
+                (
+                    "m/c.yaml",
+                    "image: ghcr.io/acme/web:1.0.0 # {\"$imagepolicy\": \"shop:web\"}\n",
+                ),
+            ]
+            .into_iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect(),
+            std::cell::Cell::new(0),
+        );
+        let p = plan(&pol, &[want(0, "1.1.0")], &src);
+        assert_eq!(
+            p.outcomes[&id(0)],
+            Outcome::Updated {
+                from: Some("1.0.0".into())
+            }
+        );
+        assert_eq!(
+            p.skipped.iter().collect::<Vec<_>>(),
+            [Path::new("m/a.yaml"), Path::new("m/b.yaml")]
+        );
+        // A named target that is not text is still an error.
+        let pol = policies("application: shop\nimages:\n  - repository: ghcr.io/acme/web\n    semver: '*'\n    targets:\n      - manifest: m/a.yaml\n");
+        let p = plan(&pol, &[want(0, "1.1.0")], &src);
+        assert!(
+            matches!(&p.outcomes[&id(0)], Outcome::Failed(e) if e.contains("not UTF-8")),
+            "{:?}",
+            p.outcomes
         );
     }
 

@@ -95,7 +95,7 @@ fn too_many_nodes_and_too_many_bytes() {
 struct Mem(BTreeMap<PathBuf, String>);
 
 impl FileSource for Mem {
-    fn read(&self, rel: &Path) -> Result<Option<String>, String> {
+    fn read(&self, rel: &Path) -> Result<Option<String>, imagebump_core::plan::ReadError> {
         Ok(self.0.get(rel).cloned())
     }
     fn list(&self, rel: &Path) -> Result<Vec<PathBuf>, String> {

@@ -2,12 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-/// True for the file names the editors handle: `*.yaml`, `*.yml`, `*.json`.
+/// True for the file names the editors handle: `*.yaml`, `*.yml`, `*.json`, in any case
+/// (`*.YAML` is common in repositories edited on Windows and macOS).
 pub fn is_yaml_or_json(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|x| x.to_str()),
-        Some("yaml" | "yml" | "json")
-    )
+    p.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+        ["yaml", "yml", "json"]
+            .iter()
+            .any(|e| x.eq_ignore_ascii_case(e))
+    })
 }
 
 /// Every YAML/JSON file under `dir`, recursively, sorted. Symlinks are not followed (a
@@ -59,4 +61,33 @@ pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     }
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_match_in_any_case() {
+        for n in ["a.yaml", "a.YAML", "a.Yml", "a.JSON", "dir/b.yml"] {
+            assert!(is_yaml_or_json(Path::new(n)), "{n}");
+        }
+        for n in ["a.txt", "yaml", "a.yaml.bak", "a.YAM"] {
+            assert!(!is_yaml_or_json(Path::new(n)), "{n}");
+        }
+    }
+
+    #[test]
+    fn walks_upper_case_extensions_and_skips_git() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("x/.git")).unwrap();
+        for f in ["x/A.YAML", "x/b.yml", "x/c.txt", "x/.git/d.yaml"] {
+            std::fs::write(d.path().join(f), "a: 1\n").unwrap();
+        }
+        let got = yaml_files(&d.path().join("x")).unwrap();
+        assert_eq!(
+            got,
+            vec![d.path().join("x/A.YAML"), d.path().join("x/b.yml")]
+        );
+    }
 }

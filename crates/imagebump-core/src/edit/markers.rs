@@ -168,6 +168,8 @@ fn collect_keys(node: &Node, out: &mut Vec<(usize, usize)>) {
 }
 
 fn apply(ctx: &mut Ctx<'_>, v: &Value<'_>, field: Field) -> Result<(), EditError> {
+    // A marker for this policy is a reference to its image even when nothing changes.
+    ctx.found(v.node);
     let u = ctx.update();
     let value = v.node.resolved_str().unwrap_or("").trim();
     let mismatch = |ctx: &Ctx<'_>| {

@@ -50,6 +50,7 @@ pub mod argo;
 pub mod budget;
 pub mod helm;
 pub mod kustomize;
+pub mod locate;
 pub mod manifest;
 pub mod markers;
 mod scalar;
@@ -86,6 +87,10 @@ pub struct Edited {
     pub text: String,
     /// What changed, in file order.
     pub changes: Vec<Change>,
+    /// How many values naming the update's image the target found, changed or not. Zero
+    /// means the file does not mention the image at all (a wrong host or path), which a
+    /// caller must not mistake for "already up to date".
+    pub matched: usize,
 }
 
 /// Why a file could not be edited. `Display` starts with `file:line` where there is one.
@@ -245,6 +250,7 @@ pub fn edit(
         src,
         update,
         splices: Vec::new(),
+        matched: std::collections::BTreeSet::new(),
     };
     match target {
         Target::Manifest => manifest::edit_containers(&mut ctx, &docs, None)?,
@@ -295,6 +301,9 @@ pub(crate) struct Ctx<'a> {
     src: Source<'a>,
     update: &'a Update,
     splices: Vec<Splice>,
+    /// Where the values of the image found so far start (see [`Edited::matched`]); a set,
+    /// because `Auto` reaches some values through more than one editor.
+    matched: std::collections::BTreeSet<usize>,
 }
 
 /// Joins a path and a mapping key.
@@ -384,6 +393,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Counts one value of the image the target found (editors call [`Ctx::set`],
+    /// [`Ctx::add_key`] or [`Ctx::delete_key`] only for such values; this is for the
+    /// ones they leave alone).
+    pub(crate) fn found(&mut self, node: &Node) {
+        self.matched.insert(node.start);
+    }
+
     /// Writes `new` into the scalar `node` (no-op when it already holds `new`).
     fn set(
         &mut self,
@@ -392,6 +408,7 @@ impl<'a> Ctx<'a> {
         document: usize,
         path: &str,
     ) -> Result<(), EditError> {
+        self.found(node);
         let line = self.line(node);
         let s = match &node.kind {
             Kind::Scalar(s) => s,
@@ -442,6 +459,7 @@ impl<'a> Ctx<'a> {
         document: usize,
         path: &str,
     ) -> Result<(), EditError> {
+        self.found(map);
         let line = self.line(map);
         let entries = map
             .entries()
@@ -520,6 +538,7 @@ impl<'a> Ctx<'a> {
         let Some((k, v)) = map.get_entry(key) else {
             return Ok(());
         };
+        self.found(k);
         let kpath = path_key(path, key);
         let line = self.line(k);
         let why = |r: &str| self.refuse(line, format!("cannot remove {kpath}: {r}"));
@@ -603,7 +622,11 @@ impl<'a> Ctx<'a> {
             changes.push(s.change);
         }
         out.push_str(&text[at..]);
-        Ok(Edited { text: out, changes })
+        Ok(Edited {
+            text: out,
+            changes,
+            matched: self.matched.len(),
+        })
     }
 }
 

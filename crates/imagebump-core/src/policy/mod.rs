@@ -9,6 +9,7 @@
 pub mod claims;
 pub mod collect;
 pub mod constraint;
+mod duration;
 pub mod extract;
 pub mod select;
 mod set;
@@ -17,6 +18,7 @@ pub mod wording;
 pub use claims::check_claims;
 pub use collect::parse_policy_all;
 
+pub use duration::{parse_duration, DurationStr, Interval, MAX_DURATION, MIN_INTERVAL};
 pub use set::PolicySet;
 
 use std::collections::HashMap;
@@ -205,6 +207,12 @@ impl TryFrom<String> for RepoPath {
         let p = Path::new(&s);
         for c in p.components() {
             match c {
+                // git's own files are never a target: an edit there corrupts the copy.
+                Component::Normal(n) if n.eq_ignore_ascii_case(".git") => {
+                    return Err(format!(
+                        "target path {s:?} is inside .git; name a file of the working tree"
+                    ))
+                }
                 Component::Normal(_) | Component::CurDir => {}
                 Component::ParentDir => {
                     return Err(format!(
@@ -266,54 +274,6 @@ impl TryFrom<String> for Dir {
     }
 }
 
-/// A duration such as `30s`, `5m`, `1h30m`, `250ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationStr(pub Duration);
-
-impl TryFrom<String> for DurationStr {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        parse_duration(&s).map(DurationStr)
-    }
-}
-
-/// Parses Go-style durations (`250ms`, `30s`, `5m`, `1h30m`); a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}: expected e.g. 30s, 5m, 1h30m or 250ms");
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(n) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(n));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_len] {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(secs);
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTags {
@@ -368,7 +328,7 @@ struct RawImagePolicy {
     exclude: Vec<Pattern>,
     #[serde(default)]
     platforms: Vec<String>,
-    interval: Option<DurationStr>,
+    interval: Option<Interval>,
     #[serde(default)]
     targets: Vec<RawTarget>,
 }
@@ -721,14 +681,15 @@ images:
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("m5").is_err());
-        assert!(parse_duration("").is_err());
+    fn policy_intervals_are_bounded() {
+        let e = parse(
+            "application: a\nimages:\n  - repository: x\n    semver: '*'\n    interval: 0s\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("p.yaml:5:") && e.contains("at least 1s"), "{e}");
+        let e = parse("application: a\nimages:\n  - repository: x\n    semver: '*'\n    interval: 99999999999999999999h\n")
+            .unwrap_err();
+        assert!(e.contains("p.yaml:5:") && e.contains("too long"), "{e}");
     }
 
     #[test]
@@ -736,6 +697,11 @@ images:
         assert!(RepoPath::try_from("apps/./x.yaml".to_string()).is_ok());
         assert!(RepoPath::try_from("apps/../../x".to_string()).is_err());
         assert!(RepoPath::try_from("".to_string()).is_err());
+        for p in [".git/config", "apps/.git/HEAD", "./.GIT", ".git"] {
+            let e = RepoPath::try_from(p.to_string()).unwrap_err();
+            assert!(e.contains("inside .git"), "{p}: {e}");
+        }
+        assert!(RepoPath::try_from(".github/x.yaml".to_string()).is_ok());
     }
 }
 
@@ -746,5 +712,3 @@ crate::parsed::from_str_scalar!(Pattern, "a regular expression");
 crate::parsed::from_str_scalar!(Range, "a semver range");
 
 crate::parsed::from_str_scalar!(Dir, "asc or desc");
-
-crate::parsed::from_str_scalar!(DurationStr, "a duration such as 5m");

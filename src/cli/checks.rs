@@ -1,0 +1,148 @@
+//! Checks `imagebump validate` makes beyond parsing, each a function returning its
+//! problems with `file:line` where there is one: images without targets, secret files
+//! that are missing or unreadable (never read into a message), and — with `--repo DIR`,
+//! a checkout of the GitOps repository — every target against the files it names.
+
+use std::path::Path;
+
+use imagebump_core::decision::{ImageId, Wish};
+use imagebump_core::edit::locate::line_of;
+use imagebump_core::plan::{plan, Outcome};
+use imagebump_core::policy::select::Strategy;
+use imagebump_core::policy::{LoadedPolicy, PolicyFile, PolicySet, Problem};
+
+use crate::config::Config;
+use crate::engine::files::Tree;
+use crate::secret::SecretRef;
+
+/// A problem at the line of the value at `path` in `file` (whose text is `text`).
+fn at(file: &Path, text: Option<&str>, path: &str, message: String) -> Problem {
+    let mut p = Problem::new(file, message);
+    p.line = text.and_then(|t| line_of(t, path));
+    p
+}
+
+/// An image without `targets:` is never written, so `once` would call it "up to date".
+pub fn images_without_targets(loaded: &[LoadedPolicy]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for l in loaded {
+        let text = std::fs::read_to_string(&l.path).ok();
+        for (i, img) in l.policy.images.iter().enumerate() {
+            if img.targets.is_empty() {
+                out.push(at(
+                    &l.path,
+                    text.as_deref(),
+                    &format!("images[{i}]"),
+                    format!(
+                        "image {} ({}/{}) has no targets: list the files it is written to under targets:",
+                        img.repository_text, l.policy.application, img.name
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Every `{file: …}` secret of the config must exist and be readable. Only its path is
+/// named; its content is never read into memory here.
+pub fn secret_files(config_path: &Path, cfg: &Config) -> Vec<Problem> {
+    let mut refs: Vec<(String, &SecretRef)> = Vec::new();
+    if let Some(g) = &cfg.git {
+        if let Some(c) = &g.credentials {
+            refs.push(("git.credentials.username".into(), &c.username));
+            refs.push(("git.credentials.password".into(), &c.password));
+        }
+        refs.extend(g.ssh_key.iter().map(|s| ("git.sshKey".into(), s)));
+        refs.extend(g.known_hosts.iter().map(|s| ("git.knownHosts".into(), s)));
+    }
+    for (i, r) in cfg.registries.iter().enumerate() {
+        if let Some(c) = &r.credentials {
+            refs.push((format!("registries[{i}].credentials.username"), &c.username));
+            refs.push((format!("registries[{i}].credentials.password"), &c.password));
+        }
+    }
+    refs.extend(cfg.docker_config.iter().map(|s| ("dockerConfig".into(), s)));
+    for (i, r) in cfg.receivers.iter().enumerate() {
+        refs.push((format!("receivers[{i}].secret"), &r.secret));
+    }
+    for (i, n) in cfg.notifications.iter().enumerate() {
+        refs.push((format!("notifications[{i}].url"), &n.url));
+    }
+    let text = std::fs::read_to_string(config_path).ok();
+    let mut out = Vec::new();
+    for (path, r) in refs {
+        let SecretRef::File(f) = r else { continue };
+        let why = match std::fs::metadata(f) {
+            Ok(m) if !m.is_file() => Some("it is not a regular file".to_string()),
+            // Opening proves it is readable without reading the secret.
+            Ok(_) => std::fs::File::open(f).err().map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            out.push(at(
+                config_path,
+                text.as_deref(),
+                &path,
+                format!("{path}: secret file {} cannot be read: {why}", f.display()),
+            ));
+        }
+    }
+    out
+}
+
+/// With a checkout of the GitOps repository: every target of every image must exist,
+/// parse, and mention its image. Each target is planned alone (a placeholder tag, no
+/// registry) so one bad target does not hide the next.
+pub fn repo_targets(repo: &Path, loaded: &[LoadedPolicy]) -> Vec<Problem> {
+    if !repo.is_dir() {
+        return vec![Problem::new(repo, "--repo: not a directory")];
+    }
+    let src = Tree(repo);
+    let mut out = Vec::new();
+    for l in loaded {
+        let text = std::fs::read_to_string(&l.path).ok();
+        for (i, img) in l.policy.images.iter().enumerate() {
+            let id = ImageId::new(&l.policy.application, &img.name);
+            let wish = Wish {
+                id: id.clone(),
+                tag: "imagebump-validate".into(),
+                digest: matches!(img.strategy, Strategy::Digest(_))
+                    .then(|| format!("sha256:{}", "0".repeat(64))),
+                // A stand-in digest, so pinned references plan as they would for real.
+                index_digest: Some(format!("sha256:{}", "0".repeat(64))),
+            };
+            for (j, target) in img.targets.iter().enumerate() {
+                let mut one = img.clone();
+                one.targets = vec![target.clone()];
+                let set = PolicySet::new(vec![LoadedPolicy {
+                    path: l.path.clone(),
+                    policy: PolicyFile {
+                        application: l.policy.application.clone(),
+                        images: vec![one],
+                    },
+                }]);
+                let p = plan(&set, std::slice::from_ref(&wish), &src);
+                let Some(o) = p.outcomes.get(&id) else {
+                    continue;
+                };
+                if matches!(
+                    o,
+                    Outcome::NotReferenced { .. } | Outcome::Failed(_) | Outcome::Refused { .. }
+                ) {
+                    let why = o
+                        .decision(&wish, None, None)
+                        .last_error()
+                        .unwrap_or_default();
+                    out.push(at(
+                        &l.path,
+                        text.as_deref(),
+                        &format!("images[{i}].targets[{j}]"),
+                        format!("{id}: {why}"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
