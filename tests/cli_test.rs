@@ -352,7 +352,7 @@ fn validate_warns_about_a_range_no_version_satisfies() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("a.yaml"),
-        "application: a\nimages:\n  - repository: x\n    semver: '>1.0 <0.5'\n",
+        "application: a\nimages:\n  - repository: x\n    semver: '>1.0 <0.5'\n    targets:\n      - manifest: apps/x.yaml\n",
     )
     .unwrap();
     let (code, out, _) = imagebump(&["validate", dir.path().to_str().unwrap()]);
