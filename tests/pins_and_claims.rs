@@ -122,3 +122,78 @@ fn set_image_names_the_file_over_budget_and_writes_the_others() {
         bomb
     );
 }
+
+/// The scan costs one tag listing per image; only a reference pinned by digest costs a
+/// manifest request (its new tag's index digest, resolved when the plan finds the pin).
+#[test]
+fn once_asks_for_a_digest_only_for_the_pinned_reference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default().with_access_log());
+    let h = registry.host();
+    let plain = ["team/a", "team/b", "team/c"];
+    let index = rt().block_on(async {
+        for repo in plain.iter().chain(&["team/pinned"]) {
+            registry.push_image(repo, "1.0.0").await;
+            registry.push_image(repo, "1.1.0").await;
+        }
+        registry
+            .push_index("team/pinned", "1.2.0", &["linux/amd64", "linux/arm64"])
+            .await
+            .0
+    });
+    let mut policy = String::from("application: shop\nimages:\n");
+    let mut app = String::from("kind: Pod\nspec:\n  containers:\n");
+    for repo in plain {
+        policy.push_str(&format!(
+            "  - repository: {h}/{repo}\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
+        ));
+        app.push_str(&format!("    - image: {h}/{repo}:1.0.0\n"));
+    }
+    policy.push_str(&format!(
+        "  - repository: {h}/team/pinned\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
+    ));
+    app.push_str(&format!("    - image: {h}/team/pinned:1.0.0@{D0}\n"));
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/shop.yaml"), policy).unwrap();
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {h}\n    insecure: true\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", &app)]);
+    let before: Vec<usize> = plain
+        .iter()
+        .chain(&["team/pinned"])
+        .map(|r| registry.count_manifest_requests(r))
+        .collect();
+    let config = dir.join("imagebump.yaml");
+    let r = imagebump(dir, &["once", "--config", config.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut want = app.clone();
+    for repo in plain {
+        want = want.replace(&format!("{repo}:1.0.0"), &format!("{repo}:1.1.0"));
+    }
+    let want = want.replace(
+        &format!("team/pinned:1.0.0@{D0}"),
+        &format!("team/pinned:1.2.0@{index}"),
+    );
+    assert_eq!(repo.read("main", "app.yaml").unwrap(), want);
+    for (i, repo) in plain.iter().enumerate() {
+        assert_eq!(registry.count_tag_list_requests(repo), 1, "{repo}");
+        assert_eq!(
+            registry.count_manifest_requests(repo) - before[i],
+            0,
+            "{repo}: an unpinned reference needs no digest"
+        );
+    }
+    assert_eq!(registry.count_tag_list_requests("team/pinned"), 1);
+    assert_eq!(
+        registry.count_manifest_requests("team/pinned") - before[3],
+        1,
+        "the pinned reference costs one manifest request"
+    );
+}
