@@ -66,6 +66,80 @@ fn once_keeps_a_pinned_reference_pinned_to_the_new_tags_index_digest() {
     );
 }
 
+/// A fleet of one image, `team/web` of `registry`, whose `app.yaml` holds `app`.
+fn web_fleet(dir: &Path, registry: &TestRegistry, app: &str) -> BareRepo {
+    let h = registry.host();
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/shop.yaml"),
+        format!(
+            "application: shop\nimages:\n  - repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {h}\n    insecure: true\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", app)])
+}
+
+#[test]
+fn plan_resolves_the_digest_a_pinned_reference_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default());
+    let h = registry.host();
+    let index = rt().block_on(async {
+        registry.push_image("team/web", "1.2.0").await;
+        registry
+            .push_index("team/web", "1.3.0", &["linux/amd64", "linux/arm64"])
+            .await
+            .0
+    });
+    let app = format!("kind: Pod\nspec:\n  containers:\n    - image: {h}/team/web:1.2.0@{D0}\n");
+    let repo = web_fleet(dir, &registry, &app);
+    let config = dir.join("imagebump.yaml");
+    let r = imagebump(dir, &["plan", "--config", config.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains(&format!("+    - image: {h}/team/web:1.3.0@{index}\n")),
+        "{r:?}"
+    );
+    assert_eq!(repo.read("main", "app.yaml").unwrap(), app);
+}
+
+#[test]
+fn once_refuses_a_pinned_reference_whose_new_digest_cannot_be_resolved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default());
+    let h = registry.host();
+    // 1.3.0 is listed, but its manifest is gone: its digest cannot be resolved.
+    rt().block_on(registry.push_image("team/web", "1.2.0"));
+    let gone = format!("sha256:{}", "e".repeat(64));
+    registry.write_tag_links("team/web", &gone, &["1.3.0".to_string()]);
+    let app = format!("kind: Pod\nspec:\n  containers:\n    - image: {h}/team/web:1.2.0@{D0}\n");
+    let repo = web_fleet(dir, &registry, &app);
+    let config = dir.join("imagebump.yaml");
+    let r = imagebump(dir, &["once", "--config", config.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("shop/web: "))
+        .unwrap_or_else(|| panic!("no line for shop/web: {r:?}"));
+    assert!(line.contains("app.yaml:4"), "{line}");
+    assert!(line.contains("pinned by digest"), "{line}");
+    assert!(line.contains("the registry said"), "{line}");
+    assert_eq!(repo.read("main", "app.yaml").unwrap(), app, "never unpinned");
+}
+
 #[test]
 fn validate_refuses_two_policies_claiming_the_same_references() {
     let tmp = tempfile::tempdir().unwrap();
