@@ -137,7 +137,11 @@ fn once_refuses_a_pinned_reference_whose_new_digest_cannot_be_resolved() {
     assert!(line.contains("app.yaml:4"), "{line}");
     assert!(line.contains("pinned by digest"), "{line}");
     assert!(line.contains("the registry said"), "{line}");
-    assert_eq!(repo.read("main", "app.yaml").unwrap(), app, "never unpinned");
+    assert_eq!(
+        repo.read("main", "app.yaml").unwrap(),
+        app,
+        "never unpinned"
+    );
 }
 
 #[test]

@@ -241,14 +241,7 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                         if pins == Pins::Keep
                             && update.digest.is_none()
                             && refused_for_the_digest(
-                                &e,
-                                &name,
-                                &text,
-                                target,
-                                &marker_id,
-                                &update,
-                                policy,
-                                &rivals,
+                                &e, &name, &text, target, &marker_id, &update, policy, &rivals,
                             )
                         {
                             out.needs_digest.insert(d.id.clone());

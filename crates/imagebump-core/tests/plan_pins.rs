@@ -150,13 +150,15 @@ fn a_reference_refused_for_another_reason_needs_no_digest() {
     let mut src = files(true);
     src.0.insert(
         PathBuf::from("pod.yaml"),
-        format!("x: &x nginx:1.2.0
+        format!(
+            "x: &x nginx:1.2.0
 kind: Pod
 spec:
   containers:
     - image: *x
     - image: nginx:1.2.0@{A}
-"),
+"
+        ),
     );
     let p = plan(&policies(""), &[wish(None, None)], &src);
     match p.outcomes.values().next() {

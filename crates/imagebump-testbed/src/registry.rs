@@ -360,7 +360,7 @@ impl TestRegistry {
     /// `GET /v2/<repo>/tags/list` lines in the access log (needs `access_log`).
     /// Waits briefly for the log to settle, since lines are written after responses.
     pub fn count_tag_list_requests(&self, repo: &str) -> usize {
-        self.count_requests(&[format!("\"GET /v2/{repo}/tags/list")], &[b' ', b'?'])
+        self.count_requests(&[format!("\"GET /v2/{repo}/tags/list")], b" ?")
     }
 
     /// `HEAD` and `GET /v2/<repo>/manifests/<reference>` lines in the access log (needs
