@@ -5,6 +5,7 @@
 //! repository that is being scanned only marks it for one follow-up scan, and the write
 //! queue keeps one wish per image.
 
+pub mod digests;
 pub mod files;
 pub(crate) mod notify;
 pub mod platforms;
@@ -394,29 +395,24 @@ impl Engine {
             }
         };
         // `digest:` and `pinDigest` policies pin every reference, so the digest is
-        // required. Other policies only keep the pins references already have: the
-        // digest is looked up, and without it a pinned reference is refused when planned
-        // (never unpinned).
-        let resolved = self.registry.resolve_digest(image, &tag).await;
-        let (digest, index_digest) = match (
-            matches!(policy.strategy, Strategy::Digest(_)) || policy.pin_digest,
-            resolved,
-        ) {
-            (true, Ok(d)) => (Some(d), None),
-            (true, Err(e)) => {
-                return (
-                    candidate,
-                    Err(Decision::Failed {
-                        stage: Stage::Registry,
-                        error: format!("cannot resolve the digest of {tag}: {e}"),
-                    }),
-                )
+        // required. Other policies only keep the pins references already have, and most
+        // references are not pinned: the writer resolves the digest when the plan finds
+        // a pin (`Plan::needs_digest`), so a scan costs one listing per repository.
+        let digest = if matches!(policy.strategy, Strategy::Digest(_)) || policy.pin_digest {
+            match self.registry.resolve_digest(image, &tag).await {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    return (
+                        candidate,
+                        Err(Decision::Failed {
+                            stage: Stage::Registry,
+                            error: format!("cannot resolve the digest of {tag}: {e}"),
+                        }),
+                    )
+                }
             }
-            (false, Ok(d)) => (None, Some(d)),
-            (false, Err(e)) => {
-                tracing::debug!(%tag, error = %e, "no index digest; pinned references of this image will be refused");
-                (None, None)
-            }
+        } else {
+            None
         };
         (
             candidate,
@@ -424,7 +420,7 @@ impl Engine {
                 id: id.clone(),
                 tag,
                 digest,
-                index_digest,
+                index_digest: None,
             }),
         )
     }

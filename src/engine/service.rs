@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use imagebump_core::decision::Decision;
-use imagebump_core::plan::{plan, Outcome, Plan};
+use imagebump_core::plan::{Outcome, Plan};
 use imagebump_git::{RetryPolicy, WorkingCopy};
 
+use super::digests::{DigestResolver, Unresolved};
 use super::files::Tree;
 use super::notify::Notifier;
 use super::status::ImageStatus;
@@ -112,6 +113,7 @@ impl Service {
             notifier: (!targets.is_empty()).then(|| Notifier::new(targets, rt.clone())),
             failures: e.failures.clone(),
             retry: RetryPolicy::default(),
+            digests: DigestResolver::new(e.registry().clone(), rt.clone()),
         })
     }
 
@@ -150,11 +152,20 @@ impl Service {
             let mut wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
             let queued = self.engine.sync_all().await;
             let policies = self.engine.policies.clone();
-            let wishes: Vec<_> = queued.into_iter().map(|q| q.wish).collect();
+            let mut wishes: Vec<_> = queued.into_iter().map(|q| q.wish).collect();
             let status = self.engine.status.clone();
+            let digests = DigestResolver::new(
+                self.engine.registry().clone(),
+                tokio::runtime::Handle::current(),
+            );
             tokio::task::spawn_blocking(move || -> anyhow::Result<Plan> {
                 wc.sync()?;
-                let p = plan(&policies, &wishes, &Tree(wc.root()));
+                let p = digests.plan(
+                    &policies,
+                    &mut wishes,
+                    &Tree(wc.root()),
+                    &mut Unresolved::new(),
+                );
                 for w in &wishes {
                     let Some(o) = p.outcomes.get(&w.id) else {
                         continue;

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use imagebump_core::decision::{Decision, Stage, WaitReason};
 use imagebump_core::message::commit_message;
-use imagebump_core::plan::plan;
 use imagebump_core::policy::PolicySet;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 
+use super::digests::{DigestResolver, Unresolved};
 use super::notify::{Notice, Notifier};
 use super::queue::{Queued, WriteQueue};
 use super::status::StatusBoard;
@@ -52,6 +52,8 @@ pub struct Writer {
     pub failures: Arc<AtomicU64>,
     /// Bounds of the push-race retry loop.
     pub retry: RetryPolicy,
+    /// Resolves the index digests pinned references need (the scan does not).
+    pub digests: DigestResolver,
 }
 
 /// Backoff between failed batches: 500 ms doubling to a minute.
@@ -121,7 +123,9 @@ impl Writer {
             self.wc = Some((self.open)()?);
         }
         let wc = self.wc.as_mut().expect("opened above");
-        let wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
+        let mut wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
+        let mut unresolved = Unresolved::new();
+        let digests = self.digests.clone();
         let policies = self.policies.clone();
         let template = self.template.clone();
         let queue = self.queue.clone();
@@ -142,7 +146,7 @@ impl Writer {
             wc,
             &self.retry,
             &wait,
-            &mut |files| Ok(plan(&policies, &wishes, files)),
+            &mut |files| Ok(digests.plan(&policies, &mut wishes, files, &mut unresolved)),
             &|p| commit_message(template.as_deref(), p, env!("CARGO_PKG_VERSION")),
         )?;
         self.metrics

@@ -51,8 +51,9 @@ pub struct Wish {
     /// The digest to pin everywhere (`digest:` and `pinDigest: true` policies); part of
     /// the chosen reference.
     pub digest: Option<String>,
-    /// The index digest of `tag` for the other policies, when the registry gave it:
-    /// written only into references that are pinned already, so a pin survives a bump.
+    /// The index digest of `tag` for the other policies: written only into references
+    /// that are pinned already, so a pin survives a bump. The scan leaves it `None`; the
+    /// writer resolves it when the plan finds a pin ([`crate::plan::Plan::needs_digest`]).
     pub index_digest: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 //! `set-image` share it, and re-planning on a fresh checkout after a push race is just
 //! calling it again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::decision::{Decision, ImageId, Stage, Wish};
@@ -157,6 +157,11 @@ pub struct Plan {
     pub matched: usize,
     /// The repository of each planned image, as its policy writes it (for commit messages).
     pub repositories: BTreeMap<ImageId, String>,
+    /// Images refused only because a reference is pinned by digest and their wish has no
+    /// [`Wish::index_digest`]: the caller resolves those digests and plans again (the
+    /// scan does not ask the registry for digests most references never need). Their
+    /// outcome stays [`Outcome::Refused`], which is the answer when no digest is found.
+    pub needs_digest: BTreeSet<ImageId>,
 }
 
 impl Plan {
@@ -286,6 +291,14 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                         continue;
                     }
                     Err(e) => {
+                        if pins == Pins::Keep
+                            && update.digest.is_none()
+                            && refused_for_the_digest(
+                                &e, &name, &text, target, &marker_id, &update, policy, &rivals,
+                            )
+                        {
+                            out.needs_digest.insert(d.id.clone());
+                        }
                         outcome = Some(Outcome::from_edit_error(e));
                         break 'targets;
                     }
@@ -462,6 +475,38 @@ fn edit_claimed(
     let mut update = update.clone();
     update.leave = leave;
     edit::edit(name, text, &t, &update)
+}
+
+/// A digest no registry serves, to learn whether an edit was refused for want of one.
+const PROBE_DIGEST: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// True when `refused` (the edit of a [`Pins::Keep`] update without a digest) was refused
+/// because a pinned reference needs the new tag's digest. The editors stop at the first
+/// value they cannot write, and under `Keep` a digest changes only pinned values: with a
+/// digest, every value before that one is written the same, so the edit fails the same
+/// way unless the first refused value was a pin. A pin found after another refusal does
+/// not count: that image is refused whatever the digest.
+#[allow(clippy::too_many_arguments)]
+fn refused_for_the_digest(
+    refused: &EditError,
+    name: &str,
+    text: &str,
+    target: &Target,
+    marker_id: &str,
+    update: &Update,
+    policy: &ImagePolicy,
+    rivals: &[(&ImageId, &ImagePolicy)],
+) -> bool {
+    if !matches!(refused, EditError::Refused { .. }) {
+        return false;
+    }
+    let mut probe = update.clone();
+    probe.digest = Some(PROBE_DIGEST.to_string());
+    match edit_claimed(name, text, target, marker_id, &probe, policy, rivals) {
+        Ok(_) => true,
+        Err(e) => e != *refused,
+    }
 }
 
 /// The tag a changed value held: the tag of a reference to the update's repository

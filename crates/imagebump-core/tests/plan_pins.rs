@@ -122,6 +122,53 @@ fn a_pinned_reference_without_a_known_digest_is_refused_not_unpinned() {
         other => panic!("{other:?}"),
     }
     assert!(p.files.is_empty());
+    // The caller learns which image needs its digest, to resolve it and plan again.
+    assert_eq!(
+        p.needs_digest.iter().collect::<Vec<_>>(),
+        [&ImageId::new("shop", "nginx")]
+    );
+}
+
+#[test]
+fn unpinned_references_need_no_digest() {
+    let p = plan(&policies(""), &[wish(None, None)], &files(false));
+    assert!(
+        matches!(p.outcomes.values().next(), Some(Outcome::Updated { .. })),
+        "{:?}",
+        p.outcomes
+    );
+    assert!(p.needs_digest.is_empty(), "{:?}", p.needs_digest);
+    assert_eq!(
+        p.files[Path::new("pod.yaml")].1,
+        files(false).0[Path::new("pod.yaml")].replace("1.2.0", "1.3.0")
+    );
+}
+
+#[test]
+fn a_reference_refused_for_another_reason_needs_no_digest() {
+    // The alias is refused before the pinned reference is reached: no digest helps.
+    let mut src = files(true);
+    src.0.insert(
+        PathBuf::from("pod.yaml"),
+        format!(
+            "x: &x nginx:1.2.0
+kind: Pod
+spec:
+  containers:
+    - image: *x
+    - image: nginx:1.2.0@{A}
+"
+        ),
+    );
+    let p = plan(&policies(""), &[wish(None, None)], &src);
+    match p.outcomes.values().next() {
+        Some(Outcome::Refused { line, why, .. }) => {
+            assert_eq!(*line, 5, "{why}");
+            assert!(!why.contains("pinned by digest"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(p.needs_digest.is_empty(), "{:?}", p.needs_digest);
 }
 
 #[test]

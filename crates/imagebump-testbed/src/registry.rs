@@ -360,14 +360,31 @@ impl TestRegistry {
     /// `GET /v2/<repo>/tags/list` lines in the access log (needs `access_log`).
     /// Waits briefly for the log to settle, since lines are written after responses.
     pub fn count_tag_list_requests(&self, repo: &str) -> usize {
+        self.count_requests(&[format!("\"GET /v2/{repo}/tags/list")], b" ?")
+    }
+
+    /// `HEAD` and `GET /v2/<repo>/manifests/<reference>` lines in the access log (needs
+    /// `access_log`), for any reference. Waits briefly for the log to settle.
+    pub fn count_manifest_requests(&self, repo: &str) -> usize {
+        let needles = ["HEAD", "GET"].map(|m| format!("\"{m} /v2/{repo}/manifests/"));
+        // The reference follows the needle: any first byte but a space ends the path.
+        let any: Vec<u8> = (0x21..0x7f).collect();
+        self.count_requests(&needles, &any)
+    }
+
+    /// Access-log lines holding one of `needles` followed by one of the bytes `next`.
+    fn count_requests(&self, needles: &[String], next: &[u8]) -> usize {
         assert!(self.opts.access_log, "start the registry with_access_log()");
-        let needle = format!("\"GET /v2/{repo}/tags/list");
         let count = || {
             self.log()
                 .lines()
                 .filter(|l| {
-                    l.find(&needle).is_some_and(|i| {
-                        matches!(l.as_bytes().get(i + needle.len()), Some(b' ' | b'?'))
+                    needles.iter().any(|needle| {
+                        l.find(needle.as_str()).is_some_and(|i| {
+                            l.as_bytes()
+                                .get(i + needle.len())
+                                .is_some_and(|b| next.contains(b))
+                        })
                     })
                 })
                 .count()
