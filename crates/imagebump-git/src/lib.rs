@@ -59,7 +59,7 @@ mod retry;
 mod sync;
 mod url;
 
-pub use auth::GitAuth;
+pub use auth::{GitAuth, GitCredentialSource};
 pub use copy::{GitConfig, WorkingCopy};
 pub use error::GitError;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};
