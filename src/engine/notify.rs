@@ -5,11 +5,12 @@
 //! receiver never holds up the writer. Webhook URLs are secrets (Slack's are bearer
 //! capabilities), so they are never logged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::secret::Secret;
+use crate::secret::LiveSecret;
 use imagebump_core::plan::PlannedChange;
 
 /// Something worth telling people about.
@@ -43,14 +44,15 @@ pub enum Format {
 /// Sends notices to every configured target.
 #[derive(Clone)]
 pub struct Notifier {
-    targets: Vec<(Secret, Format)>,
+    /// URLs follow their secret files: a rotated URL is used from the next send on.
+    targets: Vec<(Arc<LiveSecret>, Format)>,
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
 }
 
 impl Notifier {
     /// A notifier for these (URL, format) targets, sending on `runtime`.
-    pub fn new(targets: Vec<(Secret, Format)>, runtime: tokio::runtime::Handle) -> Notifier {
+    pub fn new(targets: Vec<(Arc<LiveSecret>, Format)>, runtime: tokio::runtime::Handle) -> Notifier {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -68,7 +70,7 @@ impl Notifier {
             let body = render(&notice, *format);
             let req = self
                 .client
-                .post(url.expose())
+                .post(url.current().expose())
                 .header("content-type", "application/json")
                 .body(body.to_string());
             self.runtime.spawn(async move {
