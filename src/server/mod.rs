@@ -26,6 +26,8 @@ use imagebump_webhook::{self as webhook, Action, Receiver, Scope, WebhookError, 
 mod answer;
 mod limits;
 mod replay;
+#[cfg(test)]
+mod rotation_tests;
 use answer::Answer;
 pub use limits::{ServerLimits, MAX_CONNECTIONS};
 use replay::Replays;
