@@ -143,3 +143,42 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use imagebump_testbed::standin::{Resp, StandInServer};
+
+    /// A notification URL given as `{file: …}` is read again before each send: after a
+    /// rotation the next notice goes to the new URL (a stand-in for a chat webhook).
+    #[tokio::test]
+    async fn a_rotated_notification_url_is_used_for_the_next_send() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let srv = StandInServer::start(move |req| {
+            let _ = tx.send(req.path().to_string());
+            Resp::status(200)
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, format!("http://{}/old-hook\n", srv.host())).unwrap();
+        let text = format!("notifications:\n  - url: {{file: {}}}\n", file.display());
+        let cfg = Config::parse(&dir.path().join("imagebump.yaml"), &text).unwrap();
+        let targets = crate::engine::setup::notify_targets(&cfg).unwrap();
+        let n = Notifier::new(targets, tokio::runtime::Handle::current());
+        let failure = || Notice::Failure {
+            error: "boom".into(),
+        };
+        let wait = Duration::from_secs(10);
+
+        n.send(failure());
+        let got = tokio::time::timeout(wait, rx.recv()).await.unwrap();
+        assert_eq!(got.as_deref(), Some("/old-hook"));
+        let tmp = dir.path().join("url.new");
+        std::fs::write(&tmp, format!("http://{}/new-hook\n", srv.host())).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        n.send(failure());
+        let got = tokio::time::timeout(wait, rx.recv()).await.unwrap();
+        assert_eq!(got.as_deref(), Some("/new-hook"));
+    }
+}
