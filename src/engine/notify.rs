@@ -52,7 +52,10 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier for these (URL, format) targets, sending on `runtime`.
-    pub fn new(targets: Vec<(Arc<LiveSecret>, Format)>, runtime: tokio::runtime::Handle) -> Notifier {
+    pub fn new(
+        targets: Vec<(Arc<LiveSecret>, Format)>,
+        runtime: tokio::runtime::Handle,
+    ) -> Notifier {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
