@@ -5,6 +5,7 @@
 //! value type: a resolved [`Secret`] prints as `***` in `Debug` and `Display`, so a stray
 //! `{:?}` in a log line cannot leak it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -91,21 +92,36 @@ impl SecretRef {
 }
 
 /// A resolved secret that follows its file: a `{file: …}` secret is read again when the
-/// file's metadata (modification time, length, inode) changes — a rotated password
-/// file, or a Kubernetes Secret update, which swaps the file under a symlink — so the
-/// next request uses the new value without a restart. An `{env: …}` secret is fixed.
-/// Checking costs one `stat` per use.
+/// file's metadata (modification or change time, length, inode) changes — a rotated
+/// password file, or a Kubernetes Secret update, which swaps the file under a symlink —
+/// so the next request uses the new value without a restart. An `{env: …}` secret is
+/// fixed. Checking costs one `stat` per use.
+///
+/// A file that cannot be read (mid-rotation, removed, no longer readable) keeps the last
+/// good value: once per version of the file that fails, it warns (naming the file, never
+/// the value) and counts a read error (see [`read_errors`]), then is tried again when
+/// the file changes.
 #[derive(Debug)]
 pub struct LiveSecret {
     source: SecretRef,
-    /// The file's metadata when last read, and the value read then.
-    last: Mutex<(Option<Stamp>, Secret)>,
+    describe: String,
+    last: Mutex<Last>,
 }
 
-/// What identifies one version of a file.
+#[derive(Debug)]
+struct Last {
+    /// The file's metadata when last looked at (read or failed).
+    seen: Option<Stamp>,
+    /// The last value read.
+    value: Secret,
+}
+
+/// What identifies one version of a file (`ctime` so that a `chmod` that makes it
+/// readable again counts as a change).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     modified: Option<SystemTime>,
+    changed: (i64, i64),
     len: u64,
     inode: u64,
 }
@@ -115,41 +131,93 @@ fn stamp(path: &std::path::Path) -> Option<Stamp> {
     let m = std::fs::metadata(path).ok()?;
     Some(Stamp {
         modified: m.modified().ok(),
+        changed: (m.ctime(), m.ctime_nsec()),
         len: m.len(),
         inode: m.ino(),
     })
+}
+
+/// Read errors by secret description (`file /run/x`), for
+/// `imagebump_secret_read_errors_total`. Process-wide because secrets are resolved in
+/// several places (registry client, git, receivers, notifications); bounded by the
+/// number of configured `{file: …}` secrets.
+static READ_ERRORS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn count_errors(describe: &str, add: u64) {
+    let mut m = READ_ERRORS.lock().unwrap_or_else(|e| e.into_inner());
+    *m.entry(describe.to_string()).or_insert(0) += add;
+}
+
+/// Read errors of followed secret files so far, by the reference's description (never
+/// the value); every followed file is listed, at 0 until it fails.
+pub fn read_errors() -> BTreeMap<String, u64> {
+    READ_ERRORS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// [`read_errors`] as an OpenMetrics counter family, `imagebump_secret_read_errors`.
+pub fn read_errors_metrics() -> String {
+    let mut out = String::from(
+        "# HELP imagebump_secret_read_errors Secret files that could not be read after they changed (the previous value is kept).\n# TYPE imagebump_secret_read_errors counter\n",
+    );
+    for (secret, n) in read_errors() {
+        let label = secret
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        out.push_str(&format!(
+            "imagebump_secret_read_errors_total{{secret=\"{label}\"}} {n}\n"
+        ));
+    }
+    out
 }
 
 impl LiveSecret {
     /// Resolves the secret now (failing like [`SecretRef::resolve`]) and keeps
     /// following it.
     pub fn new(source: &SecretRef) -> Result<LiveSecret, SecretError> {
-        let st = match source {
+        let seen = match source {
             SecretRef::File(p) => stamp(p),
             SecretRef::Env(_) => None,
         };
         let value = source.resolve()?;
+        let describe = source.describe();
+        if let SecretRef::File(_) = source {
+            count_errors(&describe, 0);
+        }
         Ok(LiveSecret {
             source: source.clone(),
-            last: Mutex::new((st, value)),
+            describe,
+            last: Mutex::new(Last { seen, value }),
         })
     }
 
-    /// The value as of now: re-read when the file changed. A file that cannot be read
-    /// (mid-rotation, removed) keeps the last value, with a warning, and is tried again
-    /// on the next use.
+    /// Where the secret comes from, safe to print.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// The value as of now: re-read when the file changed; the last good value when it
+    /// cannot be read.
     pub fn current(&self) -> Secret {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let SecretRef::File(p) = &self.source {
             let now = stamp(p);
-            if now.is_some() && now != last.0 {
+            if now != last.seen {
+                last.seen = now;
                 match self.source.resolve() {
-                    Ok(v) => *last = (now, v),
-                    Err(e) => tracing::warn!(error = %e, "keeping the previous secret value"),
+                    Ok(v) => last.value = v,
+                    Err(e) => {
+                        count_errors(&self.describe, 1);
+                        tracing::warn!(secret = %self.describe, error = %e,
+                            "cannot read the rotated secret; keeping the previous value");
+                    }
                 }
             }
         }
-        last.1.clone()
+        last.value.clone()
     }
 }
 
@@ -175,6 +243,36 @@ mod tests {
             "rotated",
             "a missing file keeps the value"
         );
+    }
+
+    #[test]
+    fn an_unreadable_rotated_file_keeps_the_value_and_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tok");
+        std::fs::write(&p, "good\n").unwrap();
+        let r = SecretRef::File(p.clone());
+        let s = LiveSecret::new(&r).unwrap();
+        let errors = || read_errors().get(&r.describe()).copied();
+        assert_eq!(errors(), Some(0), "listed at 0 from the start");
+        // Rotated to something that is not a file of text (reading fails, stat works:
+        // root may read any mode, so permissions cannot make it fail here).
+        std::fs::remove_file(&p).unwrap();
+        std::fs::create_dir(&p).unwrap();
+        assert_eq!(s.current().expose(), "good");
+        assert_eq!(s.current().expose(), "good");
+        assert_eq!(errors(), Some(1), "one failed version, one error");
+        let text = read_errors_metrics();
+        let line = format!(
+            "imagebump_secret_read_errors_total{{secret=\"file {}\"}} 1\n",
+            p.display()
+        );
+        assert!(text.contains(&line), "{text}");
+        assert!(!text.contains("good"));
+        // Fixed: the next use reads it.
+        std::fs::remove_dir(&p).unwrap();
+        std::fs::write(&p, "fixed\n").unwrap();
+        assert_eq!(s.current().expose(), "fixed");
+        assert_eq!(errors(), Some(1));
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! receiver never holds up the writer. Webhook URLs are secrets (Slack's are bearer
 //! capabilities), so they are never logged.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::secret::Secret;
+use crate::secret::LiveSecret;
 use imagebump_core::plan::PlannedChange;
 
 /// Something worth telling people about.
@@ -43,14 +44,18 @@ pub enum Format {
 /// Sends notices to every configured target.
 #[derive(Clone)]
 pub struct Notifier {
-    targets: Vec<(Secret, Format)>,
+    /// URLs follow their secret files: a rotated URL is used from the next send on.
+    targets: Vec<(Arc<LiveSecret>, Format)>,
     client: reqwest::Client,
     runtime: tokio::runtime::Handle,
 }
 
 impl Notifier {
     /// A notifier for these (URL, format) targets, sending on `runtime`.
-    pub fn new(targets: Vec<(Secret, Format)>, runtime: tokio::runtime::Handle) -> Notifier {
+    pub fn new(
+        targets: Vec<(Arc<LiveSecret>, Format)>,
+        runtime: tokio::runtime::Handle,
+    ) -> Notifier {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -68,7 +73,7 @@ impl Notifier {
             let body = render(&notice, *format);
             let req = self
                 .client
-                .post(url.expose())
+                .post(url.current().expose())
                 .header("content-type", "application/json")
                 .body(body.to_string());
             self.runtime.spawn(async move {
@@ -139,5 +144,44 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
         (Notice::Failure { error }, Format::Slack) => {
             json!({ "text": format!(":warning: imagebump cannot write to git: {error}") })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use imagebump_testbed::standin::{Resp, StandInServer};
+
+    /// A notification URL given as `{file: …}` is read again before each send: after a
+    /// rotation the next notice goes to the new URL (a stand-in for a chat webhook).
+    #[tokio::test]
+    async fn a_rotated_notification_url_is_used_for_the_next_send() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let srv = StandInServer::start(move |req| {
+            let _ = tx.send(req.path().to_string());
+            Resp::status(200)
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, format!("http://{}/old-hook\n", srv.host())).unwrap();
+        let text = format!("notifications:\n  - url: {{file: {}}}\n", file.display());
+        let cfg = Config::parse(&dir.path().join("imagebump.yaml"), &text).unwrap();
+        let targets = crate::engine::setup::notify_targets(&cfg).unwrap();
+        let n = Notifier::new(targets, tokio::runtime::Handle::current());
+        let failure = || Notice::Failure {
+            error: "boom".into(),
+        };
+        let wait = Duration::from_secs(10);
+
+        n.send(failure());
+        let got = tokio::time::timeout(wait, rx.recv()).await.unwrap();
+        assert_eq!(got.as_deref(), Some("/old-hook"));
+        let tmp = dir.path().join("url.new");
+        std::fs::write(&tmp, format!("http://{}/new-hook\n", srv.host())).unwrap();
+        std::fs::rename(&tmp, &file).unwrap();
+        n.send(failure());
+        let got = tokio::time::timeout(wait, rx.recv()).await.unwrap();
+        assert_eq!(got.as_deref(), Some("/new-hook"));
     }
 }

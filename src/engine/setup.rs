@@ -1,6 +1,7 @@
 //! Turning the service config into live parts: a registry client, a git config with
-//! resolved credentials, notification targets. Secrets are resolved here, at start-up,
-//! so a missing one fails fast with a message naming where it was expected.
+//! credentials, notification targets. Secrets are resolved here, at start-up, so a
+//! missing one fails fast with a message naming where it was expected; `{file: …}`
+//! secrets are then followed ([`LiveSecret`]), so a rotated one is used without a restart.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,15 +11,15 @@ use anyhow::{bail, Context};
 use super::notify::Format;
 use crate::config::Config;
 use crate::secret::{LiveSecret, Secret, SecretRef};
-use imagebump_git::{GitAuth, GitConfig};
+use imagebump_git::{GitAuth, GitConfig, GitCredentialSource};
 use imagebump_registry::{
     ClientOptions, CredentialLookup, CredentialSource, DockerConfig, RegistryClient,
     RegistryOptions,
 };
 use std::sync::{Arc, Mutex};
 
-/// Registry credentials that follow their secret files, so a rotated password is used
-/// on the next request without a restart.
+/// Registry or git credentials that follow their secret files, so a rotated password is
+/// used on the next request (or fetch/push) without a restart.
 struct LiveCredentials {
     username: LiveSecret,
     password: LiveSecret,
@@ -30,6 +31,15 @@ impl CredentialSource for LiveCredentials {
             self.username.current().expose().to_string(),
             self.password.current(),
         ))
+    }
+}
+
+impl GitCredentialSource for LiveCredentials {
+    fn current(&self) -> (String, String) {
+        (
+            self.username.current().expose().to_string(),
+            self.password.current().expose().to_string(),
+        )
     }
 }
 
@@ -111,14 +121,11 @@ pub fn git_config(cfg: &Config) -> anyhow::Result<GitConfig> {
         bail!("the config has no git section");
     };
     let auth = if let Some(c) = &g.credentials {
-        GitAuth::UserPass {
-            username: resolve(&c.username, "git.credentials.username")?
-                .expose()
-                .to_string(),
-            password: resolve(&c.password, "git.credentials.password")?
-                .expose()
-                .to_string(),
-        }
+        // Resolved now (a missing secret fails start-up), then asked on each fetch/push.
+        GitAuth::UserPassFrom(Arc::new(LiveCredentials {
+            username: live(&c.username, "git.credentials.username")?,
+            password: live(&c.password, "git.credentials.password")?,
+        }))
     } else if let Some(k) = &g.ssh_key {
         GitAuth::SshKey {
             private_key: secret_file(k, &cfg.state_dir(), "ssh_key")?,
@@ -141,13 +148,14 @@ pub fn git_config(cfg: &Config) -> anyhow::Result<GitConfig> {
     })
 }
 
-/// Notification targets with their URLs resolved.
-pub fn notify_targets(cfg: &Config) -> anyhow::Result<Vec<(Secret, Format)>> {
+/// Notification targets with their URLs resolved now and followed (read again before a
+/// send when the file changed).
+pub fn notify_targets(cfg: &Config) -> anyhow::Result<Vec<(Arc<LiveSecret>, Format)>> {
     cfg.notifications
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let url = resolve(&n.url, &format!("notifications[{i}].url"))?;
+            let url = Arc::new(live(&n.url, &format!("notifications[{i}].url"))?);
             let format = if n.format == "slack" {
                 Format::Slack
             } else {
@@ -255,5 +263,49 @@ mod tests {
         std::fs::write(&tmp, docker("new-pass")).unwrap();
         std::fs::rename(&tmp, &file).unwrap();
         assert_eq!(*client.list_tags_fresh(&img).await.unwrap(), vec!["1.0"]);
+    }
+
+    /// One write through the copy: sync, edit, commit, push.
+    fn write(wc: &mut imagebump_git::WorkingCopy, text: &str) -> Result<(), String> {
+        let base = wc.sync().map_err(|e| format!("{e:?}"))?;
+        wc.write_file(Path::new("deploy.yaml"), text).unwrap();
+        let c = wc
+            .commit(&base, &[PathBuf::from("deploy.yaml")], "bump")
+            .unwrap()
+            .unwrap();
+        wc.push(&c).map(|_| ()).map_err(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn a_rotated_git_password_file_is_used_without_a_restart() {
+        use imagebump_testbed::gitserver::HttpGitServer;
+        let mut srv = HttpGitServer::start("robot", "old-Token-1");
+        let origin = srv.create_repo("fleet", &[("deploy.yaml", "image: app:1\n")]);
+        let dir = tempfile::tempdir().unwrap();
+        let (user, pw) = (dir.path().join("user"), dir.path().join("password"));
+        std::fs::write(&user, "robot\n").unwrap();
+        std::fs::write(&pw, "old-Token-1\n").unwrap();
+        let text = format!(
+            "git:\n  url: {}\n  branch: main\n  author: {{name: a, email: a@b.c}}\n  credentials: {{username: {{file: {}}}, password: {{file: {}}}}}\n",
+            srv.url("fleet"),
+            user.display(),
+            pw.display()
+        );
+        let cfg = Config::parse(&dir.path().join("imagebump.yaml"), &text).unwrap();
+        let state = dir.path().join("state");
+        let mut wc = imagebump_git::WorkingCopy::open(&state, git_config(&cfg).unwrap()).unwrap();
+        write(&mut wc, "image: app:2\n").unwrap();
+        srv.set_password("new-Token-2");
+        let e = write(&mut wc, "image: app:3\n").unwrap_err();
+        assert!(e.contains("Auth"), "the old password is refused: {e}");
+        // The Secret is updated (a new file renamed over the old one, as kubelet does).
+        let tmp = dir.path().join("password.new");
+        std::fs::write(&tmp, "new-Token-2\n").unwrap();
+        std::fs::rename(&tmp, &pw).unwrap();
+        write(&mut wc, "image: app:3\n").unwrap();
+        assert_eq!(
+            origin.read("main", "deploy.yaml").unwrap(),
+            "image: app:3\n"
+        );
     }
 }

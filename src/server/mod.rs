@@ -20,49 +20,94 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::secret::LiveSecret;
 use imagebump_webhook::{self as webhook, Action, Receiver, Scope, WebhookError, MAX_BODY};
 
 mod answer;
 mod limits;
 mod replay;
+#[cfg(test)]
+mod rotation_tests;
 use answer::Answer;
 pub use limits::{ServerLimits, MAX_CONNECTIONS};
 use replay::Replays;
+
+/// A configured receiver whose secret may follow its file: the webhook crate stays pure,
+/// so the handler resolves the current secret and hands it a [`Receiver`] per request.
+pub struct LiveReceiver {
+    receiver: Receiver,
+    /// `None`: the secret in `receiver` is fixed.
+    secret: Option<LiveSecret>,
+}
+
+impl LiveReceiver {
+    /// A receiver whose secret is read again when its file changes.
+    pub fn following(receiver: Receiver, secret: LiveSecret) -> LiveReceiver {
+        LiveReceiver {
+            receiver,
+            secret: Some(secret),
+        }
+    }
+
+    /// The receiver with its secret as of now.
+    fn now(&self) -> std::borrow::Cow<'_, Receiver> {
+        match &self.secret {
+            None => std::borrow::Cow::Borrowed(&self.receiver),
+            Some(s) => {
+                let mut r = self.receiver.clone();
+                r.secret = s.current();
+                std::borrow::Cow::Owned(r)
+            }
+        }
+    }
+}
+
+impl From<Receiver> for LiveReceiver {
+    fn from(receiver: Receiver) -> LiveReceiver {
+        LiveReceiver {
+            receiver,
+            secret: None,
+        }
+    }
+}
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
     engine: Arc<Engine>,
-    receivers: Arc<Vec<Receiver>>,
+    receivers: Arc<Vec<LiveReceiver>>,
     ready: Arc<AtomicBool>,
     replays: Arc<Replays>,
 }
 
 impl AppState {
     /// State over an engine and its receivers; `ready` turns true once git is reachable.
-    pub fn new(engine: Arc<Engine>, receivers: Vec<Receiver>, ready: Arc<AtomicBool>) -> AppState {
+    pub fn new(
+        engine: Arc<Engine>,
+        receivers: Vec<impl Into<LiveReceiver>>,
+        ready: Arc<AtomicBool>,
+    ) -> AppState {
         AppState {
             engine,
-            receivers: Arc::new(receivers),
+            receivers: Arc::new(receivers.into_iter().map(Into::into).collect()),
             ready,
             replays: Arc::new(Replays::default()),
         }
     }
 }
 
-/// The config's receivers with their secrets resolved and checked.
-pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<Receiver>> {
+/// The config's receivers with their secrets resolved and checked, then followed: after
+/// a rotation, the next delivery is checked against the new secret.
+pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<LiveReceiver>> {
     let mut out = Vec::new();
     for r in &cfg.receivers {
         let provider = r.provider;
-        let secret = r
-            .secret
-            .resolve()
+        let live = LiveSecret::new(&r.secret)
             .with_context(|| format!("receivers: {}: secret ({})", r.name, r.secret.describe()))?;
         let rec = Receiver {
             name: r.name.clone(),
             provider,
-            secret,
+            secret: live.current(),
             registry: r.registry.clone(),
             header: r.header.clone(),
             repositories: r.repositories.iter().map(|n| n.0.clone()).collect(),
@@ -71,7 +116,7 @@ pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<Receiver>> {
         if let Some(p) = rec.problems().into_iter().next() {
             anyhow::bail!("receivers: {p}");
         }
-        out.push(rec);
+        out.push(LiveReceiver::following(rec, live));
     }
     Ok(out)
 }
@@ -146,7 +191,7 @@ fn deliver(
 ) -> Response {
     let arrived = Instant::now();
     let m = &st.engine.metrics;
-    let Some(receiver) = webhook::find_receiver(&st.receivers, &name) else {
+    let Some(live) = st.receivers.iter().find(|r| r.receiver.name == name) else {
         m.webhook("unknown", "not_found");
         return error(StatusCode::NOT_FOUND, format!("no receiver named {name:?}"));
     };
@@ -171,6 +216,8 @@ fn deliver(
             return error(StatusCode::BAD_REQUEST, e.body_text());
         }
     };
+    let receiver = live.now();
+    let receiver = receiver.as_ref();
     let delivery = match webhook::receive(receiver, &headers, path_secret.as_deref(), &body) {
         Ok(d) => d,
         Err(e) => {
@@ -248,6 +295,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
 async fn metrics(State(st): State<AppState>) -> Response {
     let mut text = st.engine.metrics.encode();
     text.push_str(&registry_metrics(&st.engine.registry().metrics()));
+    text.push_str(&crate::secret::read_errors_metrics());
     text.push_str("# EOF\n");
     (
         [(

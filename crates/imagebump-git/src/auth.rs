@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use git2::{CertificateCheckStatus, CredentialType, ErrorClass, ErrorCode, RemoteCallbacks};
 
@@ -12,7 +13,16 @@ use crate::error::{git_err, GitError};
 use crate::known_hosts::known_hosts_check;
 use crate::url::{redact_url, ssh_port};
 
-/// How to authenticate to the git server. Secrets are already resolved by the caller.
+/// HTTP(S) credentials that may change while a working copy is open (a rotated password
+/// file, a Kubernetes Secret update). Asked once per network operation (each fetch, each
+/// push), so it must be cheap (e.g. re-read a file only when its metadata changed).
+pub trait GitCredentialSource: Send + Sync {
+    /// The current (username, password or token).
+    fn current(&self) -> (String, String);
+}
+
+/// How to authenticate to the git server. Secrets are resolved by the caller, or asked
+/// of a [`GitCredentialSource`] on each connection.
 #[derive(Clone, Default)]
 pub enum GitAuth {
     /// No credentials (file://, anonymous HTTP, or credentials carried by the URL).
@@ -25,6 +35,10 @@ pub enum GitAuth {
         /// The password or token.
         password: String,
     },
+    /// HTTP(S) basic authentication with credentials that may change: asked of the
+    /// source before each fetch and push, so a rotated password is used without
+    /// reopening the copy.
+    UserPassFrom(Arc<dyn GitCredentialSource>),
     /// SSH private key. `known_hosts`, when set, is the only source of trusted host keys;
     /// otherwise libgit2's default (`~/.ssh/known_hosts`) applies.
     SshKey {
@@ -38,12 +52,26 @@ pub enum GitAuth {
 }
 
 impl GitAuth {
-    /// The secret to scrub from messages, if any.
-    pub(crate) fn secret(&self) -> Option<&str> {
+    /// The secret to scrub from messages, if any (the current one, for a source).
+    pub(crate) fn secret(&self) -> Option<String> {
         match self {
-            GitAuth::UserPass { password, .. } => Some(password.as_str()),
-            GitAuth::SshKey { passphrase, .. } => passphrase.as_deref(),
+            GitAuth::UserPass { password, .. } => Some(password.clone()),
+            GitAuth::UserPassFrom(src) => Some(src.current().1),
+            GitAuth::SshKey { passphrase, .. } => passphrase.clone(),
             GitAuth::None => None,
+        }
+    }
+
+    /// The credentials for one network operation: a source is asked now, so that the
+    /// credentials callback (called several times per operation) and the scrubbing of
+    /// its errors see one and the same value.
+    pub(crate) fn for_connection(&self) -> GitAuth {
+        match self {
+            GitAuth::UserPassFrom(src) => {
+                let (username, password) = src.current();
+                GitAuth::UserPass { username, password }
+            }
+            other => other.clone(),
         }
     }
 }
@@ -57,6 +85,7 @@ impl fmt::Debug for GitAuth {
                 .field("username", username)
                 .field("password", &"<redacted>")
                 .finish(),
+            GitAuth::UserPassFrom(_) => f.write_str("UserPassFrom(<source>)"),
             GitAuth::SshKey {
                 private_key,
                 passphrase,
@@ -126,6 +155,8 @@ pub(crate) fn callbacks<'a>(
                 }
                 fail("the server asks for a kind of credential other than an SSH key")
             }
+            // Callers hand over `for_connection()`, which never is a source.
+            GitAuth::UserPassFrom(_) => fail("internal: credentials source not resolved"),
             GitAuth::None => fail("the server requires authentication and none is configured"),
         }
     });

@@ -345,7 +345,7 @@ impl WorkingCopy {
     }
 
     pub(crate) fn git_err(&self, op: &'static str, e: git2::Error) -> GitError {
-        git_err(op, &self.display_url, e, self.auth.secret())
+        git_err(op, &self.display_url, e, self.auth.secret().as_deref())
     }
 
     /// Bring a reopened copy back to a clean state at the remote head.

@@ -32,6 +32,8 @@
 //!   `commit`, `push`, `head_file`.
 //! - Values: [`GitConfig`], [`GitAuth`], [`Base`], [`LocalCommit`], [`Pushed`],
 //!   [`RetryPolicy`] (with `backoff`).
+//! - [`GitCredentialSource`]: HTTP(S) credentials asked before each fetch and push
+//!   ([`GitAuth::UserPassFrom`]), so a rotated password needs no reopen.
 //! - Errors: [`GitError`] (with `is_transient`), [`PushError`] (`Moved` or `Failed`).
 //! - Helpers: [`safe_join`] (path safety), [`redact_url`], [`yaml_files`] and
 //!   [`write_atomically`].
@@ -59,7 +61,7 @@ mod retry;
 mod sync;
 mod url;
 
-pub use auth::GitAuth;
+pub use auth::{GitAuth, GitCredentialSource};
 pub use copy::{GitConfig, WorkingCopy};
 pub use error::GitError;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};

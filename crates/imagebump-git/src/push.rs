@@ -189,7 +189,7 @@ impl WorkingCopy {
             }
             // Left `touched`: the next sync scans again.
             Some(Ok((Err(e), _))) => {
-                tracing::debug!(error = %scrub(e.message(), self.auth.secret()),
+                tracing::debug!(error = %scrub(e.message(), self.auth.secret().as_deref()),
                 "could not scan the working tree")
             }
             Some(Err(_)) => tracing::debug!("the working tree scan panicked"),
@@ -328,7 +328,9 @@ impl WorkingCopy {
     /// server refused the ref).
     fn push_smart(&self, commit: &LocalCommit, dst: &str) -> Result<(), PushError> {
         let st = AuthState::default();
-        let secret = self.auth.secret();
+        let auth = self.auth.for_connection();
+        let secret = auth.secret();
+        let secret = secret.as_deref();
         let status: RefCell<Option<(String, String)>> = RefCell::new(None);
         let moved: RefCell<Option<String>> = RefCell::new(None);
         // What the server's hooks printed (sideband): the words a refusal is made of.
@@ -343,7 +345,7 @@ impl WorkingCopy {
                 .repo
                 .remote_anonymous(&self.remote_url)
                 .map_err(|e| PushError::Failed(self.git_err("push", e)))?;
-            let mut cb = callbacks(&self.auth, &self.remote_url, &st);
+            let mut cb = callbacks(&auth, &self.remote_url, &st);
             cb.sideband_progress(|text| {
                 let mut said = remote_said.borrow_mut();
                 let room = REMOTE_SAID_MAX.saturating_sub(said.len());

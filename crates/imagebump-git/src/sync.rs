@@ -136,7 +136,7 @@ impl WorkingCopy {
     /// as it is cheap); bring them to `base` touching only the paths that differ. `Err` is
     /// the reason to do the full reset instead; the copy may then be anywhere in between.
     fn update_from(&self, at: Oid, base: Oid) -> Result<&'static str, String> {
-        let e = |e: git2::Error| scrub(e.message(), self.auth.secret());
+        let e = |e: git2::Error| scrub(e.message(), self.auth.secret().as_deref());
         let at_tree = self
             .repo
             .find_commit(at)
@@ -279,7 +279,7 @@ impl WorkingCopy {
         };
         if let Err(e) = checkout(&self.repo) {
             // An unreadable index (crash while writing it) blocks the checkout: rebuild it.
-            tracing::warn!(url = %self.display_url, error = %scrub(e.message(), self.auth.secret()),
+            tracing::warn!(url = %self.display_url, error = %scrub(e.message(), self.auth.secret().as_deref()),
                 "checkout failed, rebuilding the index");
             let _ = fs::remove_file(self.repo.path().join("index"));
             checkout(&self.repo).map_err(|e| self.git_err("reset", e))?;
@@ -302,9 +302,10 @@ impl WorkingCopy {
     /// remote-tracking refs at them (deleting those of branches that are gone).
     pub(crate) fn fetch(&self) -> Result<Tips, GitError> {
         let st = AuthState::default();
-        let secret = self.auth.secret();
+        let auth = self.auth.for_connection();
+        let secret = auth.secret();
         let remote_err =
-            |e: git2::Error| map_remote_err("fetch", e, &st, &self.display_url, secret);
+            |e: git2::Error| map_remote_err("fetch", e, &st, &self.display_url, secret.as_deref());
         let mut remote = self
             .repo
             .remote_anonymous(&self.remote_url)
@@ -315,7 +316,7 @@ impl WorkingCopy {
             let mut conn = remote
                 .connect_auth(
                     Direction::Fetch,
-                    Some(callbacks(&self.auth, &self.remote_url, &st)),
+                    Some(callbacks(&auth, &self.remote_url, &st)),
                     None,
                 )
                 .map_err(remote_err)?;
@@ -344,7 +345,7 @@ impl WorkingCopy {
             }
             if !refspecs.is_empty() {
                 let mut fo = FetchOptions::new();
-                fo.remote_callbacks(callbacks(&self.auth, &self.remote_url, &st))
+                fo.remote_callbacks(callbacks(&auth, &self.remote_url, &st))
                     .download_tags(AutotagOption::None)
                     .update_fetchhead(false);
                 let specs: Vec<&str> = refspecs.iter().map(String::as_str).collect();

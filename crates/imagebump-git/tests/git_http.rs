@@ -5,10 +5,11 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{fast_retry, land, land_file};
-use imagebump_git::{GitAuth, GitConfig, GitError, WorkingCopy};
+use imagebump_git::{GitAuth, GitConfig, GitCredentialSource, GitError, WorkingCopy};
 use imagebump_testbed::gitserver::{CliClone, HttpGitServer};
 
 const USER: &str = "robot";
@@ -200,5 +201,40 @@ fn race_over_http_both_commits_land_without_force() {
     assert_eq!(
         origin.read("main", "deploy.yaml").unwrap(),
         "image: app:2\n"
+    );
+}
+
+/// Credentials that a test rotates, like a password file that kubelet replaces.
+struct Rotating(Mutex<String>);
+
+impl GitCredentialSource for Rotating {
+    fn current(&self) -> (String, String) {
+        (USER.into(), self.0.lock().unwrap().clone())
+    }
+}
+
+#[test]
+fn a_rotated_password_is_used_on_the_next_write_without_reopening() {
+    let mut srv = HttpGitServer::start(USER, PASS);
+    let origin = srv.create_repo("fleet", &[("deploy.yaml", "image: app:1\n")]);
+    let state = tempfile::tempdir().unwrap();
+    let creds = Arc::new(Rotating(Mutex::new(PASS.into())));
+    let auth = GitAuth::UserPassFrom(creds.clone());
+    let mut wc = WorkingCopy::open(state.path(), cfg(srv.url("fleet"), auth)).unwrap();
+    bump(&mut wc, "image: app:2\n", "before rotation").unwrap();
+
+    // The server rotates first: the old password is refused, as an auth error.
+    srv.set_password("rotated-Token-43");
+    let err = land_file(&mut wc, "deploy.yaml", "image: app:3\n", "during").unwrap_err();
+    assert!(matches!(err, GitError::Auth { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("rotated-Token-43"));
+
+    // Then the secret: the same copy fetches and pushes with the new one.
+    *creds.0.lock().unwrap() = "rotated-Token-43".into();
+    let out = bump(&mut wc, "image: app:3\n", "after rotation").unwrap();
+    assert_eq!(origin.head("main").unwrap(), out.pushed.commit);
+    assert_eq!(
+        origin.read("main", "deploy.yaml").unwrap(),
+        "image: app:3\n"
     );
 }

@@ -444,6 +444,19 @@ impl HttpGitServer {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Rotate the password: nginx reads the htpasswd file on every request, so the next
+    /// request needs the new one and the old one is refused.
+    pub fn set_password(&mut self, pass: &str) {
+        let file = self.dir.path().join("htpasswd");
+        let st = Command::new("htpasswd")
+            .args(["-bc", file.to_str().unwrap(), &self.user, pass])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "htpasswd failed");
+        self.password = pass.into();
+    }
 }
 
 fn which(names: &[&'static str]) -> Vec<&'static str> {
