@@ -180,6 +180,38 @@ images:
             && young.ends_with(" old; minAge 30m: waiting"),
         "{young}"
     );
+
+    // `imagebump test --policy` honours both keys, asking the registry like a scan.
+    let one = |repo: &str, keys: &str| {
+        std::fs::write(
+            dir.join("one.yaml"),
+            format!("application: t\nimages:\n  - repository: {h}/{repo}\n{keys}    targets: [{{manifest: a.yaml}}]\n"),
+        )
+        .unwrap();
+    };
+    let test = |extra: &[&str]| {
+        let mut args = vec!["test", "--policy", "one.yaml", "--config", "imagebump.yaml"];
+        args.extend_from_slice(extra);
+        support::cli::run(dir, &args, &[("IMAGEBUMP_LOG", "warn")])
+    };
+    one("team/app", "    semver: '*'\n    minAge: 30m\n");
+    let r = test(&[]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "1.2.0\n"), "{r:?}");
+    one("team/both", "    alphabetical: asc\n    newestBuild: true\n");
+    let r = test(&[]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "main-aaa\n"), "{r:?}");
+    one("team/young", "    semver: '*'\n    minAge: 30m\n");
+    let r = test(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("minAge 30m: waiting"), "{r:?}");
+    // Tags given on the command line carry no build time: an error, not a guess.
+    let r = support::cli::run(
+        dir,
+        &["test", "--policy", "one.yaml", "1.0.0"],
+        &[("IMAGEBUMP_LOG", "warn")],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("minAge/newestBuild"), "{r:?}");
 }
 
 #[test]

@@ -185,3 +185,42 @@ mod tests {
             .contains("not a duration"));
     }
 }
+
+#[cfg(test)]
+mod load_tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn parse(extra: &str) -> Result<crate::policy::PolicyFile, String> {
+        let text = format!("application: a\nimages:\n  - repository: x\n{extra}");
+        crate::policy::parse_policy(Path::new("p.yaml"), &text).map_err(|p| p.to_string())
+    }
+
+    #[test]
+    fn keys_load_and_combine_with_ordering_strategies() {
+        let p = parse("    semver: '*'\n    minAge: 1h 30m\n    newestBuild: true\n").unwrap();
+        assert_eq!(p.images[0].min_age, Some(Duration::from_secs(5400)));
+        assert!(p.images[0].newest_build);
+        // The build time is the order: the tag-order downgrade guard is off.
+        assert!(p.images[0].selector().allow_downgrade);
+        let p = parse("    alphabetical: asc\n").unwrap();
+        assert_eq!((p.images[0].min_age, p.images[0].newest_build), (None, false));
+        assert!(!p.images[0].selector().allow_downgrade);
+    }
+
+    #[test]
+    fn bad_values_and_combinations_name_the_line() {
+        let e = parse("    semver: '*'\n    minAge: soon\n").unwrap_err();
+        assert!(e.starts_with("p.yaml:5:") && e.contains("not a duration"), "{e}");
+        let e = parse("    semver: '*'\n    minAge: 500d\n").unwrap_err();
+        assert!(e.starts_with("p.yaml:5:") && e.contains("between 1s and 365d"), "{e}");
+        let e = parse("    semver: '*'\n    newestBuild: yes please\n").unwrap_err();
+        assert!(e.starts_with("p.yaml:"), "{e}");
+        let e = parse("    digest: latest\n    minAge: 30m\n").unwrap_err();
+        assert!(e.contains("minAge: a digest: policy"), "{e}");
+        let e = parse("    digest: latest\n    newestBuild: true\n").unwrap_err();
+        assert!(e.contains("remove newestBuild"), "{e}");
+        let e = parse("    semver: '*'\n    pinned: 1.0.0\n    minAge: 30m\n").unwrap_err();
+        assert!(e.contains("pinned: image stays at its tag"), "{e}");
+    }
+}
