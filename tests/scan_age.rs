@@ -147,7 +147,10 @@ images:
     let files = [
         ("app.yaml", deployment(&format!("{h}/team/app:1.1.0"))),
         ("young.yaml", deployment(&format!("{h}/team/young:0.9.0"))),
-        ("build.yaml", deployment(&format!("{h}/team/build:main-bbb"))),
+        (
+            "build.yaml",
+            deployment(&format!("{h}/team/build:main-bbb")),
+        ),
         ("both.yaml", deployment(&format!("{h}/team/both:main-bbb"))),
     ];
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
@@ -157,10 +160,7 @@ images:
     // A tag that is too young is a wait, not a failure.
     assert_eq!(r.code, 0, "{r:?}");
     let read = |p: &str| repo.read("main", p).unwrap();
-    assert_eq!(
-        read("app.yaml"),
-        deployment(&format!("{h}/team/app:1.2.0"))
-    );
+    assert_eq!(read("app.yaml"), deployment(&format!("{h}/team/app:1.2.0")));
     assert_eq!(read("young.yaml"), files[1].1, "too young: untouched");
     assert_eq!(
         read("build.yaml"),
@@ -197,7 +197,10 @@ images:
     one("team/app", "    semver: '*'\n    minAge: 30m\n");
     let r = test(&[]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "1.2.0\n"), "{r:?}");
-    one("team/both", "    alphabetical: asc\n    newestBuild: true\n");
+    one(
+        "team/both",
+        "    alphabetical: asc\n    newestBuild: true\n",
+    );
     let r = test(&[]);
     assert_eq!((r.code, r.stdout.as_str()), (0, "main-aaa\n"), "{r:?}");
     one("team/young", "    semver: '*'\n    minAge: 30m\n");
@@ -239,9 +242,6 @@ fn an_image_without_a_creation_time_is_an_error_not_a_skip() {
     let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", &before)]);
     let r = once(dir);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stdout.contains("cannot tell the age of 1.1.0"),
-        "{r:?}"
-    );
+    assert!(r.stdout.contains("cannot tell the age of 1.1.0"), "{r:?}");
     assert_eq!(repo.read("main", "app.yaml").unwrap(), before);
 }

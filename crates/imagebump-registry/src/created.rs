@@ -71,7 +71,10 @@ pub(crate) async fn created_of(
 }
 
 /// The annotation of a manifest or index, parsed.
-fn annotation(reg: &Registry, body: &serde_json::Value) -> Result<Option<SystemTime>, RegistryError> {
+fn annotation(
+    reg: &Registry,
+    body: &serde_json::Value,
+) -> Result<Option<SystemTime>, RegistryError> {
     match body
         .get("annotations")
         .and_then(|a| a.get(CREATED_ANNOTATION))
@@ -207,7 +210,13 @@ mod tests {
             parse_time("1970-01-01T00:00:00Z"),
             Some(SystemTime::UNIX_EPOCH)
         );
-        for bad in ["", "yesterday", "2024-05-01", "2024-05-01T12:00:00+2", "2024-13-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-05-01",
+            "2024-05-01T12:00:00+2",
+            "2024-13-01T00:00:00Z",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

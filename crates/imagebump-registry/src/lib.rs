@@ -1,9 +1,10 @@
 //! Talking to OCI registries: tag lists, digests, auth, caching and rate limits.
 //!
-//! [`RegistryClient`] answers three questions for the rest of imagebump: which tags
+//! [`RegistryClient`] answers four questions for the rest of imagebump: which tags
 //! a repository has ([`RegistryClient::list_tags`]), which digest a tag points at
-//! ([`RegistryClient::resolve_digest`]) and whether a tag offers the platforms a policy
-//! needs ([`RegistryClient::check_platforms`]).
+//! ([`RegistryClient::resolve_digest`]), whether a tag offers the platforms a policy
+//! needs ([`RegistryClient::check_platforms`]) and when its image was built
+//! ([`RegistryClient::created`], for `minAge` and `newestBuild`).
 //!
 //! **Architecture invariant:** a listing is complete or an error, never partial; error
 //! messages and logs never hold credentials; a failure (even a panic) in one listing

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use imagebump_registry::{ClientOptions, RegistryClient, RegistryError, RegistryOptions, RequestKind};
+use imagebump_registry::{
+    ClientOptions, RegistryClient, RegistryError, RegistryOptions, RequestKind,
+};
 use imagebump_testbed::registry::{Built, TestRegistry, TestRegistryOptions};
 
 fn client(reg: &TestRegistry) -> RegistryClient {

@@ -644,7 +644,14 @@ impl TestRegistry {
             let parts: Vec<&str> = p.split('/').collect();
             let (os, arch, variant) = (parts[0], parts[1], parts.get(2).copied());
             let m = self
-                .image_manifest_built(repo, os, arch, variant, &format!("{tag} {p}"), platform_built)
+                .image_manifest_built(
+                    repo,
+                    os,
+                    arch,
+                    variant,
+                    &format!("{tag} {p}"),
+                    platform_built,
+                )
                 .await;
             let d = sha256_digest(&m);
             self.put_manifest(repo, &d, "application/vnd.oci.image.manifest.v1+json", &m)

@@ -119,7 +119,11 @@ mod tests {
     #[test]
     fn min_age_keeps_tag_order_and_skips_young_tags() {
         let now = at(10_000);
-        let built = [("1.3.0", at(9_700)), ("1.2.0", at(1_000)), ("1.1.0", at(500))];
+        let built = [
+            ("1.3.0", at(9_700)),
+            ("1.2.0", at(1_000)),
+            ("1.1.0", at(500)),
+        ];
         let thirty_min = Some(Duration::from_secs(1800));
         assert_eq!(
             pick(&built, now, thirty_min, false),
@@ -150,7 +154,12 @@ mod tests {
     #[test]
     fn newest_build_orders_by_creation_ties_by_tag_order() {
         let now = at(10_000);
-        let built = [("b", at(100)), ("a", at(300)), ("c", at(300)), ("d", at(200))];
+        let built = [
+            ("b", at(100)),
+            ("a", at(300)),
+            ("c", at(300)),
+            ("d", at(200)),
+        ];
         assert_eq!(pick(&built, now, None, true), Some(Ok("a".to_string())));
         // minAge then applies in build order: "a" and "c" are too young, "d" is next.
         assert_eq!(
@@ -204,16 +213,25 @@ mod load_tests {
         // The build time is the order: the tag-order downgrade guard is off.
         assert!(p.images[0].selector().allow_downgrade);
         let p = parse("    alphabetical: asc\n").unwrap();
-        assert_eq!((p.images[0].min_age, p.images[0].newest_build), (None, false));
+        assert_eq!(
+            (p.images[0].min_age, p.images[0].newest_build),
+            (None, false)
+        );
         assert!(!p.images[0].selector().allow_downgrade);
     }
 
     #[test]
     fn bad_values_and_combinations_name_the_line() {
         let e = parse("    semver: '*'\n    minAge: soon\n").unwrap_err();
-        assert!(e.starts_with("p.yaml:5:") && e.contains("not a duration"), "{e}");
+        assert!(
+            e.starts_with("p.yaml:5:") && e.contains("not a duration"),
+            "{e}"
+        );
         let e = parse("    semver: '*'\n    minAge: 500d\n").unwrap_err();
-        assert!(e.starts_with("p.yaml:5:") && e.contains("between 1s and 365d"), "{e}");
+        assert!(
+            e.starts_with("p.yaml:5:") && e.contains("between 1s and 365d"),
+            "{e}"
+        );
         let e = parse("    semver: '*'\n    newestBuild: yes please\n").unwrap_err();
         assert!(e.starts_with("p.yaml:"), "{e}");
         let e = parse("    digest: latest\n    minAge: 30m\n").unwrap_err();

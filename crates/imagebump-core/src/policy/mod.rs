@@ -480,7 +480,12 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
                 "pinDigest: a digest: policy pins digests already; remove pinDigest".into(),
             );
         }
-        age::check_combination(&strategy, r.pinned.is_some(), r.min_age.is_some(), r.newest_build)?;
+        age::check_combination(
+            &strategy,
+            r.pinned.is_some(),
+            r.min_age.is_some(),
+            r.newest_build,
+        )?;
         if let (Some(t), Some(tpl)) = (&r.tags, r.tags.as_ref().and_then(|t| t.extract.as_ref())) {
             extract::check(&t.pattern.0, tpl)?;
         }
