@@ -181,6 +181,32 @@ images:
         "{young}"
     );
 
+    // Again: app is at 1.2.0, the best tag old enough, and says it waits for 1.3.0
+    // rather than "up to date"; nothing to commit.
+    let head = repo.head("main");
+    let r = once(dir);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(repo.head("main"), head);
+    let app = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("shop/app: "))
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert!(
+        app.starts_with("shop/app: not updated: 1.3.0 is 1m")
+            && app.ends_with(" old; minAge 30m: waiting"),
+        "{app}"
+    );
+    // both: main-ccc is the newest build old enough; main-aaa, built later, waits.
+    assert!(
+        r.stdout.contains("shop/both: not updated: main-aaa is 1m"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("shop/build: main-aaa (up to date)"),
+        "{r:?}"
+    );
+
     // `imagebump test --policy` honours both keys, asking the registry like a scan.
     let one = |repo: &str, keys: &str| {
         std::fs::write(

@@ -287,7 +287,12 @@ fn with_policy(a: &TestArgs, policy: &ImagePolicy) -> ExitCode {
             client, &image, &ranked, policy, now,
         ));
         tag = match found {
-            Ok(t) => t,
+            Ok(p) => {
+                if let Some(w) = p.waiting.and_then(|w| w.why_not_updated()) {
+                    eprintln!("imagebump: {w}");
+                }
+                p.tag
+            }
             Err(d) if d.is_failure() => return super::fail(d.last_error().unwrap_or_default()),
             Err(d) => {
                 eprintln!("{}", d.why_not_updated().unwrap_or_default());

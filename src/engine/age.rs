@@ -19,8 +19,9 @@ pub fn applies(policy: &ImagePolicy) -> bool {
     policy.min_age.is_some() || policy.newest_build
 }
 
-/// The tag time-aware selection picks among `ranked` (best first by tag order), or the
-/// decision that says why none: `TooYoung` when none of those read is old enough (not
+/// The tag time-aware selection picks among `ranked` (best first by tag order), with
+/// the `TooYoung` of a better candidate it passed over, or the decision that says why
+/// none: `TooYoung` when none of those read is old enough (not
 /// a failure), `Failed` when a creation time cannot be read or an image states none (a
 /// candidate whose age is unknown is never skipped silently).
 pub async fn pick(
@@ -29,7 +30,7 @@ pub async fn pick(
     ranked: &[&str],
     policy: &ImagePolicy,
     now: SystemTime,
-) -> Result<String, Decision> {
+) -> Result<age::Picked, Decision> {
     let failed = |error: String| Decision::Failed {
         stage: Stage::Registry,
         error,

@@ -336,6 +336,7 @@ impl Engine {
                         self.status.decision(w),
                         Some(
                             Decision::UpToDate { .. }
+                                | Decision::TooYoung { .. }
                                 | Decision::Pinned { .. }
                                 | Decision::Updated { .. }
                                 | Decision::DowngradeRefused { .. }
@@ -382,8 +383,11 @@ impl Engine {
         let tag = if timed {
             let now = std::time::SystemTime::now();
             let ranked = policy.selector().ranked(tags);
-            match age::pick(&self.registry, image, &ranked, policy, now).await {
-                Ok(t) => t,
+            let picked = age::pick(&self.registry, image, &ranked, policy, now).await;
+            let waiting = picked.as_ref().ok().and_then(|p| p.waiting.clone());
+            self.status.update(id, |s| s.waiting = waiting);
+            match picked {
+                Ok(p) => p.tag,
                 Err(d) => return (candidate, Err(d)),
             }
         } else {

@@ -82,6 +82,16 @@ pub fn human(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
 }
 
+/// What time-aware selection chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picked {
+    /// The tag to deploy.
+    pub tag: String,
+    /// When a better candidate was passed over for being too young: its `TooYoung`,
+    /// so a status that would say "up to date" says what it waits for instead.
+    pub waiting: Option<Decision>,
+}
+
 /// The choice among `built` — candidates best first by the strategy's tag order, each
 /// with its image's creation time: with `newest_build`, the most recently built first
 /// (ties keep tag order); then the first that is at least `min_age` old. When none is,
@@ -91,26 +101,34 @@ pub fn pick(
     now: SystemTime,
     min_age: Option<Duration>,
     newest_build: bool,
-) -> Option<Result<String, Decision>> {
+) -> Option<Result<Picked, Decision>> {
     let mut order: Vec<&(&str, SystemTime)> = built.iter().collect();
     if newest_build {
         // A stable sort: equal creation times keep the strategy's order.
         order.sort_by(|a, b| b.1.cmp(&a.1));
     }
     let first = order.first()?;
-    if let Some((tag, _)) = order.iter().find(|(_, c)| old_enough(*c, now, min_age)) {
-        return Some(Ok(tag.to_string()));
-    }
-    Some(Err(Decision::TooYoung {
+    let too_young = Decision::TooYoung {
         tag: first.0.to_string(),
         age: age(first.1, now),
         min_age: min_age.unwrap_or_default(),
-    }))
+    };
+    match order.iter().position(|(_, c)| old_enough(*c, now, min_age)) {
+        Some(i) => Some(Ok(Picked {
+            tag: order[i].0.to_string(),
+            waiting: (i > 0).then_some(too_young),
+        })),
+        None => Some(Err(too_young)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tag(p: Option<Result<Picked, Decision>>) -> Option<Result<String, Decision>> {
+        p.map(|r| r.map(|p| p.tag))
+    }
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
@@ -125,12 +143,12 @@ mod tests {
             ("1.1.0", at(500)),
         ];
         let thirty_min = Some(Duration::from_secs(1800));
+        // 1.2.0 is chosen, and 1.3.0 is what it waits for.
+        let p = pick(&built, now, thirty_min, false).unwrap().unwrap();
+        assert_eq!(p.tag, "1.2.0");
+        assert!(matches!(p.waiting, Some(Decision::TooYoung { ref tag, .. }) if tag == "1.3.0"));
         assert_eq!(
-            pick(&built, now, thirty_min, false),
-            Some(Ok("1.2.0".to_string()))
-        );
-        assert_eq!(
-            pick(&built, now, Some(Duration::from_secs(300)), false),
+            tag(pick(&built, now, Some(Duration::from_secs(300)), false)),
             Some(Ok("1.3.0".to_string()))
         );
         let young = [("1.3.0", at(9_700)), ("1.2.0", at(9_900))];
@@ -160,10 +178,16 @@ mod tests {
             ("c", at(300)),
             ("d", at(200)),
         ];
-        assert_eq!(pick(&built, now, None, true), Some(Ok("a".to_string())));
+        assert_eq!(
+            pick(&built, now, None, true),
+            Some(Ok(Picked {
+                tag: "a".into(),
+                waiting: None
+            }))
+        );
         // minAge then applies in build order: "a" and "c" are too young, "d" is next.
         assert_eq!(
-            pick(&built, at(400), Some(Duration::from_secs(150)), true),
+            tag(pick(&built, at(400), Some(Duration::from_secs(150)), true)),
             Some(Ok("d".to_string()))
         );
         // A creation time in the future is age zero: it waits.
