@@ -105,7 +105,7 @@ pub fn pick(
     let mut order: Vec<&(&str, SystemTime)> = built.iter().collect();
     if newest_build {
         // A stable sort: equal creation times keep the strategy's order.
-        order.sort_by(|a, b| b.1.cmp(&a.1));
+        order.sort_by_key(|b| std::cmp::Reverse(b.1));
     }
     let first = order.first()?;
     let too_young = Decision::TooYoung {
