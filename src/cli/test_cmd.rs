@@ -226,8 +226,8 @@ fn live(a: &TestArgs, selector: &Selector, image: &str) -> ExitCode {
 }
 
 /// `test --policy`: every key of the policy applies as the service applies it —
-/// `suspended`, `pinned`, `exclude`, `allowDowngrade` and `platforms` (checked newest
-/// first against the registry, like a scan). `--exclude` adds to the policy's
+/// `suspended`, `pinned`, `exclude`, `allowDowngrade`, `minAge`/`newestBuild` and
+/// `platforms` (read newest first from the registry, like a scan). `--exclude` adds to the policy's
 /// excludes and `--allow-downgrade` allows what the policy does not. Exit 0 with the
 /// tag, 1 when nothing qualifies, 2 when the registry fails or cannot be asked.
 fn with_policy(a: &TestArgs, policy: &ImagePolicy) -> ExitCode {
@@ -238,6 +238,12 @@ fn with_policy(a: &TestArgs, policy: &ImagePolicy) -> ExitCode {
             return super::fail(format!(
                 "the policy requires platforms ({}), which only the registry can tell: drop the TAGs to ask {}",
                 policy.platforms.join(", "),
+                policy.repository.name()
+            ));
+        }
+        if crate::engine::age::applies(policy) {
+            return super::fail(format!(
+                "the policy selects by build time (minAge/newestBuild), which only the registry can tell: drop the TAGs to ask {}",
                 policy.repository.name()
             ));
         }
@@ -273,8 +279,29 @@ fn with_policy(a: &TestArgs, policy: &ImagePolicy) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let timed = crate::engine::age::applies(policy);
+    if let (Some((rt, client)), true) = (&reg, timed) {
+        let ranked = selector.ranked(&tags);
+        let now = std::time::SystemTime::now();
+        let found = rt.block_on(crate::engine::age::pick(
+            client, &image, &ranked, policy, now,
+        ));
+        tag = match found {
+            Ok(p) => {
+                if let Some(w) = p.waiting.and_then(|w| w.why_not_updated()) {
+                    eprintln!("imagebump: {w}");
+                }
+                p.tag
+            }
+            Err(d) if d.is_failure() => return super::fail(d.last_error().unwrap_or_default()),
+            Err(d) => {
+                eprintln!("{}", d.why_not_updated().unwrap_or_default());
+                return ExitCode::from(1);
+            }
+        };
+    }
     if let (Some((rt, client)), false) = (&reg, policy.platforms.is_empty()) {
-        let ranked = if policy.pinned.is_some() {
+        let ranked = if policy.pinned.is_some() || timed {
             vec![tag.as_str()]
         } else {
             selector.ranked(&tags)

@@ -5,6 +5,7 @@
 //! repository that is being scanned only marks it for one follow-up scan, and the write
 //! queue keeps one wish per image.
 
+pub mod age;
 pub mod digests;
 pub mod files;
 pub(crate) mod notify;
@@ -336,6 +337,7 @@ impl Engine {
                         self.status.decision(w),
                         Some(
                             Decision::UpToDate { .. }
+                                | Decision::TooYoung { .. }
                                 | Decision::Pinned { .. }
                                 | Decision::Updated { .. }
                                 | Decision::DowngradeRefused { .. }
@@ -377,12 +379,27 @@ impl Engine {
             Ok(t) => t,
             Err(d) => return (candidate, Err(d)),
         };
+        // `minAge` / `newestBuild` (see `age`): then `platforms:` only checks their pick.
+        let timed = age::applies(policy);
+        let tag = if timed {
+            let now = std::time::SystemTime::now();
+            let ranked = policy.selector().ranked(tags);
+            let picked = age::pick(&self.registry, image, &ranked, policy, now).await;
+            let waiting = picked.as_ref().ok().and_then(|p| p.waiting.clone());
+            self.status.update(id, |s| s.waiting = waiting);
+            match picked {
+                Ok(p) => p.tag,
+                Err(d) => return (candidate, Err(d)),
+            }
+        } else {
+            tag
+        };
         // `platforms:` filters: a candidate without them is skipped for the next best
         // (a pin is only checked, never replaced).
         let tag = if policy.platforms.is_empty() {
             tag
         } else {
-            let ranked = if policy.pinned.is_some() {
+            let ranked = if policy.pinned.is_some() || timed {
                 vec![tag.as_str()]
             } else {
                 policy.selector().ranked(tags)

@@ -45,6 +45,10 @@ pub struct ImageStatus {
     /// The last decision itself (not served; the fields above are rendered from it).
     #[serde(skip)]
     pub decision: Option<Decision>,
+    /// `minAge`: the `TooYoung` of a better candidate the last scan passed over (not
+    /// served): "up to date" at the tag chosen instead is shown as that wait.
+    #[serde(skip)]
+    pub waiting: Option<Decision>,
 }
 
 impl ImageStatus {
@@ -97,7 +101,17 @@ impl StatusBoard {
                     s.current = Some(to.clone());
                     s.last_commit = Some(commit.clone());
                 }
-                Decision::UpToDate { current } => s.current = Some(current.clone()),
+                Decision::UpToDate { current } => {
+                    s.current = Some(current.clone());
+                    // Git holds the best tag old enough, but a better one is waiting:
+                    // say so rather than "no newer tag".
+                    if let Some(w @ Decision::TooYoung { tag, .. }) = &s.waiting {
+                        if current.split('@').next() != Some(tag.as_str()) {
+                            s.decision = Some(w.clone());
+                            return;
+                        }
+                    }
+                }
                 Decision::Pinned { tag } => s.current = Some(tag.clone()),
                 Decision::DowngradeRefused { current, .. } => s.current = Some(current.clone()),
                 _ => {}

@@ -172,6 +172,16 @@ pub enum Decision {
         /// The required platforms.
         platforms: Vec<String>,
     },
+    /// `minAge:` no candidate's image is old enough yet; not a failure: the next scan
+    /// after the wait takes it.
+    TooYoung {
+        /// The candidate that would win first (the best by the policy's order).
+        tag: String,
+        /// How old its image is.
+        age: Duration,
+        /// The policy's `minAge`.
+        min_age: Duration,
+    },
     /// Git holds a higher version and `allowDowngrade` is off.
     DowngradeRefused {
         /// The value found in git.
@@ -220,8 +230,8 @@ pub enum Decision {
 
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
-    /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `downgrade_refused`,
-    /// `not_referenced`, `refused`, `waiting`, `rate_limited`, `failed`.
+    /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `too_young`,
+    /// `downgrade_refused`, `not_referenced`, `refused`, `waiting`, `rate_limited`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
@@ -232,6 +242,7 @@ impl Decision {
             Decision::PinMissing { .. } => "pin_missing",
             Decision::NoMatch { .. } => "no_match",
             Decision::MissingPlatform { .. } => "missing_platform",
+            Decision::TooYoung { .. } => "too_young",
             Decision::DowngradeRefused { .. } => "downgrade_refused",
             Decision::NotReferenced { .. } => "not_referenced",
             Decision::Refused { .. } => "refused",
@@ -294,6 +305,11 @@ impl Decision {
             Decision::MissingPlatform { tag, platforms } => format!(
                 "{tag} lacks a required platform ({})",
                 platforms.join(", ")
+            ),
+            Decision::TooYoung { tag, age, min_age } => format!(
+                "{tag} is {} old; minAge {}: waiting",
+                crate::policy::age::human(*age),
+                crate::policy::age::human(*min_age)
             ),
             Decision::DowngradeRefused { current, chosen } => format!(
                 "downgrade refused: git has {current}, the policy chose {chosen} (allowDowngrade: true permits it)"

@@ -1,9 +1,10 @@
 //! Talking to OCI registries: tag lists, digests, auth, caching and rate limits.
 //!
-//! [`RegistryClient`] answers three questions for the rest of imagebump: which tags
+//! [`RegistryClient`] answers four questions for the rest of imagebump: which tags
 //! a repository has ([`RegistryClient::list_tags`]), which digest a tag points at
-//! ([`RegistryClient::resolve_digest`]) and whether a tag offers the platforms a policy
-//! needs ([`RegistryClient::check_platforms`]).
+//! ([`RegistryClient::resolve_digest`]), whether a tag offers the platforms a policy
+//! needs ([`RegistryClient::check_platforms`]) and when its image was built
+//! ([`RegistryClient::created`], for `minAge` and `newestBuild`).
 //!
 //! **Architecture invariant:** a listing is complete or an error, never partial; error
 //! messages and logs never hold credentials; a failure (even a panic) in one listing
@@ -68,6 +69,7 @@
 
 mod auth;
 mod cache;
+mod created;
 mod error;
 mod manifest;
 mod metrics;
@@ -86,6 +88,7 @@ pub use manifest::MANIFEST_ACCEPT;
 pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
 
 use cache::TagCache;
+use created::CreatedCache;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
 use transport::{Creds, Policy, Registry};
@@ -248,6 +251,7 @@ pub(crate) struct Inner {
     default_http: reqwest::Client,
     metrics: RegistryMetrics,
     cache: TagCache,
+    created: CreatedCache,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -351,6 +355,7 @@ impl RegistryClient {
             default_http,
             metrics: RegistryMetrics::default(),
             cache: TagCache::default(),
+            created: CreatedCache::default(),
         })))
     }
 
@@ -429,6 +434,26 @@ impl RegistryClient {
         let reg = self.0.registry_for(image);
         let have = manifest::platforms_of(&reg, &self.0.policy(), &image.repository, tag).await?;
         Ok(manifest::all_satisfied(&required, &have))
+    }
+
+    /// When the image `tag` names was built: the manifest's (or index's) annotation
+    /// `org.opencontainers.image.created`, else the image config's `created` (for an
+    /// index, of its first platform manifest). `None` when the image states neither.
+    /// One manifest request per call; the rest is cached by digest.
+    pub async fn created(
+        &self,
+        image: &ImageRef,
+        tag: &str,
+    ) -> Result<Option<std::time::SystemTime>, RegistryError> {
+        let reg = self.0.registry_for(image);
+        created::created_of(
+            &reg,
+            &self.0.policy(),
+            &self.0.created,
+            &image.repository,
+            tag,
+        )
+        .await
     }
 
     /// A copy of the request counters.

@@ -60,7 +60,7 @@ pub(crate) async fn resolve_digest(
 }
 
 /// One request for the manifest `reference` of `repository`, accepting every manifest type.
-async fn manifest_call(
+pub(crate) async fn manifest_call(
     reg: &Registry,
     p: &Policy<'_>,
     repository: &str,
@@ -95,7 +95,7 @@ fn header_digest(f: &Fetched) -> Option<String> {
 
 /// The digest of a fetched manifest: sha256 of the bytes, checked against the
 /// header when the header uses sha256 too.
-fn body_digest(reg: &Registry, f: &Fetched) -> Result<String, RegistryError> {
+pub(crate) fn body_digest(reg: &Registry, f: &Fetched) -> Result<String, RegistryError> {
     let computed = format!("sha256:{}", hex::encode(Sha256::digest(&f.body)));
     match header_digest(f) {
         Some(h) if h.starts_with("sha256:") && h != computed => Err(reg.protocol(format!(

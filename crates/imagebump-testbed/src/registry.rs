@@ -139,6 +139,18 @@ impl TestRegistryOptions {
     }
 }
 
+/// The OCI annotation for an image's creation time.
+pub const CREATED_ANNOTATION: &str = "org.opencontainers.image.created";
+
+/// When a pushed test image says it was built (RFC 3339 texts); neither by default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Built<'a> {
+    /// The image config's `created`.
+    pub config_created: Option<&'a str>,
+    /// The manifest's (for an index: the index's) `org.opencontainers.image.created`.
+    pub annotation: Option<&'a str>,
+}
+
 /// A running Distribution registry; killed on drop.
 pub struct TestRegistry {
     child: Child,
@@ -534,6 +546,20 @@ impl TestRegistry {
         variant: Option<&str>,
         annotation: &str,
     ) -> Vec<u8> {
+        self.image_manifest_built(repo, os, arch, variant, annotation, Built::default())
+            .await
+    }
+
+    /// [`image_manifest`](Self::image_manifest) with the creation times of `built`.
+    async fn image_manifest_built(
+        &self,
+        repo: &str,
+        os: &str,
+        arch: &str,
+        variant: Option<&str>,
+        annotation: &str,
+        built: Built<'_>,
+    ) -> Vec<u8> {
         let layer = format!("layer of {repo} for {os}/{arch}").into_bytes();
         let mut config = serde_json::json!({
             "architecture": arch, "os": os,
@@ -543,10 +569,13 @@ impl TestRegistry {
         if let Some(v) = variant {
             config["variant"] = v.into();
         }
+        if let Some(c) = built.config_created {
+            config["created"] = c.into();
+        }
         let config = serde_json::to_vec(&config).unwrap();
         let config_digest = self.push_blob(repo, &config).await;
         let layer_digest = self.push_blob(repo, &layer).await;
-        serde_json::to_vec(&serde_json::json!({
+        let mut m = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -554,8 +583,21 @@ impl TestRegistry {
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
                         "digest": layer_digest, "size": layer.len()}],
             "annotations": {"org.imagebump.test": annotation}
-        }))
-        .unwrap()
+        });
+        if let Some(a) = built.annotation {
+            m["annotations"][CREATED_ANNOTATION] = a.into();
+        }
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    /// Pushes a linux/amd64 image under `tag` that says it was built as `built` says
+    /// (config `created`, annotation); returns the digest.
+    pub async fn push_image_built(&self, repo: &str, tag: &str, built: Built<'_>) -> String {
+        let m = self
+            .image_manifest_built(repo, "linux", "amd64", None, tag, built)
+            .await;
+        self.put_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &m)
+            .await
     }
 
     /// Pushes a linux/amd64 image under `tag` (distinct digest per tag); returns the digest.
@@ -595,13 +637,38 @@ impl TestRegistry {
         tag: &str,
         platforms: &[&str],
     ) -> (String, Vec<String>) {
+        self.push_index_built(repo, tag, platforms, Built::default())
+            .await
+    }
+
+    /// [`push_index`](Self::push_index) where every platform's config says it was
+    /// created at `built.config_created`, and the index (not its manifests) carries
+    /// `built.annotation`.
+    pub async fn push_index_built(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[&str],
+        built: Built<'_>,
+    ) -> (String, Vec<String>) {
+        let platform_built = Built {
+            annotation: None,
+            ..built
+        };
         let mut entries = Vec::new();
         let mut digests = Vec::new();
         for p in platforms {
             let parts: Vec<&str> = p.split('/').collect();
             let (os, arch, variant) = (parts[0], parts[1], parts.get(2).copied());
             let m = self
-                .image_manifest(repo, os, arch, variant, &format!("{tag} {p}"))
+                .image_manifest_built(
+                    repo,
+                    os,
+                    arch,
+                    variant,
+                    &format!("{tag} {p}"),
+                    platform_built,
+                )
                 .await;
             let d = sha256_digest(&m);
             self.put_manifest(repo, &d, "application/vnd.oci.image.manifest.v1+json", &m)
@@ -616,12 +683,15 @@ impl TestRegistry {
             }));
             digests.push(d);
         }
-        let index = serde_json::to_vec(&serde_json::json!({
+        let mut index = serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": entries
-        }))
-        .unwrap();
+        });
+        if let Some(a) = built.annotation {
+            index["annotations"] = serde_json::json!({ CREATED_ANNOTATION: a });
+        }
+        let index = serde_json::to_vec(&index).unwrap();
         let d = self
             .put_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", &index)
             .await;

@@ -6,6 +6,7 @@
 //! deserialising (newtypes with `TryFrom`), so every problem carries the file, line and
 //! column serde saw it at.
 
+pub mod age;
 pub mod claims;
 pub mod collect;
 pub mod constraint;
@@ -137,6 +138,10 @@ pub struct ImagePolicy {
     pub pin_digest: bool,
     /// `interval:` poll interval override.
     pub interval: Option<Duration>,
+    /// `minAge:` a tag is eligible once its image is this old ([`age`]).
+    pub min_age: Option<Duration>,
+    /// `newestBuild: true`: candidates ordered by their image's creation time ([`age`]).
+    pub newest_build: bool,
     /// Files to write.
     pub targets: Vec<Target>,
 }
@@ -329,6 +334,9 @@ struct RawImagePolicy {
     #[serde(default)]
     platforms: Vec<String>,
     interval: Option<Interval>,
+    min_age: Option<age::MinAge>,
+    #[serde(default)]
+    newest_build: bool,
     #[serde(default)]
     targets: Vec<RawTarget>,
 }
@@ -432,6 +440,12 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
                 "pinDigest: a digest: policy pins digests already; remove pinDigest".into(),
             );
         }
+        age::check_combination(
+            &strategy,
+            r.pinned.is_some(),
+            r.min_age.is_some(),
+            r.newest_build,
+        )?;
         if let (Some(t), Some(tpl)) = (&r.tags, r.tags.as_ref().and_then(|t| t.extract.as_ref())) {
             extract::check(&t.pattern.0, tpl)?;
         }
@@ -480,6 +494,8 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             platforms: r.platforms,
             pin_digest: r.pin_digest,
             interval: r.interval.map(|d| d.0),
+            min_age: r.min_age.map(|d| d.0),
+            newest_build: r.newest_build,
             targets,
         })
     }
@@ -494,7 +510,9 @@ impl ImagePolicy {
             exclude: self.exclude.clone(),
             loose: self.loose,
             prerelease: self.prerelease,
-            allow_downgrade: self.allow_downgrade,
+            // With `newestBuild` the build time is the order, which the tag-order
+            // downgrade guard cannot see: a rebuilt lower tag may be the newest.
+            allow_downgrade: self.allow_downgrade || self.newest_build,
         }
     }
 }
