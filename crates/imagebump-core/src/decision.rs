@@ -89,6 +89,73 @@ impl Stage {
     }
 }
 
+/// A change a person made to an image's value in git (not an imagebump commit): found in
+/// the file's recent history by the writer, recognised by author and trailer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualChange {
+    /// The commit's author, as `Name <email>` or the name alone.
+    pub author: String,
+    /// The commit, abbreviated (12 hex digits).
+    pub commit: String,
+    /// The value imagebump had written (the version the person moved away from).
+    pub from: String,
+    /// The value the person wrote.
+    pub to: String,
+}
+
+/// Why an image is held: no update is written for it until the reason goes away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldReason {
+    /// `# imagebump: hold` on the line of the value in git.
+    Marker {
+        /// The file, relative to the repository root.
+        file: String,
+        /// 1-based line of the value.
+        line: usize,
+        /// `until YYYY-MM-DD`, when given.
+        until: Option<String>,
+        /// The free text after the marker, when given.
+        reason: Option<String>,
+    },
+    /// `onManualChange: hold`: a person changed the value; held until released.
+    ManualChange(ManualChange),
+    /// `onManualChange: skipVersion` (the default): a person moved away from a version,
+    /// which is treated as bad; only a tag strictly above it is proposed.
+    SkipVersion(ManualChange),
+}
+
+impl std::fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HoldReason::Marker {
+                file,
+                line,
+                until,
+                reason,
+            } => {
+                write!(f, "held by `# imagebump: hold` at {file}:{line}")?;
+                if let Some(u) = until {
+                    write!(f, " until {u}")?;
+                }
+                if let Some(r) = reason {
+                    write!(f, ": {r}")?;
+                }
+                Ok(())
+            }
+            HoldReason::ManualChange(m) => write!(
+                f,
+                "held: changed by {} in {} from {} to {}; release it with `imagebump release`",
+                m.author, m.commit, m.from, m.to
+            ),
+            HoldReason::SkipVersion(m) => write!(
+                f,
+                "held: rolled back by {} in {} from {} to {}; waiting for a tag above {}",
+                m.author, m.commit, m.from, m.to, m.from
+            ),
+        }
+    }
+}
+
 /// Why a write has not landed yet but will be tried again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaitReason {
@@ -182,6 +249,12 @@ pub enum Decision {
         /// The policy's `minAge`.
         min_age: Duration,
     },
+    /// Held by a person: a hold marker in git, or a manual change (`onManualChange`).
+    /// Not a failure.
+    Held {
+        /// Why.
+        reason: HoldReason,
+    },
     /// Git holds a higher version and `allowDowngrade` is off.
     DowngradeRefused {
         /// The value found in git.
@@ -230,7 +303,7 @@ pub enum Decision {
 
 impl Decision {
     /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
-    /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `too_young`,
+    /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `too_young`, `held`,
     /// `downgrade_refused`, `not_referenced`, `refused`, `waiting`, `rate_limited`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -243,6 +316,7 @@ impl Decision {
             Decision::NoMatch { .. } => "no_match",
             Decision::MissingPlatform { .. } => "missing_platform",
             Decision::TooYoung { .. } => "too_young",
+            Decision::Held { .. } => "held",
             Decision::DowngradeRefused { .. } => "downgrade_refused",
             Decision::NotReferenced { .. } => "not_referenced",
             Decision::Refused { .. } => "refused",
@@ -311,6 +385,7 @@ impl Decision {
                 crate::policy::age::human(*age),
                 crate::policy::age::human(*min_age)
             ),
+            Decision::Held { reason } => reason.to_string(),
             Decision::DowngradeRefused { current, chosen } => format!(
                 "downgrade refused: git has {current}, the policy chose {chosen} (allowDowngrade: true permits it)"
             ),
@@ -403,6 +478,37 @@ mod tests {
         assert_eq!(ImageId::parse("a/b/c"), Some(ImageId::new("a", "b/c")));
         assert_eq!(ImageId::parse("nope"), None);
         assert_eq!(ImageId::parse("/x"), None);
+    }
+
+    #[test]
+    fn renders_holds() {
+        let m = ManualChange {
+            author: "Ana <ana@example.com>".into(),
+            commit: "0123456789ab".into(),
+            from: "1.2.0".into(),
+            to: "1.1.0".into(),
+        };
+        let d = Decision::Held {
+            reason: HoldReason::SkipVersion(m.clone()),
+        };
+        assert_eq!(
+            d.why_not_updated().unwrap(),
+            "held: rolled back by Ana <ana@example.com> in 0123456789ab from 1.2.0 to 1.1.0; waiting for a tag above 1.2.0"
+        );
+        assert!(!d.is_failure());
+        assert_eq!(d.kind(), "held");
+        let marker = Decision::Held {
+            reason: HoldReason::Marker {
+                file: "apps/web.yaml".into(),
+                line: 7,
+                until: Some("2026-12-24".into()),
+                reason: Some("freeze".into()),
+            },
+        };
+        assert_eq!(
+            marker.why_not_updated().unwrap(),
+            "held by `# imagebump: hold` at apps/web.yaml:7 until 2026-12-24: freeze"
+        );
     }
 
     #[test]
