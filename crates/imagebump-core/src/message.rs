@@ -4,6 +4,11 @@
 
 use crate::plan::{tag_of, Outcome, Plan};
 
+/// The trailer that records `imagebump release APP/NAME` ending a manual-change hold
+/// (`onManualChange: hold`): its value is the image's id. Derived from git alone, like
+/// every hold.
+pub const RELEASE_TRAILER: &str = "Imagebump-Release";
+
 /// The trailer key that marks a commit as imagebump's.
 pub const TRAILER: &str = "Imagebump-Version";
 
