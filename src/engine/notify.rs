@@ -30,6 +30,13 @@ pub enum Notice {
         /// The last error.
         error: String,
     },
+    /// A policy reload had problems; the last good policies stay in effect.
+    PolicyReloadFailed {
+        /// The generation kept.
+        kept: u64,
+        /// Every problem, `file:line:col: message`.
+        problems: Vec<String>,
+    },
 }
 
 /// Payload shape of one notification target.
@@ -144,6 +151,15 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
         (Notice::Failure { error }, Format::Slack) => {
             json!({ "text": format!(":warning: imagebump cannot write to git: {error}") })
         }
+        (Notice::PolicyReloadFailed { kept, problems }, Format::Generic) => {
+            json!({ "event": "policy_reload_failed", "generation": kept, "problems": problems })
+        }
+        (Notice::PolicyReloadFailed { kept, problems }, Format::Slack) => json!({
+            "text": format!(
+                ":warning: imagebump kept policies generation {kept}: the changed policies have problems:\n{}",
+                problems.join("\n")
+            )
+        }),
     }
 }
 
