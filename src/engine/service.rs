@@ -50,6 +50,8 @@ pub struct Report {
 /// A loaded config with its engine.
 pub struct Service {
     cfg: Config,
+    /// The config file, followed to say that a change needs a restart.
+    path: PathBuf,
     engine: Arc<Engine>,
     /// In-repo policies: the files read at load, so the writer reloads only on change.
     repo_policies: Option<Vec<(String, Option<String>)>>,
@@ -94,6 +96,7 @@ impl Service {
         );
         Ok(Service {
             cfg,
+            path: path.to_path_buf(),
             engine: Arc::new(engine),
             repo_policies,
         })
@@ -289,9 +292,11 @@ impl Service {
                 engine.hint(repo, None, None);
             }
             engine.spawn_pollers();
-            if let Some(dir) = self.local_policies() {
-                super::watch::spawn(engine.clone(), dir)?;
+            match self.local_policies() {
+                Some(dir) => super::watch::spawn(engine.clone(), dir)?,
+                None => super::watch::spawn_hangup_note()?,
             }
+            super::watch::spawn_config(self.path.clone())?;
             shutdown.await;
             tracing::info!("shutting down: finishing the commit in flight");
             let _ = stop_tx.send(true);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use notify::{EventKind, RecursiveMode, Watcher};
+use ::notify::{EventKind, RecursiveMode, Watcher};
 
 use super::files::Tree;
 use super::live::fingerprint;
@@ -32,20 +32,26 @@ pub fn spawn(engine: Arc<Engine>, dir: PathBuf) -> anyhow::Result<()> {
     // wake-ups, never a backlog.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Why>(4);
     let fs_tx = tx.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
-            // Reading the files (ours included) must not trigger a reload.
-            Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => {}
-            Ok(_) => {
-                let _ = fs_tx.try_send(Why::Changed);
+    let watch = || -> anyhow::Result<_> {
+        let mut w = ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| {
+            match res {
+                // Reading the files (ours included) must not trigger a reload.
+                Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => {}
+                Ok(_) => {
+                    let _ = fs_tx.try_send(Why::Changed);
+                }
+                Err(e) => tracing::warn!(error = %e, "watching the policies directory"),
             }
-            Err(e) => tracing::warn!(error = %e, "watching the policies directory"),
-        }
-    })
-    .context("watch the policies directory")?;
-    watcher
-        .watch(&dir, RecursiveMode::Recursive)
-        .with_context(|| format!("watch {}", dir.display()))?;
+        })?;
+        w.watch(&dir, RecursiveMode::Recursive)?;
+        Ok(w)
+    };
+    // Without inotify (its per-user limit reached), SIGHUP still reloads: say so.
+    let watcher = watch()
+        .map_err(|e| {
+            tracing::warn!(error = %format!("{e:#}"), dir = %dir.display(), "cannot watch the policies directory; send SIGHUP to reload it");
+        })
+        .ok();
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("listen for SIGHUP")?;
     tokio::spawn(async move {
@@ -95,4 +101,63 @@ async fn read_fingerprint(dir: PathBuf) -> Vec<(String, Option<String>)> {
     tokio::task::spawn_blocking(move || fingerprint(&Tree(&dir), Path::new(".")))
         .await
         .unwrap_or_default()
+}
+
+/// Follows the config file (its directory, so a ConfigMap's `..data` swap is seen): the
+/// config is read at start only, so a change is logged as needing a restart.
+pub fn spawn_config(path: PathBuf) -> anyhow::Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(4);
+    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let watch = || -> anyhow::Result<_> {
+        let mut w = ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| {
+            if res.is_ok_and(|ev| !matches!(ev.kind, EventKind::Access(_))) {
+                let _ = tx.try_send(());
+            }
+        })?;
+        w.watch(&dir, RecursiveMode::NonRecursive)?;
+        Ok(w)
+    };
+    let watcher = match watch() {
+        Ok(w) => w,
+        Err(e) => {
+            // Only a warning is lost: not worth refusing to start.
+            tracing::warn!(error = %format!("{e:#}"), "cannot watch the config file");
+            return Ok(());
+        }
+    };
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        let read = |p: PathBuf| async move {
+            tokio::task::spawn_blocking(move || std::fs::read(p).ok())
+                .await
+                .ok()
+                .flatten()
+        };
+        let mut last = read(path.clone()).await;
+        while rx.recv().await.is_some() {
+            while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+            let now = read(path.clone()).await;
+            if now != last {
+                last = now;
+                tracing::warn!(
+                    config = %path.display(),
+                    "the config file changed; it is read at start only: restart imagebump to apply it (policies reload by themselves)"
+                );
+            }
+        }
+    });
+    Ok(())
+}
+
+/// With in-repo policies there is nothing local to reload: SIGHUP (which would otherwise
+/// end the process) only says when they are read.
+pub fn spawn_hangup_note() -> anyhow::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: the policies come from the GitOps repository and are re-read after every fetch (at least once per poll interval)");
+        }
+    });
+    Ok(())
 }
