@@ -37,7 +37,9 @@ impl TryFrom<Raw> for PolicySource {
             Raw::Repo(RepoForm { repo_path }) => {
                 // Checked again by the file source; refused here so `validate` says so.
                 if repo_path.is_absolute()
-                    || repo_path.components().any(|c| matches!(c, Component::ParentDir))
+                    || repo_path
+                        .components()
+                        .any(|c| matches!(c, Component::ParentDir))
                 {
                     return Err(format!(
                         "policies.repoPath {:?} must be a path inside the GitOps repository (relative, no ..)",
@@ -99,7 +101,10 @@ mod tests {
         let r: PolicySource = serde_norway::from_str("{repoPath: platform/imagebump/}").unwrap();
         assert_eq!(r.repo_path(), Some(Path::new("platform/imagebump/")));
         let e = serde_norway::from_str::<PolicySource>("{repoPath: ../etc}").unwrap_err();
-        assert!(e.to_string().contains("inside the GitOps repository"), "{e}");
+        assert!(
+            e.to_string().contains("inside the GitOps repository"),
+            "{e}"
+        );
         assert!(serde_norway::from_str::<PolicySource>("{repoPath: /etc}").is_err());
     }
 }

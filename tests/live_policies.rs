@@ -131,8 +131,8 @@ async fn push_tags(registry: &TestRegistry, tags: &[&str]) {
 }
 
 #[test]
-fn a_policy_changed_in_the_gitops_repository_takes_effect_and_a_broken_one_keeps_the_last_good_set(
-) {
+fn a_policy_changed_in_the_gitops_repository_takes_effect_and_a_broken_one_keeps_the_last_good_set()
+{
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = TestRegistry::start(TestRegistryOptions::default());
     let host = registry.host();
@@ -144,14 +144,23 @@ fn a_policy_changed_in_the_gitops_repository_takes_effect_and_a_broken_one_keeps
     let repo = BareRepo::create_at(
         &repo_path,
         &[
-            ("apps/web/deployment.yaml", &deployment(&format!("{image}:1.0.0"))),
+            (
+                "apps/web/deployment.yaml",
+                &deployment(&format!("{image}:1.0.0")),
+            ),
             ("platform/imagebump/web.yaml", &policy(&host, "~1.0")),
         ],
     );
     let port = free_port();
     std::fs::write(
         dir.join("imagebump.yaml"),
-        config(dir, port, &repo_path, &host, "{repoPath: platform/imagebump}"),
+        config(
+            dir,
+            port,
+            &repo_path,
+            &host,
+            "{repoPath: platform/imagebump}",
+        ),
     )
     .unwrap();
     let svc = Service::start(dir, port);
@@ -164,7 +173,10 @@ fn a_policy_changed_in_the_gitops_repository_takes_effect_and_a_broken_one_keeps
     // A team widens the range with a commit next to its manifests: no restart.
     let clone = CliClone::new(&format!("file://{}", repo_path.display()));
     clone.commit_and_push(
-        &[("platform/imagebump/web.yaml", &policy(&host, ">=1.0.0 <2.0.0"))],
+        &[(
+            "platform/imagebump/web.yaml",
+            &policy(&host, ">=1.0.0 <2.0.0"),
+        )],
         "web: follow 1.x",
     );
     wait_for(&svc, "the commit to 1.4.0", Duration::from_secs(20), || {
@@ -207,7 +219,10 @@ fn a_local_policies_directory_is_reloaded_on_change_and_on_sighup() {
     let image = format!("{host}/team/web");
     let repo = BareRepo::create_at(
         &repo_path,
-        &[("apps/web/deployment.yaml", &deployment(&format!("{image}:1.0.0")))],
+        &[(
+            "apps/web/deployment.yaml",
+            &deployment(&format!("{image}:1.0.0")),
+        )],
     );
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     let file = dir.join("policies/web.yaml");
@@ -238,8 +253,14 @@ fn a_local_policies_directory_is_reloaded_on_change_and_on_sighup() {
         (st["policies"]["lastResult"] == "invalid").then_some(st)
     });
     assert_eq!(st["policies"]["generation"], 2);
-    assert!(st["policies"]["problems"].to_string().contains("web.yaml"), "{st}");
-    assert_eq!(st["images"][0]["application"], "web", "the last good set still shows");
+    assert!(
+        st["policies"]["problems"].to_string().contains("web.yaml"),
+        "{st}"
+    );
+    assert_eq!(
+        st["images"][0]["application"], "web",
+        "the last good set still shows"
+    );
 
     // Fixed, then SIGHUP with nothing changed since: SIGHUP always reloads.
     std::fs::write(&file, policy(&host, ">=1.0.0 <2.0.0")).unwrap();
@@ -247,7 +268,56 @@ fn a_local_policies_directory_is_reloaded_on_change_and_on_sighup() {
         (generation(&svc) == 3).then_some(())
     });
     svc.hangup();
-    wait_for(&svc, "generation 4 after SIGHUP", Duration::from_secs(20), || {
-        (generation(&svc) == 4).then_some(())
-    });
+    wait_for(
+        &svc,
+        "generation 4 after SIGHUP",
+        Duration::from_secs(20),
+        || (generation(&svc) == 4).then_some(()),
+    );
+}
+
+/// `validate` accepts `policies: {repoPath}`: with `--repo` it checks the policies in that
+/// checkout (a broken one is exit 2 naming it); without, it says it cannot.
+#[test]
+fn validate_checks_in_repo_policies_in_the_checkout_repo_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let write = |p: &str, text: &str| {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "imagebump.yaml",
+        "policies: {repoPath: platform/imagebump}\n",
+    );
+    write(
+        "fleet/apps/web/deployment.yaml",
+        &deployment("r.example/team/web:1.0.0"),
+    );
+    write("fleet/platform/imagebump/web.yaml", BROKEN);
+    let r = support::cli::run(
+        root,
+        &["validate", "--config", "imagebump.yaml", "--repo", "fleet"],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("platform/imagebump/web.yaml"), "{r:?}");
+    write(
+        "fleet/platform/imagebump/web.yaml",
+        &policy("r.example", "~1.0"),
+    );
+    let r = support::cli::run(
+        root,
+        &["validate", "--config", "imagebump.yaml", "--repo", "fleet"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("--repo"), "{r:?}");
+    write("bad.yaml", "policies: {repoPath: ../outside}\n");
+    let r = support::cli::run(root, &["validate", "--config", "bad.yaml"], &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.contains("inside the GitOps repository"), "{r:?}");
 }

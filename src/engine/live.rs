@@ -187,7 +187,12 @@ impl super::Engine {
                 problems = %problems.join("; "),
                 "policy reload rejected; the last good policies stay in effect"
             );
-            if let Some(n) = self.notifier.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if let Some(n) = self
+                .notifier
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
                 n.send(super::notify::Notice::PolicyReloadFailed {
                     kept,
                     problems: problems.clone(),
@@ -218,7 +223,11 @@ impl super::Engine {
             repositories = gen.routes.len(),
             "policies reloaded"
         );
-        let rt = self.poll_rt.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let rt = self
+            .poll_rt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         if let Some(rt) = rt {
             self.start_pollers(&rt);
             let _in_runtime = rt.enter();

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use ::notify::{EventKind, RecursiveMode, Watcher};
+use anyhow::Context;
 
 use super::files::Tree;
 use super::live::fingerprint;
@@ -33,16 +33,17 @@ pub fn spawn(engine: Arc<Engine>, dir: PathBuf) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Why>(4);
     let fs_tx = tx.clone();
     let watch = || -> anyhow::Result<_> {
-        let mut w = ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| {
-            match res {
-                // Reading the files (ours included) must not trigger a reload.
-                Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => {}
-                Ok(_) => {
-                    let _ = fs_tx.try_send(Why::Changed);
+        let mut w =
+            ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| {
+                match res {
+                    // Reading the files (ours included) must not trigger a reload.
+                    Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => {}
+                    Ok(_) => {
+                        let _ = fs_tx.try_send(Why::Changed);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "watching the policies directory"),
                 }
-                Err(e) => tracing::warn!(error = %e, "watching the policies directory"),
-            }
-        })?;
+            })?;
         w.watch(&dir, RecursiveMode::Recursive)?;
         Ok(w)
     };
@@ -107,13 +108,16 @@ async fn read_fingerprint(dir: PathBuf) -> Vec<(String, Option<String>)> {
 /// config is read at start only, so a change is logged as needing a restart.
 pub fn spawn_config(path: PathBuf) -> anyhow::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(4);
-    let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let watch = || -> anyhow::Result<_> {
-        let mut w = ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| {
-            if res.is_ok_and(|ev| !matches!(ev.kind, EventKind::Access(_))) {
-                let _ = tx.try_send(());
-            }
-        })?;
+        let mut w =
+            ::notify::recommended_watcher(move |res: ::notify::Result<::notify::Event>| {
+                if res.is_ok_and(|ev| !matches!(ev.kind, EventKind::Access(_))) {
+                    let _ = tx.try_send(());
+                }
+            })?;
         w.watch(&dir, RecursiveMode::NonRecursive)?;
         Ok(w)
     };

@@ -153,7 +153,9 @@ impl Writer {
                     rp.after_fetch(wc.root());
                 }
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot fetch the GitOps repository to re-read its policies"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot fetch the GitOps repository to re-read its policies")
+            }
             Err(panic) => {
                 self.metrics.panic(Stage::Push.as_str());
                 self.wc = None;
