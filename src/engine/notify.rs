@@ -171,6 +171,23 @@ mod tests {
 
     /// A notification URL given as `{file: …}` is read again before each send: after a
     /// rotation the next notice goes to the new URL (a stand-in for a chat webhook).
+    #[test]
+    fn a_rejected_policy_reload_names_the_kept_generation_and_every_problem() {
+        let n = Notice::PolicyReloadFailed {
+            kept: 3,
+            problems: vec!["a.yaml:4:5: bad".into(), "b.yaml: clash".into()],
+        };
+        let g = render(&n, Format::Generic);
+        assert_eq!(g["event"], "policy_reload_failed");
+        assert_eq!(g["generation"], 3);
+        assert_eq!(g["problems"][1], "b.yaml: clash");
+        let text = render(&n, Format::Slack)["text"].to_string();
+        assert!(
+            text.contains("generation 3") && text.contains("a.yaml:4:5: bad"),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn a_rotated_notification_url_is_used_for_the_next_send() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
