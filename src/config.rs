@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
 use imagebump_core::policy::{DurationStr, Interval, Problem};
 
@@ -22,8 +23,8 @@ pub struct Config {
     pub listen: Option<Listen>,
     /// Working copies and other state; default `./.imagebump`.
     pub state_dir: Option<PathBuf>,
-    /// Directory of policy files (relative to the config file).
-    pub policies: Option<PathBuf>,
+    /// Directory of policy files (relative to the config file), or `{repoPath: DIR}`.
+    pub policies: Option<PolicySource>,
     /// The GitOps repository.
     pub git: Option<GitSection>,
     /// Per-registry settings.
@@ -416,10 +417,8 @@ impl Config {
         }
         // Relative paths in a config are relative to the config file, not the cwd.
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut cfg.policies, &mut cfg.state_dir]
-            .into_iter()
-            .flatten()
-        {
+        let local = cfg.policies.as_mut().and_then(PolicySource::local_mut);
+        for p in [local, cfg.state_dir.as_mut()].into_iter().flatten() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -605,7 +604,7 @@ policies: pol
         )
         .unwrap();
         assert_eq!(c.state_dir(), PathBuf::from("/etc/ib/state"));
-        assert_eq!(c.policies, Some(PathBuf::from("/etc/ib/pol")));
+        assert_eq!(c.policies, Some(PathBuf::from("/etc/ib/pol").into()));
         let c = Config::parse(
             Path::new("/etc/ib/imagebump.yaml"),
             "listen: 0.0.0.0:1

@@ -18,5 +18,6 @@ pub(crate) mod config;
 pub mod engine;
 pub mod metrics;
 pub mod policy_files;
+pub mod policy_source;
 pub(crate) mod secret;
 pub mod server;

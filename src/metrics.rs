@@ -52,6 +52,8 @@ pub struct Metrics {
     /// Unix time of each repository's last successful listing (bounded by the number
     /// of watched repositories).
     pub last_success: Family<RepositoryLabels, Gauge>,
+    /// Policy reloads by result (`ok`, `invalid`).
+    pub policy_reloads: Family<ResultLabels, Counter>,
 }
 
 /// The `repository` label of [`Metrics::last_success`].
@@ -133,7 +135,14 @@ impl Metrics {
             "Unix time of the last successful tag listing of each watched repository",
             last_success.clone(),
         );
+        let policy_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "Policy reloads by result: ok (a new set is live) or invalid (the last good set kept)",
+            policy_reloads.clone(),
+        );
         Metrics {
+            policy_reloads,
             last_success,
             panics,
             registry,

@@ -59,10 +59,41 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
     };
     for e in entries.flatten() {
         let p = e.path();
+        // A Kubernetes ConfigMap volume holds the files twice more in `..data` and
+        // `..<timestamp>` (swapped atomically on update): read only the visible links.
+        if e.file_name().to_string_lossy().starts_with("..") {
+            continue;
+        }
         if p.is_dir() {
             collect_yaml(&p, out, problems);
         } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
             out.push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ConfigMap volume: `web.yaml -> ..data/web.yaml`, `..data -> ..2026_12_01…`.
+    /// Read as one file, not three (three would be a duplicated application).
+    #[test]
+    fn a_configmap_volume_is_read_once_per_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let ts = d.join("..2026_12_01_00_00_00.1");
+        std::fs::create_dir(&ts).unwrap();
+        std::fs::write(
+            ts.join("web.yaml"),
+            "application: web\nimages:\n  - repository: r.example/web\n    semver: \"~1.0\"\n    targets:\n      - manifest: a.yaml\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("..2026_12_01_00_00_00.1", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/web.yaml", d.join("web.yaml")).unwrap();
+        let (loaded, problems) = load_all(&[d.to_path_buf()]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].path, d.join("web.yaml"));
     }
 }

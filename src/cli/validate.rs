@@ -12,6 +12,7 @@ use imagebump_core::policy::{LoadedPolicy, Problem};
 
 use crate::config::Config;
 use crate::policy_files;
+use crate::policy_source::PolicySource;
 
 /// Arguments of `imagebump validate`.
 #[derive(Debug, Args)]
@@ -82,7 +83,29 @@ pub fn run(a: ValidateArgs) -> ExitCode {
         match Config::load(path) {
             Ok(cfg) => {
                 if dirs.is_empty() {
-                    dirs.extend(cfg.policies.clone());
+                    match &cfg.policies {
+                        Some(PolicySource::Repo(rel)) => match &a.repo {
+                            // In-repo policies are checked in the checkout `--repo` names.
+                            Some(repo) => dirs.push(repo.join(rel)),
+                            None => {
+                                let secrets = checks::secret_files(path, &cfg);
+                                for p in &secrets {
+                                    println!("{p}");
+                                }
+                                eprintln!(
+                                    "note: policies are read from the GitOps repository ({}); give --repo DIR to check them",
+                                    rel.display()
+                                );
+                                return if secrets.is_empty() {
+                                    ExitCode::SUCCESS
+                                } else {
+                                    ExitCode::from(2)
+                                };
+                            }
+                        },
+                        Some(PolicySource::Local(d)) => dirs.push(d.clone()),
+                        None => {}
+                    }
                 }
                 problems.extend(checks::secret_files(path, &cfg));
             }

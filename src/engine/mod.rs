@@ -8,18 +8,20 @@
 pub mod age;
 pub mod digests;
 pub mod files;
+pub mod live;
 pub(crate) mod notify;
 pub mod platforms;
 pub mod queue;
 pub mod service;
 pub(crate) mod setup;
 pub mod status;
+mod watch;
 pub mod write;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,10 +106,8 @@ const RELIST_DELAYS_MS: [u64; 4] = [20, 80, 300, 1200];
 
 /// The running engine: routes, scans, and hands wishes to the writer.
 pub struct Engine {
-    /// Loaded policies, by image identity.
-    pub policies: Arc<PolicySet>,
-    /// Watched repositories by normalised name.
-    pub routes: BTreeMap<String, RepoWatch>,
+    /// The policies and routes in effect, swapped as one by [`Engine::reload`].
+    pub live: Arc<live::LiveSet>,
     /// Per-image status.
     pub status: Arc<StatusBoard>,
     /// Metrics.
@@ -119,6 +119,13 @@ pub struct Engine {
     registry: RegistryClient,
     sched: Mutex<HashMap<String, RepoState>>,
     fault: Mutex<Option<ScanFault>>,
+    default_interval: Duration,
+    /// Where pollers run once started; a reload starts the next generation's there.
+    poll_rt: Mutex<Option<tokio::runtime::Handle>>,
+    /// Pollers of older generations see a newer value and stop.
+    poll_epoch: AtomicU64,
+    /// Where a rejected policy reload is announced (the service sets it).
+    pub(crate) notifier: Mutex<Option<notify::Notifier>>,
 }
 
 impl Engine {
@@ -134,8 +141,11 @@ impl Engine {
             status.register(id, &img.repository.name());
         }
         Engine {
-            routes: routes(&policies, default_interval),
-            policies: Arc::new(policies),
+            live: Arc::new(live::LiveSet::new(live::Generation {
+                number: 1,
+                routes: routes(&policies, default_interval),
+                policies: Arc::new(policies),
+            })),
             status,
             metrics,
             queue: Arc::new(WriteQueue::default()),
@@ -143,6 +153,10 @@ impl Engine {
             registry,
             sched: Mutex::new(HashMap::new()),
             fault: Mutex::new(None),
+            default_interval,
+            poll_rt: Mutex::new(None),
+            poll_epoch: AtomicU64::new(0),
+            notifier: Mutex::new(None),
         }
     }
 
@@ -168,7 +182,7 @@ impl Engine {
         cause: Option<Instant>,
         tag: Option<&str>,
     ) -> bool {
-        if !self.routes.contains_key(repository) {
+        if !self.live.current().routes.contains_key(repository) {
             return false;
         }
         let mut sched = self.sched.lock().unwrap_or_else(|e| e.into_inner());
@@ -241,7 +255,7 @@ impl Engine {
         self.failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::error!(repository = repo, panic = msg, "scan panicked");
-        if let Some(route) = self.routes.get(repo) {
+        if let Some(route) = self.live.current().routes.get(repo) {
             for w in &route.watchers {
                 self.status.decide(
                     w,
@@ -267,7 +281,9 @@ impl Engine {
         cause: Option<Instant>,
         expect: &[String],
     ) -> Vec<Queued> {
-        let Some(route) = self.routes.get(repo) else {
+        // One generation for the whole scan, even if a reload swaps it meanwhile.
+        let gen = self.live.current();
+        let Some(route) = gen.routes.get(repo) else {
             return Vec::new();
         };
         let fault = self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -322,7 +338,7 @@ impl Engine {
         };
         let mut out = Vec::new();
         for w in &route.watchers {
-            let (candidate, decided) = self.decide(&route.image, w, &tags).await;
+            let (candidate, decided) = self.decide(&gen.policies, &route.image, w, &tags).await;
             self.status.update(w, |s| {
                 s.last_scan = Some(now.clone());
                 s.latest_candidate = candidate;
@@ -367,11 +383,12 @@ impl Engine {
     /// there is none; with the best candidate the strategy found either way.
     async fn decide(
         &self,
+        policies: &PolicySet,
         image: &ImageRef,
         id: &ImageId,
         tags: &[String],
     ) -> (Option<String>, Result<Wish, Decision>) {
-        let Some(policy) = self.policies.get(id) else {
+        let Some(policy) = policies.get(id) else {
             return (None, Err(Decision::Suspended));
         };
         let (candidate, chosen) = choose(policy, tags);
@@ -445,7 +462,7 @@ impl Engine {
     /// Scans every watched repository (16 at a time) and returns all wishes: the start-up
     /// sync, `once` and `plan`.
     pub async fn sync_all(&self) -> Vec<Queued> {
-        let repos: Vec<String> = self.routes.keys().cloned().collect();
+        let repos: Vec<String> = self.live.current().routes.keys().cloned().collect();
         futures::stream::iter(repos)
             .map(|r| async move {
                 match AssertUnwindSafe(self.scan(&r, false, None, &[]))
@@ -468,15 +485,27 @@ impl Engine {
     /// Starts one poller per repository: each hints its repository every interval, with
     /// ±10% jitter so pollers spread out. (Failing repositories back off inside the
     /// registry client, which answers from its last error without a request.)
+    /// Must be called inside the runtime; a reload starts the next generation's pollers
+    /// on the same runtime and the older ones stop at their next tick.
     pub fn spawn_pollers(self: &Arc<Self>) {
-        for (name, route) in &self.routes {
+        let rt = tokio::runtime::Handle::current();
+        *self.poll_rt.lock().unwrap_or_else(|e| e.into_inner()) = Some(rt.clone());
+        self.start_pollers(&rt);
+    }
+
+    fn start_pollers(self: &Arc<Self>, rt: &tokio::runtime::Handle) {
+        let epoch = self.poll_epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        for (name, route) in &self.live.current().routes {
             let me = self.clone();
             let name = name.clone();
             let interval = route.interval;
-            tokio::spawn(async move {
+            rt.spawn(async move {
                 loop {
                     let jitter = rand::random_range(0.9..1.1);
                     tokio::time::sleep(interval.mul_f64(jitter)).await;
+                    if me.poll_epoch.load(Ordering::SeqCst) != epoch {
+                        return;
+                    }
                     me.hint(&name, None, None);
                 }
             });
@@ -486,7 +515,7 @@ impl Engine {
     /// Hints every watched repository, as for a `generic` delivery that names no image
     /// and a receiver without `repositories:`; returns the repositories scheduled.
     pub fn hint_all(self: &Arc<Self>, cause: Option<Instant>) -> Vec<String> {
-        let names: Vec<String> = self.routes.keys().cloned().collect();
+        let names: Vec<String> = self.live.current().routes.keys().cloned().collect();
         self.hint_each(&names, cause)
     }
 

@@ -30,6 +30,13 @@ pub enum Notice {
         /// The last error.
         error: String,
     },
+    /// A policy reload had problems; the last good policies stay in effect.
+    PolicyReloadFailed {
+        /// The generation kept.
+        kept: u64,
+        /// Every problem, `file:line:col: message`.
+        problems: Vec<String>,
+    },
 }
 
 /// Payload shape of one notification target.
@@ -144,6 +151,15 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
         (Notice::Failure { error }, Format::Slack) => {
             json!({ "text": format!(":warning: imagebump cannot write to git: {error}") })
         }
+        (Notice::PolicyReloadFailed { kept, problems }, Format::Generic) => {
+            json!({ "event": "policy_reload_failed", "generation": kept, "problems": problems })
+        }
+        (Notice::PolicyReloadFailed { kept, problems }, Format::Slack) => json!({
+            "text": format!(
+                ":warning: imagebump kept policies generation {kept}: the changed policies have problems:\n{}",
+                problems.join("\n")
+            )
+        }),
     }
 }
 
@@ -155,6 +171,23 @@ mod tests {
 
     /// A notification URL given as `{file: …}` is read again before each send: after a
     /// rotation the next notice goes to the new URL (a stand-in for a chat webhook).
+    #[test]
+    fn a_rejected_policy_reload_names_the_kept_generation_and_every_problem() {
+        let n = Notice::PolicyReloadFailed {
+            kept: 3,
+            problems: vec!["a.yaml:4:5: bad".into(), "b.yaml: clash".into()],
+        };
+        let g = render(&n, Format::Generic);
+        assert_eq!(g["event"], "policy_reload_failed");
+        assert_eq!(g["generation"], 3);
+        assert_eq!(g["problems"][1], "b.yaml: clash");
+        let text = render(&n, Format::Slack)["text"].to_string();
+        assert!(
+            text.contains("generation 3") && text.contains("a.yaml:4:5: bad"),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn a_rotated_notification_url_is_used_for_the_next_send() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

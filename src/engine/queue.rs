@@ -117,6 +117,46 @@ impl WriteQueue {
         false
     }
 
+    /// Drops queued wishes whose image `keep` refuses (a policy reload removed it) and
+    /// returns their images. A batch being written is not touched.
+    pub fn retain(&self, keep: impl Fn(&ImageId) -> bool) -> Vec<ImageId> {
+        let mut s = self.lock();
+        let gone: Vec<ImageId> = s.pending.keys().filter(|id| !keep(id)).cloned().collect();
+        for id in &gone {
+            s.pending.remove(id);
+        }
+        gone
+    }
+
+    /// Like [`take`](Self::take), but gives up after `idle` without work: `Ok(None)` then
+    /// (the writer uses it to fetch at least once per poll interval), `Err(())` when
+    /// closed and empty.
+    pub fn take_or_timeout(
+        &self,
+        window: Duration,
+        idle: Duration,
+    ) -> Result<Option<Vec<Queued>>, Closed> {
+        let deadline = Instant::now() + idle;
+        let mut s = self.lock();
+        while s.pending.is_empty() {
+            if s.closed {
+                return Err(Closed);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            s = self
+                .cv
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(s);
+        // There is work now: gather as `take` does (it returns at once when not empty).
+        self.take(window).map(Some).ok_or(Closed)
+    }
+
     /// Blocks until there is work, then gathers: for `window` when one is configured,
     /// else while other scans are still running (at most [`GATHER_MAX`]). Takes everything.
     /// `None` when closed and empty.
@@ -165,6 +205,10 @@ impl WriteQueue {
     }
 }
 
+/// The queue is closed and empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
 /// See [`WriteQueue::scan_guard`].
 pub struct ScanGuard(Arc<WriteQueue>);
 
@@ -208,6 +252,40 @@ mod tests {
         queue.done(batch);
         let again = queue.take(Duration::ZERO).unwrap();
         assert_eq!(again[0].wish.tag, "3");
+    }
+
+    #[test]
+    fn take_or_timeout_returns_when_idle_and_takes_work() {
+        let queue = WriteQueue::default();
+        // No work: returns after the idle time, not forever.
+        assert_eq!(
+            queue.take_or_timeout(Duration::ZERO, Duration::from_millis(10)),
+            Ok(None)
+        );
+        queue.push(q("a", "1", None));
+        let got = queue
+            .take_or_timeout(Duration::ZERO, Duration::from_secs(60))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got[0].wish.tag, "1");
+        queue.done(Vec::new());
+        queue.close();
+        assert_eq!(
+            queue.take_or_timeout(Duration::ZERO, Duration::from_secs(60)),
+            Err(Closed)
+        );
+    }
+
+    #[test]
+    fn retain_drops_wishes_of_removed_images() {
+        let queue = WriteQueue::default();
+        queue.push(q("a", "1", None));
+        queue.push(q("b", "1", None));
+        let gone = queue.retain(|id| id.application == "a");
+        assert_eq!(gone, vec![ImageId::new("b", "web")]);
+        let batch = queue.take(Duration::ZERO).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].wish.id, ImageId::new("a", "web"));
     }
 
     #[test]

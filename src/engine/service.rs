@@ -17,6 +17,7 @@ use imagebump_git::{RetryPolicy, WorkingCopy};
 
 use super::digests::{DigestResolver, Unresolved};
 use super::files::Tree;
+use super::live::RepoPolicies;
 use super::notify::Notifier;
 use super::status::ImageStatus;
 use super::writer::Writer;
@@ -24,6 +25,7 @@ use super::{setup, Engine};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::policy_files;
+use crate::policy_source::PolicySource;
 
 /// Why a service could not be built.
 #[derive(Debug)]
@@ -48,7 +50,11 @@ pub struct Report {
 /// A loaded config with its engine.
 pub struct Service {
     cfg: Config,
+    /// The config file, followed to say that a change needs a restart.
+    path: PathBuf,
     engine: Arc<Engine>,
+    /// In-repo policies: the files read at load, so the writer reloads only on change.
+    repo_policies: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Service {
@@ -56,11 +62,26 @@ impl Service {
     pub fn load(path: &Path) -> Result<Service, LoadError> {
         let cfg = Config::load(path)
             .map_err(|ps| LoadError::Problems(ps.iter().map(|p| p.to_string()).collect()))?;
-        let dir = cfg
-            .policies
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("policies"));
-        let (loaded, problems) = policy_files::load_all(&[dir]);
+        let (loaded, problems, repo_policies) = match &cfg.policies {
+            Some(PolicySource::Repo(dir)) => {
+                // Read from the GitOps repository at its remote tip.
+                let mut wc = Self::open_copy(&cfg).map_err(LoadError::Other)?;
+                wc.sync()
+                    .context("fetch the GitOps repository to read its policies")
+                    .map_err(LoadError::Other)?;
+                let tree = Tree(wc.root());
+                let (l, p) = super::live::load_tree(&tree, dir);
+                (l, p, Some(super::live::fingerprint(&tree, dir)))
+            }
+            local => {
+                let dir = local
+                    .as_ref()
+                    .and_then(|p| p.local())
+                    .map_or_else(|| PathBuf::from("policies"), Path::to_path_buf);
+                let (l, p) = policy_files::load_all(&[dir]);
+                (l, p, None)
+            }
+        };
         if !problems.is_empty() {
             return Err(LoadError::Problems(
                 problems.iter().map(|p| p.to_string()).collect(),
@@ -75,8 +96,19 @@ impl Service {
         );
         Ok(Service {
             cfg,
+            path: path.to_path_buf(),
             engine: Arc::new(engine),
+            repo_policies,
         })
+    }
+
+    /// The local policies directory the service follows, if the policies are local.
+    fn local_policies(&self) -> Option<PathBuf> {
+        match &self.cfg.policies {
+            Some(PolicySource::Repo(_)) => None,
+            Some(PolicySource::Local(d)) => Some(d.clone()),
+            None => Some(PathBuf::from("policies")),
+        }
     }
 
     /// The engine (routes, status, metrics).
@@ -93,6 +125,7 @@ impl Service {
         &self,
         wc: Option<WorkingCopy>,
         rt: &tokio::runtime::Handle,
+        live: bool,
     ) -> anyhow::Result<Writer> {
         let targets = setup::notify_targets(&self.cfg)?;
         let cfg = self.cfg.clone();
@@ -104,7 +137,17 @@ impl Service {
                     .map_err(|e| imagebump_git::GitError::Config(format!("{e:#}")))?;
                 WorkingCopy::open(&cfg.state_dir(), git)
             }),
-            policies: e.policies.clone(),
+            live: e.live.clone(),
+            // `once` and `plan` keep the policies they loaded; the service follows them.
+            repo_policies: match (&self.cfg.policies, &self.repo_policies, live) {
+                (Some(PolicySource::Repo(dir)), Some(last), true) => Some(RepoPolicies {
+                    dir: dir.clone(),
+                    every: self.cfg.poll_interval(),
+                    last: last.clone(),
+                    engine: e.clone(),
+                }),
+                _ => None,
+            },
             queue: e.queue.clone(),
             status: e.status.clone(),
             metrics: e.metrics.clone(),
@@ -127,7 +170,7 @@ impl Service {
         rt.block_on(async {
             let c = self.cfg.clone();
             let wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
-            let w = self.writer(Some(wc), &tokio::runtime::Handle::current())?;
+            let w = self.writer(Some(wc), &tokio::runtime::Handle::current(), false)?;
             for q in self.engine.sync_all().await {
                 self.engine.queue.push(q);
             }
@@ -151,7 +194,7 @@ impl Service {
             let c = self.cfg.clone();
             let mut wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
             let queued = self.engine.sync_all().await;
-            let policies = self.engine.policies.clone();
+            let policies = self.engine.live.policies();
             let mut wishes: Vec<_> = queued.into_iter().map(|q| q.wish).collect();
             let status = self.engine.status.clone();
             let digests = DigestResolver::new(
@@ -211,7 +254,8 @@ impl Service {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listen on {listen}"))?;
-            tracing::info!(%listen, images = engine.policies.len(), repositories = engine.routes.len(), "imagebump started");
+            let gen = engine.live.current();
+            tracing::info!(%listen, images = gen.policies.len(), repositories = gen.routes.len(), "imagebump started");
             let ready = Arc::new(AtomicBool::new(false));
             let state = crate::server::AppState::new(engine.clone(), receivers, ready.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -237,16 +281,22 @@ impl Service {
                     }
                 }
             };
-            let w = self.writer(Some(wc), &tokio::runtime::Handle::current())?;
+            let w = self.writer(Some(wc), &tokio::runtime::Handle::current(), true)?;
+            *engine.notifier.lock().unwrap_or_else(|e| e.into_inner()) = w.notifier.clone();
             let writer_thread = std::thread::Builder::new()
                 .name("git-writer".into())
                 .spawn(move || w.run())?;
             ready.store(true, Ordering::SeqCst);
             // Start-up sync: a webhook lost while the service was down is caught here.
-            for repo in engine.routes.keys() {
+            for repo in gen.routes.keys() {
                 engine.hint(repo, None, None);
             }
             engine.spawn_pollers();
+            match self.local_policies() {
+                Some(dir) => super::watch::spawn(engine.clone(), dir)?,
+                None => super::watch::spawn_hangup_note()?,
+            }
+            super::watch::spawn_config(self.path.clone())?;
             shutdown.await;
             tracing::info!("shutting down: finishing the commit in flight");
             let _ = stop_tx.send(true);

@@ -86,6 +86,26 @@ impl StatusBoard {
         );
     }
 
+    /// After a policy reload: keeps the images listed (with their status, unless their
+    /// repository changed), registers new ones and forgets the rest.
+    pub fn keep_only(&self, images: Vec<(ImageId, String)>) {
+        let mut all = self.lock();
+        let mut next = BTreeMap::new();
+        for (id, repository) in images {
+            let s = match all.remove(&id) {
+                Some(s) if s.repository == repository => s,
+                _ => ImageStatus {
+                    application: id.application.clone(),
+                    image: id.name.clone(),
+                    repository,
+                    ..Default::default()
+                },
+            };
+            next.insert(id, s);
+        }
+        *all = next;
+    }
+
     /// Changes one image's status.
     pub fn update(&self, id: &ImageId, f: impl FnOnce(&mut ImageStatus)) {
         if let Some(s) = self.lock().get_mut(id) {

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use imagebump_core::decision::{Decision, Stage, WaitReason};
 use imagebump_core::message::commit_message;
-use imagebump_core::policy::PolicySet;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 
 use super::digests::{DigestResolver, Unresolved};
+use super::live::{LiveSet, RepoPolicies};
 use super::notify::{Notice, Notifier};
-use super::queue::{Queued, WriteQueue};
+use super::queue::{Closed, Queued, WriteQueue};
 use super::status::StatusBoard;
 use super::write::{wait_time, write, WriteError, Written};
 use crate::metrics::Metrics;
@@ -34,8 +34,10 @@ pub struct Writer {
     pub wc: Option<WorkingCopy>,
     /// How to open it.
     pub open: Opener,
-    /// The loaded policies.
-    pub policies: Arc<PolicySet>,
+    /// The policies in effect (read once per batch).
+    pub live: Arc<LiveSet>,
+    /// `policies: {repoPath}`: re-read after every fetch, and fetched when idle.
+    pub repo_policies: Option<RepoPolicies>,
     /// Where wishes come from.
     pub queue: Arc<WriteQueue>,
     /// Status to update.
@@ -64,7 +66,7 @@ impl Writer {
     pub fn run(mut self) {
         let mut backoff = BATCH_BACKOFF.0;
         let mut consecutive_failures = 0u32;
-        while let Some(batch) = self.queue.take(self.batch_window) {
+        while let Some(batch) = self.next_batch() {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.write(&batch)));
             let mut urgent = false;
             let error = match result {
@@ -72,6 +74,10 @@ impl Writer {
                     backoff = BATCH_BACKOFF.0;
                     consecutive_failures = 0;
                     self.queue.done(Vec::new());
+                    // The write fetched: in-repo policies may have changed with it.
+                    if let (Some(rp), Some(wc)) = (&mut self.repo_policies, &self.wc) {
+                        rp.after_fetch(wc.root());
+                    }
                     continue;
                 }
                 Ok(Err(e)) => {
@@ -118,6 +124,46 @@ impl Writer {
         }
     }
 
+    /// The next batch; with in-repo policies, fetches whenever the queue stays empty
+    /// for their interval, so a merged policy change takes effect without a write.
+    fn next_batch(&mut self) -> Option<Vec<Queued>> {
+        let Some(every) = self.repo_policies.as_ref().map(|rp| rp.every) else {
+            return self.queue.take(self.batch_window);
+        };
+        loop {
+            match self.queue.take_or_timeout(self.batch_window, every) {
+                Ok(Some(batch)) => return Some(batch),
+                Err(Closed) => return None,
+                Ok(None) => self.idle_fetch(),
+            }
+        }
+    }
+
+    fn idle_fetch(&mut self) {
+        let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if self.wc.is_none() {
+                self.wc = Some((self.open)()?);
+            }
+            let wc = self.wc.as_mut().expect("opened above");
+            wc.sync().map(|_| ())
+        }));
+        match fetched {
+            Ok(Ok(())) => {
+                if let (Some(rp), Some(wc)) = (&mut self.repo_policies, &self.wc) {
+                    rp.after_fetch(wc.root());
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot fetch the GitOps repository to re-read its policies")
+            }
+            Err(panic) => {
+                self.metrics.panic(Stage::Push.as_str());
+                self.wc = None;
+                tracing::error!(panic = %panic_message(&*panic), "fetching the GitOps repository panicked");
+            }
+        }
+    }
+
     fn write(&mut self, batch: &[Queued]) -> Result<(), WriteError> {
         if self.wc.is_none() {
             self.wc = Some((self.open)()?);
@@ -126,7 +172,8 @@ impl Writer {
         let mut wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
         let mut unresolved = Unresolved::new();
         let digests = self.digests.clone();
-        let policies = self.policies.clone();
+        // One generation for the whole batch, even if a reload swaps it meanwhile.
+        let policies = self.live.policies();
         let template = self.template.clone();
         let queue = self.queue.clone();
         let status = self.status.clone();
@@ -163,7 +210,7 @@ impl Writer {
             let Some(outcome) = written.plan.outcomes.get(id) else {
                 continue;
             };
-            let pinned = self.policies.get(id).and_then(|p| p.pinned.as_deref());
+            let pinned = policies.get(id).and_then(|p| p.pinned.as_deref());
             let decision = outcome.decision(&q.wish, pinned, written.commit.as_deref());
             if let (Decision::Updated { .. }, Some(c)) = (&decision, q.cause) {
                 self.metrics

@@ -332,6 +332,7 @@ async fn status(State(st): State<AppState>) -> Response {
     let images = st.engine.status.snapshot();
     Json(json!({
         "ready": st.ready.load(Ordering::SeqCst),
+        "policies": st.engine.live.status(),
         "images": images,
     }))
     .into_response()

@@ -1,0 +1,110 @@
+//! Where the service reads its policies: `policies: DIR` (a local directory, reloaded on
+//! change and on SIGHUP) or `policies: {repoPath: DIR}` (a directory of the GitOps
+//! repository, re-read after every fetch).
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The config's `policies:` value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Raw")]
+pub enum PolicySource {
+    /// A local directory (or file), relative to the config file.
+    Local(PathBuf),
+    /// A directory inside the GitOps repository, relative to its root.
+    Repo(PathBuf),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    Path(PathBuf),
+    Repo(RepoForm),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RepoForm {
+    repo_path: PathBuf,
+}
+
+impl TryFrom<Raw> for PolicySource {
+    type Error = String;
+    fn try_from(r: Raw) -> Result<Self, String> {
+        match r {
+            Raw::Path(p) => Ok(PolicySource::Local(p)),
+            Raw::Repo(RepoForm { repo_path }) => {
+                // Checked again by the file source; refused here so `validate` says so.
+                if repo_path.is_absolute()
+                    || repo_path
+                        .components()
+                        .any(|c| matches!(c, Component::ParentDir))
+                {
+                    return Err(format!(
+                        "policies.repoPath {:?} must be a path inside the GitOps repository (relative, no ..)",
+                        repo_path.display()
+                    ));
+                }
+                Ok(PolicySource::Repo(repo_path))
+            }
+        }
+    }
+}
+
+impl From<PathBuf> for PolicySource {
+    fn from(p: PathBuf) -> Self {
+        PolicySource::Local(p)
+    }
+}
+
+impl PartialEq<PathBuf> for PolicySource {
+    fn eq(&self, other: &PathBuf) -> bool {
+        matches!(self, PolicySource::Local(p) if p == other)
+    }
+}
+
+impl PolicySource {
+    /// The local directory, for the `Local` form.
+    pub fn local(&self) -> Option<&Path> {
+        match self {
+            PolicySource::Local(p) => Some(p),
+            PolicySource::Repo(_) => None,
+        }
+    }
+
+    /// The local directory, to resolve it against the config file's directory.
+    pub fn local_mut(&mut self) -> Option<&mut PathBuf> {
+        match self {
+            PolicySource::Local(p) => Some(p),
+            PolicySource::Repo(_) => None,
+        }
+    }
+
+    /// The directory inside the GitOps repository, for the `Repo` form.
+    pub fn repo_path(&self) -> Option<&Path> {
+        match self {
+            PolicySource::Repo(p) => Some(p),
+            PolicySource::Local(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_parse_and_a_path_leaving_the_repository_is_refused() {
+        let l: PolicySource = serde_norway::from_str("./policies").unwrap();
+        assert_eq!(l, PolicySource::Local("./policies".into()));
+        let r: PolicySource = serde_norway::from_str("{repoPath: platform/imagebump/}").unwrap();
+        assert_eq!(r.repo_path(), Some(Path::new("platform/imagebump/")));
+        let e = serde_norway::from_str::<PolicySource>("{repoPath: ../etc}").unwrap_err();
+        assert!(
+            e.to_string().contains("inside the GitOps repository"),
+            "{e}"
+        );
+        assert!(serde_norway::from_str::<PolicySource>("{repoPath: /etc}").is_err());
+    }
+}
