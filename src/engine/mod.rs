@@ -8,6 +8,7 @@
 pub mod age;
 pub mod digests;
 pub mod files;
+pub(crate) mod manual;
 pub(crate) mod notify;
 pub mod platforms;
 pub mod queue;
