@@ -83,7 +83,7 @@ pub fn detect(
     let changed = |i: usize| i + 1 < values.len() && values[i] != values[i + 1];
     let mut ours = None;
     for (i, v) in history.iter().enumerate() {
-        if v.releases.iter().any(|r| *r == me) {
+        if v.releases.contains(&me) {
             return None;
         }
         if v.is_imagebump && values[i].is_some() && changed(i) {
