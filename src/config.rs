@@ -4,6 +4,8 @@
 //! needs only `registries`). Secrets are references (`{env: NAME}` / `{file: /path}`);
 //! nothing here resolves them, so loading a config never fails for a missing secret and
 //! never holds one in memory longer than the caller wants.
+//!
+//! Long: the whole config schema and its validation, kept in one place.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use serde::Deserialize;
 
 use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
-use imagebump_core::policy::{DurationStr, Interval, Problem};
+use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +45,8 @@ pub struct Config {
     /// Where to announce commits and persistent failures.
     #[serde(default)]
     pub notifications: Vec<NotificationSection>,
+    /// `onManualChange:` for images whose policy does not set it (default `skipVersion`).
+    pub on_manual_change: Option<OnManualChange>,
 }
 
 /// `listen: host:port`.

@@ -54,7 +54,7 @@ fn set(
         wc,
         retry,
         wait,
-        &mut |files: &Tree<'_>| {
+        &mut |files: &Tree<'_>, _: &WorkingCopy| {
             before_plan();
             plan_set_image(reference, &update, &Target::Auto, &paths, files)
         },

@@ -675,7 +675,7 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
         &mut wc,
         &RetryPolicy::default(),
         &|_| true,
-        &mut |files| {
+        &mut |files, _| {
             let p = plan(&policies, &wishes, files);
             if plans.is_empty() {
                 // After this attempt's sync, before its push.

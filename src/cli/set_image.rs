@@ -133,8 +133,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
     if rel_paths.is_empty() {
         rel_paths.push(PathBuf::from("."));
     }
-    let mut planner =
-        |files: &Tree<'_>| plan_set_image(&a.image, update, target, &rel_paths, files);
+    let planner = |files: &Tree<'_>| plan_set_image(&a.image, update, target, &rel_paths, files);
     if a.dry_run {
         let planned = wc
             .sync()
@@ -165,7 +164,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         &mut wc,
         &RetryPolicy::default(),
         &no_stop,
-        &mut planner,
+        &mut |files, _| planner(files),
         &message,
     ) {
         Ok(w) if w.commit.is_none() && w.plan.matched == 0 => no_reference(a, &rel_paths),

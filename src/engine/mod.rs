@@ -9,6 +9,7 @@ pub mod age;
 pub mod digests;
 pub mod files;
 pub mod live;
+pub(crate) mod manual;
 pub(crate) mod notify;
 pub mod platforms;
 pub mod queue;

@@ -25,6 +25,13 @@ pub enum Notice {
         /// What changed.
         changes: Vec<PlannedChange>,
     },
+    /// An image is held by a manual change (sent once per change).
+    Held {
+        /// The image id, `application/name`.
+        image: String,
+        /// Its `whyNotUpdated`.
+        reason: String,
+    },
     /// Writes keep failing.
     Failure {
         /// The last error.
@@ -42,7 +49,8 @@ pub enum Notice {
 /// Payload shape of one notification target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `{"event": "commit", "commit", "branch", "changes": [...]}` / `{"event": "failure", "error"}`.
+    /// `{"event": "commit", "commit", "branch", "changes": [...]}` / `{"event": "failure", "error"}`
+    /// / `{"event": "held", "image", "reason"}`.
     Generic,
     /// `{"text": "..."}` for Slack incoming webhooks.
     Slack,
@@ -147,6 +155,12 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
         }
         (Notice::Failure { error }, Format::Generic) => {
             json!({ "event": "failure", "error": error })
+        }
+        (Notice::Held { image, reason }, Format::Generic) => {
+            json!({ "event": "held", "image": image, "reason": reason })
+        }
+        (Notice::Held { image, reason }, Format::Slack) => {
+            json!({ "text": format!(":pause_button: imagebump: {image} {reason}") })
         }
         (Notice::Failure { error }, Format::Slack) => {
             json!({ "text": format!(":warning: imagebump cannot write to git: {error}") })

@@ -18,6 +18,7 @@ use imagebump_git::{RetryPolicy, WorkingCopy};
 use super::digests::{DigestResolver, Unresolved};
 use super::files::Tree;
 use super::live::RepoPolicies;
+use super::manual;
 use super::notify::Notifier;
 use super::status::ImageStatus;
 use super::writer::Writer;
@@ -157,6 +158,8 @@ impl Service {
             failures: e.failures.clone(),
             retry: RetryPolicy::default(),
             digests: DigestResolver::new(e.registry().clone(), rt.clone()),
+            on_manual_change: self.cfg.on_manual_change.unwrap_or_default(),
+            announced: Default::default(),
         })
     }
 
@@ -196,6 +199,7 @@ impl Service {
             let queued = self.engine.sync_all().await;
             let policies = self.engine.live.policies();
             let mut wishes: Vec<_> = queued.into_iter().map(|q| q.wish).collect();
+            let mode = self.cfg.on_manual_change.unwrap_or_default();
             let status = self.engine.status.clone();
             let digests = DigestResolver::new(
                 self.engine.registry().clone(),
@@ -203,6 +207,12 @@ impl Service {
             );
             tokio::task::spawn_blocking(move || -> anyhow::Result<Plan> {
                 wc.sync()?;
+                // Like the writer: what a manual change holds is not planned, and says why.
+                let held = manual::holds(&wc, &policies, mode, &wishes)?;
+                wishes.retain(|w| !held.contains_key(&w.id));
+                for (id, reason) in held {
+                    status.decide(&id, Decision::Held { reason });
+                }
                 let p = digests.plan(
                     &policies,
                     &mut wishes,

@@ -74,12 +74,13 @@ pub enum WriteError {
 /// plan, and retries a push race per `retry` (jittered backoff, at most
 /// `retry.max_attempts` pushes). `wait` is told why and how long to wait before each
 /// retry ([`WaitReason::PushRace`], for the status), waits, and returns false when the
-/// caller is shutting down.
+/// caller is shutting down. `planner` also gets the synced copy, to read history
+/// (manual changes) at the base it plans on.
 pub fn write(
     wc: &mut WorkingCopy,
     retry: &RetryPolicy,
     wait: &dyn Fn(&WaitReason) -> bool,
-    planner: &mut dyn FnMut(&Tree<'_>) -> Result<Plan, String>,
+    planner: &mut dyn FnMut(&Tree<'_>, &WorkingCopy) -> Result<Plan, String>,
     message: &dyn Fn(&Plan) -> String,
 ) -> Result<Written, WriteError> {
     let started = Instant::now();
@@ -88,7 +89,7 @@ pub fn write(
     loop {
         attempt += 1;
         let base = wc.sync()?;
-        let plan = planner(&Tree(wc.root())).map_err(WriteError::Plan)?;
+        let plan = planner(&Tree(wc.root()), wc).map_err(WriteError::Plan)?;
         let paths = apply(wc, &plan)?;
         let Some(commit) = wc.commit(&base, &paths, &message(&plan))? else {
             return Ok(Written {
@@ -166,5 +167,9 @@ mod tests {
     #[test]
     fn the_git_crate_recognises_the_core_trailer() {
         assert_eq!(imagebump_git::TRAILER, imagebump_core::message::TRAILER);
+        assert_eq!(
+            imagebump_git::RELEASE_TRAILER,
+            imagebump_core::message::RELEASE_TRAILER
+        );
     }
 }

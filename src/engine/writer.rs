@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use imagebump_core::decision::{Decision, Stage, WaitReason};
 use imagebump_core::message::commit_message;
+use imagebump_core::policy::OnManualChange;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 
 use super::digests::{DigestResolver, Unresolved};
 use super::live::{LiveSet, RepoPolicies};
+use super::manual::{self, Announced, Holds};
 use super::notify::{Notice, Notifier};
 use super::queue::{Closed, Queued, WriteQueue};
 use super::status::StatusBoard;
@@ -56,6 +58,10 @@ pub struct Writer {
     pub retry: RetryPolicy,
     /// Resolves the index digests pinned references need (the scan does not).
     pub digests: DigestResolver,
+    /// The config's `onManualChange` (an image's own key wins).
+    pub on_manual_change: OnManualChange,
+    /// Manual changes already notified.
+    pub announced: Announced,
 }
 
 /// Backoff between failed batches: 500 ms doubling to a minute.
@@ -189,11 +195,28 @@ impl Writer {
             }
             queue.sleep(wait_time(why))
         };
+        let mode = self.on_manual_change;
+        let mut held = Holds::new();
         let written: Written = write(
             wc,
             &self.retry,
             &wait,
-            &mut |files| Ok(digests.plan(&policies, &mut wishes, files, &mut unresolved)),
+            &mut |files, wc| {
+                // Manual changes are read again at each base: a retry plans on fresh history.
+                held = manual::holds(wc, &policies, mode, &wishes).map_err(|e| e.to_string())?;
+                let mut go: Vec<_> = wishes
+                    .iter()
+                    .filter(|w| !held.contains_key(&w.id))
+                    .cloned()
+                    .collect();
+                let p = digests.plan(&policies, &mut go, files, &mut unresolved);
+                for w in wishes.iter_mut() {
+                    if let Some(g) = go.iter().find(|g| g.id == w.id) {
+                        w.index_digest.clone_from(&g.index_digest);
+                    }
+                }
+                Ok(p)
+            },
             &|p| commit_message(template.as_deref(), p, env!("CARGO_PKG_VERSION")),
         )?;
         self.metrics
@@ -205,8 +228,18 @@ impl Writer {
                 .push_retries
                 .inc_by(u64::from(written.attempts.saturating_sub(1)));
         }
+        self.announced.announce(&held, self.notifier.as_ref());
         for q in batch {
             let id = &q.wish.id;
+            if let Some(reason) = held.get(id) {
+                self.status.decide(
+                    id,
+                    Decision::Held {
+                        reason: reason.clone(),
+                    },
+                );
+                continue;
+            }
             let Some(outcome) = written.plan.outcomes.get(id) else {
                 continue;
             };

@@ -7,6 +7,8 @@
 //! - [`decision`]: stable image identities (`application/name`), wishes, and the typed
 //!   decisions every status line is rendered from.
 //! - [`plan`]: wishes + file texts → new texts; [`message`]: the one commit-message builder.
+//! - [`manual`]: manual changes (a person's commit away from imagebump's value), told
+//!   from a file's history the caller passes in.
 //! - [`secret`]: a secret value that never prints.
 //!
 //! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
@@ -20,6 +22,7 @@
 pub mod decision;
 pub mod edit;
 pub mod image;
+pub mod manual;
 pub mod message;
 pub mod parsed;
 pub mod plan;

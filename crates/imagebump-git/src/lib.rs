@@ -29,7 +29,8 @@
 //!
 //! # Public surface
 //! - [`WorkingCopy`]: `open`, `root`, `display_url`, `push_branch`, `sync`, `write_file`,
-//!   `commit`, `push`, `head_file`.
+//!   `commit`, `push`, `head_file`, `file_history` (a path's recent versions, with
+//!   imagebump's own commits and release trailers recognised).
 //! - Values: [`GitConfig`], [`GitAuth`], [`Base`], [`LocalCommit`], [`Pushed`],
 //!   [`RetryPolicy`] (with `backoff`).
 //! - [`GitCredentialSource`]: HTTP(S) credentials asked before each fetch and push
@@ -43,7 +44,7 @@
 //! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `lock` (one process per copy), `auth` (credentials,
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
 //! compact, write), `sync` (fetch, incremental update or reset), `rebuild` (the push branch on the base
-//! branch's tip), `push` (commit, push).
+//! branch's tip), `history` (a file's recent versions), `push` (commit, push).
 
 #![warn(missing_docs)]
 
@@ -51,6 +52,7 @@ mod auth;
 mod copy;
 mod error;
 mod files;
+mod history;
 mod known_hosts;
 mod libgit2;
 mod lock;
@@ -65,6 +67,7 @@ pub use auth::{GitAuth, GitCredentialSource};
 pub use copy::{GitConfig, WorkingCopy};
 pub use error::GitError;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};
+pub use history::{FileVersion, HISTORY_WALK_LIMIT, RELEASE_TRAILER};
 pub use lock::LOCK_WAIT;
 pub use paths::safe_join;
 pub use push::{LocalCommit, PushError, Pushed};

@@ -79,12 +79,31 @@ impl WorkingCopy {
 
     /// A commit imagebump made: the configured author, the trailer, one parent.
     fn check_ours(&self, c: &Commit<'_>) -> Result<(), GitError> {
+        match self.why_foreign(c) {
+            None => Ok(()),
+            Some(why) => Err(GitError::ForeignCommit {
+                url: self.display_url.clone(),
+                branch: self.push_branch.clone(),
+                commit: c.id().to_string(),
+                subject: String::from_utf8_lossy(c.message_raw_bytes())
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                why,
+            }),
+        }
+    }
+
+    /// Why `c` is not a commit imagebump made (the configured author, the [`TRAILER`],
+    /// one parent); `None` when it is. Shared by the push branch and the file history.
+    pub(crate) fn why_foreign(&self, c: &Commit<'_>) -> Option<String> {
         let author = c.author();
         let msg = String::from_utf8_lossy(c.message_raw_bytes());
         let trailer = msg
             .lines()
             .any(|l| l.strip_prefix(TRAILER).is_some_and(|r| r.starts_with(':')));
-        let why = if author.name_bytes() != self.author_name.as_bytes()
+        if author.name_bytes() != self.author_name.as_bytes()
             || author.email_bytes() != self.author_email.as_bytes()
         {
             Some(format!(
@@ -100,16 +119,6 @@ impl WorkingCopy {
             Some("it is a merge commit".to_string())
         } else {
             None
-        };
-        match why {
-            None => Ok(()),
-            Some(why) => Err(GitError::ForeignCommit {
-                url: self.display_url.clone(),
-                branch: self.push_branch.clone(),
-                commit: c.id().to_string(),
-                subject: msg.lines().next().unwrap_or_default().to_string(),
-                why,
-            }),
         }
     }
 }

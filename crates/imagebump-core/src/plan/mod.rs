@@ -522,7 +522,7 @@ fn current_tag(update: &Update, old: &str) -> Option<String> {
     Some(old.split('@').next().unwrap_or(old).to_string())
 }
 
-fn edit_target<'a>(t: &'a Target, marker_id: &'a str) -> edit::Target<'a> {
+pub(crate) fn edit_target<'a>(t: &'a Target, marker_id: &'a str) -> edit::Target<'a> {
     match t {
         Target::Kustomize(_) => edit::Target::Kustomize,
         Target::Manifest {

@@ -142,6 +142,9 @@ pub struct ImagePolicy {
     pub min_age: Option<Duration>,
     /// `newestBuild: true`: candidates ordered by their image's creation time ([`age`]).
     pub newest_build: bool,
+    /// `onManualChange:` for this image; `None` = the config's global value (default
+    /// `skipVersion`).
+    pub on_manual_change: Option<OnManualChange>,
     /// Files to write.
     pub targets: Vec<Target>,
 }
@@ -337,6 +340,7 @@ struct RawImagePolicy {
     min_age: Option<age::MinAge>,
     #[serde(default)]
     newest_build: bool,
+    on_manual_change: Option<OnManualChange>,
     #[serde(default)]
     targets: Vec<RawTarget>,
 }
@@ -496,6 +500,7 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             interval: r.interval.map(|d| d.0),
             min_age: r.min_age.map(|d| d.0),
             newest_build: r.newest_build,
+            on_manual_change: r.on_manual_change,
             targets,
         })
     }
@@ -515,6 +520,21 @@ impl ImagePolicy {
             allow_downgrade: self.allow_downgrade || self.newest_build,
         }
     }
+}
+
+/// What a manual change (a person's commit changing an image's value in git) does:
+/// `onManualChange:` per image, or at the top of the service config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OnManualChange {
+    /// The version the person moved away from is bad: neither it nor anything at or
+    /// below it is proposed again; the first tag strictly above it is.
+    #[default]
+    SkipVersion,
+    /// No updates for the image until `imagebump release` ends the hold.
+    Hold,
+    /// Manual changes are not looked for.
+    Ignore,
 }
 
 /// A loaded policy file and where it came from.

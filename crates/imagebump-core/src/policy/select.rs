@@ -216,6 +216,21 @@ impl Selector {
         }
     }
 
+    /// True when `tag` ranks strictly above `floor` in this selector's order (semver
+    /// precedence for semver, the strategy's order otherwise), ranges and exclusions
+    /// aside: `onManualChange: skipVersion` proposes only tags above the version a person
+    /// moved away from. A tag the strategy cannot order is not above anything; a floor it
+    /// cannot order is below everything it can.
+    pub fn is_above(&self, tag: &str, floor: &str) -> bool {
+        let Ok(t) = self.rank(tag) else {
+            return false;
+        };
+        match self.rank(floor) {
+            Ok(f) => self.compare(&t, &f) == Ordering::Greater,
+            Err(_) => true,
+        }
+    }
+
     /// The candidates among `tags`, best first (what [`select`](Self::select) would
     /// pick comes first; equal tags keep registry order). For a caller that must check
     /// candidates one by one (platforms), newest first.
@@ -404,6 +419,17 @@ mod tests {
             Some("v1.9.3".into())
         );
         assert_eq!(pick(&s, &["2.0.0", "latest"]), None);
+    }
+
+    #[test]
+    fn is_above_uses_the_strategys_order_not_the_range() {
+        let s = semver(">=1.0.0 <1.2.0");
+        assert!(s.is_above("1.10.0", "1.2.0")); // semver, not text order
+        assert!(s.is_above("1.2.1", "1.2.0")); // outside the range: still ordered
+        assert!(!s.is_above("1.2.0", "1.2.0"));
+        assert!(!s.is_above("1.1.9", "1.2.0"));
+        assert!(!s.is_above("latest", "1.2.0"));
+        assert!(!sel(Strategy::Numerical(Order::Desc)).is_above("10", "9"));
     }
 
     #[test]
