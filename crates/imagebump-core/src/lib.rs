@@ -7,6 +7,7 @@
 //! - [`decision`]: stable image identities (`application/name`), wishes, and the typed
 //!   decisions every status line is rendered from.
 //! - [`plan`]: wishes + file texts → new texts; [`message`]: the one commit-message builder.
+//! - [`hold`]: `# imagebump: hold` markers on the lines of image values.
 //! - [`secret`]: a secret value that never prints.
 //!
 //! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
@@ -19,6 +20,7 @@
 
 pub mod decision;
 pub mod edit;
+pub mod hold;
 pub mod image;
 pub mod message;
 pub mod parsed;
