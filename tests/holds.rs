@@ -101,7 +101,16 @@ fn a_hold_marker_is_respected_then_released_by_a_commit_and_by_imagebump_release
     let before = repo.commit_count("main");
     let r = imagebump(
         dir,
-        &["hold", "shop/web", "--until", "2999-12-31", "--reason", "incident 42", "--config", cfg],
+        &[
+            "hold",
+            "shop/web",
+            "--until",
+            "2999-12-31",
+            "--reason",
+            "incident 42",
+            "--config",
+            cfg,
+        ],
     );
     assert_eq!(r.code, 0, "{r:?}");
     let marked = plain.replace(
@@ -119,7 +128,10 @@ fn a_hold_marker_is_respected_then_released_by_a_commit_and_by_imagebump_release
     rt().block_on(registry.push_image("team/web", "1.3.0"));
     let r = imagebump(dir, &["once", "--config", cfg]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(web_line(&r).contains("held by `# imagebump: hold` at app.yaml:4"), "{r:?}");
+    assert!(
+        web_line(&r).contains("held by `# imagebump: hold` at app.yaml:4"),
+        "{r:?}"
+    );
     assert_eq!(repo.read("main", "app.yaml").unwrap(), marked);
 
     // `imagebump release` takes it off, byte for byte, with the release trailer.
@@ -161,8 +173,14 @@ fn hold_rejects_an_unknown_image_and_a_bad_date() {
     let cfg = cfg.to_str().unwrap();
     let r = imagebump(dir, &["hold", "shop/nope", "--config", cfg]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("no image \"shop/nope\"") && r.stderr.contains("shop/web"), "{r:?}");
-    let r = imagebump(dir, &["hold", "shop", "--until", "2026-02-30", "--config", cfg]);
+    assert!(
+        r.stderr.contains("no image \"shop/nope\"") && r.stderr.contains("shop/web"),
+        "{r:?}"
+    );
+    let r = imagebump(
+        dir,
+        &["hold", "shop", "--until", "2026-02-30", "--config", cfg],
+    );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("YYYY-MM-DD"), "{r:?}");
     assert_eq!(repo.commit_count("main"), 1);

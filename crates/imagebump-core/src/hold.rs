@@ -403,23 +403,32 @@ mod tests {
         assert!(d("2026-12-24") > d("2026-12-23"));
         assert!(d("2027-01-01") > d("2026-12-31"));
         assert_eq!(d("2024-02-29").to_string(), "2024-02-29");
-        for bad in ["2025-02-29", "2026-13-01", "2026-1-01", "tomorrow", "2026-12-00", "+026-12-01"] {
+        for bad in [
+            "2025-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "tomorrow",
+            "2026-12-00",
+            "+026-12-01",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn markers_on_lines() {
-        let h = parse_line("  image: web:1.1  # imagebump: hold until 2026-12-24 incident 42", 3)
-            .unwrap()
-            .unwrap();
+        let h = parse_line(
+            "  image: web:1.1  # imagebump: hold until 2026-12-24 incident 42",
+            3,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(h.line, 3);
         assert_eq!(h.until, Some(d("2026-12-24")));
         assert_eq!(h.reason.as_deref(), Some("incident 42"));
         let h = parse_line("tag: 1.1 #imagebump: hold", 1).unwrap().unwrap();
         assert_eq!((h.until, h.reason), (None, None));
-        let h = parse_line("tag: 1.1 # imagebump: hold until further notice", 1)
-            .unwrap_err();
+        let h = parse_line("tag: 1.1 # imagebump: hold until further notice", 1).unwrap_err();
         assert!(h.contains("not a date"), "{h}");
         // Not comments, or not the marker.
         for l in [
@@ -461,6 +470,9 @@ mod tests {
         assert_eq!((back.as_str(), removed), (text, vec![2]));
         assert_eq!(add(text, &BTreeSet::from([3]), &m).unwrap_err().0, 3);
         let flow = "c: [{image: web:1.1}]\n";
-        assert!(add(flow, &BTreeSet::from([1]), &m).unwrap_err().1.contains("flow"));
+        assert!(add(flow, &BTreeSet::from([1]), &m)
+            .unwrap_err()
+            .1
+            .contains("flow"));
     }
 }

@@ -140,7 +140,15 @@ impl Outcome {
                 line: *line,
                 why: why.clone(),
             },
-            (Outcome::Held { file, line, until, reason }, _) => Decision::Held {
+            (
+                Outcome::Held {
+                    file,
+                    line,
+                    until,
+                    reason,
+                },
+                _,
+            ) => Decision::Held {
                 reason: crate::decision::HoldReason::Marker {
                     file: file.clone(),
                     line: *line,

@@ -109,12 +109,19 @@ fn an_expired_hold_is_ignored_and_the_marker_kept_byte_exact() {
         day("2026-12-25"),
     );
     let web = ImageId::new("shop", "web");
-    assert!(matches!(p.outcomes[&web], Outcome::Updated { .. }), "{:?}", p.outcomes);
+    assert!(
+        matches!(p.outcomes[&web], Outcome::Updated { .. }),
+        "{:?}",
+        p.outcomes
+    );
     assert_eq!(
         p.files[Path::new("pod.yaml")].1,
         pod.replace("nginx:1.2.0 #", "nginx:1.3.0 #")
     );
-    assert_eq!(p.files[Path::new("values.yaml")].1, VALUES.replace("1.2.0", "1.3.0"));
+    assert_eq!(
+        p.files[Path::new("values.yaml")].1,
+        VALUES.replace("1.2.0", "1.3.0")
+    );
 }
 
 #[test]
@@ -160,7 +167,10 @@ fn hold_marks_every_target_and_release_removes_them() {
     assert!(!p.allow_empty);
     let m = "  # imagebump: hold until 2026-12-24 incident 42";
     let pod = &p.files[Path::new("pod.yaml")].1;
-    assert_eq!(pod, &POD.replace("nginx:1.2.0\r\n", &format!("nginx:1.2.0{m}\r\n")));
+    assert_eq!(
+        pod,
+        &POD.replace("nginx:1.2.0\r\n", &format!("nginx:1.2.0{m}\r\n"))
+    );
     let values = &p.files[Path::new("values.yaml")].1;
     assert_eq!(values, &VALUES.replace("1.2.0\n", &format!("1.2.0{m}\n")));
     let kust = &p.files[Path::new("kustomization.yaml")].1;
@@ -168,17 +178,38 @@ fn hold_marks_every_target_and_release_removes_them() {
     assert_eq!(p.changes.len(), 3);
 
     // The held files plan as held; release brings them back byte for byte.
-    let held = Mem(p.files.iter().map(|(k, (_, n))| (k.clone(), n.clone())).collect());
-    let q = plan_on(&policies(), &[wish("web", "1.3.0")], &held, day("2026-12-01"));
+    let held = Mem(p
+        .files
+        .iter()
+        .map(|(k, (_, n))| (k.clone(), n.clone()))
+        .collect());
+    let q = plan_on(
+        &policies(),
+        &[wish("web", "1.3.0")],
+        &held,
+        day("2026-12-01"),
+    );
     assert!(matches!(q.outcomes[&web], Outcome::Held { .. }));
-    let r = plan_marks(&policies(), std::slice::from_ref(&web), &Action::Release, &held).unwrap();
+    let r = plan_marks(
+        &policies(),
+        std::slice::from_ref(&web),
+        &Action::Release,
+        &held,
+    )
+    .unwrap();
     assert_eq!(r.title.as_deref(), Some("release shop/web"));
     assert!(r.allow_empty);
     assert_eq!(r.files[Path::new("pod.yaml")].1, POD);
     assert_eq!(r.files[Path::new("values.yaml")].1, VALUES);
     assert_eq!(r.files[Path::new("kustomization.yaml")].1, KUST);
     // Nothing to remove: no file changes, still a commit (its trailer is the release).
-    let none = plan_marks(&policies(), std::slice::from_ref(&web), &Action::Release, &f).unwrap();
+    let none = plan_marks(
+        &policies(),
+        std::slice::from_ref(&web),
+        &Action::Release,
+        &f,
+    )
+    .unwrap();
     assert!(none.files.is_empty() && none.allow_empty);
 }
 
@@ -190,5 +221,8 @@ fn hold_refuses_a_line_with_another_comment_naming_it() {
         reason: None,
     };
     let e = plan_marks(&policies(), &[api], &hold, &files(POD)).unwrap_err();
-    assert!(e.starts_with("pod.yaml:7: the line already has a comment"), "{e}");
+    assert!(
+        e.starts_with("pod.yaml:7: the line already has a comment"),
+        "{e}"
+    );
 }
