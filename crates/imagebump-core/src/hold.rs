@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::decision::ImageId;
 use crate::edit::{EditError, Update};
-use crate::plan::{edit_claimed, FileSource, Plan, PlannedChange, ReadError};
+use crate::plan::{edit_claimed, FileSource, Outcome, Plan, PlannedChange, ReadError};
 use crate::policy::{claims, PolicySet, Target};
 
 /// The text a marker comment starts with (after `# `).
@@ -388,6 +388,30 @@ pub fn plan_marks(
     out.allow_empty = matches!(action, Action::Release);
     out.files = texts.into_iter().filter(|(_, (o, n))| o != n).collect();
     Ok(out)
+}
+
+/// The outcome when a value on `lines` of `text` carries a live hold marker, or a
+/// malformed one (refused, naming the line).
+pub(crate) fn outcome(
+    name: &str,
+    text: &str,
+    lines: &BTreeSet<usize>,
+    today: Option<Date>,
+) -> Option<Outcome> {
+    match find(text, lines, today) {
+        Ok(None) => None,
+        Ok(Some(h)) => Some(Outcome::Held {
+            file: name.to_string(),
+            line: h.line,
+            until: h.until.map(|u| u.to_string()),
+            reason: h.reason,
+        }),
+        Err((line, why)) => Some(Outcome::Refused {
+            file: name.to_string(),
+            line,
+            why,
+        }),
+    }
 }
 
 #[cfg(test)]
