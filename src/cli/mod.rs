@@ -4,6 +4,7 @@
 //! 2 bad input or a failure the user must fix.
 
 mod checks;
+mod hold;
 mod service;
 mod set_image;
 mod test_cmd;
@@ -49,6 +50,10 @@ pub enum Command {
     Plan(service::ServiceArgs),
     /// Set an image's tag/digest in place in YAML/JSON files (optionally in a git repo).
     SetImage(set_image::SetImageArgs),
+    /// Hold an image: put `# imagebump: hold` on the lines of its values and commit.
+    Hold(hold::HoldArgs),
+    /// Release a hold: remove the markers (and end a manual-change hold) and commit.
+    Release(hold::ReleaseArgs),
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -67,6 +72,8 @@ pub fn main() -> ExitCode {
         Command::Once(a) => service::once(a),
         Command::Plan(a) => service::plan_cmd(a),
         Command::SetImage(a) => set_image::run(a),
+        Command::Hold(a) => hold::hold(a),
+        Command::Release(a) => hold::release(a),
     }
 }
 

@@ -14,9 +14,17 @@
 use std::collections::BTreeMap;
 
 use imagebump_core::decision::{ImageId, Wish};
-use imagebump_core::plan::{plan, FileSource, Outcome, Plan};
+use imagebump_core::hold::Date;
+use imagebump_core::plan::{plan_on, FileSource, Outcome, Plan};
 use imagebump_core::policy::PolicySet;
 use imagebump_registry::RegistryClient;
+
+/// Today's date (UTC), for the expiry of `# imagebump: hold until DATE` markers; `None`
+/// (every marker holds) only if the clock is before 1970 or after 9999.
+pub fn today() -> Option<Date> {
+    let now = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
+    Date::parse(now.get(..10)?).ok()
+}
 
 /// Calls the async registry client from the writer's plain thread.
 #[derive(Clone)]
@@ -46,7 +54,8 @@ impl DigestResolver {
         src: &dyn FileSource,
         unresolved: &mut Unresolved,
     ) -> Plan {
-        let first = plan(policies, wishes, src);
+        let today = today();
+        let first = plan_on(policies, wishes, src, today);
         if first.needs_digest.is_empty() {
             return first;
         }
@@ -78,7 +87,7 @@ impl DigestResolver {
             }
         }
         let mut p = if resolved {
-            plan(policies, wishes, src)
+            plan_on(policies, wishes, src, today)
         } else {
             first
         };

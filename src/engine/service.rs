@@ -163,6 +163,40 @@ impl Service {
         })
     }
 
+    /// `imagebump hold`/`release`: adds or removes the hold markers of `ids` on all
+    /// their targets and commits that through the one write path (one commit, never
+    /// forced; a push race plans again on the new tip). A release always commits, so its
+    /// `Imagebump-Release` trailers also end manual-change holds.
+    pub fn mark(
+        &self,
+        ids: &[imagebump_core::decision::ImageId],
+        action: &imagebump_core::hold::Action,
+    ) -> anyhow::Result<super::write::Written> {
+        use imagebump_core::hold::{plan_marks, Action};
+        let mut wc = Self::open_copy(&self.cfg)?;
+        let version = env!("CARGO_PKG_VERSION");
+        let released: &[_] = match action {
+            Action::Release => ids,
+            Action::Hold { .. } => &[],
+        };
+        let wait = |why: &imagebump_core::decision::WaitReason| {
+            tracing::info!(reason = %why, "waiting to retry");
+            std::thread::sleep(super::write::wait_time(why));
+            true
+        };
+        let policies = self.engine.live.policies();
+        Ok(super::write::write(
+            &mut wc,
+            &RetryPolicy::default(),
+            &wait,
+            &mut |files, _wc| plan_marks(&policies, ids, action, files),
+            &|p| {
+                let subject = p.title.clone().unwrap_or_default();
+                imagebump_core::message::hold_message(&subject, p, released, version)
+            },
+        )?)
+    }
+
     fn failed(&self) -> bool {
         self.engine.failures.load(Ordering::Relaxed) > 0
     }

@@ -91,7 +91,7 @@ pub fn write(
         let base = wc.sync()?;
         let plan = planner(&Tree(wc.root()), wc).map_err(WriteError::Plan)?;
         let paths = apply(wc, &plan)?;
-        let Some(commit) = wc.commit(&base, &paths, &message(&plan))? else {
+        let Some(commit) = wc.commit_with(&base, &paths, &message(&plan), plan.allow_empty)? else {
             return Ok(Written {
                 plan,
                 commit: None,

@@ -7,6 +7,7 @@
 //! - [`decision`]: stable image identities (`application/name`), wishes, and the typed
 //!   decisions every status line is rendered from.
 //! - [`plan`]: wishes + file texts → new texts; [`message`]: the one commit-message builder.
+//! - [`hold`]: `# imagebump: hold` markers on the lines of image values.
 //! - [`manual`]: manual changes (a person's commit away from imagebump's value), told
 //!   from a file's history the caller passes in.
 //! - [`secret`]: a secret value that never prints.
@@ -21,6 +22,7 @@
 
 pub mod decision;
 pub mod edit;
+pub mod hold;
 pub mod image;
 pub mod manual;
 pub mod message;

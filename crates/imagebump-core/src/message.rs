@@ -265,6 +265,22 @@ pub fn custom_message(text: &str, plan: &Plan, version: &str) -> String {
     with_body(text.trim_end(), plan, version)
 }
 
+/// The message of an `imagebump hold`/`release` commit: `subject`, the marker lines, the
+/// version trailer and one `Imagebump-Release: APP/NAME` trailer per image in `released`
+/// (how a release also ends a manual-change hold: it is read from git).
+pub fn hold_message(
+    subject: &str,
+    plan: &Plan,
+    released: &[crate::decision::ImageId],
+    version: &str,
+) -> String {
+    let mut msg = with_body(subject, plan, version);
+    for id in released {
+        msg.push_str(&format!("{RELEASE_TRAILER}: {id}\n"));
+    }
+    msg
+}
+
 fn with_body(subject: &str, plan: &Plan, version: &str) -> String {
     let mut msg = format!("{subject}\n\n");
     for c in &plan.changes {

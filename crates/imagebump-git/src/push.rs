@@ -93,6 +93,18 @@ impl WorkingCopy {
         paths: &[PathBuf],
         message: &str,
     ) -> Result<Option<LocalCommit>, GitError> {
+        self.commit_with(base, paths, message, false)
+    }
+
+    /// [`WorkingCopy::commit`], and with `allow_empty` a commit is made even when no file
+    /// changed (`imagebump release` records a release in git by its trailer alone).
+    pub fn commit_with(
+        &mut self,
+        base: &Base,
+        paths: &[PathBuf],
+        message: &str,
+        allow_empty: bool,
+    ) -> Result<Option<LocalCommit>, GitError> {
         if self.clean_at != Some(base.oid) {
             return Err(GitError::NotAtBase {
                 url: self.display_url.clone(),
@@ -115,7 +127,7 @@ impl WorkingCopy {
             };
             staged.push((normalise(rel), meta));
         }
-        if staged.is_empty() {
+        if staged.is_empty() && !allow_empty {
             return Ok(base.rebuilt().then(|| LocalCommit {
                 oid: base.oid,
                 base: base.clone(),
@@ -124,7 +136,7 @@ impl WorkingCopy {
         let t = Instant::now();
         // Staging moves the index and HEAD; until it is done, their state is unknown.
         self.clean_at = None;
-        let committed = self.stage_and_commit(base.oid, &staged, message)?;
+        let committed = self.stage_and_commit(base.oid, &staged, message, allow_empty)?;
         // The index and HEAD now hold exactly the committed tree (or the base when nothing
         // changed), and so do the listed files: whatever the push does, the next sync only
         // has to update what differs between this commit and the remote head.
@@ -228,6 +240,7 @@ impl WorkingCopy {
         base: Oid,
         staged: &[(PathBuf, bool)],
         message: &str,
+        allow_empty: bool,
     ) -> Result<Option<Oid>, GitError> {
         let mut index = self.repo.index().map_err(|e| self.git_err("stage", e))?;
         for (clean, exists) in staged {
@@ -244,7 +257,7 @@ impl WorkingCopy {
             .repo
             .find_commit(base)
             .map_err(|e| self.git_err("commit", e))?;
-        if parent.tree_id() == tree_id {
+        if parent.tree_id() == tree_id && !allow_empty {
             return Ok(None);
         }
         let tree = self

@@ -91,6 +91,8 @@ pub struct Edited {
     /// means the file does not mention the image at all (a wrong host or path), which a
     /// caller must not mistake for "already up to date".
     pub matched: usize,
+    /// 1-based lines of those values (where a hold marker, [`crate::hold`], is looked for).
+    pub lines: std::collections::BTreeSet<usize>,
 }
 
 /// Why a file could not be edited. `Display` starts with `file:line` where there is one.
@@ -622,10 +624,12 @@ impl<'a> Ctx<'a> {
             changes.push(s.change);
         }
         out.push_str(&text[at..]);
+        let lines = self.matched.iter().map(|&s| self.src.line_of(s)).collect();
         Ok(Edited {
             text: out,
             changes,
             matched: self.matched.len(),
+            lines,
         })
     }
 }

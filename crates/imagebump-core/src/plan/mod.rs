@@ -80,6 +80,18 @@ pub enum Outcome {
         /// Why, in words.
         why: String,
     },
+    /// A value of the image carries a live `# imagebump: hold` ([`crate::hold`]): none
+    /// of the image's values is rewritten.
+    Held {
+        /// The file, relative to the repository root.
+        file: String,
+        /// 1-based line of the marker.
+        line: usize,
+        /// `until`, when given.
+        until: Option<String>,
+        /// The reason, when given.
+        reason: Option<String>,
+    },
     /// A target could not be edited (parse error, missing file, unreadable).
     Failed(String),
 }
@@ -128,6 +140,22 @@ impl Outcome {
                 line: *line,
                 why: why.clone(),
             },
+            (
+                Outcome::Held {
+                    file,
+                    line,
+                    until,
+                    reason,
+                },
+                _,
+            ) => Decision::Held {
+                reason: crate::decision::HoldReason::Marker {
+                    file: file.clone(),
+                    line: *line,
+                    until: until.clone(),
+                    reason: reason.clone(),
+                },
+            },
             (Outcome::Failed(e), _) => Decision::Failed {
                 stage: Stage::Edit,
                 error: e.clone(),
@@ -162,6 +190,9 @@ pub struct Plan {
     /// scan does not ask the registry for digests most references never need). Their
     /// outcome stays [`Outcome::Refused`], which is the answer when no digest is found.
     pub needs_digest: BTreeSet<ImageId>,
+    /// Commit even when no file changes (`imagebump release`: the commit's trailer is
+    /// the release).
+    pub allow_empty: bool,
 }
 
 impl Plan {
@@ -196,6 +227,16 @@ impl Plan {
 /// text earlier entries produced, so two images in one file both land. A wish for an
 /// image no policy has is skipped (a policy reload may have removed it).
 pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan {
+    plan_on(policies, wishes, src, None)
+}
+
+/// [`plan`] on `today`, for the expiry of hold markers (`None`: every marker holds).
+pub fn plan_on(
+    policies: &PolicySet,
+    wishes: &[Wish],
+    src: &dyn FileSource,
+    today: Option<crate::hold::Date>,
+) -> Plan {
     let mut out = Plan::default();
     let mut texts: BTreeMap<PathBuf, (String, String)> = BTreeMap::new();
     for d in wishes {
@@ -304,6 +345,10 @@ pub fn plan(policies: &PolicySet, wishes: &[Wish], src: &dyn FileSource) -> Plan
                     }
                 };
                 found += edited.matched;
+                if let Some(o) = crate::hold::outcome(&name, &text, &edited.lines, today) {
+                    outcome = Some(o);
+                    break 'targets;
+                }
                 if edited.changes.is_empty() {
                     continue;
                 }
@@ -427,7 +472,7 @@ pub fn plan_set_image(
 /// image of the same repository sharing the scope) claims; a reference both claim is
 /// refused. A reference no one claims is left to the rivals' range policies: a `pinned:`
 /// or `digest:` policy sharing its scope writes only references at its own tag.
-fn edit_claimed(
+pub(crate) fn edit_claimed(
     name: &str,
     text: &str,
     target: &Target,
