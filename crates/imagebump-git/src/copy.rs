@@ -89,6 +89,8 @@ pub struct WorkingCopy {
     /// that is not known (after open, after a failed or partial step): the next sync then
     /// does the full reset, which also deletes untracked and ignored files.
     pub(crate) clean_at: Option<Oid>,
+    /// What the last sync had to do (for callers and tests that check the fast path).
+    pub(crate) last_sync: Option<crate::sync::SyncKind>,
     /// The caller may have written to the tree since it was last checked: the next sync
     /// scans it (against the index's stat cache) for changes nobody committed before
     /// trusting `clean_at`.
@@ -157,6 +159,7 @@ impl WorkingCopy {
             author_email: cfg.author_email.clone(),
             auth: auth.clone(),
             clean_at: None,
+            last_sync: None,
             touched: true,
             config: cfg.clone(),
             _lock: lock.clone(),

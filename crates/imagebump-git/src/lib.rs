@@ -73,5 +73,5 @@ pub use paths::safe_join;
 pub use push::{LocalCommit, PushError, Pushed};
 pub use rebuild::TRAILER;
 pub use retry::RetryPolicy;
-pub use sync::Base;
+pub use sync::{Base, SyncKind};
 pub use url::redact_url;

@@ -25,6 +25,35 @@ use crate::auth::{callbacks, map_remote_err, scrub, AuthState};
 use crate::copy::WorkingCopy;
 use crate::error::GitError;
 
+/// What a sync had to do to bring the copy to the remote tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// The copy already matched the tip: nothing was touched.
+    Unchanged,
+    /// Only the paths that differ between the known commit and the tip were checked out.
+    Incremental,
+    /// A full hard reset (first sync, a doubt about the tree, an edit nobody listed).
+    FullReset,
+}
+
+impl SyncKind {
+    /// `unchanged`, `incremental` or `full reset` (log wording).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncKind::Unchanged => "unchanged",
+            SyncKind::Incremental => "incremental",
+            SyncKind::FullReset => "full reset",
+        }
+    }
+}
+
+impl WorkingCopy {
+    /// What the last [`sync`](Self::sync) had to do; `None` before the first.
+    pub fn last_sync(&self) -> Option<SyncKind> {
+        self.last_sync
+    }
+}
+
 /// The remote tip a change is built on (what [`WorkingCopy::sync`] brought the copy to).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Base {
@@ -119,23 +148,24 @@ impl WorkingCopy {
                     tracing::info!(url = %self.display_url, reason = %why,
                         "working copy not as expected, resetting it fully");
                     self.reset_to(base.oid, true)?;
-                    "full reset"
+                    SyncKind::FullReset
                 }
             },
             None => {
                 self.reset_to(base.oid, true)?;
-                "full reset"
+                SyncKind::FullReset
             }
         };
+        self.last_sync = Some(how);
         tracing::debug!(url = %self.display_url, fetch_ms = fetched.as_secs_f64() * 1e3,
-            reset_ms = (t.elapsed() - fetched).as_secs_f64() * 1e3, how, "synced");
+            reset_ms = (t.elapsed() - fetched).as_secs_f64() * 1e3, how = how.as_str(), "synced");
         Ok(base)
     }
 
     /// The incremental sync: HEAD, the index and the tree match `at` (checked below as far
     /// as it is cheap); bring them to `base` touching only the paths that differ. `Err` is
     /// the reason to do the full reset instead; the copy may then be anywhere in between.
-    fn update_from(&self, at: Oid, base: Oid) -> Result<&'static str, String> {
+    fn update_from(&self, at: Oid, base: Oid) -> Result<SyncKind, String> {
         let e = |e: git2::Error| scrub(e.message(), self.auth.secret().as_deref());
         let at_tree = self
             .repo
@@ -164,7 +194,7 @@ impl WorkingCopy {
             }
         }
         if at == base {
-            return Ok("unchanged");
+            return Ok(SyncKind::Unchanged);
         }
         let base_tree = self
             .repo
@@ -232,7 +262,7 @@ impl WorkingCopy {
                 paths.len()
             ));
         }
-        Ok("incremental")
+        Ok(SyncKind::Incremental)
     }
 
     /// The base of the next change: the branch tip; with a separate push branch, the
