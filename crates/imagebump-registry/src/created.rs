@@ -12,8 +12,7 @@ use reqwest::Method;
 
 use super::error::RegistryError;
 use super::manifest::{body_digest, manifest_call};
-use super::metrics::RequestKind;
-use super::transport::{Call, Policy, Registry};
+use super::transport::{Policy, Registry};
 use imagebump_core::image::validate_digest;
 
 /// The OCI annotation for the creation time (RFC 3339).
@@ -126,28 +125,7 @@ async fn config_created(
     repository: &str,
     manifest: &serde_json::Value,
 ) -> Result<Option<SystemTime>, RegistryError> {
-    let config = manifest
-        .get("config")
-        .and_then(|c| c.get("digest"))
-        .and_then(|d| d.as_str())
-        .ok_or_else(|| reg.protocol("image manifest has no config digest"))?;
-    validate_digest(config).map_err(|e| reg.protocol(e))?;
-    let url = reg.url(&format!("/v2/{repository}/blobs/{config}"))?;
-    let f = reg
-        .api(
-            p,
-            Call {
-                kind: RequestKind::Manifest,
-                repository,
-                method: Method::GET,
-                url: &url,
-                accept: "*/*",
-                what: &format!("config blob {config}"),
-            },
-        )
-        .await?;
-    let cfg: serde_json::Value = serde_json::from_slice(&f.body)
-        .map_err(|e| reg.protocol(format!("image config is not JSON ({e})")))?;
+    let (config, cfg) = super::manifest::config_blob(reg, p, repository, manifest).await?;
     match cfg.get("created").and_then(|v| v.as_str()) {
         Some(s) => parse_time(s).map(Some).ok_or_else(|| {
             reg.protocol(format!(

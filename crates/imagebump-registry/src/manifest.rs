@@ -221,7 +221,34 @@ pub(crate) async fn platforms_of(
     if media_type != OCI_IMAGE_MEDIA_TYPE && media_type != IMAGE_MANIFEST_MEDIA_TYPE {
         return Err(reg.protocol(format!("unsupported manifest media type {media_type:?}")));
     }
-    let config = body
+    let (_, cfg) = config_blob(reg, p, repository, &body).await?;
+    let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    if s("os").is_empty() || s("architecture").is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![PlatformSpec::new(
+        s("os"),
+        s("architecture"),
+        Some(s("variant")),
+    )])
+}
+
+/// True when every required platform is offered.
+pub(crate) fn all_satisfied(required: &[PlatformSpec], have: &[PlatformSpec]) -> bool {
+    required
+        .iter()
+        .all(|r| have.iter().any(|h| r.satisfied_by(h)))
+}
+
+/// The config blob of an image manifest: its digest and its JSON. One request, counted
+/// as a manifest request; shared by the platform check and the build-time lookup.
+pub(crate) async fn config_blob(
+    reg: &Registry,
+    p: &Policy<'_>,
+    repository: &str,
+    manifest: &serde_json::Value,
+) -> Result<(String, serde_json::Value), RegistryError> {
+    let config = manifest
         .get("config")
         .and_then(|c| c.get("digest"))
         .and_then(|d| d.as_str())
@@ -241,24 +268,9 @@ pub(crate) async fn platforms_of(
             },
         )
         .await?;
-    let cfg: serde_json::Value = serde_json::from_slice(&f.body)
+    let cfg = serde_json::from_slice(&f.body)
         .map_err(|e| reg.protocol(format!("image config is not JSON ({e})")))?;
-    let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).unwrap_or("");
-    if s("os").is_empty() || s("architecture").is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(vec![PlatformSpec::new(
-        s("os"),
-        s("architecture"),
-        Some(s("variant")),
-    )])
-}
-
-/// True when every required platform is offered.
-pub(crate) fn all_satisfied(required: &[PlatformSpec], have: &[PlatformSpec]) -> bool {
-    required
-        .iter()
-        .all(|r| have.iter().any(|h| r.satisfied_by(h)))
+    Ok((config.to_string(), cfg))
 }
 
 #[cfg(test)]
