@@ -8,7 +8,6 @@
 mod support;
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use imagebump_core::message::commit_message;
 use imagebump_core::plan::{plan_set_image, Plan};
 use imagebump_git::{GitAuth, GitConfig, RetryPolicy, WorkingCopy};
 use support::cli::run;
-use support::gitserver::{git, git_out, BareRepo, CliClone, HttpGitServer, SshGitServer};
+use support::gitserver::{git, human_pusher, BareRepo, CliClone, HttpGitServer, SshGitServer};
 
 fn deployment(image: &str) -> String {
     format!(
@@ -76,32 +75,7 @@ fn race(origin: &BareRepo, human_url: &str, ours: GitConfig) {
     let mut wc = WorkingCopy::open(state.path(), ours).unwrap();
 
     let (starting, push_started) = std::sync::mpsc::channel::<()>();
-    let pusher = std::thread::spawn(move || {
-        let mut pushed = Vec::with_capacity(N);
-        let mut refusals = 0;
-        for i in 0..N {
-            human.commit(&[(&format!("human/{i}.txt"), "x\n")], &format!("human {i}"));
-            let _ = starting.send(());
-            loop {
-                let out = git_out(Some(human.path()), &["push", "-q", "origin", "HEAD:main"]);
-                if out.status.success() {
-                    break;
-                }
-                refusals += 1;
-                assert!(refusals < 20 * N, "the human never gets a push in");
-                git(
-                    Some(human.path()),
-                    &["pull", "-q", "--rebase", "origin", "main"],
-                );
-            }
-            pushed.push(
-                git(Some(human.path()), &["rev-parse", "HEAD"])
-                    .trim()
-                    .to_string(),
-            );
-        }
-        (pushed, refusals)
-    });
+    let pusher = human_pusher(human, N, starting);
 
     // Short waits: the race resolves in milliseconds; the bound is generous.
     let retry = RetryPolicy {
@@ -145,40 +119,11 @@ fn race(origin: &BareRepo, human_url: &str, ours: GitConfig) {
         waits.borrow()
     );
 
-    let reachable: HashSet<String> = git(
-        None,
-        &[
-            "--git-dir",
-            origin.path().to_str().unwrap(),
-            "rev-list",
-            "main",
-        ],
-    )
-    .lines()
-    .map(str::to_string)
-    .collect();
-    let lost_ours: Vec<_> = ours.iter().filter(|c| !reachable.contains(*c)).collect();
-    let lost_theirs: Vec<_> = theirs.iter().filter(|c| !reachable.contains(*c)).collect();
-    assert!(
-        lost_ours.is_empty() && lost_theirs.is_empty(),
-        "lost imagebump commits {lost_ours:?}, lost human commits {lost_theirs:?}"
-    );
+    origin.assert_no_commit_lost(&ours, &theirs, 2 * N);
     assert_eq!(
         origin.read("main", "deploy.yaml").unwrap(),
         deployment(&format!("nginx:1.{N}.0"))
     );
-    let steps = origin.reflog_steps("main");
-    assert!(steps.len() >= 2 * N, "{} reflog steps", steps.len());
-    let zero = "0".repeat(40);
-    for (old, new) in &steps {
-        assert!(
-            *old == zero || origin.is_ancestor(old, new),
-            "non-fast-forward step {old} -> {new} in the reflog"
-        );
-    }
-    for w in steps.windows(2) {
-        assert_eq!(w[0].1, w[1].0, "the reflog has a gap");
-    }
 }
 
 fn files() -> Vec<(&'static str, String)> {

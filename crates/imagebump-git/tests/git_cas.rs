@@ -9,13 +9,14 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{cfg, land, land_file};
 use imagebump_git::{GitAuth, PushError, RetryPolicy, WorkingCopy};
-use imagebump_testbed::gitserver::{git, git_out, BareRepo, CliClone, HttpGitServer, SshGitServer};
+use imagebump_testbed::gitserver::{
+    git, human_pusher, BareRepo, CliClone, HttpGitServer, SshGitServer,
+};
 
 const FILES: &[(&str, &str)] = &[("deploy.yaml", "image: app:1\n"), ("other.yaml", "x: 1\n")];
 
@@ -160,32 +161,7 @@ fn racing_a_human_pusher_on_file_url_loses_no_commit() {
     // not timing, makes them overlap). The human's retries go unannounced, so that it is
     // not starved by the faster copy.
     let (starting, push_started) = std::sync::mpsc::channel::<()>();
-    let pusher = std::thread::spawn(move || {
-        let mut pushed = Vec::with_capacity(N);
-        let mut refusals = 0;
-        for i in 0..N {
-            human.commit(&[(&format!("human/{i}.txt"), "x\n")], &format!("human {i}"));
-            let _ = starting.send(());
-            loop {
-                let out = git_out(Some(human.path()), &["push", "-q", "origin", "HEAD:main"]);
-                if out.status.success() {
-                    break;
-                }
-                refusals += 1;
-                assert!(refusals < 20 * N, "the human never gets a push in");
-                git(
-                    Some(human.path()),
-                    &["pull", "-q", "--rebase", "origin", "main"],
-                );
-            }
-            pushed.push(
-                git(Some(human.path()), &["rev-parse", "HEAD"])
-                    .trim()
-                    .to_string(),
-            );
-        }
-        (pushed, refusals)
-    });
+    let pusher = human_pusher(human, N, starting);
 
     let policy = RetryPolicy {
         max_attempts: 100,
@@ -222,36 +198,10 @@ fn racing_a_human_pusher_on_file_url_loses_no_commit() {
         ours.len()
     );
 
-    let reachable: HashSet<String> = git(
-        None,
-        &[
-            "--git-dir",
-            origin.path().to_str().unwrap(),
-            "rev-list",
-            "main",
-        ],
-    )
-    .lines()
-    .map(str::to_string)
-    .collect();
-    let lost_ours: Vec<_> = ours.iter().filter(|c| !reachable.contains(*c)).collect();
-    let lost_theirs: Vec<_> = theirs.iter().filter(|c| !reachable.contains(*c)).collect();
-    assert!(
-        lost_ours.is_empty() && lost_theirs.is_empty(),
-        "lost imagebump commits {lost_ours:?}, lost human commits {lost_theirs:?}"
-    );
+    origin.assert_no_commit_lost(&ours, &theirs, 2 * N);
 
-    let steps = origin.reflog_steps("main");
-    assert!(steps.len() >= 2 * N, "{} reflog steps", steps.len());
-    let zero = "0".repeat(40);
-    for (old, new) in &steps {
-        assert!(
-            *old == zero || origin.is_ancestor(old, new),
-            "non-fast-forward step {old} -> {new} in the reflog"
-        );
-    }
-    for w in steps.windows(2) {
-        assert_eq!(w[0].1, w[1].0, "the reflog has a gap");
-    }
-    assert_eq!(steps.last().unwrap().1, origin.head("main").unwrap());
+    assert_eq!(
+        origin.reflog_steps("main").last().unwrap().1,
+        origin.head("main").unwrap()
+    );
 }

@@ -627,3 +627,80 @@ impl SshGitServer {
         p
     }
 }
+
+/// A person racing imagebump: `human` commits `n` files with the git CLI and pushes each
+/// to `main` (pull --rebase and push again when refused). Before the first push of each
+/// commit it sends on `starting`, so the caller can start its own write right then and
+/// both pushes are in flight together (a channel, not timing, makes them overlap); the
+/// retries go unannounced, so the human is not starved by a faster writer. Returns the
+/// human's commits and how often a push was refused.
+pub fn human_pusher(
+    human: CliClone,
+    n: usize,
+    starting: std::sync::mpsc::Sender<()>,
+) -> std::thread::JoinHandle<(Vec<String>, usize)> {
+    std::thread::spawn(move || {
+        let mut pushed = Vec::with_capacity(n);
+        let mut refusals = 0;
+        for i in 0..n {
+            human.commit(&[(&format!("human/{i}.txt"), "x\n")], &format!("human {i}"));
+            let _ = starting.send(());
+            loop {
+                let out = git_out(Some(human.path()), &["push", "-q", "origin", "HEAD:main"]);
+                if out.status.success() {
+                    break;
+                }
+                refusals += 1;
+                assert!(refusals < 20 * n, "the human never gets a push in");
+                git(
+                    Some(human.path()),
+                    &["pull", "-q", "--rebase", "origin", "main"],
+                );
+            }
+            pushed.push(
+                git(Some(human.path()), &["rev-parse", "HEAD"])
+                    .trim()
+                    .to_string(),
+            );
+        }
+        (pushed, refusals)
+    })
+}
+
+impl BareRepo {
+    /// Asserts that nothing was lost on `main`: every commit of `ours` and `theirs` is
+    /// reachable, and the reflog (see [`enable_reflog`](Self::enable_reflog)) holds at
+    /// least `min_steps` steps, each a fast-forward starting where the last one ended.
+    pub fn assert_no_commit_lost(&self, ours: &[String], theirs: &[String], min_steps: usize) {
+        let reachable: std::collections::HashSet<String> = git(
+            None,
+            &[
+                "--git-dir",
+                self.path().to_str().unwrap(),
+                "rev-list",
+                "main",
+            ],
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+        let lost_ours: Vec<_> = ours.iter().filter(|c| !reachable.contains(*c)).collect();
+        let lost_theirs: Vec<_> = theirs.iter().filter(|c| !reachable.contains(*c)).collect();
+        assert!(
+            lost_ours.is_empty() && lost_theirs.is_empty(),
+            "lost imagebump commits {lost_ours:?}, lost human commits {lost_theirs:?}"
+        );
+        let steps = self.reflog_steps("main");
+        assert!(steps.len() >= min_steps, "{} reflog steps", steps.len());
+        let zero = "0".repeat(40);
+        for (old, new) in &steps {
+            assert!(
+                *old == zero || self.is_ancestor(old, new),
+                "non-fast-forward step {old} -> {new} in the reflog"
+            );
+        }
+        for w in steps.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "the reflog has a gap");
+        }
+    }
+}
