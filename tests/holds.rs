@@ -22,28 +22,6 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A fleet of one image, `team/web`, whose `app.yaml` holds `app`.
-fn web_fleet(dir: &Path, registry: &TestRegistry, app: &str) -> BareRepo {
-    let h = registry.host();
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(
-        dir.join("policies/shop.yaml"),
-        format!(
-            "application: shop\nimages:\n  - name: web\n    repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("imagebump.yaml"),
-        format!(
-            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {h}\n    insecure: true\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", app)])
-}
-
 fn tip_message(repo: &BareRepo) -> String {
     git(Some(repo.path()), &["log", "-1", "--format=%B", "main"])
 }
@@ -71,7 +49,7 @@ fn a_hold_marker_is_respected_then_released_by_a_commit_and_by_imagebump_release
         "1.1.0\n",
         "1.1.0 # imagebump: hold until 2999-12-31 rollback of 1.2.0\n",
     );
-    let repo = web_fleet(dir, &registry, &held);
+    let repo = support::fleet::web_fleet(dir, &registry.host(), &held);
     let config = dir.join("imagebump.yaml");
     let cfg = config.to_str().unwrap();
 
@@ -168,7 +146,7 @@ fn hold_rejects_an_unknown_image_and_a_bad_date() {
     let registry = TestRegistry::start(TestRegistryOptions::default());
     let h = registry.host();
     let app = format!("kind: Pod\nspec:\n  containers:\n    - image: {h}/team/web:1.1.0\n");
-    let repo = web_fleet(dir, &registry, &app);
+    let repo = support::fleet::web_fleet(dir, &registry.host(), &app);
     let cfg = dir.join("imagebump.yaml");
     let cfg = cfg.to_str().unwrap();
     let r = imagebump(dir, &["hold", "shop/nope", "--config", cfg]);

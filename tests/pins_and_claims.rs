@@ -36,26 +36,10 @@ fn once_keeps_a_pinned_reference_pinned_to_the_new_tags_index_digest() {
             .await
             .0
     });
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(
-        dir.join("policies/shop.yaml"),
-        format!(
-            "application: shop\nimages:\n  - repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("imagebump.yaml"),
-        format!(
-            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {h}\n    insecure: true\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
     let app = format!(
         "kind: Pod\nspec:\n  containers:\n    - name: pinned\n      image: {h}/team/web:1.2.0@{D0}\n    - name: plain\n      image: {h}/team/web:1.2.0\n"
     );
-    let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", &app)]);
+    let repo = support::fleet::web_fleet(dir, &h, &app);
     let config = dir.join("imagebump.yaml");
     let r = imagebump(dir, &["once", "--config", config.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -64,28 +48,6 @@ fn once_keeps_a_pinned_reference_pinned_to_the_new_tags_index_digest() {
         app.replace(&format!("1.2.0@{D0}"), &format!("1.3.0@{index}"))
             .replace("web:1.2.0\n", "web:1.3.0\n")
     );
-}
-
-/// A fleet of one image, `team/web` of `registry`, whose `app.yaml` holds `app`.
-fn web_fleet(dir: &Path, registry: &TestRegistry, app: &str) -> BareRepo {
-    let h = registry.host();
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(
-        dir.join("policies/shop.yaml"),
-        format!(
-            "application: shop\nimages:\n  - repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: app.yaml\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("imagebump.yaml"),
-        format!(
-            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {h}\n    insecure: true\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", app)])
 }
 
 #[test]
@@ -102,7 +64,7 @@ fn plan_resolves_the_digest_a_pinned_reference_needs() {
             .0
     });
     let app = format!("kind: Pod\nspec:\n  containers:\n    - image: {h}/team/web:1.2.0@{D0}\n");
-    let repo = web_fleet(dir, &registry, &app);
+    let repo = support::fleet::web_fleet(dir, &registry.host(), &app);
     let config = dir.join("imagebump.yaml");
     let r = imagebump(dir, &["plan", "--config", config.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -125,7 +87,7 @@ fn once_refuses_a_pinned_reference_whose_new_digest_cannot_be_resolved() {
     let gone = format!("sha256:{}", "e".repeat(64));
     registry.write_tag_links("team/web", &gone, &["1.3.0".to_string()]);
     let app = format!("kind: Pod\nspec:\n  containers:\n    - image: {h}/team/web:1.2.0@{D0}\n");
-    let repo = web_fleet(dir, &registry, &app);
+    let repo = support::fleet::web_fleet(dir, &registry.host(), &app);
     let config = dir.join("imagebump.yaml");
     let r = imagebump(dir, &["once", "--config", config.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{r:?}");

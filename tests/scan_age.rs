@@ -46,17 +46,6 @@ fn deployment(image: &str) -> String {
     )
 }
 
-fn write_config(dir: &Path, host: &str) {
-    std::fs::write(
-        dir.join("imagebump.yaml"),
-        format!(
-            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - host: {host}\n    insecure: true\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-}
-
 fn once(dir: &Path) -> support::cli::Run {
     let config = dir.join("imagebump.yaml");
     support::cli::run(
@@ -143,7 +132,7 @@ images:
         ),
     )
     .unwrap();
-    write_config(dir, &h);
+    support::fleet::write_config(dir, &h);
     let files = [
         ("app.yaml", deployment(&format!("{h}/team/app:1.1.0"))),
         ("young.yaml", deployment(&format!("{h}/team/young:0.9.0"))),
@@ -263,7 +252,7 @@ fn an_image_without_a_creation_time_is_an_error_not_a_skip() {
         ),
     )
     .unwrap();
-    write_config(dir, &h);
+    support::fleet::write_config(dir, &h);
     let before = deployment(&format!("{h}/team/app:0.9.0"));
     let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("app.yaml", &before)]);
     let r = once(dir);

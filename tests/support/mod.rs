@@ -3,4 +3,5 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod cli;
+pub mod fleet;
 pub use imagebump_testbed::{gitserver, registry};
