@@ -2,7 +2,8 @@
 # Installs the real parts the tests and the demo use (Debian packages). Idempotent and
 # quick when everything is already there. Starts no service: tests start their own.
 set -euo pipefail
-pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl pkg-config libssl-dev)
+# procps: `kill`, which the tests use to signal the service (SIGTERM, SIGHUP).
+pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl procps pkg-config libssl-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
