@@ -12,9 +12,9 @@ use crate::decision::Decision;
 /// skew is larger than the wait.
 pub const MIN_MIN_AGE: Duration = Duration::from_secs(1);
 
-/// The longest `minAge` accepted (365 days): longer is almost surely a typo, and would
-/// hold every update back for good.
-pub const MAX_MIN_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The longest `minAge` accepted: the cap every duration obeys (365 days); longer is
+/// almost surely a typo, and would hold every update back for good.
+pub const MAX_MIN_AGE: Duration = super::duration::MAX_DURATION;
 
 /// A `minAge:` value: a humantime duration (`30m`, `2h`, `7d`, `1h 30m`) within
 /// [`MIN_MIN_AGE`]..=[`MAX_MIN_AGE`].
