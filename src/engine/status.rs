@@ -161,6 +161,18 @@ impl StatusBoard {
             .collect()
     }
 
+    /// How many images are in each state (the decision's kind; `not_scanned` before the
+    /// first scan), for the `imagebump_images{state}` gauge: every reason an image is
+    /// not updated — no match, refused, rate limited, held… — is visible as a metric.
+    pub fn state_counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for s in self.lock().values() {
+            let kind = s.decision.as_ref().map_or("not_scanned", Decision::kind);
+            *out.entry(kind).or_insert(0) += 1;
+        }
+        out
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ImageId, ImageStatus>> {
         // A panic elsewhere while holding the lock leaves plain data; keep serving it.
         self.images.lock().unwrap_or_else(|e| e.into_inner())
@@ -170,4 +182,40 @@ impl StatusBoard {
 /// Now, as RFC 3339 UTC.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_images_by_state() {
+        let board = StatusBoard::default();
+        let (a, b, c) = (
+            ImageId::new("shop", "web"),
+            ImageId::new("shop", "api"),
+            ImageId::new("shop", "db"),
+        );
+        for id in [&a, &b, &c] {
+            board.register(id, "registry.example.com/x");
+        }
+        board.decide(
+            &a,
+            Decision::NoMatch {
+                listed: 3,
+                examples: vec![],
+            },
+        );
+        board.decide(
+            &b,
+            Decision::NoMatch {
+                listed: 0,
+                examples: vec![],
+            },
+        );
+        let counts = board.state_counts();
+        assert_eq!(counts.get("no_match"), Some(&2));
+        assert_eq!(counts.get("not_scanned"), Some(&1));
+        assert_eq!(counts.len(), 2);
+    }
 }

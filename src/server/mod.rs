@@ -296,6 +296,7 @@ async fn metrics(State(st): State<AppState>) -> Response {
     let mut text = st.engine.metrics.encode();
     text.push_str(&registry_metrics(&st.engine.registry().metrics()));
     text.push_str(&crate::secret::read_errors_metrics());
+    text.push_str(&image_states_metrics(&st.engine.status.state_counts()));
     text.push_str("# EOF\n");
     (
         [(
@@ -305,6 +306,17 @@ async fn metrics(State(st): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// How many images are in each state, in OpenMetrics text.
+fn image_states_metrics(counts: &std::collections::BTreeMap<&'static str, usize>) -> String {
+    let mut out = String::from(
+        "# HELP imagebump_images Watched images by the state of their last decision.\n# TYPE imagebump_images gauge\n",
+    );
+    for (state, n) in counts {
+        out.push_str(&format!("imagebump_images{{state=\"{state}\"}} {n}\n"));
+    }
+    out
 }
 
 /// The registry client's counters in OpenMetrics text.
@@ -336,4 +348,22 @@ async fn status(State(st): State<AppState>) -> Response {
         "images": images,
     }))
     .into_response()
+}
+
+#[cfg(test)]
+mod state_metrics_tests {
+    #[test]
+    fn renders_one_gauge_line_per_state() {
+        let counts = [("no_match", 2), ("updated", 1)].into_iter().collect();
+        let text = super::image_states_metrics(&counts);
+        assert!(text.contains("# TYPE imagebump_images gauge\n"), "{text}");
+        assert!(
+            text.contains("imagebump_images{state=\"no_match\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("imagebump_images{state=\"updated\"} 1\n"),
+            "{text}"
+        );
+    }
 }
