@@ -35,6 +35,7 @@ fn cfg(url: &str, auth: GitAuth) -> GitConfig {
         author_name: "imagebump".into(),
         author_email: "imagebump@example.invalid".into(),
         auth,
+        signer: None,
     }
 }
 

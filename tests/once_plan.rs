@@ -655,6 +655,7 @@ fn a_push_race_replans_on_the_fresh_checkout_and_keeps_the_other_commit() {
             author_name: "imagebump".into(),
             author_email: "bot@example.com".into(),
             auth: GitAuth::None,
+            signer: None,
         },
     )
     .unwrap();

@@ -48,13 +48,33 @@ pub fn images_without_targets(loaded: &[LoadedPolicy]) -> Vec<Problem> {
 /// named; its content is never read into memory here.
 pub fn secret_files(config_path: &Path, cfg: &Config) -> Vec<Problem> {
     let mut refs: Vec<(String, &SecretRef)> = Vec::new();
-    if let Some(g) = &cfg.git {
+    for g in &cfg.git.repos {
+        let who = if cfg.git.listed {
+            format!("git[{}]", g.name())
+        } else {
+            "git".to_string()
+        };
         if let Some(c) = &g.credentials {
-            refs.push(("git.credentials.username".into(), &c.username));
-            refs.push(("git.credentials.password".into(), &c.password));
+            refs.push((format!("{who}.credentials.username"), &c.username));
+            refs.push((format!("{who}.credentials.password"), &c.password));
         }
-        refs.extend(g.ssh_key.iter().map(|s| ("git.sshKey".into(), s)));
-        refs.extend(g.known_hosts.iter().map(|s| ("git.knownHosts".into(), s)));
+        refs.extend(g.ssh_key.iter().map(|s| (format!("{who}.sshKey"), s)));
+        refs.extend(
+            g.known_hosts
+                .iter()
+                .map(|s| (format!("{who}.knownHosts"), s)),
+        );
+        if let Some(s) = &g.signing {
+            refs.push((format!("{who}.signing.key"), &s.key));
+            refs.extend(
+                s.passphrase
+                    .iter()
+                    .map(|p| (format!("{who}.signing.passphrase"), p)),
+            );
+        }
+        if let Some(crate::config::WriteMode::PullRequest(pr)) = &g.write {
+            refs.push((format!("{who}.write.pullRequest.token"), &pr.token));
+        }
     }
     for (i, r) in cfg.registries.iter().enumerate() {
         if let Some(c) = &r.credentials {

@@ -123,6 +123,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         author_email: std::env::var("IMAGEBUMP_GIT_AUTHOR_EMAIL")
             .unwrap_or_else(|_| "imagebump@localhost".into()),
         auth,
+        signer: None,
     };
     let mut wc = match WorkingCopy::open(&a.state_dir, cfg) {
         Ok(w) => w,

@@ -15,6 +15,7 @@ pub mod platforms;
 pub mod queue;
 pub mod service;
 pub(crate) mod setup;
+pub mod signing;
 pub mod status;
 mod watch;
 pub mod write;

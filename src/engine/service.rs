@@ -117,8 +117,14 @@ impl Service {
         &self.engine
     }
 
+    fn open_copy_config(cfg: &Config) -> anyhow::Result<imagebump_git::GitConfig> {
+        let g = cfg.git.first().context("the config has no git section")?;
+        setup::git_config(cfg, g)
+    }
+
     fn open_copy(cfg: &Config) -> anyhow::Result<WorkingCopy> {
-        let git = setup::git_config(cfg)?;
+        let g = cfg.git.first().context("the config has no git section")?;
+        let git = setup::git_config(cfg, g)?;
         WorkingCopy::open(&cfg.state_dir(), git).context("git working copy")
     }
 
@@ -134,7 +140,11 @@ impl Service {
         Ok(Writer {
             wc,
             open: Box::new(move || {
-                let git = setup::git_config(&cfg)
+                let git = cfg
+                    .git
+                    .first()
+                    .context("the config has no git section")
+                    .and_then(|g| setup::git_config(&cfg, g))
                     .map_err(|e| imagebump_git::GitError::Config(format!("{e:#}")))?;
                 WorkingCopy::open(&cfg.state_dir(), git)
             }),
@@ -152,7 +162,7 @@ impl Service {
             queue: e.queue.clone(),
             status: e.status.clone(),
             metrics: e.metrics.clone(),
-            template: self.cfg.git.as_ref().and_then(|g| g.commit_message.clone()),
+            template: self.cfg.git.first().and_then(|g| g.commit_message.clone()),
             batch_window: setup::batch_window(&self.cfg),
             notifier: (!targets.is_empty()).then(|| Notifier::new(targets, rt.clone())),
             failures: e.failures.clone(),
@@ -286,7 +296,7 @@ impl Service {
     pub fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let receivers = crate::server::receivers(&self.cfg)?;
         // A missing git section or secret is the user's to fix: fail now, not in a retry loop.
-        setup::git_config(&self.cfg).and_then(|_| setup::notify_targets(&self.cfg))?;
+        Self::open_copy_config(&self.cfg).and_then(|_| setup::notify_targets(&self.cfg))?;
         let rt = runtime();
         let engine = self.engine.clone();
         rt.block_on(async {

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use super::notify::Format;
-use crate::config::Config;
+use crate::config::{Config, GitSection, WriteMode};
 use crate::secret::{LiveSecret, Secret, SecretRef};
 use imagebump_git::{GitAuth, GitConfig, GitCredentialSource};
 use imagebump_registry::{
@@ -114,37 +114,55 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
     RegistryClient::new(opts).context("registry client")
 }
 
-/// The git settings with credentials resolved. An SSH key given by env var is written to
-/// a private file under the state directory, since libgit2 reads keys from files.
-pub fn git_config(cfg: &Config) -> anyhow::Result<GitConfig> {
-    let Some(g) = &cfg.git else {
-        bail!("the config has no git section");
+/// The git settings of one GitOps repository with credentials resolved. An SSH key given
+/// by env var is written to a private file under the state directory (one per
+/// repository), since libgit2 reads keys from files.
+pub fn git_config(cfg: &Config, g: &GitSection) -> anyhow::Result<GitConfig> {
+    let who = if cfg.git.listed {
+        format!("git[{}]", g.name())
+    } else {
+        "git".to_string()
+    };
+    // Files written for env secrets: the unnamed repository keeps its old names.
+    let file = |what: &str| match &g.name {
+        None => what.to_string(),
+        Some(n) => format!("{what}-{}", n.0),
     };
     let auth = if let Some(c) = &g.credentials {
         // Resolved now (a missing secret fails start-up), then asked on each fetch/push.
         GitAuth::UserPassFrom(Arc::new(LiveCredentials {
-            username: live(&c.username, "git.credentials.username")?,
-            password: live(&c.password, "git.credentials.password")?,
+            username: live(&c.username, &format!("{who}.credentials.username"))?,
+            password: live(&c.password, &format!("{who}.credentials.password"))?,
         }))
     } else if let Some(k) = &g.ssh_key {
         GitAuth::SshKey {
-            private_key: secret_file(k, &cfg.state_dir(), "ssh_key")?,
+            private_key: secret_file(k, &cfg.state_dir(), &file("ssh_key"))?,
             passphrase: None,
             known_hosts: match &g.known_hosts {
-                Some(k) => Some(secret_file(k, &cfg.state_dir(), "known_hosts")?),
+                Some(k) => Some(secret_file(k, &cfg.state_dir(), &file("known_hosts"))?),
                 None => None,
             },
         }
     } else {
         GitAuth::None
     };
+    let push_branch = match g.write_mode() {
+        WriteMode::Push => None,
+        WriteMode::Branch { branch } => Some(branch),
+        WriteMode::PullRequest(pr) => Some(pr.branch),
+    };
+    let signer = match &g.signing {
+        Some(s) => Some(super::signing::signer(s).with_context(|| format!("{who}.signing"))?),
+        None => None,
+    };
     Ok(GitConfig {
         url: g.url.0.clone(),
         branch: g.branch.clone(),
-        push_branch: g.push_branch.clone(),
+        push_branch,
         author_name: g.author.name.clone(),
         author_email: g.author.email.clone(),
         auth,
+        signer,
     })
 }
 
@@ -293,7 +311,11 @@ mod tests {
         );
         let cfg = Config::parse(&dir.path().join("imagebump.yaml"), &text).unwrap();
         let state = dir.path().join("state");
-        let mut wc = imagebump_git::WorkingCopy::open(&state, git_config(&cfg).unwrap()).unwrap();
+        let mut wc = imagebump_git::WorkingCopy::open(
+            &state,
+            git_config(&cfg, cfg.git.first().unwrap()).unwrap(),
+        )
+        .unwrap();
         write(&mut wc, "image: app:2\n").unwrap();
         srv.set_password("new-Token-2");
         let e = write(&mut wc, "image: app:3\n").unwrap_err();

@@ -101,6 +101,7 @@ fn cfg(url: String, auth: GitAuth) -> GitConfig {
         author_name: "imagebump".into(),
         author_email: "imagebump@example.invalid".into(),
         auth,
+        signer: None,
     }
 }
 

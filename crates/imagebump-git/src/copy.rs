@@ -48,6 +48,8 @@ pub struct GitConfig {
     pub author_email: String,
     /// How to authenticate to the server.
     pub auth: GitAuth,
+    /// Signs every commit made through this copy (`None`: unsigned).
+    pub signer: Option<std::sync::Arc<dyn crate::CommitSigner>>,
 }
 
 impl fmt::Debug for GitConfig {
@@ -59,6 +61,7 @@ impl fmt::Debug for GitConfig {
             .field("author_name", &self.author_name)
             .field("author_email", &self.author_email)
             .field("auth", &self.auth)
+            .field("signed", &self.signer.is_some())
             .finish()
     }
 }
@@ -488,6 +491,7 @@ mod tests {
                 username: "me".into(),
                 password: "hunter22".into(),
             },
+            signer: None,
         };
         let s = format!("{cfg:?}");
         assert!(!s.contains("hunter22"), "{s}");

@@ -22,6 +22,7 @@ fn cfg(url: String, private_key: PathBuf, known_hosts: Option<PathBuf>) -> GitCo
             passphrase: None,
             known_hosts,
         },
+        signer: None,
     }
 }
 

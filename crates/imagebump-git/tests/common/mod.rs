@@ -15,6 +15,7 @@ pub fn cfg(url: &str, auth: GitAuth) -> GitConfig {
         author_name: "imagebump".into(),
         author_email: "imagebump@example.invalid".into(),
         auth,
+        signer: None,
     }
 }
 

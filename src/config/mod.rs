@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod git;
+
 use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
+pub use git::*;
 use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
 
 /// The whole service config.
@@ -27,8 +30,10 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Directory of policy files (relative to the config file), or `{repoPath: DIR}`.
     pub policies: Option<PolicySource>,
-    /// The GitOps repository.
-    pub git: Option<GitSection>,
+    /// The GitOps repositories: one `git:` map (one unnamed repository) or a list of
+    /// named ones.
+    #[serde(default)]
+    pub git: GitRepos,
     /// Per-registry settings.
     #[serde(default)]
     pub registries: Vec<RegistrySection>,
@@ -60,164 +65,6 @@ impl TryFrom<String> for Listen {
             .map(Listen)
             .map_err(|_| format!("listen {s:?} must be an address like 0.0.0.0:8080"))
     }
-}
-
-/// `git:` — where to write.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct GitSection {
-    /// `https://…`, `ssh://…` or `file://…`; must carry no credentials.
-    pub url: GitUrl,
-    /// Branch to read (and write, unless `pushBranch`).
-    #[serde(default = "default_branch", deserialize_with = "branch_name")]
-    pub branch: String,
-    /// Push to this branch instead.
-    #[serde(default, deserialize_with = "opt_branch_name")]
-    pub push_branch: Option<String>,
-    /// Commit author.
-    #[serde(default)]
-    pub author: Author,
-    /// HTTPS credentials.
-    pub credentials: Option<Credentials>,
-    /// SSH private key.
-    pub ssh_key: Option<SecretRef>,
-    /// SSH known_hosts.
-    pub known_hosts: Option<SecretRef>,
-    /// Commit message template (minijinja; variables in
-    /// `imagebump_core::message::VARIABLES`), checked while loading.
-    #[serde(default, deserialize_with = "commit_template")]
-    pub commit_message: Option<String>,
-}
-
-fn default_branch() -> String {
-    "main".into()
-}
-
-/// A branch name git accepts (`git check-ref-format --branch` rules), checked while
-/// loading so `branch: "a..b"` is an error at its line, not a failing push later.
-struct BranchName(String);
-
-impl TryFrom<String> for BranchName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let bad = |why: &str| {
-            Err(format!(
-                "branch {s:?} is not a valid git branch name: {why}"
-            ))
-        };
-        if s.is_empty() {
-            return bad("it is empty");
-        }
-        if s.starts_with('-') {
-            return bad("it starts with -");
-        }
-        if s == "@" || s.contains("@{") {
-            return bad("it is @ or holds @{");
-        }
-        if s.contains("..") {
-            return bad("it holds ..");
-        }
-        if let Some(c) = s
-            .chars()
-            .find(|c| c.is_ascii_control() || " ~^:?*[\\".contains(*c))
-        {
-            return bad(&format!("it holds {c:?}"));
-        }
-        if s.ends_with('.') {
-            return bad("it ends with .");
-        }
-        for part in s.split('/') {
-            if part.is_empty() {
-                return bad("it has an empty part (a leading, trailing or double /)");
-            }
-            if part.starts_with('.') || part.ends_with(".lock") {
-                return bad("a part starts with . or ends with .lock");
-            }
-        }
-        Ok(BranchName(s))
-    }
-}
-
-imagebump_core::parsed::from_str_scalar!(BranchName, "a git branch name");
-
-fn branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    BranchName::deserialize(d).map(|b| b.0)
-}
-
-/// A `commitMessage` that parses and uses only known variables (an unknown one would
-/// otherwise reach git as written, or as an empty string).
-struct CommitTemplate(String);
-
-impl TryFrom<String> for CommitTemplate {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        imagebump_core::message::check_template(&s).map_err(|e| e.to_string())?;
-        Ok(CommitTemplate(s))
-    }
-}
-
-imagebump_core::parsed::from_str_scalar!(CommitTemplate, "a commit message template");
-
-fn commit_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<CommitTemplate>::deserialize(d).map(|t| t.map(|t| t.0))
-}
-
-fn opt_branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<BranchName>::deserialize(d).map(|b| b.map(|b| b.0))
-}
-
-/// A git remote URL without userinfo (credentials belong in `credentials`, where they
-/// are not logged with the URL).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GitUrl(pub String);
-
-impl TryFrom<String> for GitUrl {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let scheme_ok = ["https://", "http://", "ssh://", "file://"]
-            .iter()
-            .any(|p| s.starts_with(p));
-        if !scheme_ok {
-            return Err(format!(
-                "git url {s:?} must start with https://, http://, ssh:// or file://"
-            ));
-        }
-        let after = &s[s.find("://").map_or(0, |i| i + 3)..];
-        let authority = after.split('/').next().unwrap_or("");
-        if !s.starts_with("ssh://") && authority.contains('@') {
-            return Err("git url must not carry credentials; use git.credentials with {env: …} or {file: …}".into());
-        }
-        Ok(GitUrl(s))
-    }
-}
-
-/// Commit author identity.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Author {
-    /// Name.
-    pub name: String,
-    /// Email.
-    pub email: String,
-}
-
-impl Default for Author {
-    fn default() -> Self {
-        Author {
-            name: "imagebump".into(),
-            email: "imagebump@localhost".into(),
-        }
-    }
-}
-
-/// Username and password/token, each a secret reference.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    /// Username.
-    pub username: SecretRef,
-    /// Password or token.
-    pub password: SecretRef,
 }
 
 /// `registries:` entry.
@@ -525,11 +372,50 @@ impl Config {
                 out.push(Problem::new(path, "batchWindow must be at most 1h"));
             }
         }
-        if let Some(g) = &self.git {
+        let mut git_names = std::collections::HashSet::new();
+        for g in &self.git.repos {
+            let who = if self.git.listed {
+                format!("git[{}]", g.name())
+            } else {
+                "git".to_string()
+            };
+            if self.git.listed && g.name.is_none() {
+                out.push(Problem::new(
+                    path,
+                    format!("git: every repository of a list needs a name ({})", g.url.0),
+                ));
+            } else if !git_names.insert(g.name()) {
+                out.push(Problem::new(
+                    path,
+                    format!("git: name {:?} is used twice", g.name()),
+                ));
+            }
             if g.credentials.is_some() && g.ssh_key.is_some() {
                 out.push(Problem::new(
                     path,
-                    "git: give credentials or sshKey, not both",
+                    format!("{who}: give credentials or sshKey, not both"),
+                ));
+            }
+            if g.write.is_some() && g.push_branch.is_some() {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "{who}: pushBranch is the old spelling of write: {{branch: …}}; give one"
+                    ),
+                ));
+            }
+            let own = match g.write_mode() {
+                WriteMode::Push => None,
+                WriteMode::Branch { branch } => Some(branch),
+                WriteMode::PullRequest(pr) => Some(pr.branch),
+            };
+            if own.as_deref() == Some(g.branch.as_str()) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "{who}: the write branch must differ from branch {:?} (or use write: push)",
+                        g.branch
+                    ),
                 ));
             }
         }
@@ -593,7 +479,7 @@ receivers:
         assert!(c.registry("localhost:5000").unwrap().insecure);
         assert_eq!(c.policies.unwrap(), PathBuf::from("/etc/ib/./policies"));
         assert_eq!(c.state_dir.unwrap(), PathBuf::from("/var/lib/imagebump"));
-        assert_eq!(c.git.unwrap().branch, "main");
+        assert_eq!(c.git.first().unwrap().branch, "main");
     }
 
     /// README: relative `policies`/`stateDir` resolve from the config file's directory;
@@ -667,7 +553,7 @@ policies: pol
             "git:\n  url: file:///r.git\n  branch: release/1.x\n  pushBranch: imagebump-updates\n",
         )
         .unwrap();
-        let g = c.git.unwrap();
+        let g = c.git.first().unwrap();
         assert_eq!(
             (g.branch.as_str(), g.push_branch.as_deref()),
             ("release/1.x", Some("imagebump-updates"))
@@ -692,7 +578,7 @@ policies: pol
             "git:\n  url: file:///r.git\n  commitMessage: \"[{{ application }}] bump {{ image }} to {{ to }}\"\n",
         )
         .unwrap();
-        assert!(c.git.unwrap().commit_message.is_some());
+        assert!(c.git.first().unwrap().commit_message.is_some());
     }
 
     #[test]
