@@ -372,6 +372,23 @@ impl Config {
                 out.push(Problem::new(path, "batchWindow must be at most 1h"));
             }
         }
+        if let Some(PolicySource::Repo { git: Some(g), .. }) = &self.policies {
+            if self.git.get(g).is_none() {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "policies: git {g:?} is not a repository of git: (it has: {})",
+                        self.git.names().join(", ")
+                    ),
+                ));
+            }
+        }
+        if matches!(self.policies, Some(PolicySource::Repo { .. })) && self.git.is_empty() {
+            out.push(Problem::new(
+                path,
+                "policies: repoPath needs a git: repository to read them from",
+            ));
+        }
         let mut git_names = std::collections::HashSet::new();
         for g in &self.git.repos {
             let who = if self.git.listed {

@@ -32,6 +32,8 @@ pub type Opener = Box<dyn Fn() -> Result<WorkingCopy, GitError> + Send>;
 
 /// Everything the writer thread needs.
 pub struct Writer {
+    /// The GitOps repository's name (status, metrics, logs).
+    pub git: String,
     /// The working copy it owns; `None` until opened, and again after a panic.
     pub wc: Option<WorkingCopy>,
     /// How to open it.
@@ -178,8 +180,14 @@ impl Writer {
         let mut wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
         let mut unresolved = Unresolved::new();
         let digests = self.digests.clone();
-        // One generation for the whole batch, even if a reload swaps it meanwhile.
-        let policies = self.live.policies();
+        // One generation for the whole batch, even if a reload swaps it meanwhile; only
+        // this repository's targets.
+        let policies = self
+            .live
+            .current()
+            .for_git(&self.git)
+            .cloned()
+            .unwrap_or_default();
         let template = self.template.clone();
         let queue = self.queue.clone();
         let status = self.status.clone();
