@@ -32,7 +32,11 @@ pub struct Generation {
 
 impl Generation {
     /// The generation of `policies` for the GitOps repositories `gits` (config order).
-    pub fn new(policies: PolicySet, default_interval: std::time::Duration, gits: &[String]) -> Generation {
+    pub fn new(
+        policies: PolicySet,
+        default_interval: std::time::Duration,
+        gits: &[String],
+    ) -> Generation {
         let only = gits.len() == 1;
         Generation {
             number: 1,

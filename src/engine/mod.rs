@@ -8,6 +8,7 @@
 pub mod age;
 pub mod digests;
 pub mod files;
+pub mod gits;
 pub mod live;
 pub(crate) mod manual;
 pub(crate) mod notify;
@@ -118,6 +119,8 @@ pub struct Engine {
     pub queues: Arc<Queues>,
     /// The GitOps repositories' names, in config order.
     pub(crate) gits: Vec<String>,
+    /// Each GitOps repository's status.
+    pub git_status: Arc<gits::GitBoard>,
     /// Failed scans and writes, for `once`'s exit code.
     pub failures: Arc<AtomicU64>,
     registry: RegistryClient,
@@ -164,6 +167,7 @@ impl Engine {
                 &gits,
             ))),
             gits,
+            git_status: Arc::new(gits::GitBoard::default()),
             status,
             metrics,
             failures: Arc::new(AtomicU64::new(0)),

@@ -241,7 +241,10 @@ impl Queues {
     pub fn push(&self, q: Queued, gen: &super::live::Generation) {
         let mut sent = false;
         for (name, queue) in &self.by_git {
-            if gen.for_git(name).is_some_and(|p| p.get(&q.wish.id).is_some()) {
+            if gen
+                .for_git(name)
+                .is_some_and(|p| p.get(&q.wish.id).is_some())
+            {
                 queue.push(q.clone());
                 sent = true;
             }

@@ -22,7 +22,7 @@ use super::notify::Notifier;
 use super::status::ImageStatus;
 use super::writer::Writer;
 use super::{setup, Engine};
-use crate::config::{Config, DEFAULT_GIT_NAME};
+use crate::config::{Config, WriteMode, DEFAULT_GIT_NAME};
 use crate::metrics::Metrics;
 use crate::policy_files;
 use crate::policy_source::PolicySource;
@@ -152,12 +152,7 @@ impl Service {
             .with_context(|| format!("git working copy of {name}"))
     }
 
-    fn writer(
-        &self,
-        git: &str,
-        rt: &tokio::runtime::Handle,
-        live: bool,
-    ) -> anyhow::Result<Writer> {
+    fn writer(&self, git: &str, rt: &tokio::runtime::Handle, live: bool) -> anyhow::Result<Writer> {
         let targets = setup::notify_targets(&self.cfg)?;
         let cfg = self.cfg.clone();
         let e = &self.engine;
@@ -170,8 +165,28 @@ impl Service {
             .as_ref()
             .and_then(|p| p.repo_git(self.gits()))
             == Some(git);
+        if let Some(g) = section {
+            let mode = g.write_mode();
+            e.git_status.register(super::gits::GitStatus {
+                name: name.clone(),
+                url: imagebump_git::redact_url(&g.url.0),
+                branch: g.branch.clone(),
+                write: match mode {
+                    WriteMode::Push => "push",
+                    WriteMode::Branch { .. } => "branch",
+                    WriteMode::PullRequest(_) => "pullRequest",
+                },
+                push_branch: match &mode {
+                    WriteMode::Push => g.branch.clone(),
+                    WriteMode::Branch { branch } => branch.clone(),
+                    WriteMode::PullRequest(pr) => pr.branch.clone(),
+                },
+                ..Default::default()
+            });
+        }
         Ok(Writer {
             git: name.clone(),
+            git_status: e.git_status.clone(),
             wc: None,
             open: Box::new(move || {
                 Self::git_config(&cfg, &name)
@@ -180,7 +195,11 @@ impl Service {
             }),
             live: e.live.clone(),
             // `once` and `plan` keep the policies they loaded; the service follows them.
-            repo_policies: match (&self.cfg.policies, &self.repo_policies, live && holds_policies) {
+            repo_policies: match (
+                &self.cfg.policies,
+                &self.repo_policies,
+                live && holds_policies,
+            ) {
                 (Some(PolicySource::Repo { dir, .. }), Some(last), true) => Some(RepoPolicies {
                     dir: dir.clone(),
                     every: self.cfg.poll_interval(),

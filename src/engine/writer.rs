@@ -25,7 +25,7 @@ use super::notify::{Notice, Notifier};
 use super::queue::{Closed, Queued, WriteQueue};
 use super::status::StatusBoard;
 use super::write::{wait_time, write, WriteError, Written};
-use crate::metrics::Metrics;
+use crate::metrics::{GitLabels, Metrics};
 
 /// Opens (or reopens, after a panic) the working copy.
 pub type Opener = Box<dyn Fn() -> Result<WorkingCopy, GitError> + Send>;
@@ -34,6 +34,8 @@ pub type Opener = Box<dyn Fn() -> Result<WorkingCopy, GitError> + Send>;
 pub struct Writer {
     /// The GitOps repository's name (status, metrics, logs).
     pub git: String,
+    /// Where its status is shown.
+    pub git_status: Arc<super::gits::GitBoard>,
     /// The working copy it owns; `None` until opened, and again after a panic.
     pub wc: Option<WorkingCopy>,
     /// How to open it.
@@ -72,6 +74,19 @@ const BATCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duratio
 impl Writer {
     /// Runs until the queue is closed and drained.
     pub fn run(mut self) {
+        let _span = tracing::info_span!("writer", git = %self.git).entered();
+        if self.wc.is_none() {
+            // Clone (or open) now rather than at the first batch; one that fails is
+            // tried again by that batch, which reports it.
+            match (self.open)() {
+                Ok(wc) => self.wc = Some(wc),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot open the GitOps repository yet");
+                    self.git_status
+                        .update(&self.git, |s| s.last_error = Some(e.to_string()));
+                }
+            }
+        }
         let mut backoff = BATCH_BACKOFF.0;
         let mut consecutive_failures = 0u32;
         while let Some(batch) = self.next_batch() {
@@ -102,12 +117,18 @@ impl Writer {
                 }
             };
             self.failures.fetch_add(1, Ordering::Relaxed);
-            self.metrics.push_failures.inc();
+            self.git_status
+                .update(&self.git, |s| s.last_error = Some(error.clone()));
+            self.metrics
+                .push_failures
+                .get_or_create(&GitLabels::of(&self.git))
+                .inc();
             consecutive_failures += 1;
             tracing::error!(error = %error, "write failed");
             for q in &batch {
-                self.status.decide(
+                self.status.decide_in(
                     &q.wish.id,
+                    &self.git,
                     Decision::Failed {
                         stage: Stage::Push,
                         error: error.clone(),
@@ -191,11 +212,13 @@ impl Writer {
         let template = self.template.clone();
         let queue = self.queue.clone();
         let status = self.status.clone();
+        let git = self.git.clone();
         // Between push attempts, every image of the batch says why it waits.
         let wait = |why: &WaitReason| {
             for q in batch {
-                status.decide(
+                status.decide_in(
                     &q.wish.id,
+                    &git,
                     Decision::Waiting {
                         reason: why.clone(),
                     },
@@ -230,18 +253,32 @@ impl Writer {
         self.metrics
             .write_seconds
             .observe(written.took.as_secs_f64());
+        self.git_status.update(&self.git, |s| {
+            s.last_error = None;
+            if let Some(c) = &written.commit {
+                s.last_commit = Some(c.clone());
+                s.last_push = Some(super::status::now_rfc3339());
+            }
+        });
         if written.commit.is_some() {
-            self.metrics.commits.inc();
+            let git = GitLabels::of(&self.git);
+            self.metrics.commits.get_or_create(&git).inc();
+            self.metrics
+                .last_push
+                .get_or_create(&git)
+                .set(crate::metrics::unix_now());
             self.metrics
                 .push_retries
+                .get_or_create(&git)
                 .inc_by(u64::from(written.attempts.saturating_sub(1)));
         }
         self.announced.announce(&held, self.notifier.as_ref());
         for q in batch {
             let id = &q.wish.id;
             if let Some(reason) = held.get(id) {
-                self.status.decide(
+                self.status.decide_in(
                     id,
+                    &self.git,
                     Decision::Held {
                         reason: reason.clone(),
                     },
@@ -264,7 +301,7 @@ impl Writer {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(image = %id, why = ?decision.why_not_updated(), "cannot edit a target");
             }
-            self.status.decide(id, decision);
+            self.status.decide_in(id, &self.git, decision);
         }
         if let (Some(c), Some(n)) = (&written.commit, &self.notifier) {
             n.send(Notice::Commit {

@@ -52,10 +52,12 @@ impl PolicySet {
         for lp in &mut files {
             for img in &mut lp.policy.images {
                 let keep: Vec<bool> = (0..img.targets.len())
-                    .map(|i| match img.target_repos.get(i).and_then(|g| g.as_deref()) {
-                        Some(g) => g == name,
-                        None => only,
-                    })
+                    .map(
+                        |i| match img.target_repos.get(i).and_then(|g| g.as_deref()) {
+                            Some(g) => g == name,
+                            None => only,
+                        },
+                    )
                     .collect();
                 let mut k = keep.iter();
                 img.targets.retain(|_| *k.next().unwrap_or(&false));
@@ -162,10 +164,16 @@ mod tests {
         let p = check_repositories(&files, &["prod".into(), "staging".into()]);
         assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(p[0].at, "images[0].targets[1]");
-        assert!(p[0].message.contains("\"dev\" is not a GitOps repository"), "{p:?}");
+        assert!(
+            p[0].message.contains("\"dev\" is not a GitOps repository"),
+            "{p:?}"
+        );
         let untagged = set("application: a\nimages:\n  - repository: x\n    semver: '*'\n    targets: [{manifest: m.yaml}]\n");
         assert!(check_repositories(&untagged, &["default".into()]).is_empty());
         let p = check_repositories(&untagged, &["prod".into(), "dev".into()]);
-        assert!(p[0].message.contains("must name its GitOps repository"), "{p:?}");
+        assert!(
+            p[0].message.contains("must name its GitOps repository"),
+            "{p:?}"
+        );
     }
 }
