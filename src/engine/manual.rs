@@ -80,7 +80,7 @@ impl Announced {
         for (id, reason) in holds {
             let commit = match reason {
                 HoldReason::ManualChange(m) | HoldReason::SkipVersion(m) => m.commit.clone(),
-                HoldReason::Marker { .. } => continue,
+                HoldReason::Marker { .. } | HoldReason::Declined { .. } => continue,
             };
             if !seen.insert((id.clone(), commit)) {
                 continue;

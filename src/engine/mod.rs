@@ -13,6 +13,7 @@ pub mod live;
 pub(crate) mod manual;
 pub(crate) mod notify;
 pub mod platforms;
+pub mod pulls;
 pub mod queue;
 pub mod service;
 pub(crate) mod setup;

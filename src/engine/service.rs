@@ -223,6 +223,12 @@ impl Service {
             digests: DigestResolver::new(e.registry().clone(), rt.clone()),
             on_manual_change: self.cfg.on_manual_change.unwrap_or_default(),
             announced: Default::default(),
+            pulls: match section.map(|g| (g, g.write_mode())) {
+                Some((g, WriteMode::PullRequest(pr))) => {
+                    Some(super::pulls::PullRequests::new(g, &pr, rt.clone())?)
+                }
+                _ => None,
+            },
         })
     }
 

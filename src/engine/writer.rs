@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagebump_core::decision::{Decision, Stage, WaitReason};
+use std::collections::BTreeMap;
+
+use imagebump_core::decision::{Decision, HoldReason, Stage, WaitReason};
 use imagebump_core::message::commit_message;
 use imagebump_core::policy::OnManualChange;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
@@ -22,6 +24,7 @@ use super::digests::{DigestResolver, Unresolved};
 use super::live::{LiveSet, RepoPolicies};
 use super::manual::{self, Announced, Holds};
 use super::notify::{Notice, Notifier};
+use super::pulls::PullRequests;
 use super::queue::{Closed, Queued, WriteQueue};
 use super::status::StatusBoard;
 use super::write::{wait_time, write, WriteError, Written};
@@ -66,6 +69,8 @@ pub struct Writer {
     pub on_manual_change: OnManualChange,
     /// Manual changes already notified.
     pub announced: Announced,
+    /// `write: {pullRequest}`: the forge's pull requests (else `None`).
+    pub pulls: Option<PullRequests>,
 }
 
 /// Backoff between failed batches: 500 ms doubling to a minute.
@@ -197,7 +202,75 @@ impl Writer {
         if self.wc.is_none() {
             self.wc = Some((self.open)()?);
         }
-        let wc = self.wc.as_mut().expect("opened above");
+        let Some(pulls) = self.pulls.take() else {
+            return self.write_to(batch);
+        };
+        let r = self.write_pull_requests(&pulls, batch);
+        self.pulls = Some(pulls);
+        r
+    }
+
+    /// Pull-request mode: each head branch's wishes written to it, then its pull request
+    /// opened or updated. Versions a closed pull request proposed are held.
+    fn write_pull_requests(
+        &mut self,
+        pulls: &PullRequests,
+        batch: &[Queued],
+    ) -> Result<(), WriteError> {
+        let mut groups: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
+        for q in batch {
+            groups
+                .entry(pulls.head(&q.wish.id))
+                .or_default()
+                .push(q.clone());
+        }
+        for (head, group) in groups {
+            let forge = |e: imagebump_forge::ForgeError| WriteError::Plan(e.to_string());
+            let state = pulls.state(&head).map_err(forge)?;
+            let mut go = Vec::new();
+            for q in group {
+                let declined = state
+                    .declined
+                    .get(&q.wish.id)
+                    .and_then(|d| d.iter().find(|(tag, _)| *tag == q.wish.tag).cloned());
+                match declined {
+                    Some((tag, url)) => self.status.decide_in(
+                        &q.wish.id,
+                        &self.git,
+                        Decision::Held {
+                            reason: HoldReason::Declined {
+                                pull_request: url,
+                                tag,
+                            },
+                        },
+                    ),
+                    None => go.push(q),
+                }
+            }
+            if go.is_empty() {
+                continue;
+            }
+            let wc = self.wc.as_mut().expect("opened by write");
+            wc.set_push_branch(&head);
+            wc.set_fresh_push_branch(state.fresh);
+            let written = self.write_to(&go);
+            let wc = self.wc.as_mut().expect("opened by write");
+            wc.set_fresh_push_branch(false);
+            written?;
+            let messages = wc.push_branch_messages()?;
+            if let Some(pr) = pulls.publish(&head, &state, &messages).map_err(forge)? {
+                tracing::info!(head = %head, pull_request = %pr.url, "pull request in sync");
+                self.git_status.update(&self.git, |s| {
+                    s.pull_requests.insert(head.clone(), pr.url.clone());
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One commit of `batch` through the one write path.
+    fn write_to(&mut self, batch: &[Queued]) -> Result<(), WriteError> {
+        let wc = self.wc.as_mut().expect("opened by write");
         let mut wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
         let mut unresolved = Unresolved::new();
         let digests = self.digests.clone();

@@ -122,6 +122,14 @@ pub enum HoldReason {
     /// `onManualChange: skipVersion` (the default): a person moved away from a version,
     /// which is treated as bad; only a tag strictly above it is proposed.
     SkipVersion(ManualChange),
+    /// A pull request proposing this tag was closed without merging: that version is
+    /// skipped (a newer tag is proposed as usual).
+    Declined {
+        /// The pull request's web page.
+        pull_request: String,
+        /// The tag it proposed.
+        tag: String,
+    },
 }
 
 impl std::fmt::Display for HoldReason {
@@ -151,6 +159,10 @@ impl std::fmt::Display for HoldReason {
                 f,
                 "held: rolled back by {} in {} from {} to {}; waiting for a tag above {}",
                 m.author, m.commit, m.from, m.to, m.from
+            ),
+            HoldReason::Declined { pull_request, tag } => write!(
+                f,
+                "held: pull request {pull_request} proposing {tag} was closed without merging; waiting for a newer tag"
             ),
         }
     }
