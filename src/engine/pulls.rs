@@ -95,7 +95,7 @@ impl PullRequests {
     /// What the forge holds for `head`.
     pub fn state(&self, head: &str) -> Result<HeadState, ForgeError> {
         let mut prs = self.rt.block_on(self.forge.pull_requests(head))?;
-        prs.sort_by(|a, b| b.number.cmp(&a.number));
+        prs.sort_by_key(|p| std::cmp::Reverse(p.number));
         let mut st = HeadState {
             open: prs.iter().find(|p| p.state == PrState::Open).cloned(),
             ..HeadState::default()
