@@ -44,6 +44,13 @@ pub enum Notice {
         /// Every problem, `file:line:col: message`.
         problems: Vec<String>,
     },
+    /// A config file reload had problems; the last good config stays in effect.
+    ConfigReloadFailed {
+        /// The config generation kept.
+        kept: u64,
+        /// Every problem, one line each.
+        problems: Vec<String>,
+    },
 }
 
 /// Payload shape of one notification target.
@@ -171,6 +178,15 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
         (Notice::PolicyReloadFailed { kept, problems }, Format::Slack) => json!({
             "text": format!(
                 ":warning: imagebump kept policies generation {kept}: the changed policies have problems:\n{}",
+                problems.join("\n")
+            )
+        }),
+        (Notice::ConfigReloadFailed { kept, problems }, Format::Generic) => {
+            json!({ "event": "config_reload_failed", "generation": kept, "problems": problems })
+        }
+        (Notice::ConfigReloadFailed { kept, problems }, Format::Slack) => json!({
+            "text": format!(
+                ":warning: imagebump kept config generation {kept}: the changed config file has problems:\n{}",
                 problems.join("\n")
             )
         }),
