@@ -359,12 +359,21 @@ impl Reloader {
                 "config keys changed that take effect only after a restart; the rest is applied"
             );
         }
+        // New credentials or registry settings should be tried now, not at the next poll.
+        let registries = format!(
+            "{:?}{:?}",
+            self.applied.registries, self.applied.docker_config
+        ) != format!("{:?}{:?}", cfg.registries, cfg.docker_config);
         match parts.policies {
-            // The new directory's policies, with the new interval's routes.
+            // The new directory's policies, with the new interval's routes (scans all).
             Some((_, loaded)) => {
                 e.reload(loaded, Vec::new());
             }
             None if rerouted => self.reroute(at),
+            None if registries => {
+                let _in_runtime = self.rt.enter();
+                e.hint_all(None);
+            }
             None => {}
         }
         self.applied = cfg;
