@@ -425,3 +425,64 @@ fn a_rotated_registry_password_in_a_changed_registries_entry_takes_effect() {
     assert_eq!(st["config"]["generation"], 2, "{st}");
     assert_eq!(st["config"]["restartNeeded"], serde_json::json!([]), "{st}");
 }
+
+#[test]
+fn policies_pointed_at_another_directory_are_read_and_followed_from_there() {
+    let f = Fleet::new(TestRegistryOptions::default(), &["1.0.0", "1.4.0", "2.0.0"]);
+    let narrow = policy(&f.registry.host()).replace(">=1.0.0 <2.0.0", "~1.0");
+    std::fs::write(f.dir.join("policies/web.yaml"), &narrow).unwrap();
+    let path = f.dir.join("imagebump.yaml");
+    let base = f.config(&f.repo.file_url(), &f.insecure());
+    std::fs::write(&path, &base).unwrap();
+    let svc = Service::start(&path, f.port);
+    svc.wait_for("up to date at 1.0.0", || {
+        (svc.status()["images"][0]["state"] == "up_to_date").then_some(())
+    });
+
+    // A second directory follows 1.x: pointing `policies:` there commits 1.4.0.
+    let second = f.dir.join("policies-2");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::write(second.join("web.yaml"), policy(&f.registry.host())).unwrap();
+    let old = format!("policies: {}/policies\n", f.dir.display());
+    let moved = base.replace(&old, &format!("policies: {}\n", second.display()));
+    assert_ne!(moved, base);
+    save(&path, &moved);
+    svc.wait_for("the commit to 1.4.0", || {
+        f.deployed().contains(":1.4.0").then_some(())
+    });
+    let st = svc.status();
+    assert_eq!(st["config"]["restartNeeded"], serde_json::json!([]), "{st}");
+    let generation = st["policies"]["generation"].as_u64().unwrap();
+
+    // The old directory is no longer followed; the new one is.
+    std::fs::write(f.dir.join("policies/web.yaml"), "not: a policy\n").unwrap();
+    std::fs::write(
+        second.join("web.yaml"),
+        policy(&f.registry.host()).replace(">=1.0.0 <2.0.0", ">=1.0.0"),
+    )
+    .unwrap();
+    svc.wait_for("the commit to 2.0.0", || {
+        f.deployed().contains(":2.0.0").then_some(())
+    });
+    let st = svc.status();
+    assert_eq!(st["policies"]["lastResult"], "ok", "{st}");
+    assert_eq!(st["policies"]["generation"], generation + 1, "{st}");
+
+    // A directory with problems is refused with the whole config.
+    let third = f.dir.join("policies-3");
+    std::fs::create_dir_all(&third).unwrap();
+    std::fs::write(third.join("web.yaml"), "not: a policy\n").unwrap();
+    save(
+        &path,
+        &base.replace(&old, &format!("policies: {}\n", third.display())),
+    );
+    let st = svc.wait_for("the rejected reload", || {
+        let st = svc.status();
+        (st["config"]["lastResult"] == "invalid").then_some(st)
+    });
+    assert!(
+        st["config"]["problems"].to_string().contains("policies-3"),
+        "{st}"
+    );
+    assert_eq!(st["policies"]["generation"], generation + 1, "{st}");
+}

@@ -218,6 +218,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_rejected_config_reload_names_the_kept_generation_and_every_problem() {
+        let n = Notice::ConfigReloadFailed {
+            kept: 2,
+            problems: vec!["imagebump.yaml:3:5: unknown provider".into()],
+        };
+        let g = render(&n, Format::Generic);
+        assert_eq!(g["event"], "config_reload_failed");
+        assert_eq!(g["generation"], 2);
+        assert_eq!(g["problems"][0], "imagebump.yaml:3:5: unknown provider");
+        let text = render(&n, Format::Slack)["text"].to_string();
+        assert!(
+            text.contains("config generation 2") && text.contains("unknown provider"),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn a_rotated_notification_url_is_used_for_the_next_send() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
