@@ -12,6 +12,7 @@
 //! Queued wishes and the commit in flight are untouched: queues and writers stay, and a
 //! writer takes the new settings before its next batch.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -202,15 +203,24 @@ impl Reloader {
         tokio::spawn(async move {
             while let Some(why) = events.recv().await {
                 let (me, dir) = match tokio::task::spawn_blocking(move || {
-                    let dir = self.reload(why);
+                    // A bug in a reload is counted and logged; the service keeps running on
+                    // what it had and the next change is read again.
+                    let dir = std::panic::catch_unwind(AssertUnwindSafe(|| self.reload(why)))
+                        .unwrap_or_else(|p| {
+                            self.engine.metrics.panic("reload");
+                            tracing::error!(
+                                panic = %super::writer::panic_message(&*p),
+                                "config reload panicked"
+                            );
+                            Reread::No
+                        });
                     (self, dir)
                 })
                 .await
                 {
                     Ok(r) => r,
                     Err(e) => {
-                        // A bug in a reload: the service keeps running on what it had.
-                        tracing::error!(error = %e, "config reload panicked");
+                        tracing::error!(error = %e, "the config reload task failed; the config is no longer followed");
                         return;
                     }
                 };
