@@ -734,6 +734,8 @@ policies: pol
         assert!(e.contains("pushBranch is the old spelling"), "{e}");
         let e = bad("git:\n  url: file:///a.git\n  write: {pullRequest: {provider: gitbucket, token: {env: T}}}\n");
         assert!(e.contains("gitbucket"), "{e}");
+        let e = bad("git:\n  url: file:///a.git\n  write: {pullRequest: {provider: github, token: {env: T}, title: '{{ nope }}'}}\n");
+        assert!(e.contains("pull request template"), "{e}");
         let e = bad("policies: {git: nope, repoPath: p}\ngit: [{name: a, url: file:///a.git}]\n");
         assert!(
             e.contains("policies: git \"nope\" is not a repository of git: (it has: a)"),
