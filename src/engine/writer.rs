@@ -73,6 +73,9 @@ pub struct Writer {
     pub pulls: Option<PullRequests>,
 }
 
+/// The longest a forge's rate limit makes the writer wait before it tries again.
+const BATCH_BACKOFF_RATE_LIMITED: Duration = Duration::from_secs(3600);
+
 /// Backoff between failed batches: 500 ms doubling to a minute.
 const BATCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(60));
 
@@ -109,6 +112,14 @@ impl Writer {
                     continue;
                 }
                 Ok(Err(e)) => {
+                    // A forge that rate-limits says how long to wait: never call it sooner.
+                    if let WriteError::Forge {
+                        retry_after: Some(wait),
+                        ..
+                    } = &e
+                    {
+                        backoff = backoff.max((*wait).min(BATCH_BACKOFF_RATE_LIMITED));
+                    }
                     // A person must act (a foreign commit on the push branch): say so at
                     // once rather than after three failures.
                     urgent = matches!(e, WriteError::Git(GitError::ForeignCommit { .. }));
@@ -225,7 +236,15 @@ impl Writer {
                 .push(q.clone());
         }
         for (head, group) in groups {
-            let forge = |e: imagebump_forge::ForgeError| WriteError::Plan(e.to_string());
+            let forge = |e: imagebump_forge::ForgeError| WriteError::Forge {
+                retry_after: match &e {
+                    imagebump_forge::ForgeError::RateLimited { retry_after, .. } => {
+                        Some(*retry_after)
+                    }
+                    _ => None,
+                },
+                error: e.to_string(),
+            };
             let state = pulls.state(&head).map_err(forge)?;
             let mut go = Vec::new();
             for q in group {
