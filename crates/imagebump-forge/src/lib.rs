@@ -226,7 +226,7 @@ impl Forge {
             Provider::Bitbucket => bitbucket::list(&self.api, &self.repo, head).await?,
         };
         // Numbers grow with creation on every forge; the APIs' own orders differ.
-        prs.sort_by(|a, b| b.number.cmp(&a.number));
+        prs.sort_by_key(|p| std::cmp::Reverse(p.number));
         prs.dedup_by_key(|p| p.number);
         Ok(prs)
     }

@@ -7,6 +7,7 @@
 //! named as one and used only for what a real part cannot do on cue.
 #![allow(dead_code)]
 
+pub mod forge;
 pub mod gitserver;
 pub mod registry;
 pub mod standin;
