@@ -52,13 +52,20 @@ impl Api {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| {
                 ForgeError::Config(format!(
-                    "{provider:?} apiUrl {trimmed:?} is not an http(s) URL; set it to the \
-                     forge's API base, e.g. https://HOST/api/v4"
+                    "{provider:?} apiUrl {:?} is not an http(s) URL; set it to the \
+                     forge's API base, e.g. https://HOST/api/v4",
+                    crate::url::redact(trimmed)
                 ))
             })?;
         if !base.username().is_empty() || base.password().is_some() {
             return Err(ForgeError::Config(format!(
                 "{provider:?} apiUrl must not hold credentials; the token goes in `token`"
+            )));
+        }
+        if base.scheme() == "http" && !is_loopback(&base) {
+            return Err(ForgeError::Config(format!(
+                "{provider:?} apiUrl {trimmed} is plain http: the token would cross the \
+                 network in clear; use https (plain http is for 127.0.0.1/localhost only)"
             )));
         }
         let mut b = reqwest::Client::builder()
@@ -93,6 +100,15 @@ impl Api {
             client,
             token,
         })
+    }
+
+    /// `host[:port]` of the API, for messages.
+    pub fn host(&self) -> String {
+        let host = self.base.host_str().unwrap_or_default();
+        match self.base.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        }
     }
 
     /// `base` + `path_and_query` (which starts with `/`).
@@ -183,6 +199,9 @@ impl Api {
         if !token.expose().is_empty() {
             message = message.replace(token.expose(), "***");
         }
+        if let Some(h) = hint(status) {
+            message = format!("{message} ({h} at {})", self.host());
+        }
         Err(ForgeError::Http {
             provider: self.provider,
             method: method.to_string(),
@@ -257,6 +276,25 @@ impl Api {
             "GET {}: more than {MAX_PAGES} pages; not read to the end",
             url.path()
         )))
+    }
+}
+
+fn is_loopback(u: &Url) -> bool {
+    let host = u.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// What to check, for the statuses that mean the configuration is wrong.
+fn hint(status: StatusCode) -> Option<&'static str> {
+    match status.as_u16() {
+        401 => Some("check the token"),
+        403 => Some("check the token's scopes, see README \"Pull requests\""),
+        404 => Some("check apiUrl, the repository path and that the token can see it"),
+        _ => None,
     }
 }
 
@@ -572,5 +610,35 @@ mod tests {
             next_from_headers(&cur, &headers(&[("x-next-page", "")])),
             None
         );
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        let token: Arc<dyn TokenSource> = Arc::new(imagebump_core::secret::Secret::new("t"));
+        for ok in [
+            "http://127.0.0.1:3000/api/v1",
+            "http://localhost/api/v1",
+            "http://[::1]:80",
+            "https://gitea.example.com/api/v1",
+        ] {
+            assert!(
+                Api::new(Provider::Gitea, ok, token.clone(), None).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://gitea.example.com/api/v1",
+            "https://user:pw@gitea.example.com",
+            "gitea.example.com",
+            "file:///x",
+            "htp://u:pw@x/",
+            "u:pw@x",
+        ] {
+            let e = Api::new(Provider::Gitea, bad, token.clone(), None)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("apiUrl") && !e.contains("pw@"), "{bad}: {e}");
+        }
     }
 }

@@ -114,7 +114,7 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// The URL without credentials, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -123,7 +123,10 @@ fn redact(url: &str) -> String {
                 None => url.to_string(),
             }
         }
-        None => url.to_string(),
+        None => match url.rsplit_once('@') {
+            Some((_, rest)) => format!("***@{rest}"),
+            None => url.to_string(),
+        },
     }
 }
 
