@@ -10,13 +10,18 @@
 //! - Talks to a forge's REST API only: knows nothing of git, policies or plans.
 //! - Every list is paginated to its end (bounded by [`MAX_PAGES`]); a rate limit is an
 //!   error that says how long to wait ([`ForgeError::RateLimited`]), never a silent retry
-//!   loop; error messages carry the forge's own message and never the token.
+//!   loop (the wait is clamped to [`MAX_RETRY_AFTER`]); error messages carry the forge's
+//!   own message and never the token.
+//! - The token goes only in a header (never a URL), only to the API's own origin: a
+//!   redirect is not followed, a next page on another host is refused, and a plain-http
+//!   API URL is refused unless it is loopback.
 //!
 //! # Public surface
-//! - [`Forge`]: `new`, `pull_requests(head)`, `open(spec)`, `update(number, spec)`.
-//! - Values: [`ForgeConfig`], [`Provider`], [`PullRequestSpec`], [`PullRequest`],
-//!   [`PrState`]; [`TokenSource`] (the token is asked per request, so a rotated one is
-//!   used at once).
+//! - [`Forge`]: `new`, `pull_requests(head)`, `open(spec)`, `update(number, spec)`,
+//!   `repository()`.
+//! - Values: [`ForgeConfig`], [`Provider`], [`PullRequestSpec`], [`PullRequest`] (with
+//!   its `warnings`), [`PrState`]; [`TokenSource`] (the token is asked per request, so a
+//!   rotated one is used at once; a [`Secret`] is a fixed one).
 //! - Errors: [`ForgeError`].
 //!
 //! # Modules
@@ -106,7 +111,8 @@ pub struct PullRequestSpec {
     pub body: String,
     /// Labels to set (created on forges that need them to exist, where the API allows).
     pub labels: Vec<String>,
-    /// User names asked to review.
+    /// User names asked to review (GitHub: `org/team` names a team; Bitbucket: account
+    /// ids or `{uuid}`s, since it no longer accepts user names).
     pub reviewers: Vec<String>,
     /// Ask the forge to merge it once its checks pass, where it can.
     pub auto_merge: bool,
