@@ -159,13 +159,13 @@ impl Api {
         let mut req = self
             .client
             .request(method.clone(), url.clone())
-            .header(AUTHORIZATION, auth)
-            .header("Accept", "application/json");
-        if self.provider == Provider::Github {
-            req = req
+            .header(AUTHORIZATION, auth);
+        req = match self.provider {
+            Provider::Github => req
                 .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28");
-        }
+                .header("X-GitHub-Api-Version", "2022-11-28"),
+            _ => req.header("Accept", "application/json"),
+        };
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -310,14 +310,24 @@ fn without_url(e: reqwest::Error) -> String {
     s
 }
 
-/// `Link: <…>; rel="next"`, else GitLab's `X-Next-Page` (the page number, empty on the
-/// last page) applied to the current URL.
+/// The next page: `Link: <…>; rel="next"` when it is on the API's origin, else GitLab's
+/// `X-Next-Page` (the page number, empty on the last page) applied to the current URL
+/// (GitLab behind a proxy links to its own external URL), else a foreign link, which the
+/// caller refuses.
 fn next_from_headers(current: &Url, headers: &HeaderMap) -> Option<Url> {
+    let link = link_next(current, headers);
+    match link {
+        Some(l) if l.origin() == current.origin() => Some(l),
+        other => x_next_page(current, headers).or(other),
+    }
+}
+
+fn link_next(current: &Url, headers: &HeaderMap) -> Option<Url> {
     for v in headers.get_all("link") {
         let Ok(v) = v.to_str() else { continue };
         for part in v.split(',') {
             let mut bits = part.split(';');
-            let target = bits.next()?.trim();
+            let target = bits.next().unwrap_or_default().trim();
             let is_next = bits.any(|p| {
                 let p = p.trim().replace(' ', "");
                 p == "rel=\"next\"" || p == "rel=next"
@@ -328,6 +338,10 @@ fn next_from_headers(current: &Url, headers: &HeaderMap) -> Option<Url> {
             }
         }
     }
+    None
+}
+
+fn x_next_page(current: &Url, headers: &HeaderMap) -> Option<Url> {
     let page = headers.get("x-next-page")?.to_str().ok()?.trim();
     let page: u64 = page.parse().ok()?;
     let mut next = current.clone();
@@ -609,6 +623,23 @@ mod tests {
         assert_eq!(
             next_from_headers(&cur, &headers(&[("x-next-page", "")])),
             None
+        );
+        // GitLab behind a proxy links to its external URL: its page number is used.
+        let h = headers(&[
+            (
+                "link",
+                "<https://gitlab.example.com/api/v4/x?page=2>; rel=\"next\"",
+            ),
+            ("x-next-page", "2"),
+        ]);
+        assert_eq!(
+            next_from_headers(&cur, &h).unwrap().as_str(),
+            "http://h/api/v4/x?state=all&page=2"
+        );
+        let h = headers(&[("link", "<https://elsewhere/x?page=2>; rel=\"next\"")]);
+        assert_eq!(
+            next_from_headers(&cur, &h).unwrap().host_str(),
+            Some("elsewhere")
         );
     }
 

@@ -90,7 +90,8 @@ pub struct ForgeConfig {
     pub api_url: Option<String>,
     /// The repository's git URL (`https://host/owner/name.git`, `ssh://git@host/owner/name.git`,
     /// `git@host:owner/name.git`): the owner and name (GitLab: the project path, with
-    /// subgroups; Bitbucket: workspace and slug) are read from it.
+    /// subgroups; Bitbucket: workspace and slug) are read from it. A `file://` URL
+    /// (tests) names its last two path segments and needs `api_url`.
     pub repo_url: String,
     /// The API token.
     pub token: Arc<dyn TokenSource>,
@@ -202,6 +203,12 @@ impl Forge {
         let repo = url::RepoPath::parse(&cfg.repo_url, cfg.provider)?;
         let base = match &cfg.api_url {
             Some(u) => u.clone(),
+            None if !repo.has_host() => {
+                return Err(ForgeError::Config(format!(
+                    "{:?}: repository {} is a local path with no forge; set apiUrl",
+                    cfg.provider, cfg.repo_url
+                )))
+            }
             None => repo.default_api_url(cfg.provider),
         };
         let api = http::Api::new(

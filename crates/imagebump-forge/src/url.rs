@@ -33,6 +33,7 @@ impl RepoPath {
             let host = match scheme.as_str() {
                 "https" | "http" => host_port.to_string(),
                 "ssh" | "git+ssh" => strip_port(host_port).to_string(),
+                "file" => return Self::local(rest),
                 _ => return Err(bad("unsupported scheme")),
             };
             let scheme = if scheme == "http" { "http" } else { "https" };
@@ -71,6 +72,35 @@ impl RepoPath {
             host,
             segments,
         })
+    }
+
+    /// A `file://` repository (tests): no forge host, so `apiUrl` is needed; the owner
+    /// and name are its last two path segments.
+    fn local(path: &str) -> Result<RepoPath, ForgeError> {
+        let path = path.trim_end_matches('/');
+        let path = path.strip_suffix(".git").unwrap_or(path);
+        let segments: Vec<String> = path
+            .rsplit('/')
+            .filter(|s| !s.is_empty())
+            .take(2)
+            .map(str::to_string)
+            .collect();
+        if segments.len() < 2 {
+            return Err(ForgeError::Config(format!(
+                "repository URL file://{path}: a file:// repository needs OWNER/NAME.git as \
+                 its last two path segments"
+            )));
+        }
+        Ok(RepoPath {
+            scheme: "file".into(),
+            host: String::new(),
+            segments: segments.into_iter().rev().collect(),
+        })
+    }
+
+    /// Whether the repository is on a forge host (not `file://`).
+    pub fn has_host(&self) -> bool {
+        !self.host.is_empty()
     }
 
     /// The owner (GitLab: the namespace path; Bitbucket: the workspace).
@@ -180,6 +210,13 @@ mod tests {
                 "https://api.github.com"
             );
         }
+    }
+
+    #[test]
+    fn a_file_url_names_its_last_two_segments_and_no_host() {
+        let r = p("file:///tmp/x/acme/fleet.git", Provider::Gitlab);
+        assert_eq!((r.full().as_str(), r.has_host()), ("acme/fleet", false));
+        assert!(RepoPath::parse("file:///fleet.git", Provider::Github).is_err());
     }
 
     #[test]
