@@ -132,7 +132,9 @@ fn pull_request_lifecycle(kind: Kind) {
     );
     assert!(first.body.contains("1.2.0"), "{first:?}");
     if kind != Kind::Bitbucket {
+        // Bitbucket's API has no labels, and names reviewers by account id.
         assert_eq!(first.labels, ["dependencies"], "{first:?}");
+        assert_eq!(first.reviewers, ["alice"], "{first:?}");
     }
 
     // A restart with nothing new: the same pull request, untouched, no duplicate.
