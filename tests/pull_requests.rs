@@ -137,9 +137,18 @@ fn pull_request_lifecycle(kind: Kind) {
         assert_eq!(first.reviewers, ["alice"], "{first:?}");
     }
 
+    // Proposed, not deployed: never "updated" or "up to date" while the PR is open.
+    let proposed = r.stdout.clone();
+    assert!(
+        proposed.starts_with("shop/web: 1.2.0 (proposed in http://127.0.0.1:")
+            && proposed.trim_end().ends_with(&format!("{})", open[0])),
+        "{r:?}"
+    );
+
     // A restart with nothing new: the same pull request, untouched, no duplicate.
     let r = f.once();
     assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, proposed, "{r:?}");
     assert_eq!(f.open(), open);
     assert_eq!(f.forge.prs().len(), 1);
 

@@ -282,6 +282,22 @@ impl Writer {
                 self.git_status.update(&self.git, |s| {
                     s.pull_requests.insert(head.clone(), pr.url.clone());
                 });
+                // What waits in the pull request is proposed, not deployed: never "up to
+                // date" or "updated" while it is open.
+                let proposed = imagebump_core::pull::proposed(&pr.body);
+                for q in &go {
+                    let Some(tag) = proposed.get(&q.wish.id) else {
+                        continue;
+                    };
+                    self.status.decide_in(
+                        &q.wish.id,
+                        &self.git,
+                        Decision::Proposed {
+                            to: tag.clone(),
+                            pull_request: pr.url.clone(),
+                        },
+                    );
+                }
             }
         }
         Ok(())
