@@ -183,3 +183,38 @@ fn unsupported(pr: &mut PullRequest, spec: &PullRequestSpec) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declined_and_superseded_are_closed_and_the_body_is_the_raw_summary() {
+        for (state, want) in [
+            ("OPEN", PrState::Open),
+            ("MERGED", PrState::Merged),
+            ("DECLINED", PrState::Closed),
+            ("SUPERSEDED", PrState::Closed),
+        ] {
+            let p: Pull = serde_json::from_value(json!({
+                "id": 9, "title": "t", "state": state,
+                "summary": {"raw": "body", "markup": "markdown"},
+                "source": {"branch": {"name": "b"}},
+                "links": {"html": {"href": "https://bitbucket.org/a/f/pull-requests/9"}}
+            }))
+            .unwrap();
+            let pr = p.into_pr();
+            assert_eq!((pr.state, pr.body.as_str()), (want, "body"), "{state}");
+        }
+    }
+
+    #[test]
+    fn reviewers_and_branch_literals_are_what_bitbucket_reads() {
+        assert_eq!(reviewer("{abc}"), json!({"uuid": "{abc}"}));
+        assert_eq!(
+            reviewer("557058:1234"),
+            json!({"account_id": "557058:1234"})
+        );
+        assert_eq!(bbql_string(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}

@@ -180,3 +180,45 @@ async fn auto_merge(api: &Api, node_id: Option<&str>) -> Result<(), ForgeError> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Provider, TokenSource};
+    use imagebump_core::secret::Secret;
+
+    fn api(base: &str) -> Api {
+        let token: Arc<dyn TokenSource> = Arc::new(Secret::new("t"));
+        Api::new(Provider::Github, base, token, None).unwrap()
+    }
+
+    #[test]
+    fn graphql_sits_beside_rest_on_github_and_enterprise_server() {
+        assert_eq!(graphql_path(&api("https://api.github.com")), "/graphql");
+        assert_eq!(
+            graphql_path(&api("https://ghe.example.com/api/v3/")),
+            "/api/graphql"
+        );
+    }
+
+    #[test]
+    fn merged_is_merged_at_not_the_state() {
+        let pull = |state: &str, merged_at: Value| -> PullRequest {
+            serde_json::from_value::<Pull>(json!({
+                "number": 3, "html_url": "u", "state": state, "merged_at": merged_at,
+                "title": "t", "body": null, "head": {"ref": "b"}
+            }))
+            .unwrap()
+            .into_pr()
+        };
+        assert_eq!(
+            pull("closed", json!("2026-01-01T00:00:00Z")).state,
+            PrState::Merged
+        );
+        assert_eq!(pull("closed", Value::Null).state, PrState::Closed);
+        assert_eq!(pull("open", Value::Null).state, PrState::Open);
+        assert_eq!(pull("open", Value::Null).body, "");
+    }
+}

@@ -135,3 +135,25 @@ async fn user_id(api: &Api, name: &str) -> Result<Option<u64>, ForgeError> {
     let users: Vec<User> = api.json(Method::GET, url, None).await?;
     Ok(users.first().map(|u| u.id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_map_and_locked_is_still_open() {
+        for (state, want) in [
+            ("opened", PrState::Open),
+            ("locked", PrState::Open),
+            ("merged", PrState::Merged),
+            ("closed", PrState::Closed),
+        ] {
+            let mr: MergeRequest = serde_json::from_value(json!({
+                "iid": 4, "web_url": "u", "state": state, "source_branch": "b",
+                "title": "t", "description": null
+            }))
+            .unwrap();
+            assert_eq!(mr.into_pr().state, want, "{state}");
+        }
+    }
+}
