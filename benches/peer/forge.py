@@ -9,6 +9,13 @@ is not served here: `clone_url` points at the real smart-HTTP server (nginx + fc
 git-http-backend) the benchmark starts, so pushes land in the real bare repository.
 Branch and commit answers are read from that bare repository with the git CLI.
 
+What Renovate 39.264 called in a cold run (one repository, no dashboard, one grouped
+branch): `GET /user`, `GET /version`, `GET /repos/{owner}/{repo}`,
+`GET /repos/{owner}/{repo}/issues` (it looks for its dependency dashboard issue even when
+that is off), `GET /repos/{owner}/{repo}/pulls` and, after pushing its branch,
+`POST /repos/{owner}/{repo}/pulls`. Branches, commit statuses, labels and PR updates
+are answered too, for runs that find an existing branch or PR.
+
 Anything it does not know is a 404 with Gitea's error body, and is recorded in
 `unknown` so the benchmark can say which endpoint is missing. Standard library only.
 """
