@@ -131,9 +131,10 @@ class Registry:
     def seed(self, repos):
         """One empty image, then every repository gets its layers, manifest and TAGS."""
         layout = self.dir / "layout"
-        run(["umoci", "init", "--layout", str(layout)])
-        run(["umoci", "new", "--image", f"{layout}:base"])
-        run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:base", f"docker://{self.host}/bench/seed:{FROM}"])
+        if not layout.exists():  # pushed once, copied for every case
+            run(["umoci", "init", "--layout", str(layout)])
+            run(["umoci", "new", "--image", f"{layout}:base"])
+            run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:base", f"docker://{self.host}/bench/seed:{FROM}"])
         base = self.dir / "data/docker/registry/v2/repositories/bench"
         link = (base / f"seed/_manifests/tags/{FROM}/current/link").read_text().strip()
         hexd = link.split(":", 1)[1]
@@ -327,24 +328,30 @@ class Case:
     def write_imagebump_config(self):
         d = self.tmp / "imagebump"
         (d / "policies").mkdir(parents=True)
-        (d / "imagebump.yaml").write_text(
-            f"stateDir: {self.tmp}/imagebump-state\npolicies: {d}/policies\n"
-            f"git:\n  url: {self.url}\n  branch: main\n  author: {{name: imagebump, email: imagebump@example.com}}\n"
-            f"registries:\n  - host: {self.reg.host}\n    insecure: true\n"
-        )
         for a, img in self.images.items():
             (d / "policies" / f"{a}.yaml").write_text(
                 f"application: {a}\nimages:\n  - repository: {img}\n    semver: \"^1.0.0\"\n"
                 f"    targets:\n      - manifest: apps/{a}/deployment.yaml\n"
             )
-        self.imagebump_config = d / "imagebump.yaml"
+        # Defaults, and the same with the registry's rate limit raised (to show how much
+        # of the time is the default limit's, 20 requests/s).
+        for name, extra in (("imagebump.yaml", ""), ("imagebump-rl1000.yaml", "    rateLimit: 1000\n")):
+            (d / name).write_text(
+                f"stateDir: {self.tmp}/imagebump-state\npolicies: {d}/policies\n"
+                f"git:\n  url: {self.url}\n  branch: main\n  author: {{name: imagebump, email: imagebump@example.com}}\n"
+                f"registries:\n  - host: {self.reg.host}\n    insecure: true\n{extra}"
+            )
+        self.imagebump_configs = {"imagebump": d / "imagebump.yaml", "imagebump_rl1000": d / "imagebump-rl1000.yaml"}
 
-    def imagebump(self, log):
-        res = timed([str(self.args.imagebump), "once", "--config", str(self.imagebump_config)], log=log)
+    def imagebump(self, log, tool="imagebump"):
+        res = timed([str(self.args.imagebump), "once", "--config", str(self.imagebump_configs[tool])], log=log)
         if res[2] != 0:
             raise SystemExit(f"peer bench: imagebump once exited {res[2]} (case {self.n}); see {log.name}")
-        self.check("imagebump", "refs/heads/main")
+        self.check(tool, "refs/heads/main")
         return res
+
+    def imagebump_rl1000(self, log):
+        return self.imagebump(log, "imagebump_rl1000")
 
     # ---- Renovate
     def write_renovate_config(self):
@@ -430,12 +437,14 @@ def main():
     ap.add_argument("--imagebump", type=Path, default=ROOT / "target/release/imagebump")
     ap.add_argument("--renovate", type=Path, default=HERE / ".cache/renovate/node_modules/renovate/dist/renovate.js")
     ap.add_argument("--renovate-log-level", default="info")
-    ap.add_argument("--tools", default="imagebump,renovate,floor")
+    ap.add_argument("--tools", default="imagebump,renovate,floor", help="any of imagebump, imagebump_rl1000, renovate, floor")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = ap.parse_args()
     tools = args.tools.split(",")
+    if unknown := [t for t in tools if t not in NAMES]:
+        raise SystemExit(f"peer bench: unknown tools {unknown}; known: {', '.join(NAMES)}")
     for t, p in (("imagebump", args.imagebump), ("renovate", args.renovate)):
-        if t in tools and not p.exists():
+        if any(x.startswith(t) for x in tools) and not p.exists():
             raise SystemExit(f"peer bench: {p} is missing; run benches/peer/run.sh, which builds/installs it")
     if not Path("/usr/bin/time").exists():
         raise SystemExit("peer bench: /usr/bin/time is missing: apt-get install time")
@@ -449,7 +458,7 @@ def main():
         forge.port = free_port()
         forge_mod.serve(forge, forge.port)
         versions = {
-            "imagebump": run([str(args.imagebump), "--version"]).strip() if "imagebump" in tools else "-",
+            "imagebump": run([str(args.imagebump), "--version"]).strip() if args.imagebump.exists() else "-",
             "renovate": run(["node", str(args.renovate), "--version"]).strip().splitlines()[-1] if "renovate" in tools else "-",
             "node": run(["node", "--version"]).strip(),
             "git": run(["git", "--version"]).strip(),
@@ -484,24 +493,34 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+NAMES = {
+    "renovate": "Renovate {renovate}",
+    "imagebump": "imagebump `once` (defaults)",
+    "imagebump_rl1000": "imagebump `once`, `rateLimit: 1000`",
+    "floor": "floor (curl + git CLI)",
+}
+# (numerator, denominator) of each ratio column, shown when both tools ran.
+RATIOS = [("renovate", "imagebump"), ("renovate", "imagebump_rl1000"), ("imagebump", "floor")]
+
+
 def print_table(results, tools, versions):
-    names = {"renovate": f"Renovate {versions['renovate']}", "imagebump": "imagebump `once` (defaults)", "floor": "floor (curl + git CLI)"}
-    cols = [t for t in ("renovate", "imagebump", "floor") if t in tools]
-    hdr = ["case", *[names[t] for t in cols]]
-    if "renovate" in cols and "imagebump" in cols:
-        hdr.append("Renovate / imagebump")
-    if "floor" in cols and "imagebump" in cols:
-        hdr.append("imagebump / floor")
+    cols = [t for t in NAMES if t in tools]
+    ratios = [(a, b) for a, b in RATIOS if a in cols and b in cols]
+    short = {"renovate": "Renovate", "imagebump": "imagebump", "imagebump_rl1000": "imagebump (1000/s)", "floor": "floor"}
+    hdr = ["case", *[NAMES[t].format(**versions) for t in cols], *[f"{short[a]} / {short[b]}" for a, b in ratios]]
     rows = []
     for n, res in results.items():
-        med = {t: (median([r[0] for r in res[t]]), median([r[1] for r in res[t]]), median([r[2] for r in res[t]])) for t in cols}
-        rng = {t: (min(r[1] for r in res[t]), max(r[1] for r in res[t])) for t in cols}
-        ratios = lambda k, fmt: [fmt(med["renovate"][k] / med["imagebump"][k])] if "Renovate / imagebump" in hdr else []
-        ratios2 = lambda k, fmt: [fmt(med["imagebump"][k] / med["floor"][k])] if "imagebump / floor" in hdr else []
-        x = lambda v: f"{v:.1f}×"
-        rows.append([f"{n} images × {len(TAGS)} tags → 1 commit, wall (median of {len(res[cols[0]])})", *[f"{med[t][0]:.2f} s" for t in cols], *ratios(0, x), *ratios2(0, x)])
-        rows.append([f"{n} images, peak RSS (median; range)", *[f"{med[t][1]:.0f} MB ({rng[t][0]:.0f}–{rng[t][1]:.0f})" for t in cols], *ratios(1, x), *ratios2(1, x)])
-        rows.append([f"{n} images, registry requests (per image)", *[f"{med[t][2]:.0f} ({med[t][2] / n:.2f})" for t in cols], *ratios(2, x), *ratios2(2, x)])
+        med = {t: [median([r[k] for r in res[t]]) for k in range(3)] for t in cols}
+        lo = {t: min(r[1] for r in res[t]) for t in cols}
+        hi = {t: max(r[1] for r in res[t]) for t in cols}
+        runs = len(res[cols[0]])
+
+        def ratio(k):
+            return [f"{med[a][k] / med[b][k]:.1f}×" for a, b in ratios]
+
+        rows.append([f"{n} images × {len(TAGS)} tags → 1 commit, wall (median of {runs})", *[f"{med[t][0]:.2f} s" for t in cols], *ratio(0)])
+        rows.append([f"{n} images, peak RSS (median; min–max)", *[f"{med[t][1]:.0f} MB ({lo[t]:.0f}–{hi[t]:.0f})" for t in cols], *ratio(1)])
+        rows.append([f"{n} images, registry requests (per image)", *[f"{med[t][2]:.0f} ({med[t][2] / n:.2f})" for t in cols], *ratio(2)])
     print()
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
