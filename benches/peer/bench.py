@@ -9,8 +9,8 @@ Parts (all real except the forge API, which is a named stand-in, see forge.py):
   one empty image pushed with skopeo from an umoci layout, then copied to every
   repository and tagged by writing the storage's tag links (as the testbed's
   `write_tag_links` does): 20 tags per image, 1.0.0..1.0.9, 1.1.0..1.1.8 and 2.0.0;
-- a bare GitOps repository `bench/fleet` served over smart HTTP by nginx + fcgiwrap +
-  git-http-backend: one Deployment per image at `apps/appNNN/deployment.yaml`, all at
+- a bare GitOps repository `bench/fleetN` per case, served over smart HTTP by nginx +
+  fcgiwrap + git-http-backend: one Deployment per image at `apps/appNNN/deployment.yaml`, all at
   1.0.0; every tool must leave one commit that moves all of them to 1.1.8 (majors off);
 - the stand-in Gitea API (forge.py) Renovate needs to push a branch and open a PR.
 
