@@ -360,7 +360,7 @@ class Case:
         cfg = {
             "platform": "gitea",
             "endpoint": f"http://127.0.0.1:{self.forge.port}/api/v1/",
-            "token": "bench-token",
+            "token": self.forge.token,
             "repositories": [self.repo],
             "baseDir": str(self.tmp / "renovate-base"),
             "gitAuthor": "Renovate Bot <renovate@example.com>",
@@ -454,7 +454,7 @@ def main():
     try:
         reg = Registry(procs, tmp / "registry")
         git = GitServer(procs, tmp / "git")
-        forge = forge_mod.Forge(git.base_url, {})
+        forge = forge_mod.Forge(git.base_url, {}, token="bench-token")
         forge.port = free_port()
         forge_mod.serve(forge, forge.port)
         versions = {

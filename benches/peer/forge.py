@@ -47,8 +47,9 @@ def now():
 class Forge:
     """The state behind the API: repositories (name -> bare path) and pull requests."""
 
-    def __init__(self, git_base_url, repos):
+    def __init__(self, git_base_url, repos, token):
         self.git_base_url = git_base_url  # e.g. http://127.0.0.1:PORT
+        self.token = token  # the one API token it accepts
         self.repos = dict(repos)  # "owner/name" -> bare repository path
         self.lock = threading.Lock()
         self.pulls = []
@@ -198,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # quiet: the request list is kept in Forge.requests
         pass
 
-    def send_json(self, status, value, total=None):
+    def send_json(self, status, value, total=None, link=None):
         body = json.dumps(value).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
@@ -207,18 +208,38 @@ class Handler(BaseHTTPRequestHandler):
             # Gitea's pagination: the item count, and a Link header when there are more.
             self.send_header("X-Total-Count", str(total))
             self.send_header("Access-Control-Expose-Headers", "X-Total-Count, Link")
+        if link:
+            self.send_header("Link", link)
         self.end_headers()
         self.wfile.write(body)
 
+    def send_page(self, items, query):
+        """Gitea's pagination: `page` (from 1) and `limit` (default 30, at most 50), the
+        item count in X-Total-Count, and a Link header with `next`/`last` when more."""
+        try:
+            page = max(1, int((query.get("page") or ["1"])[0]))
+            limit = min(50, max(1, int((query.get("limit") or ["30"])[0])))
+        except ValueError:
+            return self.error(422, "page and limit must be numbers")
+        chunk = items[(page - 1) * limit : page * limit]
+        last = max(1, -(-len(items) // limit))
+        links = []
+        if page < last:
+            base = urlsplit(self.path).path
+            links = [f'<{base}?page={page + 1}&limit={limit}>; rel="next"', f'<{base}?page={last}&limit={limit}>; rel="last"']
+        return self.send_json(200, chunk, total=len(items), link=", ".join(links) or None)
+
     def error(self, status, message):
         # Gitea's APIError shape.
-        self.send_json(status, {"errors": None, "message": message, "url": "/api/swagger"})
+        self.send_json(status, {"message": message, "url": f"{self.forge.git_base_url}/api/swagger"})
 
     def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
+        """The JSON body, or None when it is missing its length, too big or not JSON."""
         try:
-            return json.loads(raw or b"{}")
+            n = int(self.headers.get("Content-Length") or 0)
+            if not 0 <= n <= 1 << 20:
+                return None
+            return json.loads(self.rfile.read(n) or b"{}") if n else {}
         except ValueError:
             return None
 
@@ -234,10 +255,14 @@ class Handler(BaseHTTPRequestHandler):
         p = path[len("/api/v1/") :].strip("/").split("/")
         if method == "GET" and p == ["version"]:
             return self.send_json(200, {"version": "1.22.0"})
+        # Gitea takes a token as `token T` or `Bearer T`; without one, 401.
+        auth = self.headers.get("Authorization", "")
+        if auth not in (f"token {f.token}", f"Bearer {f.token}"):
+            return self.error(401, "token is required")
         if method == "GET" and p == ["user"]:
             return self.send_json(200, USER)
         if len(p) >= 2 and p[0] == "orgs" and p[-1] == "labels":
-            return self.send_json(200, [], total=0)
+            return self.send_page([], query)
         if p[0] != "repos" or len(p) < 3:
             return self.unknown(method, path)
         repo = f"{p[1]}/{p[2]}"
@@ -247,7 +272,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and rest == []:
             return self.send_json(200, f.repo_json(repo))
         if rest[:1] == ["labels"] and method == "GET":
-            return self.send_json(200, [], total=0)
+            return self.send_page([], query)
         if rest[:1] == ["branches"] and method == "GET" and len(rest) >= 2:
             b = f.branch_json(repo, "/".join(rest[1:]))
             return self.send_json(200, b) if b else self.error(404, "branch not found")
@@ -255,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
             ref = "/".join(rest[1:-1])
             sha = f.git(repo, "rev-parse", "-q", "--verify", ref) or ref
             if rest[-1] == "statuses":
-                return self.send_json(200, [], total=0)
+                return self.send_page([], query)
             return self.send_json(
                 200,
                 {
@@ -271,7 +296,7 @@ class Handler(BaseHTTPRequestHandler):
         if rest[:1] == ["statuses"] and method == "POST":
             return self.send_json(201, dict(self.body() or {}, id=1, created_at=now()))
         if rest[:1] == ["issues"] and method == "GET" and len(rest) == 1:
-            return self.send_json(200, [], total=0)
+            return self.send_page([], query)
         if rest[:1] == ["pulls"]:
             return self.pulls(method, repo, rest[1:], query)
         return self.unknown(method, path)
@@ -282,11 +307,11 @@ class Handler(BaseHTTPRequestHandler):
             state = (query.get("state") or ["open"])[0]
             with f.lock:
                 prs = [pr for pr in f.pulls if state == "all" or pr["state"] == state]
-            return self.send_json(200, [f.pr_json(repo, pr) for pr in prs], total=len(prs))
+            return self.send_page([f.pr_json(repo, pr) for pr in prs], query)
         if method == "POST" and rest == []:
             b = self.body()
             if not isinstance(b, dict) or not b.get("head") or not b.get("base") or not b.get("title"):
-                return self.send_json(422, {"errors": ["head, base and title are required"], "message": "Validation Failed", "url": "/api/swagger"})
+                return self.error(422, "head, base and title are required")
             if f.branch_json(repo, b["head"]) is None:
                 return self.error(404, f"head branch {b['head']} does not exist")
             with f.lock:
@@ -317,7 +342,7 @@ class Handler(BaseHTTPRequestHandler):
             if method in ("GET", "PATCH") and len(rest) == 1:
                 return self.send_json(200, f.pr_json(repo, pr))
             if method == "GET" and rest[1:] == ["reviews"]:
-                return self.send_json(200, [], total=0)
+                return self.send_page([], query)
         return self.unknown(method, "/".join(["pulls", *rest]))
 
     def unknown(self, method, path):
