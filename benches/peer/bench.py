@@ -283,7 +283,7 @@ class Case:
         self.tmp = tmp / f"case-{n}"
         self.tmp.mkdir()
         self.reg, self.git, self.forge, self.args = reg, git, forge, args
-        self.apps = [f"app{i:03d}" for i in range(n)] if n <= 1000 else [f"app{i}" for i in range(n)]
+        self.apps = [f"app{i:03d}" for i in range(n)]
         self.repo = f"bench/fleet{n}"
         reg.seed([f"c{n}-{a}" for a in self.apps])
         self.images = {a: f"{reg.host}/bench/c{n}-{a}" for a in self.apps}
