@@ -313,6 +313,8 @@ class Case:
     def check(self, tool, ref):
         """One commit on top of the seed, every deployment at TO, nothing else changed."""
         tip = self.rev(ref)
+        if tip == self.init:
+            raise SystemExit(f"peer bench: {tool} made no commit on {ref} (case {self.n})")
         parent = run(["git", "--git-dir", str(self.bare), "rev-parse", f"{tip}^"]).strip()
         if parent != self.init:
             raise SystemExit(f"peer bench: {tool} left more than one commit on {ref} (case {self.n})")
