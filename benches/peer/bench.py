@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -88,24 +89,34 @@ def listening(port):
 
 
 class Procs:
-    """Processes the benchmark started; all ended at exit, each by its own pid."""
+    """Processes the benchmark started, each in its own process group (fcgiwrap and
+    nginx fork workers); at exit each group is ended by its leader's pid."""
 
     def __init__(self):
         self.children = []
 
     def start(self, cmd, log):
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.children.append(p)
         return p
 
     def stop(self):
         for p in reversed(self.children):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            signal_group(p.pid, signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            # Workers that outlive their leader (fcgiwrap's do) go with the group.
+            signal_group(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
 
 
 # --------------------------------------------------------------------- registry
