@@ -11,7 +11,7 @@ use std::path::Path;
 
 use support::cli::Run;
 use support::gitserver::{git, BareRepo, CliClone, HttpGitServer};
-use support::registry::{TestRegistry, TestRegistryOptions};
+use support::registry::{free_port, TestRegistry, TestRegistryOptions};
 
 fn imagebump(cwd: &Path, args: &[&str]) -> Run {
     support::cli::run(
@@ -252,4 +252,74 @@ fn a_write_branch_is_rebuilt_on_the_base_after_a_person_commits_there() {
         2,
         "imagebump's two commits: {subjects}"
     );
+}
+
+fn get(url: &str) -> Option<String> {
+    let rt = rt();
+    rt.block_on(async { reqwest::get(url).await.ok()?.text().await.ok() })
+}
+
+/// `run` with two repositories: the start-up sync commits to each, and the status lists
+/// both with their last push; the metrics carry each repository's name.
+#[test]
+fn the_service_writes_to_each_repository_and_reports_each() {
+    let f = fleet("");
+    let port = free_port();
+    let cfg = std::fs::read_to_string(f.config()).unwrap();
+    std::fs::write(f.config(), format!("listen: 127.0.0.1:{port}\n{cfg}")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(["run", "--config", &f.config()])
+        .env("IMAGEBUMP_LOG", "warn")
+        .env("GIT_USER", "robot")
+        .env("GIT_PASS", "s3cret-Token")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        let s: Option<serde_json::Value> =
+            get(&url("/api/v1/status")).and_then(|t| serde_json::from_str(&t).ok());
+        let pushed = |s: &serde_json::Value| {
+            s["gits"]
+                .as_array()
+                .is_some_and(|g| g.len() == 2 && g.iter().all(|g| g["lastPush"].is_string()))
+        };
+        let written = f.dev.read("main", "api.yaml") == Some(pod(&f.host, "team/api", "1.2.0"))
+            && f.dev.read("main", "web.yaml") == Some(pod(&f.host, "team/web", "1.2.0"));
+        match s {
+            Some(s) if pushed(&s) && written => break s,
+            _ if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                panic!("both repositories were not written: {s:?}");
+            }
+            _ => std::thread::park_timeout(std::time::Duration::from_millis(100)),
+        }
+    };
+    let metrics = get(&url("/metrics")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let gits = status["gits"].as_array().unwrap();
+    assert_eq!(gits[0]["name"], "dev");
+    assert_eq!(gits[1]["name"], "prod");
+    assert_eq!(gits[1]["write"], "push");
+    assert_eq!(
+        gits[1]["lastCommit"].as_str(),
+        f.prod.head("main").as_deref()
+    );
+    assert_eq!(
+        f.dev.read("main", "api.yaml").unwrap(),
+        pod(&f.host, "team/api", "1.2.0")
+    );
+    assert_eq!(
+        f.prod.read("main", "apps/web.yaml").unwrap(),
+        pod(&f.host, "team/web", "1.2.0")
+    );
+    for g in ["dev", "prod"] {
+        assert!(
+            metrics.contains(&format!("imagebump_commits_total{{git=\"{g}\"}} ")),
+            "{metrics}"
+        );
+    }
 }

@@ -240,10 +240,30 @@ pub struct PullRequestSection {
     /// Ask the forge to merge once its checks pass.
     #[serde(default)]
     pub auto_merge: bool,
-    /// Title template (minijinja, the commit-message variables plus `changes`).
+    /// Title template (minijinja over `changes` — image, from, to, files — and `count`),
+    /// checked while loading.
+    #[serde(default, deserialize_with = "pr_template")]
     pub title: Option<String>,
-    /// Body template.
+    /// Body template, likewise; the proposed-versions comment is always appended.
+    #[serde(default, deserialize_with = "pr_template")]
     pub body: Option<String>,
+}
+
+/// A pull-request title or body template that renders a sample change.
+struct PrTemplate(String);
+
+impl TryFrom<String> for PrTemplate {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::pull::check_template(&s)?;
+        Ok(PrTemplate(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(PrTemplate, "a pull request template");
+
+fn pr_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<PrTemplate>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 fn default_pr_branch() -> String {

@@ -384,6 +384,7 @@ impl Config {
             }
         }
         let mut git_names = std::collections::HashSet::new();
+        let mut copies = std::collections::HashSet::new();
         for g in &self.git.repos {
             let who = if self.git.listed {
                 format!("git[{}]", g.name())
@@ -405,6 +406,16 @@ impl Config {
                 out.push(Problem::new(
                     path,
                     format!("{who}: give credentials or sshKey, not both"),
+                ));
+            }
+            // One writer per (repository, branch): two would fight over one working copy.
+            if !copies.insert((g.url.0.trim_end_matches('/'), g.branch.as_str())) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "{who}: {} branch {} is listed twice; list each repository and branch once",
+                        g.url.0, g.branch
+                    ),
                 ));
             }
             if g.write.is_some() && g.push_branch.is_some() {
@@ -720,6 +731,11 @@ policies: pol
             "{e}"
         );
         assert!(e.contains("name \"b\" is used twice"), "{e}");
+        let e = bad("git:\n  - {name: a, url: file:///a.git}\n  - {name: b, url: file:///a.git}\n");
+        assert!(
+            e.contains("file:///a.git branch main is listed twice"),
+            "{e}"
+        );
         let e = bad("git:\n  url: file:///a.git\n  write: merge\n");
         assert!(
             e.contains("c.yaml:3:") && e.contains("must be push, {branch: NAME}"),
@@ -734,6 +750,8 @@ policies: pol
         assert!(e.contains("pushBranch is the old spelling"), "{e}");
         let e = bad("git:\n  url: file:///a.git\n  write: {pullRequest: {provider: gitbucket, token: {env: T}}}\n");
         assert!(e.contains("gitbucket"), "{e}");
+        let e = bad("git:\n  url: file:///a.git\n  write: {pullRequest: {provider: github, token: {env: T}, title: '{{ nope }}'}}\n");
+        assert!(e.contains("pull request template"), "{e}");
         let e = bad("policies: {git: nope, repoPath: p}\ngit: [{name: a, url: file:///a.git}]\n");
         assert!(
             e.contains("policies: git \"nope\" is not a repository of git: (it has: a)"),

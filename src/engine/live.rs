@@ -203,9 +203,15 @@ impl super::Engine {
     pub fn reload(
         self: &Arc<Self>,
         loaded: Vec<LoadedPolicy>,
-        problems: Vec<Problem>,
+        mut problems: Vec<Problem>,
     ) -> ReloadReport {
         let at = super::status::now_rfc3339();
+        if problems.is_empty() {
+            // Targets must name GitOps repositories the service has (local files are
+            // read again for their lines; in-repo callers check with their tree first).
+            let local = super::files::Tree(Path::new(""));
+            problems = crate::policy_files::repository_problems(&loaded, &self.gits, &local);
+        }
         if !problems.is_empty() {
             let problems: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             let kept = self.live.reject(problems.clone(), at);
@@ -294,7 +300,10 @@ impl RepoPolicies {
             return;
         }
         self.last = now;
-        let (loaded, problems) = load_tree(&tree, &self.dir);
+        let (loaded, mut problems) = load_tree(&tree, &self.dir);
+        if problems.is_empty() {
+            problems = crate::policy_files::repository_problems(&loaded, &self.engine.gits, &tree);
+        }
         self.engine.reload(loaded, problems);
     }
 }

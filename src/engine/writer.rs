@@ -76,6 +76,9 @@ pub struct Writer {
     pub settings: Option<super::reload::SharedSettings>,
 }
 
+/// The longest a forge's rate limit makes the writer wait before it tries again.
+const BATCH_BACKOFF_RATE_LIMITED: Duration = Duration::from_secs(3600);
+
 /// Backoff between failed batches: 500 ms doubling to a minute.
 const BATCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(60));
 
@@ -112,6 +115,14 @@ impl Writer {
                     continue;
                 }
                 Ok(Err(e)) => {
+                    // A forge that rate-limits says how long to wait: never call it sooner.
+                    if let WriteError::Forge {
+                        retry_after: Some(wait),
+                        ..
+                    } = &e
+                    {
+                        backoff = backoff.max((*wait).min(BATCH_BACKOFF_RATE_LIMITED));
+                    }
                     // A person must act (a foreign commit on the push branch): say so at
                     // once rather than after three failures.
                     urgent = matches!(e, WriteError::Git(GitError::ForeignCommit { .. }));
@@ -240,7 +251,15 @@ impl Writer {
                 .push(q.clone());
         }
         for (head, group) in groups {
-            let forge = |e: imagebump_forge::ForgeError| WriteError::Plan(e.to_string());
+            let forge = |e: imagebump_forge::ForgeError| WriteError::Forge {
+                retry_after: match &e {
+                    imagebump_forge::ForgeError::RateLimited { retry_after, .. } => {
+                        Some(*retry_after)
+                    }
+                    _ => None,
+                },
+                error: e.to_string(),
+            };
             let state = pulls.state(&head).map_err(forge)?;
             let mut go = Vec::new();
             for q in group {
@@ -278,6 +297,22 @@ impl Writer {
                 self.git_status.update(&self.git, |s| {
                     s.pull_requests.insert(head.clone(), pr.url.clone());
                 });
+                // What waits in the pull request is proposed, not deployed: never "up to
+                // date" or "updated" while it is open.
+                let proposed = imagebump_core::pull::proposed(&pr.body);
+                for q in &go {
+                    let Some(tag) = proposed.get(&q.wish.id) else {
+                        continue;
+                    };
+                    self.status.decide_in(
+                        &q.wish.id,
+                        &self.git,
+                        Decision::Proposed {
+                            to: tag.clone(),
+                            pull_request: pr.url.clone(),
+                        },
+                    );
+                }
             }
         }
         Ok(())
