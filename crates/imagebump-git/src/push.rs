@@ -266,10 +266,7 @@ impl WorkingCopy {
             .map_err(|e| self.git_err("commit", e))?;
         let sig = Signature::now(&self.author_name, &self.author_email)
             .map_err(|e| GitError::Config(format!("invalid author: {}", e.message())))?;
-        let oid = self
-            .repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
-            .map_err(|e| self.git_err("commit", e))?;
+        let oid = self.make_commit("commit", &sig, &sig, message, &tree, &parent, true)?;
         Ok(Some(oid))
     }
 

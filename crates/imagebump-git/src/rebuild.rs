@@ -58,17 +58,16 @@ impl WorkingCopy {
             }
             let tree = self.repo.find_tree(tree_id).map_err(e)?;
             let msg = c.message_raw_bytes();
-            let oid = self
-                .repo
-                .commit(
-                    None,
-                    &c.author(),
-                    &committer,
-                    &String::from_utf8_lossy(msg),
-                    &tree,
-                    &[&cur],
-                )
-                .map_err(e)?;
+            // Signed anew (when signing is on): the old signature covered another parent.
+            let oid = self.make_commit(
+                "rebuild the push branch",
+                &c.author(),
+                &committer,
+                &String::from_utf8_lossy(msg),
+                &tree,
+                &cur,
+                false,
+            )?;
             cur = self.repo.find_commit(oid).map_err(e)?;
             replayed += 1;
         }
