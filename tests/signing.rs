@@ -98,7 +98,11 @@ fn once_signs_its_commits_with_the_configured_ssh_key_and_follows_rotation() {
     let out = verify_ssh(human.path(), &new.allowed_signers(&[&new]), "HEAD");
     assert!(out.status.success(), "{}", said(&out));
     let out = verify_ssh(human.path(), &old.allowed_signers(&[&old]), "HEAD");
-    assert!(!out.status.success(), "signed with the old key: {}", said(&out));
+    assert!(
+        !out.status.success(),
+        "signed with the old key: {}",
+        said(&out)
+    );
 
     // A key file that is not a key fails start-up, naming the file, not showing it.
     rotate(&key_file, "not-a-key s3cret-bytes\n");
@@ -106,10 +110,17 @@ fn once_signs_its_commits_with_the_configured_ssh_key_and_follows_rotation() {
     let r = imagebump(dir, &["once", "--config", cfg], &[]);
     assert_eq!(r.code, 2, "{r:?}");
     let text = format!("{}{}", r.stdout, r.stderr);
-    assert!(text.contains("signing") && text.contains("signing_key"), "{r:?}");
+    assert!(
+        text.contains("signing") && text.contains("signing_key"),
+        "{r:?}"
+    );
     assert!(text.contains("not an OpenSSH private key"), "{r:?}");
     assert!(!text.contains("s3cret"), "{r:?}");
-    assert_eq!(repo.commit_count("main"), 3, "committed without a signature");
+    assert_eq!(
+        repo.commit_count("main"),
+        3,
+        "committed without a signature"
+    );
 }
 
 #[test]

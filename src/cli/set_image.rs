@@ -19,9 +19,7 @@ use imagebump_core::edit::{unified_diff, Target, Update};
 use imagebump_core::image::split_raw;
 use imagebump_core::message::{commit_message, custom_message};
 use imagebump_core::plan::{plan_set_image, Plan};
-use imagebump_git::{
-    write_atomically, CommitSigner, GitAuth, GitConfig, RetryPolicy, WorkingCopy,
-};
+use imagebump_git::{write_atomically, CommitSigner, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
 
 use crate::config::{SigningFormat, SigningSection};
 use crate::engine::files::Tree;

@@ -52,21 +52,34 @@ pub enum SignKeyError {
     Unusable(String),
 }
 
+/// What a commit made by [`WorkingCopy::make_commit`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Made {
+    /// A new commit on the local branch: HEAD's branch moves to it.
+    OnHead,
+    /// A push-branch commit replayed onto a new base: no ref moves.
+    Replayed,
+}
+
 impl WorkingCopy {
-    /// Create a commit object, signed when the copy has a signer; with `update_head`, move
-    /// the branch HEAD points at to it, as `repo.commit(Some("HEAD"), …)` does: only if
-    /// it still points at the first parent (a compare-and-swap, `Modified` otherwise),
-    /// with the reflog message `commit: <subject>`.
+    /// Create a commit object, signed when the copy has a signer. [`Made::OnHead`] then
+    /// moves the branch HEAD points at to it, as `repo.commit(Some("HEAD"), …)` does: only
+    /// if it still points at the first parent (a compare-and-swap, `Modified`
+    /// otherwise), with the reflog message `commit: <subject>`.
     pub(crate) fn make_commit(
         &self,
-        op: &'static str,
+        made: Made,
         author: &Signature<'_>,
         committer: &Signature<'_>,
         message: &str,
         tree: &Tree<'_>,
         parent: &git2::Commit<'_>,
-        update_head: bool,
     ) -> Result<Oid, GitError> {
+        let op = match made {
+            Made::OnHead => "commit",
+            Made::Replayed => "rebuild the push branch",
+        };
+        let update_head = made == Made::OnHead;
         let e = |e: git2::Error| self.git_err(op, e);
         let Some(signer) = &self.config.signer else {
             let head = update_head.then_some("HEAD");

@@ -93,6 +93,19 @@ fn ssh_signed_commits_verify_with_git_and_forgeries_do_not() {
         "{}",
         said(&out)
     );
+    // The object is what git itself writes: the signature header's continuation lines
+    // and nothing more, and fsck finds nothing to say.
+    let raw = git(Some(human.path()), &["cat-file", "commit", "HEAD"]);
+    assert!(
+        raw.contains("\ngpgsig -----BEGIN SSH SIGNATURE-----\n "),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(" -----END SSH SIGNATURE-----\n\nupdate app to 2"),
+        "{raw}"
+    );
+    assert!(!raw.contains("\n \n"), "{raw}");
+    git(Some(origin.path()), &["fsck", "--strict", "--no-dangling"]);
     // Another key is not trusted; a changed message breaks the signature; the seed
     // commit (made by the CLI, unsigned) has none.
     let out = verify_ssh(human.path(), &other.allowed_signers(&[&other]), "HEAD");
@@ -181,7 +194,7 @@ fn openpgp_signed_commits_verify_with_gnupg() {
     let out = home.verify(human.path(), "HEAD");
     assert!(ok(&out), "{}", said(&out));
     assert!(
-        said(&out).contains(&format!("GOODSIG")) && said(&out).contains(&home.fingerprint),
+        said(&out).contains("GOODSIG") && said(&out).contains(&home.fingerprint),
         "{}",
         said(&out)
     );

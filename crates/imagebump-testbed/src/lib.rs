@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 pub mod gitserver;
-pub mod signing;
 pub mod registry;
+pub mod signing;
 pub mod standin;
 pub mod token;

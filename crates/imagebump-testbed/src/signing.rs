@@ -13,7 +13,10 @@ use crate::gitserver::git_cmd;
 pub const SIGNER_EMAIL: &str = "imagebump@example.invalid";
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.stdin(Stdio::null()).output().expect("run a signing tool");
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("run a signing tool");
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -40,7 +43,11 @@ impl SshSigningKey {
             .args(["-q", "-t", kind, "-N", passphrase, "-C", SIGNER_EMAIL, "-f"])
             .arg(&private_key));
         let pubtext = std::fs::read_to_string(dir.path().join("id.pub")).unwrap();
-        let public_key = pubtext.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let public_key = pubtext
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         SshSigningKey {
             dir,
             private_key,
@@ -128,9 +135,10 @@ impl GpgHome {
 
     /// `gpg --export-secret-keys --armor` (the passphrase unlocks the export).
     pub fn export_secret(&self, passphrase: &str) -> String {
-        let out = run(self
-            .gpg(passphrase)
-            .args(["--armor", "--export-secret-keys", &self.fingerprint]));
+        let out =
+            run(self
+                .gpg(passphrase)
+                .args(["--armor", "--export-secret-keys", &self.fingerprint]));
         String::from_utf8(out.stdout).unwrap()
     }
 

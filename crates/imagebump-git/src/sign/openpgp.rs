@@ -33,7 +33,10 @@ fn may_sign(sigs: &[Signature]) -> bool {
         .max_by_key(|s| s.created().copied())
         .is_none_or(|s| {
             let flags = s.key_flags();
-            flags.sign() || !s.config().is_some_and(|c| c.hashed_subpackets().any(is_flags))
+            flags.sign()
+                || !s
+                    .config()
+                    .is_some_and(|c| c.hashed_subpackets().any(is_flags))
         })
 }
 
@@ -75,8 +78,7 @@ impl OpenPgpSigner {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| {
-                    !s.signatures.is_empty()
-                        && s.signatures.iter().all(|b| b.key_flags().sign())
+                    !s.signatures.is_empty() && s.signatures.iter().all(|b| b.key_flags().sign())
                 })
                 .max_by_key(|(_, s)| *s.key.public_key().created_at());
             match newest {

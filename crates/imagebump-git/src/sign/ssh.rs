@@ -34,10 +34,19 @@ impl SshSigner {
     pub fn new(key_text: &str, passphrase: Option<&str>) -> Result<SshSigner, SignKeyError> {
         // Key files are often read without their final newline; the PEM decoder wants it.
         let text = format!("{}\n", key_text.trim());
-        let key = PrivateKey::from_openssh(&text).map_err(|e| SignKeyError::Parse {
+        let parse_err = |reason: String| SignKeyError::Parse {
             expected: "an OpenSSH private key (-----BEGIN OPENSSH PRIVATE KEY-----)",
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        if !text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
+            // The PEM decoder's words for this ("invalid data (NUL byte)") mislead.
+            return Err(parse_err(if text.contains("-----BEGIN ") {
+                "a PEM key of another format: convert it with `ssh-keygen -p -f FILE`".into()
+            } else {
+                "no such header".into()
+            }));
+        }
+        let key = PrivateKey::from_openssh(&text).map_err(|e| parse_err(e.to_string()))?;
         let key = if key.is_encrypted() {
             match passphrase {
                 None => return Err(SignKeyError::NeedsPassphrase),
@@ -90,8 +99,7 @@ fn sign_rsa(kp: &RsaKeypair, key: &PrivateKey, msg: &[u8]) -> Result<SshSig, Str
     if rsa::traits::PublicKeyParts::size(&private) * 8 < RSA_MIN_BITS {
         return Err(format!("RSA keys need at least {RSA_MIN_BITS} bits"));
     }
-    let data =
-        SshSig::signed_data(NAMESPACE, HashAlg::Sha512, msg).map_err(|e| e.to_string())?;
+    let data = SshSig::signed_data(NAMESPACE, HashAlg::Sha512, msg).map_err(|e| e.to_string())?;
     let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha512>::new(private);
     let raw = rsa::signature::Signer::try_sign(&signer, &data)
         .map_err(|_| "RSA signing failed".to_string())?;
@@ -102,8 +110,13 @@ fn sign_rsa(kp: &RsaKeypair, key: &PrivateKey, msg: &[u8]) -> Result<SshSig, Str
         rsa::signature::SignatureEncoding::to_vec(&raw),
     )
     .map_err(|e| e.to_string())?;
-    SshSig::new(key.public_key().key_data().clone(), NAMESPACE, HashAlg::Sha512, sig)
-        .map_err(|e| e.to_string())
+    SshSig::new(
+        key.public_key().key_data().clone(),
+        NAMESPACE,
+        HashAlg::Sha512,
+        sig,
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
