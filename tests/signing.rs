@@ -1,9 +1,9 @@
 //! Signed commits end to end (issue 12), from the user's side: the real binary, a real
 //! CNCF Distribution registry, a `file://` bare repository, keys made by `ssh-keygen`
 //! and `gpg`, and `git verify-commit` as the judge. `once` with `signing:` signs its
-//! commit; a rotated key file signs the next one; `set-image --git` signs with the
-//! `IMAGEBUMP_SIGNING_*` variables; a bad key fails start-up naming the key, never
-//! showing it.
+//! commit; a rotated key file signs the next one; `hold`/`release` sign theirs;
+//! `set-image --git` signs with the `IMAGEBUMP_SIGNING_*` variables; a bad key fails
+//! start-up naming the key, never showing it.
 
 mod support;
 
@@ -104,6 +104,22 @@ fn once_signs_its_commits_with_the_configured_ssh_key_and_follows_rotation() {
         said(&out)
     );
 
+    // `hold` and `release` commit through the same signer.
+    let holds: [&[&str]; 2] = [
+        &["hold", "shop/web", "--reason", "incident", "--config", cfg],
+        &["release", "shop/web", "--config", cfg],
+    ];
+    for args in holds {
+        let before = repo.commit_count("main");
+        let r = imagebump(dir, args, &[]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(repo.commit_count("main"), before + 1, "{r:?}");
+        human.pull();
+        let out = verify_ssh(human.path(), &new.allowed_signers(&[&new]), "HEAD");
+        assert!(out.status.success(), "{args:?}: {}", said(&out));
+    }
+    let commits = repo.commit_count("main");
+
     // A key file that is not a key fails start-up, naming the file, not showing it.
     rotate(&key_file, "not-a-key s3cret-bytes\n");
     rt().block_on(registry.push_image("team/web", "1.4.0"));
@@ -118,7 +134,7 @@ fn once_signs_its_commits_with_the_configured_ssh_key_and_follows_rotation() {
     assert!(!text.contains("s3cret"), "{r:?}");
     assert_eq!(
         repo.commit_count("main"),
-        3,
+        commits,
         "committed without a signature"
     );
 }
