@@ -1,18 +1,21 @@
 //! Signed commits end to end (issue 12), from the user's side: the real binary, a real
 //! CNCF Distribution registry, a `file://` bare repository, keys made by `ssh-keygen`
 //! and `gpg`, and `git verify-commit` as the judge. `once` with `signing:` signs its
-//! commit; a rotated key file signs the next one; `hold`/`release` sign theirs;
+//! commit, and so does `imagebump run`, with a key file rotated while it runs (and the
+//! last good key when the rotated one is no key); `hold`/`release` sign theirs;
 //! `set-image --git` signs with the `IMAGEBUMP_SIGNING_*` variables; a bad key fails
 //! start-up naming the key, never showing it.
 
 mod support;
 
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use imagebump_testbed::signing::{verify_ssh, GpgHome, SshSigningKey, SIGNER_EMAIL};
 use support::cli::Run;
 use support::gitserver::{BareRepo, CliClone};
-use support::registry::{TestRegistry, TestRegistryOptions};
+use support::registry::{free_port, TestRegistry, TestRegistryOptions};
 
 fn imagebump(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut all = vec![("IMAGEBUMP_LOG", "warn")];
@@ -41,6 +44,25 @@ fn signed_fleet(dir: &Path, host: &str, signing: &str) -> BareRepo {
     )
     .unwrap();
     repo
+}
+
+/// Wait (bounded) until `f` holds, checking every 20 ms.
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `imagebump run`, killed on drop.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Replace `path` the way a Kubernetes Secret update does: a new file renamed over it.
@@ -197,4 +219,94 @@ fn set_image_git_signs_with_a_passphrase_protected_openpgp_key_from_the_environm
     let human = CliClone::new(&url);
     let out = home.verify(human.path(), "HEAD");
     assert!(out.status.success(), "{}", said(&out));
+}
+
+#[test]
+fn the_service_signs_with_a_key_rotated_while_it_runs_and_keeps_the_last_good_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default());
+    let h = registry.host();
+    rt().block_on(async {
+        registry.push_image("team/web", "1.1.0").await;
+        registry.push_image("team/web", "1.2.0").await;
+    });
+    let old = SshSigningKey::generate("ed25519", "");
+    let key_file = dir.join("signing_key");
+    std::fs::write(&key_file, old.private_text()).unwrap();
+    let repo = signed_fleet(
+        dir,
+        &h,
+        &format!("{{format: ssh, key: {{file: {}}}}}", key_file.display()),
+    );
+    // The service: listening on a free port, polling every second.
+    let cfg = dir.join("imagebump.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:{}\npoll: {{interval: 1s}}\n{text}",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let log_file = dir.join("imagebump.log");
+    let _service = Service(
+        Command::new(env!("CARGO_BIN_EXE_imagebump"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("IMAGEBUMP_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_file).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(&log_file).unwrap_or_default();
+    let commits = |n: usize| {
+        wait_until(&format!("commit {n}"), Duration::from_secs(60), || {
+            repo.commit_count("main") >= n
+        });
+        assert_eq!(repo.commit_count("main"), n, "{}", log());
+    };
+    let human = CliClone::new(&repo.file_url());
+    let verifies = |key: &SshSigningKey| {
+        human.pull();
+        verify_ssh(human.path(), &key.allowed_signers(&[key]), "HEAD")
+            .status
+            .success()
+    };
+
+    // The start-up sync's commit, with the key it started with.
+    commits(2);
+    assert!(verifies(&old), "{}", log());
+
+    // Rotated while it runs: the next commit is signed with the new key.
+    let new = SshSigningKey::generate("ed25519", "");
+    rotate(&key_file, &new.private_text());
+    rt().block_on(registry.push_image("team/web", "1.3.0"));
+    commits(3);
+    assert!(verifies(&new), "{}", log());
+    assert!(!verifies(&old), "still the old key");
+
+    // Rotated to something that is not a key: the last good key signs, with a warning.
+    rotate(&key_file, "not a key\n");
+    rt().block_on(registry.push_image("team/web", "1.4.0"));
+    commits(4);
+    assert!(verifies(&new), "{}", log());
+    assert!(
+        log().contains("cannot use the rotated signing key; keeping the previous one"),
+        "{}",
+        log()
+    );
+    // The lines holding the private half (the first only says "openssh-key-v1").
+    for key in [&old, &new] {
+        for line in key
+            .private_text()
+            .lines()
+            .skip(2)
+            .filter(|l| !l.starts_with("-----"))
+        {
+            assert!(!log().contains(line), "the key reached the log");
+        }
+    }
 }
