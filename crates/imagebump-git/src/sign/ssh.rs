@@ -58,23 +58,36 @@ impl SshSigner {
             key
         };
         let signer = SshSigner { key };
-        signer.sign(b"imagebump: can this key sign?").map_err(|e| {
+        const PROBE: &[u8] = b"imagebump: can this key sign?";
+        let unusable = |e: String| {
             SignKeyError::Unusable(format!("{} key: {e}", signer.key.algorithm().as_str()))
-        })?;
+        };
+        let sig = signer.sshsig(PROBE).map_err(unusable)?;
+        signer
+            .key
+            .public_key()
+            .verify(NAMESPACE, PROBE, &sig)
+            .map_err(|e| unusable(format!("its signature does not verify: {e}")))?;
         Ok(signer)
+    }
+}
+
+impl SshSigner {
+    fn sshsig(&self, msg: &[u8]) -> Result<SshSig, String> {
+        match self.key.key_data().rsa() {
+            Some(rsa) => sign_rsa(rsa, &self.key, msg),
+            None => self
+                .key
+                .sign(NAMESPACE, HashAlg::Sha512, msg)
+                .map_err(|e| e.to_string()),
+        }
     }
 }
 
 impl CommitSigner for SshSigner {
     fn sign(&self, commit: &[u8]) -> Result<String, String> {
-        let sig = match self.key.key_data().rsa() {
-            Some(rsa) => sign_rsa(rsa, &self.key, commit),
-            None => self
-                .key
-                .sign(NAMESPACE, HashAlg::Sha512, commit)
-                .map_err(|e| e.to_string()),
-        };
-        sig.and_then(|sig| sig.to_pem(LineEnding::LF).map_err(|e| e.to_string()))
+        self.sshsig(commit)
+            .and_then(|sig| sig.to_pem(LineEnding::LF).map_err(|e| e.to_string()))
             .map_err(|e| format!("SSH signature failed: {e}"))
     }
 }
