@@ -35,12 +35,15 @@ pub struct Metrics {
     pub webhooks: Family<WebhookLabels, Counter>,
     /// Repository scans by result.
     pub scans: Family<ResultLabels, Counter>,
-    /// Commits pushed.
-    pub commits: Counter,
-    /// Push attempts beyond the first (rejected pushes that were rebuilt and retried).
-    pub push_retries: Counter,
-    /// Pushes that failed for good.
-    pub push_failures: Counter,
+    /// Commits pushed, by GitOps repository.
+    pub commits: Family<GitLabels, Counter>,
+    /// Push attempts beyond the first (rejected pushes that were rebuilt and retried),
+    /// by GitOps repository.
+    pub push_retries: Family<GitLabels, Counter>,
+    /// Writes that failed for good, by GitOps repository.
+    pub push_failures: Family<GitLabels, Counter>,
+    /// Unix time of each GitOps repository's last pushed commit.
+    pub last_push: Family<GitLabels, Gauge>,
     /// Seconds from the webhook that caused a change to the pushed commit carrying it.
     pub webhook_to_commit: Histogram,
     /// Seconds a commit+push takes.
@@ -63,6 +66,30 @@ pub struct RepositoryLabels {
     pub repository: String,
 }
 
+/// Seconds since the Unix epoch, for timestamp gauges.
+pub fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i64::try_from(now).unwrap_or(i64::MAX)
+}
+
+/// The `git` label: a GitOps repository's name (`default` for a single unnamed one).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GitLabels {
+    /// The repository's name from `git:`.
+    pub git: String,
+}
+
+impl GitLabels {
+    /// The label set of repository `name`.
+    pub fn of(name: &str) -> GitLabels {
+        GitLabels {
+            git: name.to_string(),
+        }
+    }
+}
+
 /// The `stage` label of [`Metrics::panics`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
@@ -82,23 +109,29 @@ impl Metrics {
         );
         let scans = Family::<ResultLabels, Counter>::default();
         registry.register("scans", "Repository scans by result", scans.clone());
-        let commits = Counter::default();
+        let commits = Family::<GitLabels, Counter>::default();
         registry.register(
             "commits",
-            "Commits pushed to the GitOps repository",
+            "Commits pushed, by GitOps repository",
             commits.clone(),
         );
-        let push_retries = Counter::default();
+        let push_retries = Family::<GitLabels, Counter>::default();
         registry.register(
             "push_retries",
-            "Pushes rejected as non-fast-forward and retried",
+            "Pushes rejected as non-fast-forward and retried, by GitOps repository",
             push_retries.clone(),
         );
-        let push_failures = Counter::default();
+        let push_failures = Family::<GitLabels, Counter>::default();
         registry.register(
             "push_failures",
-            "Writes that failed after all retries",
+            "Writes that failed after all retries, by GitOps repository",
             push_failures.clone(),
+        );
+        let last_push = Family::<GitLabels, Gauge>::default();
+        registry.register(
+            "git_last_push_timestamp_seconds",
+            "Unix time of the last commit pushed to each GitOps repository",
+            last_push.clone(),
         );
         // 5 ms .. ~80 s: the interesting part is well under a second.
         let webhook_to_commit = Histogram::new(
@@ -151,6 +184,7 @@ impl Metrics {
             commits,
             push_retries,
             push_failures,
+            last_push,
             webhook_to_commit,
             write_seconds,
             queued_events,
@@ -178,14 +212,11 @@ impl Metrics {
 
     /// Records a successful listing of `repository` now.
     pub fn scan_succeeded(&self, repository: &str) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         self.last_success
             .get_or_create(&RepositoryLabels {
                 repository: repository.to_string(),
             })
-            .set(i64::try_from(now).unwrap_or(i64::MAX));
+            .set(unix_now());
     }
 
     /// Counts one scan.
@@ -222,14 +253,17 @@ mod tests {
         let m = Metrics::new();
         m.webhook("ghcr", "accepted");
         m.webhook("ghcr", "accepted");
-        m.commits.inc();
+        m.commits.get_or_create(&GitLabels::of("fleet")).inc();
         m.webhook_to_commit.observe(0.2);
         let text = m.encode();
         assert!(
             text.contains(r#"imagebump_webhooks_total{receiver="ghcr",result="accepted"} 2"#),
             "{text}"
         );
-        assert!(text.contains("imagebump_commits_total 1"), "{text}");
+        assert!(
+            text.contains(r#"imagebump_commits_total{git="fleet"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains("imagebump_webhook_to_commit_seconds_count 1"),
             "{text}"

@@ -72,6 +72,26 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>)
     }
 }
 
+/// Every target whose `git:` the service config's repositories (`names`) cannot satisfy,
+/// at its line (read through `src`, the tree the policies were read from).
+pub fn repository_problems(
+    loaded: &[LoadedPolicy],
+    names: &[String],
+    src: &dyn imagebump_core::plan::FileSource,
+) -> Vec<Problem> {
+    policy::check_repositories(loaded, names)
+        .into_iter()
+        .map(|rp| {
+            let mut p = Problem::new(&rp.file, rp.message);
+            let text = src.read(&rp.file).ok().flatten();
+            p.line = text
+                .as_deref()
+                .and_then(|t| imagebump_core::edit::locate::line_of(t, &rp.at));
+            p
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,13 @@ use serde::Deserialize;
 pub enum PolicySource {
     /// A local directory (or file), relative to the config file.
     Local(PathBuf),
-    /// A directory inside the GitOps repository, relative to its root.
-    Repo(PathBuf),
+    /// A directory inside a GitOps repository, relative to its root.
+    Repo {
+        /// The directory.
+        dir: PathBuf,
+        /// `git: NAME`: which GitOps repository (default: the first of the config).
+        git: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -27,6 +32,7 @@ enum Raw {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RepoForm {
     repo_path: PathBuf,
+    git: Option<String>,
 }
 
 impl TryFrom<Raw> for PolicySource {
@@ -34,7 +40,7 @@ impl TryFrom<Raw> for PolicySource {
     fn try_from(r: Raw) -> Result<Self, String> {
         match r {
             Raw::Path(p) => Ok(PolicySource::Local(p)),
-            Raw::Repo(RepoForm { repo_path }) => {
+            Raw::Repo(RepoForm { repo_path, git }) => {
                 // Checked again by the file source; refused here so `validate` says so.
                 if repo_path.is_absolute()
                     || repo_path
@@ -46,7 +52,10 @@ impl TryFrom<Raw> for PolicySource {
                         repo_path.display()
                     ));
                 }
-                Ok(PolicySource::Repo(repo_path))
+                Ok(PolicySource::Repo {
+                    dir: repo_path,
+                    git,
+                })
             }
         }
     }
@@ -69,7 +78,7 @@ impl PolicySource {
     pub fn local(&self) -> Option<&Path> {
         match self {
             PolicySource::Local(p) => Some(p),
-            PolicySource::Repo(_) => None,
+            PolicySource::Repo { .. } => None,
         }
     }
 
@@ -77,14 +86,24 @@ impl PolicySource {
     pub fn local_mut(&mut self) -> Option<&mut PathBuf> {
         match self {
             PolicySource::Local(p) => Some(p),
-            PolicySource::Repo(_) => None,
+            PolicySource::Repo { .. } => None,
+        }
+    }
+
+    /// The GitOps repository (by name) the `Repo` form reads from: its `git:`, else the
+    /// first of `names`.
+    pub fn repo_git<'a>(&'a self, names: &'a [String]) -> Option<&'a str> {
+        match self {
+            PolicySource::Repo { git: Some(g), .. } => Some(g),
+            PolicySource::Repo { git: None, .. } => names.first().map(String::as_str),
+            PolicySource::Local(_) => None,
         }
     }
 
     /// The directory inside the GitOps repository, for the `Repo` form.
     pub fn repo_path(&self) -> Option<&Path> {
         match self {
-            PolicySource::Repo(p) => Some(p),
+            PolicySource::Repo { dir, .. } => Some(dir),
             PolicySource::Local(_) => None,
         }
     }
@@ -106,5 +125,9 @@ mod tests {
             "{e}"
         );
         assert!(serde_norway::from_str::<PolicySource>("{repoPath: /etc}").is_err());
+        let names = ["prod".to_string(), "dev".to_string()];
+        let g: PolicySource = serde_norway::from_str("{git: dev, repoPath: p/}").unwrap();
+        assert_eq!(g.repo_git(&names), Some("dev"));
+        assert_eq!(r.repo_git(&names), Some("prod"));
     }
 }

@@ -205,6 +205,30 @@ fn a_policy_changed_in_the_gitops_repository_takes_effect_and_a_broken_one_keeps
         deployed(&repo).contains(":1.5.0").then_some(())
     });
     assert_eq!(svc.status()["images"][0]["application"], "web");
+
+    // A target naming a GitOps repository the service does not have is rejected too.
+    let elsewhere = policy(&host, "*").replace(
+        "manifest: apps/web/deployment.yaml",
+        "{manifest: apps/web/deployment.yaml, git: elsewhere}",
+    );
+    clone.pull();
+    clone.commit_and_push(&[("platform/imagebump/web.yaml", &elsewhere)], "move web");
+    let problems = wait_for(
+        &svc,
+        "the rejected git name",
+        Duration::from_secs(20),
+        || {
+            let st = svc.status();
+            let p = st["policies"]["problems"].to_string();
+            p.contains("elsewhere").then_some(p)
+        },
+    );
+    assert!(
+        problems.contains("platform/imagebump/web.yaml:6: web/web: git: \\\"elsewhere\\\" is not a GitOps repository"),
+        "{problems}"
+    );
+    assert_eq!(generation(&svc), 2);
+    assert!(deployed(&repo).contains(":1.5.0"));
 }
 
 #[test]

@@ -235,3 +235,43 @@ fn a_bad_on_manual_change_value_is_refused() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_rollback_in_a_markers_directory_is_respected_too() {
+    let s = Setup::new(None, None);
+    let marked = |tag: &str| {
+        deployment(&s.image(tag)).replace("   # kept", r#" # {"$imagepolicy": "app:web"}"#)
+    };
+    let c = CliClone::new(&s.repo.file_url());
+    c.commit_and_push(
+        &[
+            (FILE, &marked("1.0.0")),
+            ("apps/other/notes.yaml", "note: not for imagebump\n"),
+        ],
+        "use Flux markers",
+    );
+    let policy = s.dir.join("policies/app.yaml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        text.replace(&format!("manifest: {FILE}"), "markers: apps/"),
+    )
+    .unwrap();
+    let r = imagebump("once", &s.config());
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(s.deployed(), marked("1.2.0"), "{r:?}");
+    c.pull();
+    c.commit_and_push(&[(FILE, &marked("1.1.0"))], "roll back web");
+    let sha = s.repo.head("main").unwrap()[..12].to_string();
+    let r = imagebump("once", &s.config());
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "app/web: not updated: held: rolled back by {} in {sha} from 1.2.0 to 1.1.0; waiting for a tag above 1.2.0\n",
+            person()
+        ),
+        "{r:?}"
+    );
+    assert_eq!(s.deployed(), marked("1.1.0"));
+}

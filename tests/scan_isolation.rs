@@ -110,7 +110,7 @@ async fn a_panicking_scan_is_isolated_counted_shown_and_retried() {
         .await
         .expect("web was never scanned again after the panic");
     assert_eq!(second, Some(false));
-    let queue = engine.queue.clone();
+    let queue = engine.queues.get("default").unwrap().clone();
     let wish = tokio::time::timeout(
         within,
         tokio::task::spawn_blocking(move || queue.take(Duration::ZERO)),

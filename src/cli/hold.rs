@@ -75,20 +75,32 @@ fn mark(config: &std::path::Path, image: &str, action: &Action) -> ExitCode {
         Err(e) => return super::fail(e),
     };
     match service.mark(&ids, action) {
-        Ok(w) => {
-            for c in &w.plan.changes {
-                let what = if c.new.is_empty() { "removed" } else { "added" };
-                println!("{}:{}: {what} {}", c.file.display(), c.line, {
-                    if c.new.is_empty() {
-                        &c.old
-                    } else {
-                        &c.new
+        Ok(written) if written.is_empty() => {
+            super::fail("no GitOps repository holds a target of these images")
+        }
+        Ok(written) => {
+            for (git, w) in &written {
+                let repo = if written.len() > 1 {
+                    format!("{git}: ")
+                } else {
+                    String::new()
+                };
+                for c in &w.plan.changes {
+                    let what = if c.new.is_empty() { "removed" } else { "added" };
+                    println!("{repo}{}:{}: {what} {}", c.file.display(), c.line, {
+                        if c.new.is_empty() {
+                            &c.old
+                        } else {
+                            &c.new
+                        }
+                    });
+                }
+                match &w.commit {
+                    Some(c) => println!("{repo}pushed {c} to {}", w.branch),
+                    None => {
+                        println!("{repo}nothing to change: every target already holds that marker")
                     }
-                });
-            }
-            match &w.commit {
-                Some(c) => println!("pushed {c} to {}", w.branch),
-                None => println!("nothing to change: every target already holds that marker"),
+                }
             }
             ExitCode::SUCCESS
         }

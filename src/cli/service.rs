@@ -62,8 +62,13 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::fail(format!("{e:#}")),
     };
-    let plan = report.plan.clone().unwrap_or_default();
-    print!("{}", plan.diff());
+    let several = report.plans.len() > 1;
+    for (git, plan) in &report.plans {
+        if several && !plan.files.is_empty() {
+            println!("# git: {git}");
+        }
+        print!("{}", plan.diff());
+    }
     for s in &report.images {
         let up_to_date = s.decision.as_ref().is_none_or(|d| {
             d.is_up_to_date() || matches!(d, imagebump_core::decision::Decision::Pending { .. })
@@ -72,14 +77,12 @@ pub fn plan_cmd(args: ServiceArgs) -> ExitCode {
             eprintln!("{}/{}: not updated: {why}", s.application, s.image);
         }
     }
-    if !plan.skipped.is_empty() {
+    let skipped: usize = report.plans.iter().map(|(_, p)| p.skipped.len()).sum();
+    if skipped > 0 {
         // Counted, not silent: a file a markers directory holds may be someone else's.
-        eprintln!(
-            "skipped {} file(s) in markers directories: not YAML or not UTF-8 text",
-            plan.skipped.len()
-        );
+        eprintln!("skipped {skipped} file(s) in markers directories: not YAML or not UTF-8 text");
     }
-    if plan.files.is_empty() {
+    if report.plans.iter().all(|(_, p)| p.files.is_empty()) {
         eprintln!("nothing to change");
     }
     exit(&report)

@@ -79,12 +79,14 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     let mut problems = Vec::new();
     let mut dirs = a.dirs.clone();
     let mut config_failed = false;
+    let mut git_names = Vec::new();
     if let Some(path) = &a.config {
         match Config::load(path) {
             Ok(cfg) => {
+                git_names = cfg.git.names();
                 if dirs.is_empty() {
                     match &cfg.policies {
-                        Some(PolicySource::Repo(rel)) => match &a.repo {
+                        Some(PolicySource::Repo { dir: rel, .. }) => match &a.repo {
                             // In-repo policies are checked in the checkout `--repo` names.
                             Some(repo) => dirs.push(repo.join(rel)),
                             None => {
@@ -129,6 +131,13 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     let (loaded, p) = policy_files::load_all(&dirs);
     problems.extend(p);
     problems.extend(checks::images_without_targets(&loaded));
+    if !git_names.is_empty() {
+        problems.extend(crate::policy_files::repository_problems(
+            &loaded,
+            &git_names,
+            &crate::engine::files::Tree(std::path::Path::new("")),
+        ));
+    }
     if let Some(repo) = &a.repo {
         problems.extend(checks::repo_targets(repo, &loaded));
     }

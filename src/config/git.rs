@@ -23,7 +23,7 @@ impl<'de> Deserialize<'de> for GitRepos {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = GitRepos;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a repository {url: …, branch: …} or a list of named ones")
+                f.write_str("a mapping such as {url: https://git.example.com/fleet.git, branch: main}, or a list of named ones")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<GitRepos, A::Error> {
                 let one = GitSection::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
@@ -120,9 +120,15 @@ impl GitSection {
             .map_or(DEFAULT_GIT_NAME, |n| n.0.as_str())
     }
 
-    /// The write mode, `pushBranch` read as `write: {branch}`.
+    /// The write mode, `pushBranch` read as `write: {branch}`; a write branch that is
+    /// the base branch itself is `push`.
     pub fn write_mode(&self) -> WriteMode {
         match (&self.write, &self.push_branch) {
+            (Some(WriteMode::Branch { branch }), _) | (None, Some(branch))
+                if *branch == self.branch =>
+            {
+                WriteMode::Push
+            }
             (Some(w), _) => w.clone(),
             (None, Some(b)) => WriteMode::Branch { branch: b.clone() },
             (None, None) => WriteMode::Push,
@@ -234,10 +240,30 @@ pub struct PullRequestSection {
     /// Ask the forge to merge once its checks pass.
     #[serde(default)]
     pub auto_merge: bool,
-    /// Title template (minijinja, the commit-message variables plus `changes`).
+    /// Title template (minijinja over `changes` — image, from, to, files — and `count`),
+    /// checked while loading.
+    #[serde(default, deserialize_with = "pr_template")]
     pub title: Option<String>,
-    /// Body template.
+    /// Body template, likewise; the proposed-versions comment is always appended.
+    #[serde(default, deserialize_with = "pr_template")]
     pub body: Option<String>,
+}
+
+/// A pull-request title or body template that renders a sample change.
+struct PrTemplate(String);
+
+impl TryFrom<String> for PrTemplate {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::pull::check_template(&s)?;
+        Ok(PrTemplate(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(PrTemplate, "a pull request template");
+
+fn pr_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<PrTemplate>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 fn default_pr_branch() -> String {

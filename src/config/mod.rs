@@ -372,7 +372,19 @@ impl Config {
                 out.push(Problem::new(path, "batchWindow must be at most 1h"));
             }
         }
+        if let Some(PolicySource::Repo { git: Some(g), .. }) = &self.policies {
+            if self.git.get(g).is_none() {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "policies: git {g:?} is not a repository of git: (it has: {})",
+                        self.git.names().join(", ")
+                    ),
+                ));
+            }
+        }
         let mut git_names = std::collections::HashSet::new();
+        let mut copies = std::collections::HashSet::new();
         for g in &self.git.repos {
             let who = if self.git.listed {
                 format!("git[{}]", g.name())
@@ -396,25 +408,21 @@ impl Config {
                     format!("{who}: give credentials or sshKey, not both"),
                 ));
             }
+            // One writer per (repository, branch): two would fight over one working copy.
+            if !copies.insert((g.url.0.trim_end_matches('/'), g.branch.as_str())) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "{who}: {} branch {} is listed twice; list each repository and branch once",
+                        g.url.0, g.branch
+                    ),
+                ));
+            }
             if g.write.is_some() && g.push_branch.is_some() {
                 out.push(Problem::new(
                     path,
                     format!(
                         "{who}: pushBranch is the old spelling of write: {{branch: …}}; give one"
-                    ),
-                ));
-            }
-            let own = match g.write_mode() {
-                WriteMode::Push => None,
-                WriteMode::Branch { branch } => Some(branch),
-                WriteMode::PullRequest(pr) => Some(pr.branch),
-            };
-            if own.as_deref() == Some(g.branch.as_str()) {
-                out.push(Problem::new(
-                    path,
-                    format!(
-                        "{who}: the write branch must differ from branch {:?} (or use write: push)",
-                        g.branch
                     ),
                 ));
             }
@@ -676,6 +684,78 @@ policies: pol
             e[0].to_string().contains("only applies to jfrog"),
             "{}",
             e[0]
+        );
+    }
+
+    #[test]
+    fn git_takes_a_list_of_named_repositories_with_write_modes() {
+        let text = "git:\n  - name: fleet-prod\n    url: https://git.example.com/platform/fleet.git\n    branch: main\n    credentials: {username: {env: GIT_USER}, password: {env: GIT_TOKEN}}\n    write: push\n    signing: {format: ssh, key: {file: /run/secrets/signing_key}}\n  - name: fleet-dev\n    url: ssh://git@git.example.com/platform/fleet-dev.git\n    sshKey: {file: /run/secrets/id_ed25519}\n    write:\n      pullRequest:\n        provider: github\n        apiUrl: https://api.github.com\n        token: {env: GITHUB_TOKEN}\n        branch: imagebump/updates\n        groupBy: repository\n        labels: [dependencies]\n        autoMerge: false\n  - name: fleet-stage\n    url: file:///srv/stage.git\n    write: {branch: imagebump/stage}\n";
+        let c = Config::parse(Path::new("c.yaml"), text).unwrap();
+        assert!(c.git.listed);
+        assert_eq!(c.git.names(), ["fleet-prod", "fleet-dev", "fleet-stage"]);
+        let prod = c.git.get("fleet-prod").unwrap();
+        assert_eq!(prod.write_mode(), WriteMode::Push);
+        assert_eq!(prod.signing.as_ref().unwrap().format, SigningFormat::Ssh);
+        let WriteMode::PullRequest(pr) = c.git.get("fleet-dev").unwrap().write_mode() else {
+            panic!("pull request mode")
+        };
+        assert_eq!(
+            (pr.provider, pr.group_by),
+            (ForgeProvider::Github, GroupBy::Repository)
+        );
+        assert_eq!(pr.labels, ["dependencies"]);
+        assert_eq!(
+            c.git.get("fleet-stage").unwrap().write_mode(),
+            WriteMode::Branch {
+                branch: "imagebump/stage".into()
+            }
+        );
+        // One map stays one unnamed repository.
+        let one = Config::parse(Path::new("c.yaml"), "git: {url: file:///r.git}\n").unwrap();
+        assert_eq!(one.git.names(), [DEFAULT_GIT_NAME]);
+    }
+
+    #[test]
+    fn bad_repository_lists_and_write_modes_are_refused_with_reasons() {
+        let bad = |text: &str| {
+            Config::parse(Path::new("c.yaml"), text)
+                .unwrap_err()
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let e = bad("git:\n  - url: file:///a.git\n  - {name: b, url: file:///b.git}\n  - {name: b, url: file:///c.git}\n");
+        assert!(
+            e.contains("every repository of a list needs a name (file:///a.git)"),
+            "{e}"
+        );
+        assert!(e.contains("name \"b\" is used twice"), "{e}");
+        let e = bad("git:\n  - {name: a, url: file:///a.git}\n  - {name: b, url: file:///a.git}\n");
+        assert!(
+            e.contains("file:///a.git branch main is listed twice"),
+            "{e}"
+        );
+        let e = bad("git:\n  url: file:///a.git\n  write: merge\n");
+        assert!(
+            e.contains("c.yaml:3:") && e.contains("must be push, {branch: NAME}"),
+            "{e}"
+        );
+        let e = bad("git:\n  url: file:///a.git\n  write: {branch: x, pullRequest: {provider: github, token: {env: T}}}\n");
+        assert!(
+            e.contains("write takes one of branch or pullRequest"),
+            "{e}"
+        );
+        let e = bad("git:\n  url: file:///a.git\n  pushBranch: x\n  write: {branch: y}\n");
+        assert!(e.contains("pushBranch is the old spelling"), "{e}");
+        let e = bad("git:\n  url: file:///a.git\n  write: {pullRequest: {provider: gitbucket, token: {env: T}}}\n");
+        assert!(e.contains("gitbucket"), "{e}");
+        let e = bad("git:\n  url: file:///a.git\n  write: {pullRequest: {provider: github, token: {env: T}, title: '{{ nope }}'}}\n");
+        assert!(e.contains("pull request template"), "{e}");
+        let e = bad("policies: {git: nope, repoPath: p}\ngit: [{name: a, url: file:///a.git}]\n");
+        assert!(
+            e.contains("policies: git \"nope\" is not a repository of git: (it has: a)"),
+            "{e}"
         );
     }
 }

@@ -25,6 +25,34 @@ pub struct Generation {
     pub policies: Arc<PolicySet>,
     /// Watched repositories by normalised name.
     pub routes: BTreeMap<String, RepoWatch>,
+    /// The policies as each GitOps repository's writer sees them (only the targets in
+    /// that repository), by repository name.
+    pub by_git: BTreeMap<String, Arc<PolicySet>>,
+}
+
+impl Generation {
+    /// The generation of `policies` for the GitOps repositories `gits` (config order).
+    pub fn new(
+        policies: PolicySet,
+        default_interval: std::time::Duration,
+        gits: &[String],
+    ) -> Generation {
+        let only = gits.len() == 1;
+        Generation {
+            number: 1,
+            routes: super::routes(&policies, default_interval),
+            by_git: gits
+                .iter()
+                .map(|g| (g.clone(), Arc::new(policies.for_repository(g, only))))
+                .collect(),
+            policies: Arc::new(policies),
+        }
+    }
+
+    /// The policies of GitOps repository `name`.
+    pub fn for_git(&self, name: &str) -> Option<&Arc<PolicySet>> {
+        self.by_git.get(name)
+    }
 }
 
 /// The top-level `policies` field of `/api/v1/status`.
@@ -175,9 +203,15 @@ impl super::Engine {
     pub fn reload(
         self: &Arc<Self>,
         loaded: Vec<LoadedPolicy>,
-        problems: Vec<Problem>,
+        mut problems: Vec<Problem>,
     ) -> ReloadReport {
         let at = super::status::now_rfc3339();
+        if problems.is_empty() {
+            // Targets must name GitOps repositories the service has (local files are
+            // read again for their lines; in-repo callers check with their tree first).
+            let local = super::files::Tree(Path::new(""));
+            problems = crate::policy_files::repository_problems(&loaded, &self.gits, &local);
+        }
         if !problems.is_empty() {
             let problems: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             let kept = self.live.reject(problems.clone(), at);
@@ -200,12 +234,7 @@ impl super::Engine {
             }
             return ReloadReport::Rejected { kept, problems };
         }
-        let set = PolicySet::new(loaded);
-        let next = Generation {
-            number: 0,
-            routes: super::routes(&set, self.default_interval),
-            policies: Arc::new(set),
-        };
+        let next = Generation::new(PolicySet::new(loaded), self.default_interval, &self.gits);
         let gen = self.live.swap(next, at);
         self.status.keep_only(
             gen.policies
@@ -213,7 +242,8 @@ impl super::Engine {
                 .map(|(id, img)| (id.clone(), img.repository.name()))
                 .collect(),
         );
-        for id in self.queue.retain(|id| gen.policies.get(id).is_some()) {
+        let kept = |git: &str, id: &_| gen.for_git(git).is_some_and(|p| p.get(id).is_some());
+        for id in self.queues.retain(kept) {
             tracing::info!(image = %id, "queued update dropped: its policy was removed");
         }
         self.count_reload("ok");
@@ -270,7 +300,10 @@ impl RepoPolicies {
             return;
         }
         self.last = now;
-        let (loaded, problems) = load_tree(&tree, &self.dir);
+        let (loaded, mut problems) = load_tree(&tree, &self.dir);
+        if problems.is_empty() {
+            problems = crate::policy_files::repository_problems(&loaded, &self.engine.gits, &tree);
+        }
         self.engine.reload(loaded, problems);
     }
 }

@@ -16,6 +16,10 @@ use imagebump_git::{GitError, WorkingCopy};
 
 use super::notify::{Notice, Notifier};
 
+/// At most this many files of a markers directory are read for one image's manual
+/// changes (each costs a history walk).
+const MARKER_FILES: usize = 20;
+
 /// The images held by a manual change, with why.
 pub type Holds = BTreeMap<ImageId, HoldReason>;
 
@@ -37,11 +41,28 @@ pub fn holds(
         if mode == OnManualChange::Ignore {
             continue;
         }
+        // Each file a target writes: a markers directory's files that carry this
+        // image's marker (bounded), each with its own history.
+        let mut files: Vec<(&Target, PathBuf)> = Vec::new();
         for target in &policy.targets {
-            if matches!(target, Target::Markers(_)) {
-                continue; // a directory: see `manual::files`
+            match target {
+                Target::Markers(dir) => {
+                    let marker = format!("\"{}:{}\"", w.id.application, w.id.name);
+                    let tree = super::files::Tree(wc.root());
+                    let listed = imagebump_core::plan::FileSource::list(&tree, dir.as_path())
+                        .unwrap_or_default();
+                    let marked = listed.into_iter().filter(|f| {
+                        imagebump_core::plan::FileSource::read(&tree, f)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|t| t.contains("$imagepolicy") && t.contains(&marker))
+                    });
+                    files.extend(marked.take(MARKER_FILES).map(|f| (target, f)));
+                }
+                other => files.push((other, other.path().as_path().to_path_buf())),
             }
-            let path = target.path().as_path().to_path_buf();
+        }
+        for (target, path) in files {
             if !histories.contains_key(&path) {
                 let h = wc
                     .file_history(&path, HISTORY_VERSIONS)?
@@ -80,7 +101,7 @@ impl Announced {
         for (id, reason) in holds {
             let commit = match reason {
                 HoldReason::ManualChange(m) | HoldReason::SkipVersion(m) => m.commit.clone(),
-                HoldReason::Marker { .. } => continue,
+                HoldReason::Marker { .. } | HoldReason::Declined { .. } => continue,
             };
             if !seen.insert((id.clone(), commit)) {
                 continue;

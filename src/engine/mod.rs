@@ -8,10 +8,12 @@
 pub mod age;
 pub mod digests;
 pub mod files;
+pub mod gits;
 pub mod live;
 pub(crate) mod manual;
 pub(crate) mod notify;
 pub mod platforms;
+pub mod pulls;
 pub mod queue;
 pub mod service;
 pub(crate) mod setup;
@@ -35,7 +37,7 @@ use imagebump_core::image::ImageRef;
 use imagebump_core::policy::select::Strategy;
 use imagebump_core::policy::PolicySet;
 use imagebump_registry::RegistryClient;
-use queue::{Queued, WriteQueue};
+use queue::{Queued, Queues};
 use status::StatusBoard;
 
 /// One watched repository: who watches it and how often to poll it.
@@ -114,8 +116,12 @@ pub struct Engine {
     pub status: Arc<StatusBoard>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// The writer's queue.
-    pub queue: Arc<WriteQueue>,
+    /// The writers' queues, one per GitOps repository.
+    pub queues: Arc<Queues>,
+    /// The GitOps repositories' names, in config order.
+    pub(crate) gits: Vec<String>,
+    /// Each GitOps repository's status.
+    pub git_status: Arc<gits::GitBoard>,
     /// Failed scans and writes, for `once`'s exit code.
     pub failures: Arc<AtomicU64>,
     registry: RegistryClient,
@@ -138,19 +144,33 @@ impl Engine {
         metrics: Arc<Metrics>,
         default_interval: Duration,
     ) -> Engine {
+        let one = vec![crate::config::DEFAULT_GIT_NAME.to_string()];
+        Engine::with_repositories(policies, registry, metrics, default_interval, one)
+    }
+
+    /// An engine writing to the GitOps repositories `gits` (names, config order).
+    pub fn with_repositories(
+        policies: PolicySet,
+        registry: RegistryClient,
+        metrics: Arc<Metrics>,
+        default_interval: Duration,
+        gits: Vec<String>,
+    ) -> Engine {
         let status = Arc::new(StatusBoard::default());
         for (id, img) in policies.images() {
             status.register(id, &img.repository.name());
         }
         Engine {
-            live: Arc::new(live::LiveSet::new(live::Generation {
-                number: 1,
-                routes: routes(&policies, default_interval),
-                policies: Arc::new(policies),
-            })),
+            queues: Arc::new(Queues::new(&gits)),
+            live: Arc::new(live::LiveSet::new(live::Generation::new(
+                policies,
+                default_interval,
+                &gits,
+            ))),
+            gits,
+            git_status: Arc::new(gits::GitBoard::default()),
             status,
             metrics,
-            queue: Arc::new(WriteQueue::default()),
             failures: Arc::new(AtomicU64::new(0)),
             registry,
             sched: Mutex::new(HashMap::new()),
@@ -224,15 +244,16 @@ impl Engine {
     ) {
         loop {
             self.metrics.queued_events.dec();
-            let guard = self.queue.scan_guard();
+            let guard = self.queues.scan_guard();
             // A panic anywhere in the scan is caught here: counted, shown in the status of
             // the repository's images, and the repository stays schedulable, so its next
             // hint or poll scans it again.
             let scan = AssertUnwindSafe(self.scan(&repo, fresh, cause, &expect)).catch_unwind();
             match scan.await {
                 Ok(wishes) => {
+                    let gen = self.live.current();
                     for q in wishes {
-                        self.queue.push(q);
+                        self.queues.push(q, &gen);
                     }
                 }
                 Err(panic) => self.scan_panicked(&repo, &writer::panic_message(&*panic)),

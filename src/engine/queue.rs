@@ -209,6 +209,77 @@ impl WriteQueue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Closed;
 
+/// One [`WriteQueue`] per GitOps repository, so a slow or failing repository never
+/// delays another. A wish goes to every repository where its image has a target.
+#[derive(Debug)]
+pub struct Queues {
+    by_git: BTreeMap<String, Arc<WriteQueue>>,
+}
+
+impl Queues {
+    /// A queue for each repository name.
+    pub fn new(names: &[String]) -> Queues {
+        Queues {
+            by_git: names
+                .iter()
+                .map(|n| (n.clone(), Arc::new(WriteQueue::default())))
+                .collect(),
+        }
+    }
+
+    /// The queue of repository `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<WriteQueue>> {
+        self.by_git.get(name)
+    }
+
+    /// Every repository's queue, by name.
+    pub fn all(&self) -> impl Iterator<Item = (&String, &Arc<WriteQueue>)> {
+        self.by_git.iter()
+    }
+
+    /// Queues `q` for each repository whose policies (in `gen`) hold its image.
+    pub fn push(&self, q: Queued, gen: &super::live::Generation) {
+        let mut sent = false;
+        for (name, queue) in &self.by_git {
+            if gen
+                .for_git(name)
+                .is_some_and(|p| p.get(&q.wish.id).is_some())
+            {
+                queue.push(q.clone());
+                sent = true;
+            }
+        }
+        if !sent {
+            tracing::warn!(image = %q.wish.id, "no GitOps repository holds a target of this image");
+        }
+    }
+
+    /// Marks a scan as running on every queue (see [`WriteQueue::scan_guard`]).
+    pub fn scan_guard(&self) -> Vec<ScanGuard> {
+        self.by_git.values().map(|q| q.scan_guard()).collect()
+    }
+
+    /// Closes every queue.
+    pub fn close(&self) {
+        for q in self.by_git.values() {
+            q.close();
+        }
+    }
+
+    /// [`WriteQueue::retain`] on every queue; the dropped images, each once.
+    pub fn retain(&self, keep: impl Fn(&str, &ImageId) -> bool) -> Vec<ImageId> {
+        let mut out: Vec<ImageId> = Vec::new();
+        for (name, q) in &self.by_git {
+            for id in q.retain(|id| keep(name, id)) {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// See [`WriteQueue::scan_guard`].
 pub struct ScanGuard(Arc<WriteQueue>);
 

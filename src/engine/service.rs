@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use imagebump_core::decision::Decision;
@@ -23,7 +22,7 @@ use super::notify::Notifier;
 use super::status::ImageStatus;
 use super::writer::Writer;
 use super::{setup, Engine};
-use crate::config::Config;
+use crate::config::{Config, WriteMode, DEFAULT_GIT_NAME};
 use crate::metrics::Metrics;
 use crate::policy_files;
 use crate::policy_source::PolicySource;
@@ -42,8 +41,9 @@ pub enum LoadError {
 pub struct Report {
     /// Every image's status at the end, in identity order.
     pub images: Vec<ImageStatus>,
-    /// The plan (`plan` only: what a sync would commit).
-    pub plan: Option<Plan>,
+    /// The plan of each GitOps repository, by name in config order (`plan` only: what a
+    /// sync would commit there).
+    pub plans: Vec<(String, Plan)>,
     /// Something failed: a scan, a target that cannot be edited, a push.
     pub failed: bool,
 }
@@ -63,15 +63,18 @@ impl Service {
     pub fn load(path: &Path) -> Result<Service, LoadError> {
         let cfg = Config::load(path)
             .map_err(|ps| LoadError::Problems(ps.iter().map(|p| p.to_string()).collect()))?;
-        let (loaded, problems, repo_policies) = match &cfg.policies {
-            Some(PolicySource::Repo(dir)) => {
+        let names = cfg.git.names();
+        let (loaded, mut problems, repo_policies) = match &cfg.policies {
+            Some(src @ PolicySource::Repo { dir, .. }) => {
                 // Read from the GitOps repository at its remote tip.
-                let mut wc = Self::open_copy(&cfg).map_err(LoadError::Other)?;
+                let name = src.repo_git(&names).unwrap_or(DEFAULT_GIT_NAME);
+                let mut wc = Self::open_copy(&cfg, name).map_err(LoadError::Other)?;
                 wc.sync()
                     .context("fetch the GitOps repository to read its policies")
                     .map_err(LoadError::Other)?;
                 let tree = Tree(wc.root());
                 let (l, p) = super::live::load_tree(&tree, dir);
+                let p = [p, policy_files::repository_problems(&l, &names, &tree)].concat();
                 (l, p, Some(super::live::fingerprint(&tree, dir)))
             }
             local => {
@@ -83,17 +86,30 @@ impl Service {
                 (l, p, None)
             }
         };
+        if repo_policies.is_none() && !names.is_empty() {
+            problems.extend(policy_files::repository_problems(
+                &loaded,
+                &names,
+                &Tree(Path::new("")),
+            ));
+        }
         if !problems.is_empty() {
             return Err(LoadError::Problems(
                 problems.iter().map(|p| p.to_string()).collect(),
             ));
         }
         let registry = setup::registry_client(&cfg).map_err(LoadError::Other)?;
-        let engine = Engine::new(
+        let gits = if names.is_empty() {
+            vec![DEFAULT_GIT_NAME.to_string()]
+        } else {
+            names
+        };
+        let engine = Engine::with_repositories(
             imagebump_core::policy::PolicySet::new(loaded),
             registry,
             Arc::new(Metrics::new()),
             cfg.poll_interval(),
+            gits,
         );
         Ok(Service {
             cfg,
@@ -106,7 +122,7 @@ impl Service {
     /// The local policies directory the service follows, if the policies are local.
     fn local_policies(&self) -> Option<PathBuf> {
         match &self.cfg.policies {
-            Some(PolicySource::Repo(_)) => None,
+            Some(PolicySource::Repo { .. }) => None,
             Some(PolicySource::Local(d)) => Some(d.clone()),
             None => Some(PathBuf::from("policies")),
         }
@@ -117,41 +133,74 @@ impl Service {
         &self.engine
     }
 
-    fn open_copy_config(cfg: &Config) -> anyhow::Result<imagebump_git::GitConfig> {
-        let g = cfg.git.first().context("the config has no git section")?;
+    /// The GitOps repositories' names, in config order.
+    fn gits(&self) -> &[String] {
+        &self.engine.gits
+    }
+
+    fn git_config(cfg: &Config, name: &str) -> anyhow::Result<imagebump_git::GitConfig> {
+        let g = cfg
+            .git
+            .get(name)
+            .with_context(|| format!("the config has no git repository {name:?}"))?;
         setup::git_config(cfg, g)
     }
 
-    fn open_copy(cfg: &Config) -> anyhow::Result<WorkingCopy> {
-        let g = cfg.git.first().context("the config has no git section")?;
-        let git = setup::git_config(cfg, g)?;
-        WorkingCopy::open(&cfg.state_dir(), git).context("git working copy")
+    fn open_copy(cfg: &Config, name: &str) -> anyhow::Result<WorkingCopy> {
+        let git = Self::git_config(cfg, name)?;
+        WorkingCopy::open(&cfg.state_dir(), git)
+            .with_context(|| format!("git working copy of {name}"))
     }
 
-    fn writer(
-        &self,
-        wc: Option<WorkingCopy>,
-        rt: &tokio::runtime::Handle,
-        live: bool,
-    ) -> anyhow::Result<Writer> {
+    fn writer(&self, git: &str, rt: &tokio::runtime::Handle, live: bool) -> anyhow::Result<Writer> {
         let targets = setup::notify_targets(&self.cfg)?;
         let cfg = self.cfg.clone();
         let e = &self.engine;
+        let name = git.to_string();
+        let section = self.cfg.git.get(git);
+        // In-repo policies are followed by the writer of the repository that holds them.
+        let holds_policies = self
+            .cfg
+            .policies
+            .as_ref()
+            .and_then(|p| p.repo_git(self.gits()))
+            == Some(git);
+        if let Some(g) = section {
+            let mode = g.write_mode();
+            e.git_status.register(super::gits::GitStatus {
+                name: name.clone(),
+                url: imagebump_git::redact_url(&g.url.0),
+                branch: g.branch.clone(),
+                write: match mode {
+                    WriteMode::Push => "push",
+                    WriteMode::Branch { .. } => "branch",
+                    WriteMode::PullRequest(_) => "pullRequest",
+                },
+                push_branch: match &mode {
+                    WriteMode::Push => g.branch.clone(),
+                    WriteMode::Branch { branch } => branch.clone(),
+                    WriteMode::PullRequest(pr) => pr.branch.clone(),
+                },
+                ..Default::default()
+            });
+        }
         Ok(Writer {
-            wc,
+            git: name.clone(),
+            git_status: e.git_status.clone(),
+            wc: None,
             open: Box::new(move || {
-                let git = cfg
-                    .git
-                    .first()
-                    .context("the config has no git section")
-                    .and_then(|g| setup::git_config(&cfg, g))
-                    .map_err(|e| imagebump_git::GitError::Config(format!("{e:#}")))?;
-                WorkingCopy::open(&cfg.state_dir(), git)
+                Self::git_config(&cfg, &name)
+                    .map_err(|e| imagebump_git::GitError::Config(format!("{e:#}")))
+                    .and_then(|g| WorkingCopy::open(&cfg.state_dir(), g))
             }),
             live: e.live.clone(),
             // `once` and `plan` keep the policies they loaded; the service follows them.
-            repo_policies: match (&self.cfg.policies, &self.repo_policies, live) {
-                (Some(PolicySource::Repo(dir)), Some(last), true) => Some(RepoPolicies {
+            repo_policies: match (
+                &self.cfg.policies,
+                &self.repo_policies,
+                live && holds_policies,
+            ) {
+                (Some(PolicySource::Repo { dir, .. }), Some(last), true) => Some(RepoPolicies {
                     dir: dir.clone(),
                     every: self.cfg.poll_interval(),
                     last: last.clone(),
@@ -159,10 +208,14 @@ impl Service {
                 }),
                 _ => None,
             },
-            queue: e.queue.clone(),
+            queue: e
+                .queues
+                .get(git)
+                .with_context(|| format!("no queue for git repository {git:?}"))?
+                .clone(),
             status: e.status.clone(),
             metrics: e.metrics.clone(),
-            template: self.cfg.git.first().and_then(|g| g.commit_message.clone()),
+            template: section.and_then(|g| g.commit_message.clone()),
             batch_window: setup::batch_window(&self.cfg),
             notifier: (!targets.is_empty()).then(|| Notifier::new(targets, rt.clone())),
             failures: e.failures.clone(),
@@ -170,112 +223,159 @@ impl Service {
             digests: DigestResolver::new(e.registry().clone(), rt.clone()),
             on_manual_change: self.cfg.on_manual_change.unwrap_or_default(),
             announced: Default::default(),
+            pulls: match section.map(|g| (g, g.write_mode())) {
+                Some((g, WriteMode::PullRequest(pr))) => {
+                    Some(super::pulls::PullRequests::new(g, &pr, rt.clone())?)
+                }
+                _ => None,
+            },
         })
     }
 
     /// `imagebump hold`/`release`: adds or removes the hold markers of `ids` on all
-    /// their targets and commits that through the one write path (one commit, never
-    /// forced; a push race plans again on the new tip). A release always commits, so its
-    /// `Imagebump-Release` trailers also end manual-change holds.
+    /// their targets and commits that through the one write path: one commit per GitOps
+    /// repository holding a target, never forced (a push race plans again on the new
+    /// tip). A release always commits, so its `Imagebump-Release` trailers also end
+    /// manual-change holds.
     pub fn mark(
         &self,
         ids: &[imagebump_core::decision::ImageId],
         action: &imagebump_core::hold::Action,
-    ) -> anyhow::Result<super::write::Written> {
+    ) -> anyhow::Result<Vec<(String, super::write::Written)>> {
         use imagebump_core::hold::{plan_marks, Action};
-        let mut wc = Self::open_copy(&self.cfg)?;
         let version = env!("CARGO_PKG_VERSION");
-        let released: &[_] = match action {
-            Action::Release => ids,
-            Action::Hold { .. } => &[],
-        };
+        let gen = self.engine.live.current();
         let wait = |why: &imagebump_core::decision::WaitReason| {
             tracing::info!(reason = %why, "waiting to retry");
             std::thread::sleep(super::write::wait_time(why));
             true
         };
-        let policies = self.engine.live.policies();
-        Ok(super::write::write(
-            &mut wc,
-            &RetryPolicy::default(),
-            &wait,
-            &mut |files, _wc| plan_marks(&policies, ids, action, files),
-            &|p| {
-                let subject = p.title.clone().unwrap_or_default();
-                imagebump_core::message::hold_message(&subject, p, released, version)
-            },
-        )?)
+        let mut out = Vec::new();
+        for git in self.gits() {
+            let Some(policies) = gen.for_git(git) else {
+                continue;
+            };
+            let here: Vec<_> = ids
+                .iter()
+                .filter(|id| policies.get(id).is_some())
+                .cloned()
+                .collect();
+            if here.is_empty() {
+                continue;
+            }
+            let released: &[_] = match action {
+                Action::Release => &here,
+                Action::Hold { .. } => &[],
+            };
+            let mut wc = Self::open_copy(&self.cfg, git)?;
+            let w = super::write::write(
+                &mut wc,
+                &RetryPolicy::default(),
+                &wait,
+                &mut |files, _wc| plan_marks(policies, &here, action, files),
+                &|p| {
+                    let subject = p.title.clone().unwrap_or_default();
+                    imagebump_core::message::hold_message(&subject, p, released, version)
+                },
+            )
+            .with_context(|| format!("git repository {git}"))?;
+            out.push((git.clone(), w));
+        }
+        Ok(out)
     }
 
     fn failed(&self) -> bool {
         self.engine.failures.load(Ordering::Relaxed) > 0
     }
 
-    /// One full sync and at most one commit; returns every image's status.
+    /// One full sync and at most one commit per GitOps repository; returns every
+    /// image's status. The repositories are written in parallel.
     pub fn once(&self) -> anyhow::Result<Report> {
         let rt = runtime();
         rt.block_on(async {
-            let c = self.cfg.clone();
-            let wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
-            let w = self.writer(Some(wc), &tokio::runtime::Handle::current(), false)?;
+            let handle = tokio::runtime::Handle::current();
+            let writers = self
+                .gits()
+                .iter()
+                .map(|g| self.writer(g, &handle, false))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let gen = self.engine.live.current();
             for q in self.engine.sync_all().await {
-                self.engine.queue.push(q);
+                self.engine.queues.push(q, &gen);
             }
-            self.engine.queue.close();
-            tokio::task::spawn_blocking(move || w.run())
-                .await
-                .map_err(|e| anyhow::anyhow!("the writer panicked: {e}"))?;
+            self.engine.queues.close();
+            let runs: Vec<_> = writers
+                .into_iter()
+                .map(|w| tokio::task::spawn_blocking(move || w.run()))
+                .collect();
+            for r in runs {
+                r.await
+                    .map_err(|e| anyhow::anyhow!("a writer panicked: {e}"))?;
+            }
             anyhow::Ok(())
         })?;
         Ok(Report {
             images: self.engine.status.snapshot(),
-            plan: None,
+            plans: Vec::new(),
             failed: self.failed(),
         })
     }
 
-    /// The plan a full sync would commit, without writing anything.
+    /// The plan a full sync would commit to each GitOps repository, without writing.
     pub fn plan(&self) -> anyhow::Result<Report> {
         let rt = runtime();
-        let p: Plan = rt.block_on(async {
-            let c = self.cfg.clone();
-            let mut wc = tokio::task::spawn_blocking(move || Self::open_copy(&c)).await??;
+        let plans = rt.block_on(async {
             let queued = self.engine.sync_all().await;
-            let policies = self.engine.live.policies();
-            let mut wishes: Vec<_> = queued.into_iter().map(|q| q.wish).collect();
-            let mode = self.cfg.on_manual_change.unwrap_or_default();
-            let status = self.engine.status.clone();
-            let digests = DigestResolver::new(
-                self.engine.registry().clone(),
-                tokio::runtime::Handle::current(),
-            );
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Plan> {
-                wc.sync()?;
-                // Like the writer: what a manual change holds is not planned, and says why.
-                let held = manual::holds(&wc, &policies, mode, &wishes)?;
-                wishes.retain(|w| !held.contains_key(&w.id));
-                for (id, reason) in held {
-                    status.decide(&id, Decision::Held { reason });
-                }
-                let p = digests.plan(
-                    &policies,
-                    &mut wishes,
-                    &Tree(wc.root()),
-                    &mut Unresolved::new(),
+            let gen = self.engine.live.current();
+            let mut plans = Vec::new();
+            for git in self.gits() {
+                let Some(policies) = gen.for_git(git).cloned() else {
+                    continue;
+                };
+                let mut wishes: Vec<_> = queued
+                    .iter()
+                    .filter(|q| policies.get(&q.wish.id).is_some())
+                    .map(|q| q.wish.clone())
+                    .collect();
+                let cfg = self.cfg.clone();
+                let name = git.clone();
+                let mode = self.cfg.on_manual_change.unwrap_or_default();
+                let status = self.engine.status.clone();
+                let digests = DigestResolver::new(
+                    self.engine.registry().clone(),
+                    tokio::runtime::Handle::current(),
                 );
-                for w in &wishes {
-                    let Some(o) = p.outcomes.get(&w.id) else {
-                        continue;
-                    };
-                    // An update stays "pending": the plan is what would be committed.
-                    if !matches!(o, Outcome::Updated { .. }) {
-                        let pinned = policies.get(&w.id).and_then(|x| x.pinned.as_deref());
-                        status.decide(&w.id, o.decision(w, pinned, None));
+                let p = tokio::task::spawn_blocking(move || -> anyhow::Result<Plan> {
+                    let mut wc = Self::open_copy(&cfg, &name)?;
+                    wc.sync()?;
+                    // Like the writer: what a manual change holds is not planned, and says why.
+                    let held = manual::holds(&wc, &policies, mode, &wishes)?;
+                    wishes.retain(|w| !held.contains_key(&w.id));
+                    for (id, reason) in held {
+                        status.decide(&id, Decision::Held { reason });
                     }
-                }
-                Ok(p)
-            })
-            .await?
+                    let p = digests.plan(
+                        &policies,
+                        &mut wishes,
+                        &Tree(wc.root()),
+                        &mut Unresolved::new(),
+                    );
+                    for w in &wishes {
+                        let Some(o) = p.outcomes.get(&w.id) else {
+                            continue;
+                        };
+                        // An update stays "pending": the plan is what would be committed.
+                        if !matches!(o, Outcome::Updated { .. }) {
+                            let pinned = policies.get(&w.id).and_then(|x| x.pinned.as_deref());
+                            status.decide(&w.id, o.decision(w, pinned, None));
+                        }
+                    }
+                    Ok(p)
+                })
+                .await??;
+                plans.push((git.clone(), p));
+            }
+            anyhow::Ok(plans)
         })?;
         let images = self.engine.status.snapshot();
         // Like `once`: a scan that failed or a target that cannot be edited is a failure,
@@ -286,21 +386,27 @@ impl Service {
                 .any(|s| s.decision.as_ref().is_some_and(Decision::is_failure));
         Ok(Report {
             images,
-            plan: Some(p),
+            plans,
             failed,
         })
     }
 
-    /// The service: HTTP server, start-up sync, pollers and the writer, until `shutdown`
-    /// resolves. Errors when it cannot start, or when the writer thread died.
+    /// The service: HTTP server, start-up sync, pollers and one writer thread per GitOps
+    /// repository, until `shutdown` resolves. Errors when it cannot start, or when a
+    /// writer thread died.
     pub fn run(&self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let receivers = crate::server::receivers(&self.cfg)?;
         // A missing git section or secret is the user's to fix: fail now, not in a retry loop.
-        Self::open_copy_config(&self.cfg).and_then(|_| setup::notify_targets(&self.cfg))?;
+        if self.cfg.git.is_empty() {
+            anyhow::bail!("the config has no git section");
+        }
+        for g in self.gits() {
+            Self::git_config(&self.cfg, g)?;
+        }
+        setup::notify_targets(&self.cfg)?;
         let rt = runtime();
         let engine = self.engine.clone();
         rt.block_on(async {
-            tokio::pin!(shutdown);
             let listen = self
                 .cfg
                 .listen
@@ -309,37 +415,28 @@ impl Service {
                 .await
                 .with_context(|| format!("listen on {listen}"))?;
             let gen = engine.live.current();
-            tracing::info!(%listen, images = gen.policies.len(), repositories = gen.routes.len(), "imagebump started");
+            tracing::info!(%listen, images = gen.policies.len(), repositories = gen.routes.len(),
+                gits = self.gits().len(), "imagebump started");
             let ready = Arc::new(AtomicBool::new(false));
             let state = crate::server::AppState::new(engine.clone(), receivers, ready.clone());
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(crate::server::serve(listener, state, stop_rx));
 
-            // The working copy may be unreachable at first: keep trying, stay not-ready.
-            let mut delay = Duration::from_millis(500);
-            let wc = loop {
-                let c = self.cfg.clone();
-                match tokio::task::spawn_blocking(move || Self::open_copy(&c)).await? {
-                    Ok(wc) => break wc,
-                    Err(e) => {
-                        tracing::error!(error = %format!("{e:#}"), "cannot open the GitOps repository; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            _ = &mut shutdown => {
-                                let _ = stop_tx.send(true);
-                                server.await??;
-                                return Ok(());
-                            }
-                        }
-                        delay = (delay * 2).min(Duration::from_secs(60));
-                    }
+            // One writer thread per repository. Each opens (clones) its own copy: one
+            // that is unreachable retries with backoff in its own thread, so it delays no
+            // other repository.
+            let handle = tokio::runtime::Handle::current();
+            let mut threads = Vec::new();
+            for git in self.gits() {
+                let w = self.writer(git, &handle, true)?;
+                if threads.is_empty() {
+                    *engine.notifier.lock().unwrap_or_else(|e| e.into_inner()) = w.notifier.clone();
                 }
-            };
-            let w = self.writer(Some(wc), &tokio::runtime::Handle::current(), true)?;
-            *engine.notifier.lock().unwrap_or_else(|e| e.into_inner()) = w.notifier.clone();
-            let writer_thread = std::thread::Builder::new()
-                .name("git-writer".into())
-                .spawn(move || w.run())?;
+                let t = std::thread::Builder::new()
+                    .name(format!("git-writer-{git}"))
+                    .spawn(move || w.run())?;
+                threads.push((git.clone(), t));
+            }
             ready.store(true, Ordering::SeqCst);
             // Start-up sync: a webhook lost while the service was down is caught here.
             for repo in gen.routes.keys() {
@@ -352,19 +449,21 @@ impl Service {
             }
             super::watch::spawn_config(self.path.clone())?;
             shutdown.await;
-            tracing::info!("shutting down: finishing the commit in flight");
+            tracing::info!("shutting down: finishing the commits in flight");
             let _ = stop_tx.send(true);
             server.await??;
-            engine.queue.close();
+            engine.queues.close();
             // A writer that died is an error: the exit code must say so.
-            tokio::task::spawn_blocking(move || writer_thread.join())
-                .await?
-                .map_err(|p| {
-                    anyhow::anyhow!(
-                        "the git writer panicked: {}",
-                        super::writer::panic_message(&*p)
-                    )
-                })?;
+            for (git, t) in threads {
+                tokio::task::spawn_blocking(move || t.join())
+                    .await?
+                    .map_err(|p| {
+                        anyhow::anyhow!(
+                            "the git writer of {git} panicked: {}",
+                            super::writer::panic_message(&*p)
+                        )
+                    })?;
+            }
             Ok(())
         })
     }

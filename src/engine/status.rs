@@ -49,6 +49,11 @@ pub struct ImageStatus {
     /// served): "up to date" at the tag chosen instead is shown as that wait.
     #[serde(skip)]
     pub waiting: Option<Decision>,
+    /// The writers' decisions by GitOps repository, for an image with targets in
+    /// several (not served): a failure in one is what the image shows, never hidden by
+    /// another repository's success.
+    #[serde(skip)]
+    pub by_git: BTreeMap<String, Decision>,
 }
 
 impl ImageStatus {
@@ -113,9 +118,32 @@ impl StatusBoard {
         }
     }
 
+    /// Records a writer's decision in GitOps repository `git`: the image shows it,
+    /// unless the image's write failed in another repository since its last scan.
+    pub fn decide_in(&self, id: &ImageId, git: &str, d: Decision) {
+        let failed_elsewhere = self.lock().get_mut(id).and_then(|s| {
+            s.by_git.insert(git.to_string(), d.clone());
+            s.by_git
+                .iter()
+                .find(|(g, d)| g.as_str() != git && d.is_failure())
+                .map(|(_, d)| d.clone())
+        });
+        self.record(id, d, false);
+        if let Some(f) = failed_elsewhere {
+            self.record(id, f, false);
+        }
+    }
+
     /// Records a decision (and, for an update, the commit and what git now holds).
     pub fn decide(&self, id: &ImageId, d: Decision) {
+        self.record(id, d, true);
+    }
+
+    fn record(&self, id: &ImageId, d: Decision, fresh: bool) {
         self.update(id, |s| {
+            if fresh {
+                s.by_git.clear();
+            }
             match &d {
                 Decision::Updated { to, commit, .. } => {
                     s.current = Some(to.clone());

@@ -62,6 +62,15 @@ pub enum WriteError {
     /// The plan could not be made (a refused edit, a missing path); nothing was written.
     #[error("{0}")]
     Plan(String),
+    /// The forge's API failed (pull-request mode); when it rate-limited, how long it
+    /// asked to wait before the next call.
+    #[error("{error}")]
+    Forge {
+        /// The forge's words (never the token).
+        error: String,
+        /// The forge's rate-limit wait.
+        retry_after: Option<std::time::Duration>,
+    },
     /// Shutting down: the retry was abandoned (nothing was lost; the wish stays queued).
     #[error("stopped while waiting to retry a push to {branch}")]
     Stopped {

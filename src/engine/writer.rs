@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imagebump_core::decision::{Decision, Stage, WaitReason};
+use std::collections::BTreeMap;
+
+use imagebump_core::decision::{Decision, HoldReason, Stage, WaitReason};
 use imagebump_core::message::commit_message;
 use imagebump_core::policy::OnManualChange;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
@@ -22,16 +24,21 @@ use super::digests::{DigestResolver, Unresolved};
 use super::live::{LiveSet, RepoPolicies};
 use super::manual::{self, Announced, Holds};
 use super::notify::{Notice, Notifier};
+use super::pulls::PullRequests;
 use super::queue::{Closed, Queued, WriteQueue};
 use super::status::StatusBoard;
 use super::write::{wait_time, write, WriteError, Written};
-use crate::metrics::Metrics;
+use crate::metrics::{GitLabels, Metrics};
 
 /// Opens (or reopens, after a panic) the working copy.
 pub type Opener = Box<dyn Fn() -> Result<WorkingCopy, GitError> + Send>;
 
 /// Everything the writer thread needs.
 pub struct Writer {
+    /// The GitOps repository's name (status, metrics, logs).
+    pub git: String,
+    /// Where its status is shown.
+    pub git_status: Arc<super::gits::GitBoard>,
     /// The working copy it owns; `None` until opened, and again after a panic.
     pub wc: Option<WorkingCopy>,
     /// How to open it.
@@ -62,7 +69,12 @@ pub struct Writer {
     pub on_manual_change: OnManualChange,
     /// Manual changes already notified.
     pub announced: Announced,
+    /// `write: {pullRequest}`: the forge's pull requests (else `None`).
+    pub pulls: Option<PullRequests>,
 }
+
+/// The longest a forge's rate limit makes the writer wait before it tries again.
+const BATCH_BACKOFF_RATE_LIMITED: Duration = Duration::from_secs(3600);
 
 /// Backoff between failed batches: 500 ms doubling to a minute.
 const BATCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(60));
@@ -70,6 +82,19 @@ const BATCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duratio
 impl Writer {
     /// Runs until the queue is closed and drained.
     pub fn run(mut self) {
+        let _span = tracing::info_span!("writer", git = %self.git).entered();
+        if self.wc.is_none() {
+            // Clone (or open) now rather than at the first batch; one that fails is
+            // tried again by that batch, which reports it.
+            match (self.open)() {
+                Ok(wc) => self.wc = Some(wc),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot open the GitOps repository yet");
+                    self.git_status
+                        .update(&self.git, |s| s.last_error = Some(e.to_string()));
+                }
+            }
+        }
         let mut backoff = BATCH_BACKOFF.0;
         let mut consecutive_failures = 0u32;
         while let Some(batch) = self.next_batch() {
@@ -87,6 +112,14 @@ impl Writer {
                     continue;
                 }
                 Ok(Err(e)) => {
+                    // A forge that rate-limits says how long to wait: never call it sooner.
+                    if let WriteError::Forge {
+                        retry_after: Some(wait),
+                        ..
+                    } = &e
+                    {
+                        backoff = backoff.max((*wait).min(BATCH_BACKOFF_RATE_LIMITED));
+                    }
                     // A person must act (a foreign commit on the push branch): say so at
                     // once rather than after three failures.
                     urgent = matches!(e, WriteError::Git(GitError::ForeignCommit { .. }));
@@ -100,12 +133,18 @@ impl Writer {
                 }
             };
             self.failures.fetch_add(1, Ordering::Relaxed);
-            self.metrics.push_failures.inc();
+            self.git_status
+                .update(&self.git, |s| s.last_error = Some(error.clone()));
+            self.metrics
+                .push_failures
+                .get_or_create(&GitLabels::of(&self.git))
+                .inc();
             consecutive_failures += 1;
             tracing::error!(error = %error, "write failed");
             for q in &batch {
-                self.status.decide(
+                self.status.decide_in(
                     &q.wish.id,
+                    &self.git,
                     Decision::Failed {
                         stage: Stage::Push,
                         error: error.clone(),
@@ -174,20 +213,120 @@ impl Writer {
         if self.wc.is_none() {
             self.wc = Some((self.open)()?);
         }
-        let wc = self.wc.as_mut().expect("opened above");
+        let Some(pulls) = self.pulls.take() else {
+            return self.write_to(batch);
+        };
+        let r = self.write_pull_requests(&pulls, batch);
+        self.pulls = Some(pulls);
+        r
+    }
+
+    /// Pull-request mode: each head branch's wishes written to it, then its pull request
+    /// opened or updated. Versions a closed pull request proposed are held.
+    fn write_pull_requests(
+        &mut self,
+        pulls: &PullRequests,
+        batch: &[Queued],
+    ) -> Result<(), WriteError> {
+        let mut groups: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
+        for q in batch {
+            groups
+                .entry(pulls.head(&q.wish.id))
+                .or_default()
+                .push(q.clone());
+        }
+        for (head, group) in groups {
+            let forge = |e: imagebump_forge::ForgeError| WriteError::Forge {
+                retry_after: match &e {
+                    imagebump_forge::ForgeError::RateLimited { retry_after, .. } => {
+                        Some(*retry_after)
+                    }
+                    _ => None,
+                },
+                error: e.to_string(),
+            };
+            let state = pulls.state(&head).map_err(forge)?;
+            let mut go = Vec::new();
+            for q in group {
+                let declined = state
+                    .declined
+                    .get(&q.wish.id)
+                    .and_then(|d| d.iter().find(|(tag, _)| *tag == q.wish.tag).cloned());
+                match declined {
+                    Some((tag, url)) => self.status.decide_in(
+                        &q.wish.id,
+                        &self.git,
+                        Decision::Held {
+                            reason: HoldReason::Declined {
+                                pull_request: url,
+                                tag,
+                            },
+                        },
+                    ),
+                    None => go.push(q),
+                }
+            }
+            if go.is_empty() {
+                continue;
+            }
+            let wc = self.wc.as_mut().expect("opened by write");
+            wc.set_push_branch(&head);
+            wc.set_fresh_push_branch(state.fresh);
+            let written = self.write_to(&go);
+            let wc = self.wc.as_mut().expect("opened by write");
+            wc.set_fresh_push_branch(false);
+            written?;
+            let messages = wc.push_branch_messages()?;
+            if let Some(pr) = pulls.publish(&head, &state, &messages).map_err(forge)? {
+                tracing::info!(head = %head, pull_request = %pr.url, "pull request in sync");
+                self.git_status.update(&self.git, |s| {
+                    s.pull_requests.insert(head.clone(), pr.url.clone());
+                });
+                // What waits in the pull request is proposed, not deployed: never "up to
+                // date" or "updated" while it is open.
+                let proposed = imagebump_core::pull::proposed(&pr.body);
+                for q in &go {
+                    let Some(tag) = proposed.get(&q.wish.id) else {
+                        continue;
+                    };
+                    self.status.decide_in(
+                        &q.wish.id,
+                        &self.git,
+                        Decision::Proposed {
+                            to: tag.clone(),
+                            pull_request: pr.url.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One commit of `batch` through the one write path.
+    fn write_to(&mut self, batch: &[Queued]) -> Result<(), WriteError> {
+        let wc = self.wc.as_mut().expect("opened by write");
         let mut wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
         let mut unresolved = Unresolved::new();
         let digests = self.digests.clone();
-        // One generation for the whole batch, even if a reload swaps it meanwhile.
-        let policies = self.live.policies();
+        // One generation for the whole batch, even if a reload swaps it meanwhile; only
+        // this repository's targets.
+        let policies = self
+            .live
+            .current()
+            .for_git(&self.git)
+            .cloned()
+            .unwrap_or_default();
         let template = self.template.clone();
         let queue = self.queue.clone();
         let status = self.status.clone();
+        let git = self.git.clone();
         // Between push attempts, every image of the batch says why it waits.
         let wait = |why: &WaitReason| {
             for q in batch {
-                status.decide(
+                status.decide_in(
                     &q.wish.id,
+                    &git,
                     Decision::Waiting {
                         reason: why.clone(),
                     },
@@ -222,18 +361,32 @@ impl Writer {
         self.metrics
             .write_seconds
             .observe(written.took.as_secs_f64());
+        self.git_status.update(&self.git, |s| {
+            s.last_error = None;
+            if let Some(c) = &written.commit {
+                s.last_commit = Some(c.clone());
+                s.last_push = Some(super::status::now_rfc3339());
+            }
+        });
         if written.commit.is_some() {
-            self.metrics.commits.inc();
+            let git = GitLabels::of(&self.git);
+            self.metrics.commits.get_or_create(&git).inc();
+            self.metrics
+                .last_push
+                .get_or_create(&git)
+                .set(crate::metrics::unix_now());
             self.metrics
                 .push_retries
+                .get_or_create(&git)
                 .inc_by(u64::from(written.attempts.saturating_sub(1)));
         }
         self.announced.announce(&held, self.notifier.as_ref());
         for q in batch {
             let id = &q.wish.id;
             if let Some(reason) = held.get(id) {
-                self.status.decide(
+                self.status.decide_in(
                     id,
+                    &self.git,
                     Decision::Held {
                         reason: reason.clone(),
                     },
@@ -256,7 +409,7 @@ impl Writer {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(image = %id, why = ?decision.why_not_updated(), "cannot edit a target");
             }
-            self.status.decide(id, decision);
+            self.status.decide_in(id, &self.git, decision);
         }
         if let (Some(c), Some(n)) = (&written.commit, &self.notifier) {
             n.send(Notice::Commit {

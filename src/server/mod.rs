@@ -345,6 +345,7 @@ async fn status(State(st): State<AppState>) -> Response {
     Json(json!({
         "ready": st.ready.load(Ordering::SeqCst),
         "policies": st.engine.live.status(),
+        "gits": st.engine.git_status.snapshot(),
         "images": images,
     }))
     .into_response()

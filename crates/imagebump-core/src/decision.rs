@@ -122,6 +122,14 @@ pub enum HoldReason {
     /// `onManualChange: skipVersion` (the default): a person moved away from a version,
     /// which is treated as bad; only a tag strictly above it is proposed.
     SkipVersion(ManualChange),
+    /// A pull request proposing this tag was closed without merging: that version is
+    /// skipped (a newer tag is proposed as usual).
+    Declined {
+        /// The pull request's web page.
+        pull_request: String,
+        /// The tag it proposed.
+        tag: String,
+    },
 }
 
 impl std::fmt::Display for HoldReason {
@@ -151,6 +159,10 @@ impl std::fmt::Display for HoldReason {
                 f,
                 "held: rolled back by {} in {} from {} to {}; waiting for a tag above {}",
                 m.author, m.commit, m.from, m.to, m.from
+            ),
+            HoldReason::Declined { pull_request, tag } => write!(
+                f,
+                "held: pull request {pull_request} proposing {tag} was closed without merging; waiting for a newer tag"
             ),
         }
     }
@@ -207,6 +219,14 @@ pub enum Decision {
         to: String,
         /// The pushed commit.
         commit: String,
+    },
+    /// Pull-request mode: the change is on imagebump's branch, waiting in an open pull
+    /// request (not deployed until it is merged).
+    Proposed {
+        /// `tag` or `tag@digest` the pull request proposes.
+        to: String,
+        /// The pull request's web page.
+        pull_request: String,
     },
     /// Git already holds what the policy chose.
     UpToDate {
@@ -302,13 +322,14 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// A short machine-readable name: `pending`, `updated`, `up_to_date`, `pinned`,
+    /// A short machine-readable name: `pending`, `updated`, `proposed`, `up_to_date`, `pinned`,
     /// `suspended`, `pin_missing`, `no_match`, `missing_platform`, `too_young`, `held`,
     /// `downgrade_refused`, `not_referenced`, `refused`, `waiting`, `rate_limited`, `failed`.
     pub fn kind(&self) -> &'static str {
         match self {
             Decision::Pending { .. } => "pending",
             Decision::Updated { .. } => "updated",
+            Decision::Proposed { .. } => "proposed",
             Decision::UpToDate { .. } => "up_to_date",
             Decision::Pinned { .. } => "pinned",
             Decision::Suspended => "suspended",
@@ -363,6 +384,9 @@ impl Decision {
     pub fn why_not_updated(&self) -> Option<String> {
         Some(match self {
             Decision::Pending { .. } | Decision::Updated { .. } => return None,
+            Decision::Proposed { to, pull_request } => {
+                format!("proposed: {to} waits in pull request {pull_request}")
+            }
             Decision::UpToDate { current } => format!("up to date: no newer tag than {current}"),
             Decision::Pinned { tag } => format!("up to date: pinned to {tag}"),
             Decision::Suspended => "suspended by policy (suspended: true)".into(),
@@ -422,6 +446,9 @@ impl Decision {
                 format!("{to} (commit {})", &commit[..commit.len().min(12)])
             }
             Decision::Pending { chosen } => format!("{chosen} (not written)"),
+            Decision::Proposed { to, pull_request } => {
+                format!("{to} (proposed in {pull_request})")
+            }
             d if d.is_up_to_date() => format!("{current} (up to date)"),
             d if d.is_failure() => format!("error: {}", d.last_error().unwrap_or_default()),
             d => format!("not updated: {}", d.why_not_updated().unwrap_or_default()),

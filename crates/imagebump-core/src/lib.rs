@@ -10,6 +10,8 @@
 //! - [`hold`]: `# imagebump: hold` markers on the lines of image values.
 //! - [`manual`]: manual changes (a person's commit away from imagebump's value), told
 //!   from a file's history the caller passes in.
+//! - [`pull`]: a pull request's title, body and proposed versions, from the commit
+//!   messages on its head branch.
 //! - [`secret`]: a secret value that never prints.
 //!
 //! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
@@ -29,4 +31,5 @@ pub mod message;
 pub mod parsed;
 pub mod plan;
 pub mod policy;
+pub mod pull;
 pub mod secret;

@@ -35,8 +35,9 @@ const PROBE_TAG: &str = "imagebump-probe-0";
 const PROBE_DIGEST: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The files of `policy` whose history tells manual changes (markers directories are
-/// not walked: each file would need its own history).
+/// The files of `policy` whose history tells manual changes, markers directories left
+/// out (the engine lists their files carrying the image's marker, each with its own
+/// history).
 pub fn files(policy: &ImagePolicy) -> Vec<std::path::PathBuf> {
     policy
         .targets

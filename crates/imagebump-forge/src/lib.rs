@@ -10,14 +10,29 @@
 //! - Talks to a forge's REST API only: knows nothing of git, policies or plans.
 //! - Every list is paginated to its end (bounded by [`MAX_PAGES`]); a rate limit is an
 //!   error that says how long to wait ([`ForgeError::RateLimited`]), never a silent retry
-//!   loop; error messages carry the forge's own message and never the token.
+//!   loop (the wait is clamped to [`MAX_RETRY_AFTER`]); error messages carry the forge's
+//!   own message and never the token.
+//! - The token goes only in a header (never a URL), only to the API's own origin: a
+//!   redirect is not followed, a next page on another host is refused, and a plain-http
+//!   API URL is refused unless it is loopback.
 //!
 //! # Public surface
-//! - [`Forge`]: `new`, `pull_requests(head)`, `open(spec)`, `update(number, spec)`.
-//! - Values: [`ForgeConfig`], [`Provider`], [`PullRequestSpec`], [`PullRequest`],
-//!   [`PrState`]; [`TokenSource`] (the token is asked per request, so a rotated one is
-//!   used at once).
+//! - [`Forge`]: `new`, `pull_requests(head)`, `open(spec)`, `update(number, spec)`,
+//!   `repository()`.
+//! - Values: [`ForgeConfig`], [`Provider`], [`PullRequestSpec`], [`PullRequest`] (with
+//!   its `warnings`), [`PrState`]; [`TokenSource`] (the token is asked per request, so a
+//!   rotated one is used at once; a [`Secret`] is a fixed one).
 //! - Errors: [`ForgeError`].
+//!
+//! # Modules
+//! `url` (owner/name from the git URL, default API URLs, percent-encoding), `http` (one
+//! request: auth header, the forge's error text, rate limits, pagination), and one module
+//! per provider: `github`, `gitlab`, `gitea`, `bitbucket`.
+//!
+//! What happens around an opened pull request (labels, reviewers, auto-merge) is best
+//! effort: the pull request exists once `POST` succeeded, so a refusal there is a
+//! warning on it ([`PullRequest::warnings`], also logged), not an error that would make
+//! the caller open it again.
 
 #![warn(missing_docs)]
 
@@ -25,6 +40,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagebump_core::secret::Secret;
+
+mod bitbucket;
+mod gitea;
+mod github;
+mod gitlab;
+mod http;
+mod url;
+
+pub use http::{DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER};
 
 /// At most this many pages are read from one list endpoint.
 pub const MAX_PAGES: usize = 50;
@@ -48,6 +72,13 @@ pub trait TokenSource: Send + Sync {
     fn token(&self) -> Secret;
 }
 
+/// A fixed token.
+impl TokenSource for Secret {
+    fn token(&self) -> Secret {
+        self.clone()
+    }
+}
+
 /// Where the repository is and how to reach its forge's API.
 #[derive(Clone)]
 pub struct ForgeConfig {
@@ -59,7 +90,8 @@ pub struct ForgeConfig {
     pub api_url: Option<String>,
     /// The repository's git URL (`https://host/owner/name.git`, `ssh://git@host/owner/name.git`,
     /// `git@host:owner/name.git`): the owner and name (GitLab: the project path, with
-    /// subgroups; Bitbucket: workspace and slug) are read from it.
+    /// subgroups; Bitbucket: workspace and slug) are read from it. A `file://` URL
+    /// (tests) names its last two path segments and needs `api_url`.
     pub repo_url: String,
     /// The API token.
     pub token: Arc<dyn TokenSource>,
@@ -80,7 +112,8 @@ pub struct PullRequestSpec {
     pub body: String,
     /// Labels to set (created on forges that need them to exist, where the API allows).
     pub labels: Vec<String>,
-    /// User names asked to review.
+    /// User names asked to review (GitHub: `org/team` names a team; Bitbucket: account
+    /// ids or `{uuid}`s, since it no longer accepts user names).
     pub reviewers: Vec<String>,
     /// Ask the forge to merge it once its checks pass, where it can.
     pub auto_merge: bool,
@@ -112,6 +145,16 @@ pub struct PullRequest {
     pub title: String,
     /// Body as stored.
     pub body: String,
+    /// What `open`/`update` could not do around it (labels, reviewers, auto-merge the
+    /// forge refused or does not have); the pull request itself is there. Empty from
+    /// [`Forge::pull_requests`].
+    pub warnings: Vec<String>,
+}
+
+/// Records a warning on `pr` and logs it.
+fn note(pr: &mut PullRequest, warning: String) {
+    tracing::warn!(pull_request = pr.number, url = %pr.url, "{warning}");
+    pr.warnings.push(warning);
 }
 
 /// Why a forge call failed.
@@ -149,39 +192,82 @@ pub enum ForgeError {
 
 /// A client for one repository's pull requests on one forge.
 pub struct Forge {
-    cfg: ForgeConfig,
+    provider: Provider,
+    repo: url::RepoPath,
+    api: http::Api,
 }
 
 impl Forge {
     /// A client; fails when the repository's owner/name cannot be read from its URL.
     pub fn new(cfg: ForgeConfig) -> Result<Forge, ForgeError> {
-        Ok(Forge { cfg })
+        let repo = url::RepoPath::parse(&cfg.repo_url, cfg.provider)?;
+        let base = match &cfg.api_url {
+            Some(u) => u.clone(),
+            None if !repo.has_host() => {
+                return Err(ForgeError::Config(format!(
+                    "{:?}: repository {} is a local path with no forge; set apiUrl",
+                    cfg.provider, cfg.repo_url
+                )))
+            }
+            None => repo.default_api_url(cfg.provider),
+        };
+        let api = http::Api::new(
+            cfg.provider,
+            &base,
+            cfg.token.clone(),
+            cfg.ca_file.as_deref(),
+        )?;
+        Ok(Forge {
+            provider: cfg.provider,
+            repo,
+            api,
+        })
+    }
+
+    /// The repository as the forge names it (`owner/name`; GitLab: the project path).
+    pub fn repository(&self) -> String {
+        self.repo.full()
     }
 
     /// Every pull request (any state) whose head is `head` in this repository, newest
     /// first.
     pub async fn pull_requests(&self, head: &str) -> Result<Vec<PullRequest>, ForgeError> {
-        let _ = head;
-        Err(ForgeError::Config(format!(
-            "{:?}: pull requests are not built yet",
-            self.cfg.provider
-        )))
+        let mut prs = match self.provider {
+            Provider::Github => github::list(&self.api, &self.repo, head).await?,
+            Provider::Gitlab => gitlab::list(&self.api, &self.repo, head).await?,
+            Provider::Gitea => gitea::list(&self.api, &self.repo, head).await?,
+            Provider::Bitbucket => bitbucket::list(&self.api, &self.repo, head).await?,
+        };
+        // Numbers grow with creation on every forge; the APIs' own orders differ.
+        prs.sort_by_key(|p| std::cmp::Reverse(p.number));
+        prs.dedup_by_key(|p| p.number);
+        Ok(prs)
     }
 
     /// Opens a pull request, then sets its labels and reviewers and, when asked,
-    /// auto-merge.
+    /// auto-merge (what fails of those is in [`PullRequest::warnings`]).
     pub async fn open(&self, spec: &PullRequestSpec) -> Result<PullRequest, ForgeError> {
-        let _ = spec;
-        Err(ForgeError::Config("not built yet".into()))
+        match self.provider {
+            Provider::Github => github::open(&self.api, &self.repo, spec).await,
+            Provider::Gitlab => gitlab::open(&self.api, &self.repo, spec).await,
+            Provider::Gitea => gitea::open(&self.api, &self.repo, spec).await,
+            Provider::Bitbucket => bitbucket::open(&self.api, &self.repo, spec).await,
+        }
     }
 
-    /// Updates an open pull request's title, body and labels to `spec`.
+    /// Updates an open pull request's title, body and labels to `spec`. Labels are
+    /// added, never removed (people may have added their own); reviewers and auto-merge
+    /// are set by `open` only, so nobody is asked twice.
     pub async fn update(
         &self,
         number: u64,
         spec: &PullRequestSpec,
     ) -> Result<PullRequest, ForgeError> {
-        let _ = (number, spec);
-        Err(ForgeError::Config("not built yet".into()))
+        match self.provider {
+            Provider::Github => github::update(&self.api, &self.repo, number, spec).await,
+            Provider::Gitlab => gitlab::update(&self.api, &self.repo, number, spec).await,
+            Provider::Gitea => gitea::update(&self.api, &self.repo, number, spec).await,
+            Provider::Bitbucket => bitbucket::update(&self.api, &self.repo, number, spec).await,
+        }
     }
 }

@@ -84,6 +84,9 @@ pub struct WorkingCopy {
     pub(crate) display_url: String,
     pub(crate) branch: String,
     pub(crate) push_branch: String,
+    /// Build the next base on the branch tip alone, dropping imagebump's commits on the
+    /// push branch (see [`WorkingCopy::set_fresh_push_branch`]).
+    pub(crate) fresh_push: bool,
     pub(crate) author_name: String,
     pub(crate) author_email: String,
     pub(crate) auth: GitAuth,
@@ -158,6 +161,7 @@ impl WorkingCopy {
             display_url: display_url.clone(),
             branch: cfg.branch.clone(),
             push_branch: push_branch.clone(),
+            fresh_push: false,
             author_name: cfg.author_name.clone(),
             author_email: cfg.author_email.clone(),
             auth: auth.clone(),

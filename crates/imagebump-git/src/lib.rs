@@ -28,8 +28,8 @@
 //! - Knows nothing about plans, policies or images: paths, texts and commits only.
 //!
 //! # Public surface
-//! - [`WorkingCopy`]: `open`, `root`, `display_url`, `push_branch`, `sync`, `write_file`,
-//!   `commit`, `push`, `head_file`, `file_history` (a path's recent versions, with
+//! - [`WorkingCopy`]: `open`, `root`, `display_url`, `push_branch`, `set_push_branch`,
+//!   `set_fresh_push_branch`, `push_branch_messages`, `sync`, `write_file`, `commit`, `push`, `head_file`, `file_history` (a path's recent versions, with
 //!   imagebump's own commits and release trailers recognised).
 //! - Values: [`GitConfig`], [`GitAuth`], [`Base`], [`LocalCommit`], [`Pushed`],
 //!   [`RetryPolicy`] (with `backoff`).
@@ -44,11 +44,12 @@
 //! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `lock` (one process per copy), `auth` (credentials,
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
 //! compact, write), `sign` (the commit-signing hook; `SshSigner`, `OpenPgpSigner`), `sync` (fetch, incremental update or reset), `rebuild` (the push branch on the base
-//! branch's tip), `history` (a file's recent versions), `push` (commit, push).
+//! branch's tip), `branch` (choosing, restarting and reading the push branch), `history` (a file's recent versions), `push` (commit, push).
 
 #![warn(missing_docs)]
 
 mod auth;
+mod branch;
 mod copy;
 mod error;
 mod files;
@@ -65,6 +66,7 @@ mod sync;
 mod url;
 
 pub use auth::{GitAuth, GitCredentialSource};
+pub use branch::BRANCH_COMMITS_LIMIT;
 pub use copy::{GitConfig, WorkingCopy};
 pub use error::GitError;
 pub use files::{is_yaml_or_json, write_atomically, yaml_files};

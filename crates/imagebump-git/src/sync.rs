@@ -280,6 +280,11 @@ impl WorkingCopy {
             });
         }
         let oid = match tips.push_branch {
+            Some(push) if self.fresh_push => {
+                // Start again on the branch tip, but still only over imagebump's commits.
+                self.check_push_branch_ours(branch_tip, push)?;
+                branch_tip
+            }
             Some(push) => self.push_branch_base(branch_tip, push)?,
             None => branch_tip,
         };

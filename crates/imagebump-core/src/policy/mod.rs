@@ -20,7 +20,7 @@ pub use claims::check_claims;
 pub use collect::parse_policy_all;
 
 pub use duration::{parse_duration, DurationStr, Interval, MAX_DURATION, MIN_INTERVAL};
-pub use set::PolicySet;
+pub use set::{check_repositories, PolicySet, RepositoryProblem};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -147,6 +147,9 @@ pub struct ImagePolicy {
     pub on_manual_change: Option<OnManualChange>,
     /// Files to write.
     pub targets: Vec<Target>,
+    /// Each target's `git:` (the GitOps repository it lives in), by position in
+    /// `targets`; `None` where the target names none (allowed with one repository).
+    pub target_repos: Vec<Option<String>>,
 }
 
 /// A file (or directory, for markers) that holds this image's reference.
@@ -309,7 +312,24 @@ struct RawTarget {
     markers: Option<RepoPath>,
     argocd: Option<RepoPath>,
     container: Option<String>,
+    git: Option<GitRepoName>,
 }
+
+/// A target's `git:`: the name of a GitOps repository of the service config (checked
+/// against the config by [`check_repositories`]).
+struct GitRepoName(String);
+
+impl TryFrom<String> for GitRepoName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("git: must name a GitOps repository of the service config".into());
+        }
+        Ok(GitRepoName(s))
+    }
+}
+
+crate::parsed::from_str_scalar!(GitRepoName, "a GitOps repository name");
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -343,6 +363,14 @@ struct RawImagePolicy {
     on_manual_change: Option<OnManualChange>,
     #[serde(default)]
     targets: Vec<RawTarget>,
+}
+
+impl TryFrom<RawTarget> for (Target, Option<String>) {
+    type Error = String;
+    fn try_from(r: RawTarget) -> Result<Self, String> {
+        let git = r.git.as_ref().map(|g| g.0.clone());
+        Ok((Target::try_from(r)?, git))
+    }
 }
 
 impl TryFrom<RawTarget> for Target {
@@ -468,11 +496,13 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
                 ));
             }
         }
-        let targets = r
+        let (targets, target_repos) = r
             .targets
             .into_iter()
-            .map(Target::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(<(Target, Option<String>)>::try_from)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
         let name = match r.name {
             Some(n) if !n.is_empty() => n,
             Some(_) => return Err("name must not be empty".into()),
@@ -502,6 +532,7 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
             newest_build: r.newest_build,
             on_manual_change: r.on_manual_change,
             targets,
+            target_repos,
         })
     }
 }

@@ -43,6 +43,34 @@ impl PolicySet {
             .map(|(id, (f, i))| (id, &self.files[*f].policy.images[*i]))
     }
 
+    /// The policies as the writer of GitOps repository `name` sees them: each image with
+    /// only its targets in that repository (`git: name`, or no `git:` when `only` is the
+    /// one repository); images with none there are left out. With `only`, an image
+    /// without any target stays (its plan says it has none).
+    pub fn for_repository(&self, name: &str, only: bool) -> PolicySet {
+        let mut files = self.files.clone();
+        for lp in &mut files {
+            for img in &mut lp.policy.images {
+                let keep: Vec<bool> = (0..img.targets.len())
+                    .map(
+                        |i| match img.target_repos.get(i).and_then(|g| g.as_deref()) {
+                            Some(g) => g == name,
+                            None => only,
+                        },
+                    )
+                    .collect();
+                let mut k = keep.iter();
+                img.targets.retain(|_| *k.next().unwrap_or(&false));
+                let mut k = keep.iter();
+                img.target_repos.retain(|_| *k.next().unwrap_or(&false));
+            }
+            if !only {
+                lp.policy.images.retain(|img| !img.targets.is_empty());
+            }
+        }
+        PolicySet::new(files)
+    }
+
     /// The policy files as loaded.
     pub fn files(&self) -> &[LoadedPolicy] {
         &self.files
@@ -56,5 +84,96 @@ impl PolicySet {
     /// True when no image is watched.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+}
+
+/// A target whose `git:` the service config cannot satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryProblem {
+    /// The policy file.
+    pub file: std::path::PathBuf,
+    /// Where in it (`images[0].targets[1]`), for its line.
+    pub at: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// Checks every target's `git:` against the GitOps repositories of the service config
+/// (`names`, in config order): an unknown name is a problem, and with several
+/// repositories every target must name one.
+pub fn check_repositories(files: &[LoadedPolicy], names: &[String]) -> Vec<RepositoryProblem> {
+    let mut out = Vec::new();
+    let known = names.join(", ");
+    for lp in files {
+        for (i, img) in lp.policy.images.iter().enumerate() {
+            for (j, git) in img.target_repos.iter().enumerate() {
+                let message = match git {
+                    Some(g) if !names.iter().any(|n| n == g) => format!(
+                        "git: {g:?} is not a GitOps repository of the service config (it has: {known})"
+                    ),
+                    None if names.len() > 1 => format!(
+                        "this target must name its GitOps repository with git: (one of {known})"
+                    ),
+                    _ => continue,
+                };
+                out.push(RepositoryProblem {
+                    file: lp.path.clone(),
+                    at: format!("images[{i}].targets[{j}]"),
+                    message: format!("{}/{}: {message}", lp.policy.application, img.name),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::parse_policy;
+    use std::path::Path;
+
+    fn set(text: &str) -> Vec<LoadedPolicy> {
+        vec![LoadedPolicy {
+            path: "p.yaml".into(),
+            policy: parse_policy(Path::new("p.yaml"), text).unwrap(),
+        }]
+    }
+
+    const TWO: &str = "application: web\nimages:\n  - repository: ghcr.io/a/web\n    semver: '*'\n    targets:\n      - {manifest: prod/web.yaml, git: prod}\n      - {manifest: dev/web.yaml, git: dev}\n  - repository: ghcr.io/a/api\n    semver: '*'\n    targets: [{manifest: dev/api.yaml, git: dev}]\n";
+
+    #[test]
+    fn each_repository_sees_only_its_targets() {
+        let all = PolicySet::new(set(TWO));
+        let prod = all.for_repository("prod", false);
+        let web = ImageId::new("web", "web");
+        let api = ImageId::new("web", "api");
+        assert_eq!(prod.len(), 1, "api has no target in prod");
+        assert_eq!(
+            prod.get(&web).unwrap().targets[0].path().as_path(),
+            Path::new("prod/web.yaml")
+        );
+        let dev = all.for_repository("dev", false);
+        assert_eq!(dev.get(&web).unwrap().targets.len(), 1);
+        assert!(dev.get(&api).is_some());
+    }
+
+    #[test]
+    fn unknown_and_missing_repository_names_are_problems() {
+        let files = set(TWO);
+        let p = check_repositories(&files, &["prod".into(), "staging".into()]);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[0].at, "images[0].targets[1]");
+        assert!(
+            p[0].message.contains("\"dev\" is not a GitOps repository"),
+            "{p:?}"
+        );
+        let untagged = set("application: a\nimages:\n  - repository: x\n    semver: '*'\n    targets: [{manifest: m.yaml}]\n");
+        assert!(check_repositories(&untagged, &["default".into()]).is_empty());
+        let p = check_repositories(&untagged, &["prod".into(), "dev".into()]);
+        assert!(
+            p[0].message.contains("must name its GitOps repository"),
+            "{p:?}"
+        );
     }
 }
