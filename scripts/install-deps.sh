@@ -3,7 +3,9 @@
 # quick when everything is already there. Starts no service: tests start their own.
 set -euo pipefail
 # procps: `kill`, which the tests use to signal the service (SIGTERM, SIGHUP).
-pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl procps pkg-config libssl-dev)
+# gnupg: OpenPGP test keys and `git verify-commit` of signed commits (ssh-keygen, for SSH
+# signatures, comes with openssh-server's openssh-client).
+pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl procps pkg-config libssl-dev gnupg)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -18,10 +19,12 @@ use imagebump_core::edit::{unified_diff, Target, Update};
 use imagebump_core::image::split_raw;
 use imagebump_core::message::{commit_message, custom_message};
 use imagebump_core::plan::{plan_set_image, Plan};
-use imagebump_git::{write_atomically, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
+use imagebump_git::{write_atomically, CommitSigner, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
 
+use crate::config::{SigningFormat, SigningSection};
 use crate::engine::files::Tree;
 use crate::engine::write::{wait_time, write};
+use crate::secret::SecretRef;
 
 /// Arguments of `imagebump set-image`.
 #[derive(Debug, Args)]
@@ -114,6 +117,10 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         Ok(a) => a,
         Err(e) => return super::fail(e),
     };
+    let signer = match signer_from_env() {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
+    };
     let cfg = GitConfig {
         url,
         branch,
@@ -123,7 +130,7 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
         author_email: std::env::var("IMAGEBUMP_GIT_AUTHOR_EMAIL")
             .unwrap_or_else(|_| "imagebump@localhost".into()),
         auth,
-        signer: None,
+        signer,
     };
     let mut wc = match WorkingCopy::open(&a.state_dir, cfg) {
         Ok(w) => w,
@@ -230,6 +237,53 @@ fn git_auth_from_env() -> Result<GitAuth, String> {
         (Some(username), Some(password)) => GitAuth::UserPass { username, password },
         _ => GitAuth::None,
     })
+}
+
+/// The commit signer for `--git` from the environment: `IMAGEBUMP_SIGNING_FORMAT`
+/// (`ssh` or `openpgp`) with `IMAGEBUMP_SIGNING_KEY_FILE`, and the key's passphrase in
+/// `IMAGEBUMP_SIGNING_PASSPHRASE` (or `IMAGEBUMP_SIGNING_PASSPHRASE_FILE`); the same
+/// checks as the service's `signing:`. Neither variable set: unsigned; one alone is an
+/// error (a signature asked for is never silently dropped).
+fn signer_from_env() -> Result<Option<Arc<dyn CommitSigner>>, String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (format, key) = match (
+        var("IMAGEBUMP_SIGNING_FORMAT"),
+        var("IMAGEBUMP_SIGNING_KEY_FILE"),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(f), Some(k)) => (f, k),
+        (Some(_), None) => {
+            return Err("IMAGEBUMP_SIGNING_FORMAT is set: set IMAGEBUMP_SIGNING_KEY_FILE to the signing key's file".into())
+        }
+        (None, Some(_)) => {
+            return Err("IMAGEBUMP_SIGNING_KEY_FILE is set: set IMAGEBUMP_SIGNING_FORMAT to ssh or openpgp".into())
+        }
+    };
+    let format = match format.as_str() {
+        "ssh" => SigningFormat::Ssh,
+        "openpgp" => SigningFormat::Openpgp,
+        other => {
+            return Err(format!(
+                "IMAGEBUMP_SIGNING_FORMAT is {other:?}: use ssh or openpgp"
+            ))
+        }
+    };
+    let passphrase = match (
+        var("IMAGEBUMP_SIGNING_PASSPHRASE"),
+        var("IMAGEBUMP_SIGNING_PASSPHRASE_FILE"),
+    ) {
+        (Some(_), _) => Some(SecretRef::Env("IMAGEBUMP_SIGNING_PASSPHRASE".into())),
+        (None, Some(f)) => Some(SecretRef::File(f.into())),
+        (None, None) => None,
+    };
+    let section = SigningSection {
+        format,
+        key: SecretRef::File(key.into()),
+        passphrase,
+    };
+    crate::engine::signing::signer(&section)
+        .map(Some)
+        .map_err(|e| format!("IMAGEBUMP_SIGNING_KEY_FILE: {e:#}"))
 }
 
 /// One line per changed value: `file:line old → new`.
