@@ -7,10 +7,11 @@
 //!
 //! # When a batch is taken
 //! Decided by [`gather_deadline`] from timestamps alone, without a fixed wait:
-//! - *Cold* (no batch taken in the last [`HOT_AFTER`]): a lone wish is taken at once —
+//! - *Cold* (no batch finished in the last [`HOT_AFTER`]): a lone wish is taken at once —
 //!   at most [`FIRST_GATHER`] is spent on scans still running, so the first commit of
 //!   a burst goes out quickly.
-//! - *Hot* (wishes keep coming soon after a batch): the writer gathers until the wishes
+//! - *Hot* (the oldest wish came while the last batch was written, or less than
+//!   [`HOT_AFTER`] after: a burst is going on): the writer gathers until the wishes
 //!   pause for [`QUIET`] with no scan running, but at most [`BURST_GATHER_MAX`] after
 //!   the oldest of them arrived. Wishes that arrived while a commit was being pushed
 //!   have already waited, so they count from their arrival, not from the take.
@@ -29,8 +30,9 @@ use imagebump_core::decision::{ImageId, Wish};
 /// is ready within this and goes (the goal: ≤150 ms after the first push).
 pub const FIRST_GATHER: Duration = Duration::from_millis(30);
 
-/// A batch taken less than this before a wish arrives means a burst is going on.
-pub const HOT_AFTER: Duration = Duration::from_secs(1);
+/// A wish arriving while a batch is written, or less than this after it was done,
+/// means a burst is going on.
+pub const HOT_AFTER: Duration = Duration::from_millis(500);
 
 /// Hot: a pause this long between wishes (no scan running) ends the gathering.
 pub const QUIET: Duration = Duration::from_millis(200);
@@ -50,8 +52,8 @@ pub struct Gather {
     pub first: Instant,
     /// When the newest pending wish arrived.
     pub last: Instant,
-    /// When the previous batch was taken, if any.
-    pub last_take: Option<Instant>,
+    /// When the previous batch was done, if any.
+    pub last_done: Option<Instant>,
     /// Scans running now.
     pub scans: usize,
     /// `batchWindow` (zero: none).
@@ -65,7 +67,7 @@ pub struct Gather {
 pub fn gather_deadline(g: &Gather) -> Instant {
     let plus = |t: Instant, d: Duration| t.checked_add(d).unwrap_or(t);
     let hot = g
-        .last_take
+        .last_done
         .is_some_and(|t| g.first.saturating_duration_since(t) < HOT_AFTER);
     let adaptive = match (hot, g.scans) {
         (false, 0) => g.first,
@@ -107,8 +109,8 @@ struct QueueState {
     /// When the oldest and the newest pending wish arrived.
     first: Option<Instant>,
     last: Option<Instant>,
-    /// When the previous batch was taken.
-    last_take: Option<Instant>,
+    /// When the previous batch was done.
+    last_done: Option<Instant>,
     /// Until the first batch after start: how long it may wait for start-up scans.
     startup_until: Option<Instant>,
 }
@@ -253,7 +255,7 @@ impl WriteQueue {
             let g = Gather {
                 first: s.first.unwrap_or(now),
                 last: s.last.unwrap_or(now),
-                last_take: s.last_take,
+                last_done: s.last_done,
                 scans: s.scans,
                 window,
                 startup_until: s.startup_until,
@@ -269,7 +271,6 @@ impl WriteQueue {
                 .0;
         }
         s.busy = true;
-        s.last_take = Some(Instant::now());
         s.startup_until = None;
         (s.first, s.last) = (None, None);
         Some(std::mem::take(&mut s.pending).into_values().collect())
@@ -289,6 +290,7 @@ impl WriteQueue {
             s.pending.entry(q.wish.id.clone()).or_insert(q);
         }
         s.busy = false;
+        s.last_done = Some(Instant::now());
         self.cv.notify_all();
     }
 
@@ -466,12 +468,12 @@ mod tests {
     }
 
     /// A queue's decision with times in ms after `t0`.
-    fn deadline(first: u64, last: u64, last_take: Option<u64>, scans: usize) -> Duration {
+    fn deadline(first: u64, last: u64, last_done: Option<u64>, scans: usize) -> Duration {
         let t0 = Instant::now();
         let g = Gather {
             first: at(t0, first),
             last: at(t0, last),
-            last_take: last_take.map(|ms| at(t0, ms)),
+            last_done: last_done.map(|ms| at(t0, ms)),
             scans,
             window: Duration::ZERO,
             startup_until: None,
@@ -487,7 +489,7 @@ mod tests {
     fn a_lone_wish_is_taken_at_once() {
         // Nothing taken before, no scan running: at its arrival.
         assert_eq!(deadline(5000, 5000, None, 0), ms(5000));
-        // The last batch long ago: still cold.
+        // The last batch done long ago: still cold.
         assert_eq!(deadline(5000, 5000, Some(1000), 0), ms(5000));
     }
 
@@ -498,7 +500,7 @@ mod tests {
 
     #[test]
     fn a_burst_after_a_commit_gathers_until_quiet_or_the_bound() {
-        // Batch taken at 40 ms; wishes since 60 ms, the latest at 300 ms, no scan left:
+        // Batch done at 40 ms; wishes since 60 ms, the latest at 300 ms, no scan left:
         // taken after the pause.
         assert_eq!(deadline(60, 300, Some(40), 0), ms(300) + QUIET);
         // Scans still running: up to the bound from the oldest wish.
@@ -512,7 +514,7 @@ mod tests {
         // Wishes every 14 ms from 10 ms, each scan running 5 ms, commits taking 80 ms:
         // replay the decisions.
         let arrivals: Vec<u64> = (0..50).map(|i| 10 + i * 14).collect();
-        let (mut now, mut last_take, mut batches, mut i) = (0u64, None, Vec::new(), 0);
+        let (mut now, mut last_done, mut batches, mut i) = (0u64, None, Vec::new(), 0);
         while i < arrivals.len() {
             let first = arrivals[i].max(now);
             // Decide at each millisecond from the first pending wish.
@@ -524,7 +526,7 @@ mod tests {
                     .filter(|a| **a <= t + 5 && **a > t)
                     .count();
                 let last = *arrived.last().unwrap_or(&first);
-                let d = deadline(arrivals[i], last, last_take, scans);
+                let d = deadline(arrivals[i], last, last_done, scans);
                 if d <= ms(t) {
                     break;
                 }
@@ -533,7 +535,7 @@ mod tests {
             let n = arrivals[i..].iter().filter(|a| **a <= t).count();
             batches.push((t, n));
             i += n;
-            last_take = Some(t);
+            last_done = Some(t + 80);
             now = t + 80;
         }
         assert!(batches.len() <= 3, "{batches:?}");
@@ -551,7 +553,7 @@ mod tests {
         let mut g = Gather {
             first: t0,
             last: t0,
-            last_take: None,
+            last_done: None,
             scans: 150,
             window: Duration::ZERO,
             startup_until: Some(t0 + STARTUP_GATHER_MAX),
@@ -568,7 +570,7 @@ mod tests {
         let g = Gather {
             first: t0,
             last: t0,
-            last_take: None,
+            last_done: None,
             scans: 0,
             window: Duration::from_secs(1),
             startup_until: None,
