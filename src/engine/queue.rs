@@ -391,6 +391,10 @@ impl Drop for ScanGuard {
     fn drop(&mut self) {
         let mut s = self.0.lock();
         s.scans = s.scans.saturating_sub(1);
+        if s.scans == 0 {
+            // The start-up scans are all done: a later batch need not wait for scans.
+            s.startup_until = None;
+        }
         self.0.cv.notify_all();
     }
 }
@@ -591,6 +595,8 @@ mod tests {
         queue.push(q("b", "1", None));
         drop(guard);
         assert_eq!(taker.join().unwrap(), 2);
+        // The start-up is over once its scans are: later batches do not wait for scans.
+        assert!(queue.lock().startup_until.is_none());
     }
 
     #[test]
