@@ -75,8 +75,14 @@ pub struct RegistrySection {
     pub host: String,
     /// Credentials for this host.
     pub credentials: Option<Credentials>,
-    /// Requests per second allowed to this registry (default 20).
+    /// Sustained requests per second allowed to this registry (default 20).
     pub rate_limit: Option<f64>,
+    /// Requests that may go at once before `rateLimit` applies (default 300, or
+    /// `rateLimit` when only that is set: a rate chosen for a strict registry stays
+    /// strict). At most 100 000.
+    pub burst: Option<u32>,
+    /// Requests in flight to this registry at most (default 16, at most 1024).
+    pub max_concurrency: Option<u32>,
     /// Plain HTTP (and no TLS verification): local registries only.
     #[serde(default)]
     pub insecure: bool,
@@ -314,6 +320,21 @@ impl Config {
                         ),
                     ));
                 }
+            }
+            if r.burst.is_some_and(|b| !(1..=100_000).contains(&b)) {
+                out.push(Problem::new(
+                    path,
+                    format!("registries: burst for {} must be 1 to 100000", r.host),
+                ));
+            }
+            if r.max_concurrency.is_some_and(|c| !(1..=1024).contains(&c)) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "registries: maxConcurrency for {} must be 1 to 1024",
+                        r.host
+                    ),
+                ));
             }
         }
         let mut names = std::collections::HashSet::new();

@@ -297,9 +297,15 @@ impl Engine {
         let expect = std::mem::take(&mut st.expect);
         drop(sched);
         self.metrics.queued_events.inc();
+        // Marked running now, not when the task starts: a writer must not see "no scan
+        // running" between this hint and its scan (the start-up batch waits for them).
+        let guard = self.queues.scan_guard();
         let me = self.clone();
         let repo = repository.to_string();
-        tokio::spawn(async move { me.scan_loop(repo, cause, cause.is_some(), expect).await });
+        tokio::spawn(async move {
+            me.scan_loop(repo, cause, cause.is_some(), expect, guard)
+                .await
+        });
         true
     }
 
@@ -309,10 +315,14 @@ impl Engine {
         mut cause: Option<Instant>,
         mut fresh: bool,
         mut expect: Vec<String>,
+        first_guard: Vec<queue::ScanGuard>,
     ) {
+        let mut first_guard = Some(first_guard);
         loop {
             self.metrics.queued_events.dec();
-            let guard = self.queues.scan_guard();
+            let guard = first_guard
+                .take()
+                .unwrap_or_else(|| self.queues.scan_guard());
             // A panic anywhere in the scan is caught here: counted, shown in the status of
             // the repository's images, and the repository stays schedulable, so its next
             // hint or poll scans it again.

@@ -432,9 +432,12 @@ impl Service {
             }
             ready.store(true, Ordering::SeqCst);
             // Start-up sync: a webhook lost while the service was down is caught here.
+            // One commit per repository: each queue's first batch waits for these scans.
+            let starting = engine.queues.start_up();
             for repo in gen.routes.keys() {
                 engine.hint(repo, None, None);
             }
+            drop(starting);
             engine.spawn_pollers();
             super::reload::Reloader {
                 path: self.path.clone(),
