@@ -31,8 +31,16 @@ pub fn holds(
     global: OnManualChange,
     wishes: &[Wish],
 ) -> Result<Holds, GitError> {
-    let mut out = Holds::new();
-    let mut histories: HashMap<PathBuf, Vec<Version>> = HashMap::new();
+    // First every (wish, target, file) to look at, then one history walk for all the
+    // files: per-file walks cost a walk of the history each, which a large repository
+    // with many wished images cannot afford.
+    let mut looks: Vec<(
+        &Wish,
+        &imagebump_core::policy::ImagePolicy,
+        OnManualChange,
+        &Target,
+        PathBuf,
+    )> = Vec::new();
     for w in wishes {
         let Some(policy) = policies.get(&w.id) else {
             continue;
@@ -43,7 +51,6 @@ pub fn holds(
         }
         // Each file a target writes: a markers directory's files that carry this
         // image's marker (bounded), each with its own history.
-        let mut files: Vec<(&Target, PathBuf)> = Vec::new();
         for target in &policy.targets {
             match target {
                 Target::Markers(dir) => {
@@ -57,33 +64,49 @@ pub fn holds(
                             .flatten()
                             .is_some_and(|t| t.contains("$imagepolicy") && t.contains(&marker))
                     });
-                    files.extend(marked.take(MARKER_FILES).map(|f| (target, f)));
+                    looks.extend(
+                        marked
+                            .take(MARKER_FILES)
+                            .map(|f| (w, policy, mode, target, f)),
+                    );
                 }
-                other => files.push((other, other.path().as_path().to_path_buf())),
+                other => looks.push((w, policy, mode, other, other.path().as_path().to_path_buf())),
             }
         }
-        for (target, path) in files {
-            if !histories.contains_key(&path) {
-                let h = wc
-                    .file_history(&path, HISTORY_VERSIONS)?
-                    .into_iter()
-                    .map(|v| Version {
-                        commit: v.commit,
-                        author: v.author,
-                        is_imagebump: v.is_imagebump,
-                        releases: v.releases,
-                        text: v.text,
-                    })
-                    .collect();
-                histories.insert(path.clone(), h);
-            }
-            let Some(change) = manual::detect(&w.id, policy, target, &histories[&path]) else {
-                continue;
-            };
-            if let Some(reason) = manual::hold_for(mode, policy, w, change) {
-                out.insert(w.id.clone(), reason);
-                break;
-            }
+    }
+    let mut paths: Vec<PathBuf> = looks.iter().map(|l| l.4.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let histories: HashMap<PathBuf, Vec<Version>> = wc
+        .files_history(&paths, HISTORY_VERSIONS)?
+        .into_iter()
+        .map(|(p, vs)| {
+            let vs = vs
+                .into_iter()
+                .map(|v| Version {
+                    commit: v.commit,
+                    author: v.author,
+                    is_imagebump: v.is_imagebump,
+                    releases: v.releases,
+                    text: v.text,
+                })
+                .collect();
+            (p, vs)
+        })
+        .collect();
+    let mut out = Holds::new();
+    for (w, policy, mode, target, path) in looks {
+        if out.contains_key(&w.id) {
+            continue;
+        }
+        let Some(history) = histories.get(&path) else {
+            continue;
+        };
+        let Some(change) = manual::detect(&w.id, policy, target, history) else {
+            continue;
+        };
+        if let Some(reason) = manual::hold_for(mode, policy, w, change) {
+            out.insert(w.id.clone(), reason);
         }
     }
     Ok(out)

@@ -6,7 +6,8 @@
 //! read from the commits themselves (author + [`TRAILER`], as for the push branch), so
 //! the answer is the same after a restart and on another replica.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use git2::{Commit, ErrorCode, ObjectType, Oid};
 
@@ -49,33 +50,72 @@ impl WorkingCopy {
         rel: &Path,
         max_versions: usize,
     ) -> Result<Vec<FileVersion>, GitError> {
+        let mut all = self.files_history(&[rel.to_path_buf()], max_versions)?;
+        Ok(all.remove(rel).unwrap_or_default())
+    }
+
+    /// [`file_history`](Self::file_history) of several paths in one walk: each commit is
+    /// compared with its first parent once (a tree diff, which only descends into
+    /// subtrees that differ), so many paths cost about what one does, also in a large
+    /// repository with a long history.
+    pub fn files_history(
+        &self,
+        rels: &[PathBuf],
+        max_versions: usize,
+    ) -> Result<HashMap<PathBuf, Vec<FileVersion>>, GitError> {
         let e = |e: git2::Error| self.git_err("read the file history", e);
-        let mut out = Vec::new();
-        let head = match self.repo.head() {
+        let mut out: HashMap<PathBuf, Vec<FileVersion>> =
+            rels.iter().map(|r| (r.clone(), Vec::new())).collect();
+        let mut cur = match self.repo.head() {
             Ok(h) => h.peel_to_commit().map_err(e)?,
             Err(err) if err.code() == ErrorCode::UnbornBranch => return Ok(out),
             Err(err) => return Err(e(err)),
         };
-        let mut cur = head;
-        let mut blob = blob_at(&cur, rel).map_err(e)?;
         for _ in 0..HISTORY_WALK_LIMIT {
-            if out.len() >= max_versions {
+            if out.values().all(|v| v.len() >= max_versions) {
                 break;
             }
             let parent = cur.parents().next();
-            let parent_blob = match &parent {
-                Some(p) => blob_at(p, rel).map_err(e)?,
+            // A release may not touch the file, yet it ends a hold of what the file holds.
+            let release = has_release(&cur);
+            let changed: Option<HashSet<PathBuf>> = match &parent {
+                Some(p) => {
+                    let diff = self
+                        .repo
+                        .diff_tree_to_tree(
+                            Some(&p.tree().map_err(e)?),
+                            Some(&cur.tree().map_err(e)?),
+                            None,
+                        )
+                        .map_err(e)?;
+                    let mut set = HashSet::new();
+                    for d in diff.deltas() {
+                        for f in [d.old_file(), d.new_file()] {
+                            if let Some(path) = f.path() {
+                                set.insert(path.to_path_buf());
+                            }
+                        }
+                    }
+                    Some(set)
+                }
+                // The root commit: every path it holds is new.
                 None => None,
             };
-            // A release may not touch the file, yet it ends a hold of what the file holds.
-            if blob != parent_blob || has_release(&cur) {
-                out.push(self.version(&cur, blob).map_err(e)?);
+            for (rel, versions) in out.iter_mut() {
+                if versions.len() >= max_versions {
+                    continue;
+                }
+                let touched = match &changed {
+                    Some(set) => set.contains(rel),
+                    None => blob_at(&cur, rel).map_err(e)?.is_some(),
+                };
+                if touched || release {
+                    let blob = blob_at(&cur, rel).map_err(e)?;
+                    versions.push(self.version(&cur, blob).map_err(e)?);
+                }
             }
             match parent {
-                Some(p) => {
-                    cur = p;
-                    blob = parent_blob;
-                }
+                Some(p) => cur = p,
                 None => break,
             }
         }

@@ -29,7 +29,7 @@
 //!
 //! # Public surface
 //! - [`WorkingCopy`]: `open`, `root`, `display_url`, `push_branch`, `set_push_branch`,
-//!   `set_fresh_push_branch`, `push_branch_messages`, `sync`, `write_file`, `commit`, `push`, `head_file`, `file_history` (a path's recent versions, with
+//!   `set_fresh_push_branch`, `push_branch_messages`, `sync`, `write_file`, `commit`, `push`, `head_file`, `file_history`/`files_history` (a path's recent versions, with
 //!   imagebump's own commits and release trailers recognised).
 //! - Values: [`GitConfig`], [`GitAuth`], [`Base`], [`LocalCommit`], [`Pushed`],
 //!   [`RetryPolicy`] (with `backoff`).

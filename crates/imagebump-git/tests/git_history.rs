@@ -66,4 +66,16 @@ fn history_tells_imagebumps_commits_from_a_persons_and_sees_releases() {
     let none = wc.file_history(Path::new("missing.yaml"), 50).unwrap();
     assert_eq!(none.len(), 1);
     assert_eq!(none[0].text, None);
+
+    // Several paths in one walk: each the same as its own walk.
+    let paths = [
+        PathBuf::from(FILE),
+        PathBuf::from("other.txt"),
+        PathBuf::from("missing.yaml"),
+    ];
+    let all = wc.files_history(&paths, 50).unwrap();
+    for p in &paths {
+        assert_eq!(all[p], wc.file_history(p, 50).unwrap(), "{}", p.display());
+    }
+    assert_eq!(all[&PathBuf::from("other.txt")].len(), 3, "root, unrelated, release");
 }
