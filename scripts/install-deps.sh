@@ -4,6 +4,9 @@
 set -euo pipefail
 # procps: `kill`, which the tests use to signal the service (SIGTERM, SIGHUP).
 pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl procps pkg-config libssl-dev)
+# golang-docker-credential-helpers, pass, gnupg: a real Docker credential helper
+# (docker-credential-pass) for the registry crate's tests/cred_helpers.rs.
+pkgs+=(golang-docker-credential-helpers pass gnupg)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -52,8 +52,9 @@ struct LiveDockerConfig {
     parsed: Mutex<(Secret, DockerConfig)>,
 }
 
-impl CredentialLookup for LiveDockerConfig {
-    fn credentials_for(&self, host: &str) -> Option<(String, Secret)> {
+impl LiveDockerConfig {
+    /// The config as of now: parsed again when the secret's text changed.
+    fn current(&self) -> DockerConfig {
         let text = self.secret.current();
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if text.expose() != parsed.0.expose() {
@@ -66,7 +67,17 @@ impl CredentialLookup for LiveDockerConfig {
                 }
             }
         }
-        parsed.1.credentials_for(host)
+        parsed.1.clone()
+    }
+}
+
+impl CredentialLookup for LiveDockerConfig {
+    fn credentials_for(&self, host: &str) -> Option<(String, Secret)> {
+        self.current().credentials_for(host)
+    }
+
+    fn helper_for(&self, host: &str) -> Option<String> {
+        self.current().helper_for(host)
     }
 }
 

@@ -70,9 +70,12 @@
 mod auth;
 mod cache;
 mod created;
+mod creds;
 mod error;
+pub mod helper;
 mod manifest;
 mod metrics;
+pub mod provider;
 mod ratelimit;
 mod tags;
 mod transport;
@@ -86,12 +89,14 @@ pub use auth::{normalise_host, DockerConfig, DockerConfigError};
 pub use error::RegistryError;
 pub use manifest::MANIFEST_ACCEPT;
 pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
+pub use provider::{Credential, CredentialError, CredentialFuture, CredentialProvider};
 
 use cache::TagCache;
 use created::CreatedCache;
+use creds::Creds;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
-use transport::{Creds, Policy, Registry};
+use transport::{Policy, Registry};
 
 /// Registry credentials that may change while the client runs (a rotated secret file,
 /// a Kubernetes Secret update). Asked before every request that needs credentials, so
@@ -106,23 +111,17 @@ pub trait CredentialSource: Send + Sync {
 pub trait CredentialLookup: Send + Sync {
     /// The current (username, password) for a normalised host, if any.
     fn credentials_for(&self, host: &str) -> Option<(String, Secret)>;
+
+    /// The credential helper named for a normalised host now (see
+    /// [`DockerConfig::helper_for`]), if any; it wins over `credentials_for`.
+    fn helper_for(&self, _host: &str) -> Option<String> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn CredentialLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CredentialLookup")
-    }
-}
-
-/// One host's view of a [`CredentialLookup`].
-struct HostCredentials {
-    lookup: Arc<dyn CredentialLookup>,
-    host: String,
-}
-
-impl CredentialSource for HostCredentials {
-    fn current(&self) -> Option<(String, Secret)> {
-        self.lookup.credentials_for(&self.host)
     }
 }
 
@@ -152,6 +151,9 @@ pub struct RegistryOptions {
     pub password: Option<Secret>,
     /// Credentials read anew for each request; wins over `username`/`password`.
     pub credentials: Option<Arc<dyn CredentialSource>>,
+    /// Credentials fetched and cached until they near expiry or are refused (a cloud
+    /// identity); wins over everything else.
+    pub provider: Option<Arc<dyn CredentialProvider>>,
     /// Requests per second to this registry (token bucket; bursts up to this many).
     pub rate_limit: f64,
 }
@@ -166,6 +168,7 @@ impl RegistryOptions {
             username: None,
             password: None,
             credentials: None,
+            provider: None,
             rate_limit: DEFAULT_RATE_LIMIT,
         }
     }
@@ -181,6 +184,8 @@ pub struct ClientOptions {
     pub docker_config: Option<DockerConfig>,
     /// Like `docker_config`, but asked anew for each request (wins over it).
     pub docker_config_source: Option<Arc<dyn CredentialLookup>>,
+    /// How long a Docker credential helper may run. Default 10 s.
+    pub helper_timeout: Duration,
     /// How long a tag list is served from the cache. Default 60 s.
     pub cache_ttl: Duration,
     /// Total time allowed for one request, body included. Default 30 s.
@@ -222,6 +227,7 @@ impl Default for ClientOptions {
             registries: Vec::new(),
             docker_config: None,
             docker_config_source: None,
+            helper_timeout: helper::DEFAULT_HELPER_TIMEOUT,
             cache_ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -292,17 +298,24 @@ fn build_http(
         .map_err(|e| RegistryError::Config(format!("cannot build HTTP client: {e}")))
 }
 
-/// The Docker config's credentials for `host`: followed when they come from a source.
+/// The Docker config's credentials for `host`: followed when they come from a source;
+/// a credential helper the config names is run when they are needed.
 fn docker_creds(opts: &ClientOptions, host: &str) -> Creds {
     if let Some(src) = &opts.docker_config_source {
-        return Creds::Source(Arc::new(HostCredentials {
+        return Creds::Docker {
             lookup: src.clone(),
             host: host.to_string(),
-        }));
+            helper_timeout: opts.helper_timeout,
+            helper: Mutex::new(None),
+        };
     }
-    opts.docker_config
-        .as_ref()
-        .and_then(|d| d.credentials_for(host))
+    let Some(d) = opts.docker_config.as_ref() else {
+        return Creds::None;
+    };
+    if let Some(name) = d.helper_for(host) {
+        return Creds::Provider(Creds::helper(name, host, opts.helper_timeout));
+    }
+    d.credentials_for(host)
         .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p))
 }
 
@@ -329,9 +342,10 @@ impl RegistryClient {
                 Some(p) => build_http(&opts, Some(p))?,
                 None => default_http.clone(),
             };
-            let creds = match (&r.credentials, &r.username, &r.password) {
-                (Some(src), _, _) => Creds::Source(src.clone()),
-                (None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
+            let creds = match (&r.provider, &r.credentials, &r.username, &r.password) {
+                (Some(p), _, _, _) => Creds::Provider(Arc::new(provider::Cached::new(p.clone()))),
+                (None, Some(src), _, _) => Creds::Source(src.clone()),
+                (None, None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
                 _ => docker_creds(&opts, &key),
             };
             let reg = Registry::new(
