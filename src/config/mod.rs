@@ -82,6 +82,13 @@ pub struct RegistrySection {
     pub insecure: bool,
     /// Extra CA bundle (PEM) to trust for this registry.
     pub ca_file: Option<PathBuf>,
+    /// HTTP(S) proxy for this registry (`http://proxy:3128`); without it
+    /// `HTTPS_PROXY`/`NO_PROXY` apply.
+    pub proxy: Option<String>,
+    /// Client certificate (PEM) for mutual TLS; needs `clientKey`.
+    pub client_cert: Option<SecretRef>,
+    /// The client certificate's PKCS#8 private key (PEM).
+    pub client_key: Option<SecretRef>,
 }
 
 /// `poll:` section.

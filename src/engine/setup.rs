@@ -95,6 +95,21 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
         if let Some(rl) = r.rate_limit {
             o.rate_limit = rl;
         }
+        o.proxy = r.proxy.clone();
+        match (&r.client_cert, &r.client_key) {
+            (Some(c), Some(k)) => {
+                // Read once at start-up: reqwest builds the TLS identity into the client.
+                o.client_identity = Some(imagebump_registry::ClientIdentity {
+                    cert_pem: resolve(c, &format!("registries[{}].clientCert", r.host))?,
+                    key_pem: resolve(k, &format!("registries[{}].clientKey", r.host))?,
+                });
+            }
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "registries[{}]: clientCert and clientKey go together; set both or neither",
+                r.host
+            ),
+        }
         if let Some(c) = &r.credentials {
             // Resolved now (a missing secret fails start-up), then followed.
             o.credentials = Some(Arc::new(LiveCredentials {

@@ -72,9 +72,11 @@ mod cache;
 mod created;
 mod creds;
 mod error;
+pub mod gcp;
 pub mod helper;
 mod manifest;
 mod metrics;
+mod oauth;
 pub mod provider;
 mod ratelimit;
 mod tags;
@@ -134,6 +136,22 @@ impl std::fmt::Debug for dyn CredentialSource {
 /// Default requests per second per registry.
 pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
 
+/// A client certificate for mutual TLS: certificate (chain) and PKCS#8 key, PEM. The
+/// key never prints.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate, then any intermediates.
+    pub cert_pem: Secret,
+    /// The private key (`BEGIN PRIVATE KEY`; convert others with `openssl pkcs8 -topk8`).
+    pub key_pem: Secret,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientIdentity")
+    }
+}
+
 /// Settings for one registry host.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -145,6 +163,11 @@ pub struct RegistryOptions {
     /// Extra CA certificates (PEM bundle) trusted for this registry, on top of the
     /// system roots.
     pub ca_file: Option<PathBuf>,
+    /// An HTTP(S) proxy for this registry (`http://proxy:3128`); `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` apply to registries without one.
+    pub proxy: Option<String>,
+    /// A client certificate and its PKCS#8 private key (both PEM) for mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     /// Username; used only together with `password`.
     pub username: Option<Secret>,
     /// Password or token; used only together with `username`.
@@ -165,6 +188,8 @@ impl RegistryOptions {
             host: host.into(),
             insecure: false,
             ca_file: None,
+            proxy: None,
+            client_identity: None,
             username: None,
             password: None,
             credentials: None,
@@ -269,14 +294,40 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
+/// The HTTP client for one registry (or the default one, `r` = `None`). Nothing here
+/// disables the environment's proxies: reqwest reads `HTTPS_PROXY`/`HTTP_PROXY`/
+/// `NO_PROXY` by default, and only an explicit `proxy:` replaces them.
 fn build_http(
     opts: &ClientOptions,
-    ca_file: Option<&std::path::Path>,
+    r: Option<&RegistryOptions>,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.timeout)
         .user_agent(opts.user_agent.clone());
+    let host = r.map(|r| normalise_host(&r.host)).unwrap_or_default();
+    if let Some(p) = r.and_then(|r| r.proxy.as_deref()) {
+        let proxy = reqwest::Proxy::all(p).map_err(|_| {
+            RegistryError::Config(format!(
+                "registry {host}: proxy is not a URL like http://proxy:3128"
+            ))
+        })?;
+        b = b.proxy(proxy);
+    }
+    if let Some(id) = r.and_then(|r| r.client_identity.as_ref()) {
+        let identity = reqwest::Identity::from_pkcs8_pem(
+            id.cert_pem.expose().as_bytes(),
+            id.key_pem.expose().as_bytes(),
+        )
+        .map_err(|e| {
+            RegistryError::Config(format!(
+                "registry {host}: clientCert/clientKey unusable ({}); the key must be PKCS#8 PEM (BEGIN PRIVATE KEY): convert with openssl pkcs8 -topk8 -nocrypt",
+                error::one_line(&e.to_string(), 120)
+            ))
+        })?;
+        b = b.identity(identity);
+    }
+    let ca_file = r.and_then(|r| r.ca_file.as_deref());
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|e| {
             RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
@@ -338,9 +389,11 @@ impl RegistryClient {
             if key.is_empty() {
                 return Err(RegistryError::Config("a registry has an empty host".into()));
             }
-            let http = match &r.ca_file {
-                Some(p) => build_http(&opts, Some(p))?,
-                None => default_http.clone(),
+            let own = r.ca_file.is_some() || r.proxy.is_some() || r.client_identity.is_some();
+            let http = if own {
+                build_http(&opts, Some(r))?
+            } else {
+                default_http.clone()
             };
             let creds = match (&r.provider, &r.credentials, &r.username, &r.password) {
                 (Some(p), _, _, _) => Creds::Provider(Arc::new(provider::Cached::new(p.clone()))),

@@ -1,6 +1,6 @@
 //! Real parts for imagebump's tests: the CNCF Distribution registry (plain, htpasswd,
 //! token auth with a test issuer, notifications), the named stand-in registry for faults a
-//! real one cannot produce on cue, git servers (`file://`, smart HTTP, SSH), and named
+//! real one cannot produce on cue, a stand-in `CONNECT` proxy (`proxy`), git servers (`file://`, smart HTTP, SSH), and named
 //! stand-ins for the forges' pull-request APIs (`forge`: GitHub, GitLab, Gitea,
 //! Bitbucket — no forge runs here) over real bare repositories, each started on a free
 //! 127.0.0.1 port and stopped when dropped.
@@ -11,6 +11,7 @@
 
 pub mod forge;
 pub mod gitserver;
+pub mod proxy;
 pub mod registry;
 pub mod standin;
 pub mod token;
