@@ -89,6 +89,18 @@ pub struct RegistrySection {
     pub client_cert: Option<SecretRef>,
     /// The client certificate's PKCS#8 private key (PEM).
     pub client_key: Option<SecretRef>,
+    /// Credentials from the cloud identity of the pod (`gcp`), fetched and renewed
+    /// before they expire; wins over `credentials` and `dockerConfig`.
+    pub provider: Option<CloudProvider>,
+}
+
+/// `registries[].provider`: whose identity gives the registry's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudProvider {
+    /// Google Artifact Registry / GCR: metadata server, service account key or
+    /// workload identity federation (`GOOGLE_APPLICATION_CREDENTIALS`).
+    Gcp,
 }
 
 /// `poll:` section.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::notify::Format;
-use crate::config::{Config, GitSection, WriteMode};
+use crate::config::{CloudProvider, Config, GitSection, WriteMode};
 use crate::secret::{LiveSecret, Secret, SecretRef};
 use imagebump_git::{GitAuth, GitConfig, GitCredentialSource};
 use imagebump_registry::{
@@ -96,6 +96,14 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
             o.rate_limit = rl;
         }
         o.proxy = r.proxy.clone();
+        match r.provider {
+            None => {}
+            Some(CloudProvider::Gcp) => {
+                let p = imagebump_registry::gcp::GcpProvider::from_env()
+                    .with_context(|| format!("registries[{}].provider gcp", r.host))?;
+                o.provider = Some(Arc::new(p));
+            }
+        }
         match (&r.client_cert, &r.client_key) {
             (Some(c), Some(k)) => {
                 // Read once at start-up: reqwest builds the TLS identity into the client.

@@ -79,6 +79,12 @@ impl GcpProvider {
         Ok(GcpProvider { http, source })
     }
 
+    /// [`discover`](Self::discover) from the process environment, with its own HTTP
+    /// client (environment proxies apply).
+    pub fn from_env() -> Result<GcpProvider, CredentialError> {
+        GcpProvider::discover(oauth::http_client()?, &|k| std::env::var(k).ok())
+    }
+
     async fn token(&self) -> Result<Credential, CredentialError> {
         let (token, life) = match &self.source {
             Source::Metadata { host } => {

@@ -16,6 +16,17 @@ const MAX_ANSWER: usize = 256 * 1024;
 /// the identity webhook) must not stall a scan.
 pub(crate) const TOKEN_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The HTTP client of a token service: bounded, and never following a redirect to
+/// another host with a token in hand (reqwest drops `Authorization` across hosts).
+pub(crate) fn http_client() -> Result<reqwest::Client, CredentialError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(TOKEN_TIMEOUT)
+        .user_agent(concat!("imagebump/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CredentialError::fatal(format!("cannot build the token service client: {e}")))
+}
+
 /// `application/x-www-form-urlencoded` of `pairs`.
 pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     fn enc(s: &str, out: &mut String) {

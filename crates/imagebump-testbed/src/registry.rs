@@ -27,44 +27,6 @@ use sha2::{Digest, Sha256};
 
 use imagebump_core::image::ImageRef;
 
-/// A client CA (`client-ca.crt`) and a client certificate it signed (`client.crt`,
-/// PKCS#8 `client.key`) in `dir`, made with the `openssl` CLI.
-fn make_client_certs(dir: &Path) {
-    let p = |n: &str| dir.join(n);
-    run(Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=imagebump-test-client-ca"])
-        .arg("-keyout")
-        .arg(p("client-ca.key"))
-        .arg("-out")
-        .arg(p("client-ca.crt")));
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=imagebump",
-        ])
-        .arg("-keyout")
-        .arg(p("client.key"))
-        .arg("-out")
-        .arg(p("client.csr")));
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
-        .arg("-in")
-        .arg(p("client.csr"))
-        .arg("-CA")
-        .arg(p("client-ca.crt"))
-        .arg("-CAkey")
-        .arg(p("client-ca.key"))
-        .arg("-out")
-        .arg(p("client.crt")));
-}
-
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -305,29 +267,7 @@ impl TestRegistry {
                 token_issuer = Some(issuer);
             }
         }
-        if opts.tls {
-            run(Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
-                ])
-                .arg("-keyout")
-                .arg(base.join("tls.key"))
-                .arg("-out")
-                .arg(base.join("tls.crt")));
-        }
-        if opts.mtls {
-            make_client_certs(&base);
-        }
+        crate::tls::make_certs(&base, &opts);
         let realm = token_issuer.as_ref().map(|t| t.realm());
         let config = registry_config(&base, port, &opts, realm.as_deref());
         let config_path = base.join("config.yml");
@@ -376,14 +316,7 @@ impl TestRegistry {
             http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
         }
         if opts.mtls {
-            let (cert, key) = (base.join("client.crt"), base.join("client.key"));
-            http = http.identity(
-                reqwest::Identity::from_pkcs8_pem(
-                    &std::fs::read(cert).unwrap(),
-                    &std::fs::read(key).unwrap(),
-                )
-                .unwrap(),
-            );
+            http = http.identity(crate::tls::identity(&base));
         }
         TestRegistry {
             child,
@@ -394,26 +327,6 @@ impl TestRegistry {
             opts,
             http: http.build().unwrap(),
         }
-    }
-
-    /// With mutual TLS: the client certificate and its PKCS#8 key (PEM) the registry
-    /// accepts, signed by the test client CA.
-    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
-        (
-            self.dir.path().join("client.crt"),
-            self.dir.path().join("client.key"),
-        )
-    }
-
-    /// With mutual TLS: a client certificate and key from *another* CA, which the
-    /// registry refuses.
-    pub fn foreign_client_cert(&self) -> (PathBuf, PathBuf) {
-        let d = self.dir.path().join("foreign");
-        if !d.join("client.crt").exists() {
-            std::fs::create_dir_all(&d).unwrap();
-            make_client_certs(&d);
-        }
-        (d.join("client.crt"), d.join("client.key"))
     }
 
     /// `127.0.0.1:PORT`.
