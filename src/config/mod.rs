@@ -90,7 +90,7 @@ pub struct RegistrySection {
     /// The client certificate's PKCS#8 private key (PEM).
     pub client_key: Option<SecretRef>,
     /// Credentials from the cloud identity of the pod (`gcp`), fetched and renewed
-    /// before they expire; wins over `credentials` and `dockerConfig`.
+    /// before they expire (`gcp`, `azure`); wins over `credentials` and `dockerConfig`.
     pub provider: Option<CloudProvider>,
 }
 
@@ -101,6 +101,9 @@ pub enum CloudProvider {
     /// Google Artifact Registry / GCR: metadata server, service account key or
     /// workload identity federation (`GOOGLE_APPLICATION_CREDENTIALS`).
     Gcp,
+    /// Azure Container Registry: workload identity or managed identity, exchanged
+    /// at the registry's `/oauth2/exchange`.
+    Azure,
 }
 
 /// `poll:` section.

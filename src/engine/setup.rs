@@ -103,6 +103,14 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
                     .with_context(|| format!("registries[{}].provider gcp", r.host))?;
                 o.provider = Some(Arc::new(p));
             }
+            Some(CloudProvider::Azure) => {
+                let host = imagebump_registry::normalise_host(&r.host);
+                let scheme = if r.insecure { "http" } else { "https" };
+                let exchange = format!("{scheme}://{host}/oauth2/exchange");
+                let p = imagebump_registry::azure::AzureProvider::from_env(&host, exchange)
+                    .with_context(|| format!("registries[{}].provider azure", r.host))?;
+                o.provider = Some(Arc::new(p));
+            }
         }
         match (&r.client_cert, &r.client_key) {
             (Some(c), Some(k)) => {

@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+pub mod azure;
 mod cache;
 mod created;
 mod creds;

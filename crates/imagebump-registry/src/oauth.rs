@@ -135,6 +135,7 @@ fn service_message(body: &[u8]) -> String {
             (e, d) => d
                 .or(e)
                 .or_else(|| s("/error/message"))
+                .or_else(|| s("/errors/0/message"))
                 .or_else(|| s("/message")),
         };
         if let Some(t) = text {
