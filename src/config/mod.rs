@@ -90,7 +90,7 @@ pub struct RegistrySection {
     /// The client certificate's PKCS#8 private key (PEM).
     pub client_key: Option<SecretRef>,
     /// Credentials from the cloud identity of the pod (`gcp`), fetched and renewed
-    /// before they expire (`gcp`, `azure`); wins over `credentials` and `dockerConfig`.
+    /// before they expire (`gcp`, `azure`, `aws`); wins over `credentials` and `dockerConfig`.
     pub provider: Option<CloudProvider>,
 }
 
@@ -104,6 +104,8 @@ pub enum CloudProvider {
     /// Azure Container Registry: workload identity or managed identity, exchanged
     /// at the registry's `/oauth2/exchange`.
     Azure,
+    /// Amazon ECR: the AWS SDK's credential chain → `GetAuthorizationToken`.
+    Aws,
 }
 
 /// `poll:` section.

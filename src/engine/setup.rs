@@ -111,6 +111,10 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
                     .with_context(|| format!("registries[{}].provider azure", r.host))?;
                 o.provider = Some(Arc::new(p));
             }
+            Some(CloudProvider::Aws) => {
+                let host = imagebump_registry::normalise_host(&r.host);
+                o.provider = Some(Arc::new(imagebump_registry::ecr::EcrProvider::new(&host)));
+            }
         }
         match (&r.client_cert, &r.client_key) {
             (Some(c), Some(k)) => {

@@ -72,6 +72,8 @@ pub mod azure;
 mod cache;
 mod created;
 mod creds;
+#[cfg(feature = "ecr")]
+pub mod ecr;
 mod error;
 pub mod gcp;
 pub mod helper;

@@ -1,7 +1,7 @@
 //! Real parts for imagebump's tests: the CNCF Distribution registry (plain, htpasswd,
 //! token auth with a test issuer, notifications), the named stand-in registry for faults a
 //! real one cannot produce on cue, a stand-in `CONNECT` proxy (`proxy`), stand-ins for cloud token services
-//! (`cloud`: GCP, Azure), git servers (`file://`, smart HTTP, SSH), and named
+//! (`cloud`: GCP, Azure, ECR), git servers (`file://`, smart HTTP, SSH), and named
 //! stand-ins for the forges' pull-request APIs (`forge`: GitHub, GitLab, Gitea,
 //! Bitbucket — no forge runs here) over real bare repositories, each started on a free
 //! 127.0.0.1 port and stopped when dropped.

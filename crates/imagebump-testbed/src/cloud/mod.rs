@@ -4,6 +4,7 @@
 //! with htpasswd for that user and password checks what the client ends up sending.
 //! Each counts the tokens it issued, which is how a test sees a refresh.
 
+pub mod aws;
 pub mod azure;
 pub mod gcp;
 
