@@ -329,6 +329,36 @@ mod tests {
         assert_eq!(*client.list_tags_fresh(&img).await.unwrap(), vec!["1.0"]);
     }
 
+    #[test]
+    fn registry_network_and_provider_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imagebump.yaml");
+        let cert = dir.path().join("c.pem");
+        std::fs::write(&cert, "not a certificate").unwrap();
+        let text = format!(
+            "registries:\n  - host: r.example\n    proxy: http://proxy:3128\n    clientCert: {{file: {}}}\n",
+            cert.display()
+        );
+        let cfg = Config::parse(&path, &text).unwrap();
+        let e = registry_client(&cfg).unwrap_err().to_string();
+        assert!(e.contains("clientCert and clientKey go together"), "{e}");
+        let text = format!(
+            "registries:\n  - host: r.example\n    clientCert: {{file: {0}}}\n    clientKey: {{file: {0}}}\n",
+            cert.display()
+        );
+        let cfg = Config::parse(&path, &text).unwrap();
+        let e = format!("{:#}", registry_client(&cfg).unwrap_err());
+        assert!(e.contains("PKCS#8"), "{e}");
+        assert!(!e.contains("not a certificate"), "{e}");
+        let cfg = Config::parse(
+            &path,
+            "registries:\n  - {host: 123456789012.dkr.ecr.eu-west-1.amazonaws.com, provider: aws}\n  - {host: x.azurecr.io, provider: azure}\n",
+        )
+        .unwrap();
+        registry_client(&cfg).unwrap();
+        assert!(Config::parse(&path, "registries:\n  - {host: r, provider: ibm}\n").is_err());
+    }
+
     /// One write through the copy: sync, edit, commit, push.
     fn write(wc: &mut imagebump_git::WorkingCopy, text: &str) -> Result<(), String> {
         let base = wc.sync().map_err(|e| format!("{e:?}"))?;

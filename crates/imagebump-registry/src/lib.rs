@@ -40,6 +40,13 @@
 //! ([`DockerConfig`]). Docker Hub names (`docker.io`, `index.docker.io`, …) normalise to
 //! `docker.io`, served by `registry-1.docker.io`.
 //!
+//! Fetched credentials — a Docker credential helper ([`helper`]), a cloud identity
+//! ([`gcp`], [`azure`], `ecr` with the `ecr` feature) — are [`CredentialProvider`]s
+//! behind a cache ([`provider::Cached`]): one fetch at a time, kept until a tenth of
+//! their lifetime (at most 5 minutes) before expiry, forgotten and fetched again once
+//! when the registry answers 401. A provider's failure is
+//! [`RegistryError::Credentials`], quoting the provider.
+//!
 //! # Rate awareness
 //! Each registry has a token bucket ([`RegistryOptions::rate_limit`] requests/s,
 //! default 20). A `429` pauses that registry for its `Retry-After` (seconds or an HTTP
