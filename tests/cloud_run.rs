@@ -116,3 +116,44 @@ fn an_expiring_gcp_token_is_renewed_during_run_without_a_failed_scan() {
     assert!(last["images"][0]["lastError"].is_null(), "{last}");
     assert!(!log().contains(TOKEN), "the token was logged");
 }
+
+/// A refused identity shows the provider's own message where users look
+/// (`imagebump test`), and exits 2.
+#[test]
+fn a_refused_cloud_identity_is_reported_with_the_providers_message() {
+    use imagebump_testbed::cloud::azure::{self, AzureStandIn};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reg = TestRegistry::start(TestRegistryOptions::htpasswd(
+        "00000000-0000-0000-0000-000000000000",
+        "refresh",
+    ));
+    rt.block_on(reg.push_image("team/web", "1.0.0"));
+    let tmp = tempfile::tempdir().unwrap();
+    let az = AzureStandIn::start(tmp.path(), "refresh", 3600);
+    std::fs::write(az.federated_token_file(), "untrusted-token").unwrap();
+    let cfg = tmp.path().join("imagebump.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "registries:\n  - host: {}\n    insecure: true\n    provider: azure\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(["test", "--config"])
+        .arg(&cfg)
+        .args(["--image", &format!("{}/team/web", reg.host())])
+        .env("AZURE_FEDERATED_TOKEN_FILE", az.federated_token_file())
+        .env("AZURE_CLIENT_ID", azure::CLIENT_ID)
+        .env("AZURE_TENANT_ID", azure::TENANT)
+        .env("AZURE_AUTHORITY_HOST", az.base_url())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("credentials from azure failed"), "{err}");
+    assert!(err.contains("AADSTS700211"), "{err}");
+    assert!(!err.contains("untrusted-token"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

@@ -53,8 +53,8 @@ struct LiveDockerConfig {
 }
 
 impl LiveDockerConfig {
-    /// The config as of now: parsed again when the secret's text changed.
-    fn current(&self) -> DockerConfig {
+    /// `f` of the config as of now: parsed again when the secret's text changed.
+    fn with<T>(&self, f: impl FnOnce(&DockerConfig) -> T) -> T {
         let text = self.secret.current();
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if text.expose() != parsed.0.expose() {
@@ -67,17 +67,17 @@ impl LiveDockerConfig {
                 }
             }
         }
-        parsed.1.clone()
+        f(&parsed.1)
     }
 }
 
 impl CredentialLookup for LiveDockerConfig {
     fn credentials_for(&self, host: &str) -> Option<(String, Secret)> {
-        self.current().credentials_for(host)
+        self.with(|d| d.credentials_for(host))
     }
 
     fn helper_for(&self, host: &str) -> Option<String> {
-        self.current().helper_for(host)
+        self.with(|d| d.helper_for(host))
     }
 }
 
