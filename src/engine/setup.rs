@@ -111,10 +111,16 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
                     .with_context(|| format!("registries[{}].provider azure", r.host))?;
                 o.provider = Some(Arc::new(p));
             }
+            #[cfg(feature = "ecr")]
             Some(CloudProvider::Aws) => {
                 let host = imagebump_registry::normalise_host(&r.host);
                 o.provider = Some(Arc::new(imagebump_registry::ecr::EcrProvider::new(&host)));
             }
+            #[cfg(not(feature = "ecr"))]
+            Some(CloudProvider::Aws) => anyhow::bail!(
+                "registries[{}].provider aws: this imagebump was built without the `ecr` feature; rebuild with default features",
+                r.host
+            ),
         }
         match (&r.client_cert, &r.client_key) {
             (Some(c), Some(k)) => {
@@ -355,7 +361,14 @@ mod tests {
             "registries:\n  - {host: 123456789012.dkr.ecr.eu-west-1.amazonaws.com, provider: aws}\n  - {host: x.azurecr.io, provider: azure}\n",
         )
         .unwrap();
-        registry_client(&cfg).unwrap();
+        // Without the `ecr` feature, `provider: aws` is refused at start-up, saying why.
+        let built = registry_client(&cfg);
+        if cfg!(feature = "ecr") {
+            built.unwrap();
+        } else {
+            let e = built.unwrap_err().to_string();
+            assert!(e.contains("`ecr` feature"), "{e}");
+        }
         assert!(Config::parse(&path, "registries:\n  - {host: r, provider: ibm}\n").is_err());
     }
 
