@@ -57,6 +57,8 @@ pub struct Metrics {
     pub last_success: Family<RepositoryLabels, Gauge>,
     /// Policy reloads by result (`ok`, `invalid`).
     pub policy_reloads: Family<ResultLabels, Counter>,
+    /// Config file reloads by result (`ok`, `invalid`).
+    pub config_reloads: Family<ResultLabels, Counter>,
 }
 
 /// The `repository` label of [`Metrics::last_success`].
@@ -174,7 +176,14 @@ impl Metrics {
             "Policy reloads by result: ok (a new set is live) or invalid (the last good set kept)",
             policy_reloads.clone(),
         );
+        let config_reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config file reloads by result: ok (applied, see restartNeeded) or invalid (the last good config kept)",
+            config_reloads.clone(),
+        );
         Metrics {
+            config_reloads,
             policy_reloads,
             last_success,
             panics,

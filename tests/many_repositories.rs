@@ -323,3 +323,31 @@ fn the_service_writes_to_each_repository_and_reports_each() {
         );
     }
 }
+
+/// `set-image --git NAME --config F` writes to that repository with its settings (URL,
+/// credentials, author); an unknown name lists the known ones.
+#[test]
+fn set_image_writes_to_a_named_repository_of_the_config() {
+    let f = fleet("");
+    let cfg = f.config();
+    let image = format!("{}/team/web:1.1.5", f.host);
+    let r = with_user(&f, &["set-image", &image, "--git", "dev", "--config", &cfg]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("pushed "), "{r:?}");
+    assert_eq!(
+        f.dev.read("main", "web.yaml").unwrap(),
+        pod(&f.host, "team/web", "1.1.5")
+    );
+    assert_eq!(f.dev.tip_author("main"), "imagebump <bot@example.com>");
+    assert_eq!(f.prod.commit_count("main"), 1, "prod untouched");
+    let r = with_user(
+        &f,
+        &["set-image", &image, "--git", "nope", "--config", &cfg],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("no git repository named \"nope\" (it has: prod, dev)"),
+        "{r:?}"
+    );
+}

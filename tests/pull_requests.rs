@@ -236,3 +236,35 @@ fn gitea_pull_requests() {
 fn bitbucket_pull_requests() {
     pull_request_lifecycle(Kind::Bitbucket);
 }
+
+/// `set-image --git NAME --config F` on a pull-request repository pushes its head branch
+/// and opens (or updates) the one pull request, like the service.
+#[test]
+fn set_image_opens_the_pull_request_of_a_named_repository() {
+    let f = Fleet::new(Kind::Gitea);
+    let cfg = f.dir.join("imagebump.yaml");
+    let image = format!("{}/team/web:1.1.5", f.registry.host());
+    let r = support::cli::run(
+        &f.dir,
+        &[
+            "set-image",
+            &image,
+            "--git",
+            "default",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        &[
+            ("GIT_USER", "robot"),
+            ("GIT_PASS", "git-Pass-1"),
+            ("FORGE_TOKEN", TOKEN),
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(f.repo.commit_count("main"), 1, "main is not written: {r:?}");
+    assert_eq!(f.head_file(), pod(&f.registry.host(), "1.1.5"));
+    let open = f.open();
+    assert_eq!(open.len(), 1, "{:?}", f.forge.prs());
+    assert!(r.stdout.contains("pull request http://"), "{r:?}");
+    assert!(f.forge.pr(open[0]).body.contains("1.1.5"));
+}

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
@@ -18,10 +19,12 @@ use imagebump_core::edit::{unified_diff, Target, Update};
 use imagebump_core::image::split_raw;
 use imagebump_core::message::{commit_message, custom_message};
 use imagebump_core::plan::{plan_set_image, Plan};
-use imagebump_git::{write_atomically, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
+use imagebump_git::{write_atomically, CommitSigner, GitAuth, GitConfig, RetryPolicy, WorkingCopy};
 
+use crate::config::{SigningFormat, SigningSection};
 use crate::engine::files::Tree;
 use crate::engine::write::{wait_time, write};
+use crate::secret::SecretRef;
 
 /// Arguments of `imagebump set-image`.
 #[derive(Debug, Args)]
@@ -32,9 +35,14 @@ pub struct SetImageArgs {
     /// Edit the values marked for this Flux image policy (`# {"$imagepolicy": "NS:NAME"}`).
     #[arg(long, value_name = "NS:NAME")]
     pub marker: Option<String>,
-    /// Work in a clone of this repository (`URL` or `URL#BRANCH`), then commit and push.
-    #[arg(long, value_name = "URL[#BRANCH]")]
+    /// Work in a clone of this repository (`URL` or `URL#BRANCH`), then commit and push;
+    /// with --config, the NAME of one of its `git:` repositories (its URL, branch,
+    /// credentials, author, write mode and signing).
+    #[arg(long, value_name = "URL[#BRANCH]|NAME")]
     pub git: Option<String>,
+    /// With --git NAME: the service config whose repository that is.
+    #[arg(long, value_name = "FILE", requires = "git")]
+    pub config: Option<PathBuf>,
     /// With --git: the directory inside the repository to edit (default: all of it).
     #[arg(long, value_name = "DIR", requires = "git")]
     pub path: Option<PathBuf>,
@@ -105,27 +113,95 @@ fn unread(plan: &Plan) -> ExitCode {
     }
 }
 
+/// A repository named in a service config: its git settings, state directory, commit
+/// template and (pull-request mode) its forge.
+struct Named {
+    git: GitConfig,
+    state_dir: PathBuf,
+    template: Option<String>,
+    pulls: Option<(crate::engine::pulls::PullRequests, tokio::runtime::Runtime)>,
+}
+
+fn named(config: &Path, name: &str) -> Result<Named, String> {
+    use crate::config::{Config, WriteMode};
+    let cfg = Config::load(config).map_err(|ps| {
+        ps.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    })?;
+    let Some(g) = cfg.git.get(name) else {
+        return Err(format!(
+            "{}: no git repository named {name:?} (it has: {})",
+            config.display(),
+            cfg.git.names().join(", ")
+        ));
+    };
+    let git = crate::engine::setup::git_config(&cfg, g).map_err(|e| format!("{e:#}"))?;
+    let pulls = match g.write_mode() {
+        WriteMode::PullRequest(pr) => {
+            // A worker thread drives the forge's I/O: `Handle::block_on` on a
+            // current-thread runtime would never poll it.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let p = crate::engine::pulls::PullRequests::new(g, &pr, rt.handle().clone())
+                .map_err(|e| format!("{e:#}"))?;
+            Some((p, rt))
+        }
+        _ => None,
+    };
+    Ok(Named {
+        git,
+        state_dir: cfg.state_dir(),
+        template: g.commit_message.clone(),
+        pulls,
+    })
+}
+
 fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> ExitCode {
-    let (url, branch) = match url.split_once('#') {
-        Some((u, b)) => (u.to_string(), b.to_string()),
-        None => (url.to_string(), "main".to_string()),
+    let named = match &a.config {
+        Some(config) => match named(config, url) {
+            Ok(n) => Some(n),
+            Err(e) => return super::fail(e),
+        },
+        None => None,
     };
-    let auth = match git_auth_from_env() {
-        Ok(a) => a,
-        Err(e) => return super::fail(e),
+    let (cfg, state_dir, template) = match &named {
+        Some(n) => (n.git.clone(), n.state_dir.clone(), n.template.clone()),
+        None => {
+            let (url, branch) = match url.split_once('#') {
+                Some((u, b)) => (u.to_string(), b.to_string()),
+                None => (url.to_string(), "main".to_string()),
+            };
+            let auth = match git_auth_from_env() {
+                Ok(a) => a,
+                Err(e) => return super::fail(e),
+            };
+            let signer = match signer_from_env() {
+                Ok(s) => s,
+                Err(e) => return super::fail(e),
+            };
+            let cfg = GitConfig {
+                url,
+                branch,
+                push_branch: None,
+                author_name: std::env::var("IMAGEBUMP_GIT_AUTHOR_NAME")
+                    .unwrap_or_else(|_| "imagebump".into()),
+                author_email: std::env::var("IMAGEBUMP_GIT_AUTHOR_EMAIL")
+                    .unwrap_or_else(|_| "imagebump@localhost".into()),
+                auth,
+                signer,
+            };
+            (cfg, a.state_dir.clone(), None)
+        }
     };
-    let cfg = GitConfig {
-        url,
-        branch,
-        push_branch: None,
-        author_name: std::env::var("IMAGEBUMP_GIT_AUTHOR_NAME")
-            .unwrap_or_else(|_| "imagebump".into()),
-        author_email: std::env::var("IMAGEBUMP_GIT_AUTHOR_EMAIL")
-            .unwrap_or_else(|_| "imagebump@localhost".into()),
-        auth,
-        signer: None,
-    };
-    let mut wc = match WorkingCopy::open(&a.state_dir, cfg) {
+    let pulls = named
+        .as_ref()
+        .and_then(|n| n.pulls.as_ref().map(|(p, _)| p));
+    let mut wc = match WorkingCopy::open(&state_dir, cfg) {
         Ok(w) => w,
         Err(e) => return super::fail(e),
     };
@@ -154,7 +230,13 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
     let version = env!("CARGO_PKG_VERSION");
     let message = |p: &Plan| match &a.message {
         Some(m) => custom_message(m, p, version),
-        None => commit_message(None, p, version),
+        None => commit_message(template.as_deref(), p, version),
+    };
+    // Pull-request mode: what the forge says about the head branch, before the write.
+    let head = wc.push_branch().to_string();
+    let state = match pulls.map(|p| p.state(&head)).transpose() {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
     };
     let no_stop = |why: &WaitReason| {
         tracing::info!(reason = %why, "waiting to retry");
@@ -178,6 +260,17 @@ fn in_git(a: &SetImageArgs, url: &str, update: &Update, target: &Target<'_>) -> 
                     println!("pushed {c} to {}", w.branch);
                 }
                 None => println!("nothing to change"),
+            }
+            if let (Some(p), Some(st)) = (pulls, &state) {
+                let published = wc
+                    .push_branch_messages()
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| p.publish(&head, st, &m).map_err(|e| e.to_string()));
+                match published {
+                    Ok(Some(pr)) => println!("pull request {}", pr.url),
+                    Ok(None) => {}
+                    Err(e) => return super::fail(e),
+                }
             }
             unread(&w.plan)
         }
@@ -230,6 +323,53 @@ fn git_auth_from_env() -> Result<GitAuth, String> {
         (Some(username), Some(password)) => GitAuth::UserPass { username, password },
         _ => GitAuth::None,
     })
+}
+
+/// The commit signer for `--git` from the environment: `IMAGEBUMP_SIGNING_FORMAT`
+/// (`ssh` or `openpgp`) with `IMAGEBUMP_SIGNING_KEY_FILE`, and the key's passphrase in
+/// `IMAGEBUMP_SIGNING_PASSPHRASE` (or `IMAGEBUMP_SIGNING_PASSPHRASE_FILE`); the same
+/// checks as the service's `signing:`. Neither variable set: unsigned; one alone is an
+/// error (a signature asked for is never silently dropped).
+fn signer_from_env() -> Result<Option<Arc<dyn CommitSigner>>, String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let (format, key) = match (
+        var("IMAGEBUMP_SIGNING_FORMAT"),
+        var("IMAGEBUMP_SIGNING_KEY_FILE"),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(f), Some(k)) => (f, k),
+        (Some(_), None) => {
+            return Err("IMAGEBUMP_SIGNING_FORMAT is set: set IMAGEBUMP_SIGNING_KEY_FILE to the signing key's file".into())
+        }
+        (None, Some(_)) => {
+            return Err("IMAGEBUMP_SIGNING_KEY_FILE is set: set IMAGEBUMP_SIGNING_FORMAT to ssh or openpgp".into())
+        }
+    };
+    let format = match format.as_str() {
+        "ssh" => SigningFormat::Ssh,
+        "openpgp" => SigningFormat::Openpgp,
+        other => {
+            return Err(format!(
+                "IMAGEBUMP_SIGNING_FORMAT is {other:?}: use ssh or openpgp"
+            ))
+        }
+    };
+    let passphrase = match (
+        var("IMAGEBUMP_SIGNING_PASSPHRASE"),
+        var("IMAGEBUMP_SIGNING_PASSPHRASE_FILE"),
+    ) {
+        (Some(_), _) => Some(SecretRef::Env("IMAGEBUMP_SIGNING_PASSPHRASE".into())),
+        (None, Some(f)) => Some(SecretRef::File(f.into())),
+        (None, None) => None,
+    };
+    let section = SigningSection {
+        format,
+        key: SecretRef::File(key.into()),
+        passphrase,
+    };
+    crate::engine::signing::signer(&section)
+        .map(Some)
+        .map_err(|e| format!("IMAGEBUMP_SIGNING_KEY_FILE: {e:#}"))
 }
 
 /// One line per changed value: `file:line old → new`.

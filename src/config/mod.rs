@@ -75,8 +75,14 @@ pub struct RegistrySection {
     pub host: String,
     /// Credentials for this host.
     pub credentials: Option<Credentials>,
-    /// Requests per second allowed to this registry (default 20).
+    /// Sustained requests per second allowed to this registry (default 20).
     pub rate_limit: Option<f64>,
+    /// Requests that may go at once before `rateLimit` applies (default 300, or
+    /// `rateLimit` when only that is set: a rate chosen for a strict registry stays
+    /// strict). At most 100 000.
+    pub burst: Option<u32>,
+    /// Requests in flight to this registry at most (default 16, at most 1024).
+    pub max_concurrency: Option<u32>,
     /// Plain HTTP (and no TLS verification): local registries only.
     #[serde(default)]
     pub insecure: bool,
@@ -339,6 +345,21 @@ impl Config {
                     ));
                 }
             }
+            if r.burst.is_some_and(|b| !(1..=100_000).contains(&b)) {
+                out.push(Problem::new(
+                    path,
+                    format!("registries: burst for {} must be 1 to 100000", r.host),
+                ));
+            }
+            if r.max_concurrency.is_some_and(|c| !(1..=1024).contains(&c)) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "registries: maxConcurrency for {} must be 1 to 1024",
+                        r.host
+                    ),
+                ));
+            }
         }
         let mut names = std::collections::HashSet::new();
         for r in &self.receivers {
@@ -408,6 +429,7 @@ impl Config {
             }
         }
         let mut git_names = std::collections::HashSet::new();
+        let mut copies = std::collections::HashSet::new();
         for g in &self.git.repos {
             let who = if self.git.listed {
                 format!("git[{}]", g.name())
@@ -429,6 +451,16 @@ impl Config {
                 out.push(Problem::new(
                     path,
                     format!("{who}: give credentials or sshKey, not both"),
+                ));
+            }
+            // One writer per (repository, branch): two would fight over one working copy.
+            if !copies.insert((g.url.0.trim_end_matches('/'), g.branch.as_str())) {
+                out.push(Problem::new(
+                    path,
+                    format!(
+                        "{who}: {} branch {} is listed twice; list each repository and branch once",
+                        g.url.0, g.branch
+                    ),
                 ));
             }
             if g.write.is_some() && g.push_branch.is_some() {
@@ -744,6 +776,11 @@ policies: pol
             "{e}"
         );
         assert!(e.contains("name \"b\" is used twice"), "{e}");
+        let e = bad("git:\n  - {name: a, url: file:///a.git}\n  - {name: b, url: file:///a.git}\n");
+        assert!(
+            e.contains("file:///a.git branch main is listed twice"),
+            "{e}"
+        );
         let e = bad("git:\n  url: file:///a.git\n  write: merge\n");
         assert!(
             e.contains("c.yaml:3:") && e.contains("must be push, {branch: NAME}"),

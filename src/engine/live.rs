@@ -234,7 +234,7 @@ impl super::Engine {
             }
             return ReloadReport::Rejected { kept, problems };
         }
-        let next = Generation::new(PolicySet::new(loaded), self.default_interval, &self.gits);
+        let next = Generation::new(PolicySet::new(loaded), self.default_interval(), &self.gits);
         let gen = self.live.swap(next, at);
         self.status.keep_only(
             gen.policies

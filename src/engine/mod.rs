@@ -15,6 +15,7 @@ pub(crate) mod notify;
 pub mod platforms;
 pub mod pulls;
 pub mod queue;
+pub mod reload;
 pub mod service;
 pub(crate) mod setup;
 pub mod signing;
@@ -26,7 +27,7 @@ pub mod writer;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
@@ -87,6 +88,23 @@ fn listing_failed(e: &imagebump_registry::RegistryError) -> Decision {
     }
 }
 
+/// Adds `from`'s registry counters to `into`.
+fn add_counts(
+    into: &mut imagebump_registry::MetricsSnapshot,
+    from: &imagebump_registry::MetricsSnapshot,
+) {
+    for (k, n) in &from.requests {
+        *into.requests.entry(k.clone()).or_default() += n;
+    }
+    into.rate_limit_waits += from.rate_limit_waits;
+    into.rate_limit_wait += from.rate_limit_wait;
+    into.retries += from.retries;
+    into.cache_hits += from.cache_hits;
+    into.shared_fetches += from.shared_fetches;
+    into.listings += from.listings;
+    into.backoff_rejections += from.backoff_rejections;
+}
+
 /// A test's way to make a scan misbehave (see [`Engine::set_scan_fault`]).
 type ScanFault = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -124,10 +142,17 @@ pub struct Engine {
     pub git_status: Arc<gits::GitBoard>,
     /// Failed scans and writes, for `once`'s exit code.
     pub failures: Arc<AtomicU64>,
-    registry: RegistryClient,
+    /// Swapped by a config reload (`registries`, `dockerConfig`); a scan takes it once
+    /// at its start, so it runs on one client.
+    registry: RwLock<RegistryClient>,
+    /// What clients swapped out had counted, so `/metrics` counters never go back.
+    retired_registry: Mutex<imagebump_registry::MetricsSnapshot>,
     sched: Mutex<HashMap<String, RepoState>>,
     fault: Mutex<Option<ScanFault>>,
-    default_interval: Duration,
+    /// `poll.interval`: a config reload changes it and re-routes.
+    default_interval: Mutex<Duration>,
+    /// The config file's reload status (`config` in `/api/v1/status`).
+    pub config: reload::ConfigState,
     /// Where pollers run once started; a reload starts the next generation's there.
     poll_rt: Mutex<Option<tokio::runtime::Handle>>,
     /// Pollers of older generations see a newer value and stop.
@@ -172,10 +197,12 @@ impl Engine {
             status,
             metrics,
             failures: Arc::new(AtomicU64::new(0)),
-            registry,
+            registry: RwLock::new(registry),
+            retired_registry: Mutex::new(Default::default()),
             sched: Mutex::new(HashMap::new()),
             fault: Mutex::new(None),
-            default_interval,
+            default_interval: Mutex::new(default_interval),
+            config: reload::ConfigState::default(),
             poll_rt: Mutex::new(None),
             poll_epoch: AtomicU64::new(0),
             notifier: Mutex::new(None),
@@ -189,9 +216,50 @@ impl Engine {
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = f;
     }
 
-    /// The registry client (shared caches and metrics).
-    pub fn registry(&self) -> &RegistryClient {
-        &self.registry
+    /// The registry client in effect (shared caches and metrics); take it once per
+    /// unit of work, since a config reload may swap it.
+    pub fn registry(&self) -> RegistryClient {
+        self.registry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Makes `client` the registry client of every scan that starts from now on.
+    pub(crate) fn set_registry(&self, client: RegistryClient) {
+        let old = std::mem::replace(
+            &mut *self.registry.write().unwrap_or_else(|e| e.into_inner()),
+            client,
+        );
+        add_counts(
+            &mut self
+                .retired_registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+            &old.metrics(),
+        );
+    }
+
+    /// The registry counters of every client this engine ran on (a config reload swaps
+    /// the client; the counters carry on).
+    pub fn registry_metrics(&self) -> imagebump_registry::MetricsSnapshot {
+        let mut m = self.registry().metrics();
+        add_counts(
+            &mut m,
+            &self
+                .retired_registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        m
+    }
+
+    /// The default poll interval in effect.
+    pub(crate) fn default_interval(&self) -> Duration {
+        *self
+            .default_interval
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Schedules a scan of `repository` (a normalised name). A webhook passes the time it
@@ -229,9 +297,15 @@ impl Engine {
         let expect = std::mem::take(&mut st.expect);
         drop(sched);
         self.metrics.queued_events.inc();
+        // Marked running now, not when the task starts: a writer must not see "no scan
+        // running" between this hint and its scan (the start-up batch waits for them).
+        let guard = self.queues.scan_guard();
         let me = self.clone();
         let repo = repository.to_string();
-        tokio::spawn(async move { me.scan_loop(repo, cause, cause.is_some(), expect).await });
+        tokio::spawn(async move {
+            me.scan_loop(repo, cause, cause.is_some(), expect, guard)
+                .await
+        });
         true
     }
 
@@ -241,10 +315,14 @@ impl Engine {
         mut cause: Option<Instant>,
         mut fresh: bool,
         mut expect: Vec<String>,
+        first_guard: Vec<queue::ScanGuard>,
     ) {
+        let mut first_guard = Some(first_guard);
         loop {
             self.metrics.queued_events.dec();
-            let guard = self.queues.scan_guard();
+            let guard = first_guard
+                .take()
+                .unwrap_or_else(|| self.queues.scan_guard());
             // A panic anywhere in the scan is caught here: counted, shown in the status of
             // the repository's images, and the repository stays schedulable, so its next
             // hint or poll scans it again.
@@ -313,14 +391,16 @@ impl Engine {
         if let Some(f) = fault {
             f(repo);
         }
+        // One registry client for the whole scan, even if a config reload swaps it.
+        let registry = self.registry();
         let mut delays = RELIST_DELAYS_MS.iter();
         let listing = loop {
             // A poll never takes a cached list (or backoff) older than its interval:
             // the registry's cache TTL must not floor a shorter poll.
             let l = if fresh {
-                self.registry.list_tags_fresh(&route.image).await
+                registry.list_tags_fresh(&route.image).await
             } else {
-                self.registry
+                registry
                     .list_tags_within(&route.image, route.interval)
                     .await
             };
@@ -361,7 +441,9 @@ impl Engine {
         };
         let mut out = Vec::new();
         for w in &route.watchers {
-            let (candidate, decided) = self.decide(&gen.policies, &route.image, w, &tags).await;
+            let (candidate, decided) = self
+                .decide(&registry, &gen.policies, &route.image, w, &tags)
+                .await;
             self.status.update(w, |s| {
                 s.last_scan = Some(now.clone());
                 s.latest_candidate = candidate;
@@ -406,6 +488,7 @@ impl Engine {
     /// there is none; with the best candidate the strategy found either way.
     async fn decide(
         &self,
+        registry: &RegistryClient,
         policies: &PolicySet,
         image: &ImageRef,
         id: &ImageId,
@@ -424,7 +507,7 @@ impl Engine {
         let tag = if timed {
             let now = std::time::SystemTime::now();
             let ranked = policy.selector().ranked(tags);
-            let picked = age::pick(&self.registry, image, &ranked, policy, now).await;
+            let picked = age::pick(registry, image, &ranked, policy, now).await;
             let waiting = picked.as_ref().ok().and_then(|p| p.waiting.clone());
             self.status.update(id, |s| s.waiting = waiting);
             match picked {
@@ -444,8 +527,7 @@ impl Engine {
             } else {
                 policy.selector().ranked(tags)
             };
-            match platforms::first_with_platforms(&self.registry, image, &ranked, &policy.platforms)
-                .await
+            match platforms::first_with_platforms(registry, image, &ranked, &policy.platforms).await
             {
                 Ok(t) => t,
                 Err(d) => return (candidate, Err(d)),
@@ -456,7 +538,7 @@ impl Engine {
         // references are not pinned: the writer resolves the digest when the plan finds
         // a pin (`Plan::needs_digest`), so a scan costs one listing per repository.
         let digest = if matches!(policy.strategy, Strategy::Digest(_)) || policy.pin_digest {
-            match self.registry.resolve_digest(image, &tag).await {
+            match registry.resolve_digest(image, &tag).await {
                 Ok(d) => Some(d),
                 Err(e) => {
                     return (

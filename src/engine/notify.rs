@@ -44,6 +44,13 @@ pub enum Notice {
         /// Every problem, `file:line:col: message`.
         problems: Vec<String>,
     },
+    /// A config file reload had problems; the last good config stays in effect.
+    ConfigReloadFailed {
+        /// The config generation kept.
+        kept: u64,
+        /// Every problem, one line each.
+        problems: Vec<String>,
+    },
 }
 
 /// Payload shape of one notification target.
@@ -174,6 +181,15 @@ pub fn render(notice: &Notice, format: Format) -> serde_json::Value {
                 problems.join("\n")
             )
         }),
+        (Notice::ConfigReloadFailed { kept, problems }, Format::Generic) => {
+            json!({ "event": "config_reload_failed", "generation": kept, "problems": problems })
+        }
+        (Notice::ConfigReloadFailed { kept, problems }, Format::Slack) => json!({
+            "text": format!(
+                ":warning: imagebump kept config generation {kept}: the changed config file has problems:\n{}",
+                problems.join("\n")
+            )
+        }),
     }
 }
 
@@ -198,6 +214,23 @@ mod tests {
         let text = render(&n, Format::Slack)["text"].to_string();
         assert!(
             text.contains("generation 3") && text.contains("a.yaml:4:5: bad"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_rejected_config_reload_names_the_kept_generation_and_every_problem() {
+        let n = Notice::ConfigReloadFailed {
+            kept: 2,
+            problems: vec!["imagebump.yaml:3:5: unknown provider".into()],
+        };
+        let g = render(&n, Format::Generic);
+        assert_eq!(g["event"], "config_reload_failed");
+        assert_eq!(g["generation"], 2);
+        assert_eq!(g["problems"][0], "imagebump.yaml:3:5: unknown provider");
+        let text = render(&n, Format::Slack)["text"].to_string();
+        assert!(
+            text.contains("config generation 2") && text.contains("unknown provider"),
             "{text}"
         );
     }

@@ -4,6 +4,20 @@
 //! number of images and coalesces bursts: while a push is in flight, new wishes wait and
 //! go into the next commit together. The queue is also the writer's clock: its sleeps
 //! end early when the queue closes, so shutdown never waits out a backoff.
+//!
+//! # When a batch is taken
+//! Decided by [`gather_deadline`] from timestamps alone, without a fixed wait:
+//! - *Cold* (no batch finished in the last [`HOT_AFTER`]): a lone wish is taken at once —
+//!   at most [`FIRST_GATHER`] is spent on scans still running, so the first commit of
+//!   a burst goes out quickly.
+//! - *Hot* (the oldest wish came while the last batch was written, or less than
+//!   [`HOT_AFTER`] after: a burst is going on): the writer gathers until the wishes
+//!   pause for [`QUIET`] with no scan running, but at most [`BURST_GATHER_MAX`] after
+//!   the oldest of them arrived. Wishes that arrived while a commit was being pushed
+//!   have already waited, so they count from their arrival, not from the take.
+//! - *Start-up* ([`Queues::start_up`]): the first batch waits until every start-up scan
+//!   has finished (at most [`STARTUP_GATHER_MAX`]), so a start-up sync is one commit.
+//! - `batchWindow` adds a fixed wait: never taken sooner than that after the oldest wish.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -11,10 +25,62 @@ use std::time::{Duration, Instant};
 
 use imagebump_core::decision::{ImageId, Wish};
 
-/// How long the writer waits for scans already running before it commits anyway. A lone
-/// webhook has no other scan in flight, so it pays nothing; a burst is gathered into a
-/// few commits instead of one per repository.
-pub const GATHER_MAX: Duration = Duration::from_secs(1);
+/// Cold: how long the first wish waits for scans already running. A lone webhook has
+/// no other scan in flight, so it pays nothing; the first commit of a burst takes what
+/// is ready within this and goes (the goal: ≤150 ms after the first push).
+pub const FIRST_GATHER: Duration = Duration::from_millis(30);
+
+/// A wish arriving while a batch is written, or less than this after it was done,
+/// means a burst is going on.
+pub const HOT_AFTER: Duration = Duration::from_millis(500);
+
+/// Hot: a pause this long between wishes (no scan running) ends the gathering.
+pub const QUIET: Duration = Duration::from_millis(200);
+
+/// Hot: the longest a wish waits for others, from its arrival (bounds the latency of
+/// a long burst: one commit about every second).
+pub const BURST_GATHER_MAX: Duration = Duration::from_secs(1);
+
+/// The longest the first batch after start waits for the start-up scans (a fleet of
+/// thousands of repositories at the default rate takes about a minute).
+pub const STARTUP_GATHER_MAX: Duration = Duration::from_secs(120);
+
+/// What [`gather_deadline`] decides from: the queue's timestamps at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct Gather {
+    /// When the oldest pending wish arrived.
+    pub first: Instant,
+    /// When the newest pending wish arrived.
+    pub last: Instant,
+    /// When the previous batch was done, if any.
+    pub last_done: Option<Instant>,
+    /// Scans running now.
+    pub scans: usize,
+    /// `batchWindow` (zero: none).
+    pub window: Duration,
+    /// Set until the first batch after start: wait for scans until then.
+    pub startup_until: Option<Instant>,
+}
+
+/// When the batch should be taken if nothing changes (a new wish or a finished scan
+/// makes the queue decide again). Pure: a function of the timestamps.
+pub fn gather_deadline(g: &Gather) -> Instant {
+    let plus = |t: Instant, d: Duration| t.checked_add(d).unwrap_or(t);
+    let hot = g
+        .last_done
+        .is_some_and(|t| g.first.saturating_duration_since(t) < HOT_AFTER);
+    let adaptive = match (hot, g.scans) {
+        (false, 0) => g.first,
+        (false, _) => plus(g.first, FIRST_GATHER),
+        (true, 0) => plus(g.last, QUIET).min(plus(g.first, BURST_GATHER_MAX)),
+        (true, _) => plus(g.first, BURST_GATHER_MAX),
+    };
+    let mut at = adaptive.max(plus(g.first, g.window));
+    if let (Some(until), true) = (g.startup_until, g.scans > 0) {
+        at = at.max(until);
+    }
+    at
+}
 
 /// A wish with the time the earliest webhook behind it arrived (for the latency metric).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +106,13 @@ struct QueueState {
     busy: bool,
     /// Scans running now, whose wishes may join the next batch.
     scans: usize,
+    /// When the oldest and the newest pending wish arrived.
+    first: Option<Instant>,
+    last: Option<Instant>,
+    /// When the previous batch was done.
+    last_done: Option<Instant>,
+    /// Until the first batch after start: how long it may wait for start-up scans.
+    startup_until: Option<Instant>,
 }
 
 impl WriteQueue {
@@ -54,7 +127,16 @@ impl WriteQueue {
             };
         }
         s.pending.insert(q.wish.id.clone(), q);
+        let now = Instant::now();
+        s.first.get_or_insert(now);
+        s.last = Some(now);
         self.cv.notify_all();
+    }
+
+    /// The next batch is the start-up sync's: it waits for every scan running (at most
+    /// [`STARTUP_GATHER_MAX`]), so the sync becomes one commit.
+    pub fn start_up(&self) {
+        self.lock().startup_until = Instant::now().checked_add(STARTUP_GATHER_MAX);
     }
 
     /// Marks a scan as running until the guard drops (after it pushed its wishes), so
@@ -157,9 +239,9 @@ impl WriteQueue {
         self.take(window).map(Some).ok_or(Closed)
     }
 
-    /// Blocks until there is work, then gathers: for `window` when one is configured,
-    /// else while other scans are still running (at most [`GATHER_MAX`]). Takes everything.
-    /// `None` when closed and empty.
+    /// Blocks until there is work, then gathers as [`gather_deadline`] decides (see the
+    /// module docs); `window` is `batchWindow`. Takes everything. `None` when closed and
+    /// empty.
     pub fn take(&self, window: Duration) -> Option<Vec<Queued>> {
         let mut s = self.lock();
         while s.pending.is_empty() {
@@ -168,14 +250,17 @@ impl WriteQueue {
             }
             s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
-        let started = Instant::now();
-        let (limit, fixed) = if window.is_zero() {
-            (GATHER_MAX, false)
-        } else {
-            (window, true)
-        };
-        while !s.closed && (fixed || s.scans > 0) {
-            let left = limit.saturating_sub(started.elapsed());
+        while !s.closed {
+            let now = Instant::now();
+            let g = Gather {
+                first: s.first.unwrap_or(now),
+                last: s.last.unwrap_or(now),
+                last_done: s.last_done,
+                scans: s.scans,
+                window,
+                startup_until: s.startup_until,
+            };
+            let left = gather_deadline(&g).saturating_duration_since(now);
             if left.is_zero() {
                 break;
             }
@@ -186,17 +271,26 @@ impl WriteQueue {
                 .0;
         }
         s.busy = true;
+        s.startup_until = None;
+        (s.first, s.last) = (None, None);
         Some(std::mem::take(&mut s.pending).into_values().collect())
     }
 
     /// The batch is written; `retry` goes back unless a newer wish arrived meanwhile.
     pub(crate) fn done(&self, retry: Vec<Queued>) {
         let mut s = self.lock();
+        if !retry.is_empty() {
+            // A retried batch waited its backoff already: it is due, not new.
+            let now = Instant::now();
+            s.first.get_or_insert(now);
+            s.last.get_or_insert(now);
+        }
         for q in retry {
             // A wish queued meanwhile is newer: it wins.
             s.pending.entry(q.wish.id.clone()).or_insert(q);
         }
         s.busy = false;
+        s.last_done = Some(Instant::now());
         self.cv.notify_all();
     }
 
@@ -254,6 +348,16 @@ impl Queues {
         }
     }
 
+    /// Marks the next batch of every queue as the start-up sync's
+    /// ([`WriteQueue::start_up`]); the caller holds the guards while it starts the
+    /// start-up scans, so no queue sees "no scan running" before they all began.
+    pub fn start_up(&self) -> Vec<ScanGuard> {
+        for q in self.by_git.values() {
+            q.start_up();
+        }
+        self.scan_guard()
+    }
+
     /// Marks a scan as running on every queue (see [`WriteQueue::scan_guard`]).
     pub fn scan_guard(&self) -> Vec<ScanGuard> {
         self.by_git.values().map(|q| q.scan_guard()).collect()
@@ -287,6 +391,10 @@ impl Drop for ScanGuard {
     fn drop(&mut self) {
         let mut s = self.0.lock();
         s.scans = s.scans.saturating_sub(1);
+        if s.scans == 0 {
+            // The start-up scans are all done: a later batch need not wait for scans.
+            s.startup_until = None;
+        }
         self.0.cv.notify_all();
     }
 }
@@ -357,6 +465,138 @@ mod tests {
         let batch = queue.take(Duration::ZERO).unwrap();
         assert_eq!(batch.len(), 1);
         assert_eq!(batch[0].wish.id, ImageId::new("a", "web"));
+    }
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    /// A queue's decision with times in ms after `t0`.
+    fn deadline(first: u64, last: u64, last_done: Option<u64>, scans: usize) -> Duration {
+        let t0 = Instant::now();
+        let g = Gather {
+            first: at(t0, first),
+            last: at(t0, last),
+            last_done: last_done.map(|ms| at(t0, ms)),
+            scans,
+            window: Duration::ZERO,
+            startup_until: None,
+        };
+        gather_deadline(&g) - t0
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_lone_wish_is_taken_at_once() {
+        // Nothing taken before, no scan running: at its arrival.
+        assert_eq!(deadline(5000, 5000, None, 0), ms(5000));
+        // The last batch done long ago: still cold.
+        assert_eq!(deadline(5000, 5000, Some(1000), 0), ms(5000));
+    }
+
+    #[test]
+    fn a_cold_wish_waits_briefly_for_running_scans() {
+        assert_eq!(deadline(0, 0, None, 3), FIRST_GATHER);
+    }
+
+    #[test]
+    fn a_burst_after_a_commit_gathers_until_quiet_or_the_bound() {
+        // Batch done at 40 ms; wishes since 60 ms, the latest at 300 ms, no scan left:
+        // taken after the pause.
+        assert_eq!(deadline(60, 300, Some(40), 0), ms(300) + QUIET);
+        // Scans still running: up to the bound from the oldest wish.
+        assert_eq!(deadline(60, 300, Some(40), 4), ms(60) + BURST_GATHER_MAX);
+        // Wishes that kept coming for long: the bound wins over the pause.
+        assert_eq!(deadline(60, 1000, Some(40), 0), ms(60) + BURST_GATHER_MAX);
+    }
+
+    #[test]
+    fn burst_of_50_in_700ms_is_at_most_three_batches() {
+        // Wishes every 14 ms from 10 ms, each scan running 5 ms, commits taking 80 ms:
+        // replay the decisions.
+        let arrivals: Vec<u64> = (0..50).map(|i| 10 + i * 14).collect();
+        let (mut now, mut last_done, mut batches, mut i) = (0u64, None, Vec::new(), 0);
+        while i < arrivals.len() {
+            let first = arrivals[i].max(now);
+            // Decide at each millisecond from the first pending wish.
+            let mut t = first;
+            loop {
+                let arrived: Vec<u64> = arrivals[i..].iter().copied().filter(|a| *a <= t).collect();
+                let scans = arrivals[i..]
+                    .iter()
+                    .filter(|a| **a <= t + 5 && **a > t)
+                    .count();
+                let last = *arrived.last().unwrap_or(&first);
+                let d = deadline(arrivals[i], last, last_done, scans);
+                if d <= ms(t) {
+                    break;
+                }
+                t += 1;
+            }
+            let n = arrivals[i..].iter().filter(|a| **a <= t).count();
+            batches.push((t, n));
+            i += n;
+            last_done = Some(t + 80);
+            now = t + 80;
+        }
+        assert!(batches.len() <= 3, "{batches:?}");
+        assert!(batches[0].0 <= 10 + 150, "first batch at {:?}", batches[0]);
+        let last = batches.last().unwrap().0 + 80;
+        assert!(
+            last <= arrivals[49] + 1500,
+            "last committed at {last}: {batches:?}"
+        );
+    }
+
+    #[test]
+    fn the_start_up_batch_waits_for_every_start_up_scan() {
+        let t0 = Instant::now();
+        let mut g = Gather {
+            first: t0,
+            last: t0,
+            last_done: None,
+            scans: 150,
+            window: Duration::ZERO,
+            startup_until: Some(t0 + STARTUP_GATHER_MAX),
+        };
+        assert_eq!(gather_deadline(&g), t0 + STARTUP_GATHER_MAX);
+        // The last start-up scan finished: at once.
+        g.scans = 0;
+        assert_eq!(gather_deadline(&g), t0);
+    }
+
+    #[test]
+    fn batch_window_is_a_fixed_extra_wait() {
+        let t0 = Instant::now();
+        let g = Gather {
+            first: t0,
+            last: t0,
+            last_done: None,
+            scans: 0,
+            window: Duration::from_secs(1),
+            startup_until: None,
+        };
+        assert_eq!(gather_deadline(&g), t0 + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn start_up_waits_for_scans_on_a_real_queue() {
+        let queue = Arc::new(WriteQueue::default());
+        queue.start_up();
+        let guard = queue.scan_guard();
+        queue.push(q("a", "1", None));
+        let q2 = queue.clone();
+        let taker = std::thread::spawn(move || q2.take(Duration::ZERO).unwrap().len());
+        // The taker cannot take while the guard is held (its bound is two minutes);
+        // the second wish is pushed before the guard drops, so it must be in the batch.
+        queue.push(q("b", "1", None));
+        drop(guard);
+        assert_eq!(taker.join().unwrap(), 2);
+        // The start-up is over once its scans are: later batches do not wait for scans.
+        assert!(queue.lock().startup_until.is_none());
     }
 
     #[test]

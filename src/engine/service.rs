@@ -51,7 +51,7 @@ pub struct Report {
 /// A loaded config with its engine.
 pub struct Service {
     cfg: Config,
-    /// The config file, followed to say that a change needs a restart.
+    /// The config file, followed and reloaded by `run`.
     path: PathBuf,
     engine: Arc<Engine>,
     /// In-repo policies: the files read at load, so the writer reloads only on change.
@@ -117,15 +117,6 @@ impl Service {
             engine: Arc::new(engine),
             repo_policies,
         })
-    }
-
-    /// The local policies directory the service follows, if the policies are local.
-    fn local_policies(&self) -> Option<PathBuf> {
-        match &self.cfg.policies {
-            Some(PolicySource::Repo { .. }) => None,
-            Some(PolicySource::Local(d)) => Some(d.clone()),
-            None => Some(PathBuf::from("policies")),
-        }
     }
 
     /// The engine (routes, status, metrics).
@@ -229,6 +220,7 @@ impl Service {
                 }
                 _ => None,
             },
+            settings: None,
         })
     }
 
@@ -419,6 +411,7 @@ impl Service {
                 gits = self.gits().len(), "imagebump started");
             let ready = Arc::new(AtomicBool::new(false));
             let state = crate::server::AppState::new(engine.clone(), receivers, ready.clone());
+            let state_receivers = state.receivers();
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let server = tokio::spawn(crate::server::serve(listener, state, stop_rx));
 
@@ -427,11 +420,11 @@ impl Service {
             // other repository.
             let handle = tokio::runtime::Handle::current();
             let mut threads = Vec::new();
+            // One settings value for every writer, swapped by a config reload.
+            let settings = super::reload::WriterSettings::shared(&self.cfg, &engine, &handle)?;
             for git in self.gits() {
-                let w = self.writer(git, &handle, true)?;
-                if threads.is_empty() {
-                    *engine.notifier.lock().unwrap_or_else(|e| e.into_inner()) = w.notifier.clone();
-                }
+                let mut w = self.writer(git, &handle, true)?;
+                w.settings = Some(settings.clone());
                 let t = std::thread::Builder::new()
                     .name(format!("git-writer-{git}"))
                     .spawn(move || w.run())?;
@@ -439,15 +432,23 @@ impl Service {
             }
             ready.store(true, Ordering::SeqCst);
             // Start-up sync: a webhook lost while the service was down is caught here.
+            // One commit per repository: each queue's first batch waits for these scans.
+            let starting = engine.queues.start_up();
             for repo in gen.routes.keys() {
                 engine.hint(repo, None, None);
             }
+            drop(starting);
             engine.spawn_pollers();
-            match self.local_policies() {
-                Some(dir) => super::watch::spawn(engine.clone(), dir)?,
-                None => super::watch::spawn_hangup_note()?,
+            super::reload::Reloader {
+                path: self.path.clone(),
+                engine: engine.clone(),
+                started: self.cfg.clone(),
+                applied: self.cfg.clone(),
+                settings,
+                receivers: state_receivers,
+                rt: handle.clone(),
             }
-            super::watch::spawn_config(self.path.clone())?;
+            .spawn()?;
             shutdown.await;
             tracing::info!("shutting down: finishing the commits in flight");
             let _ = stop_tx.send(true);

@@ -94,6 +94,14 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
         o.ca_file = r.ca_file.clone();
         if let Some(rl) = r.rate_limit {
             o.rate_limit = rl;
+            // A rate set without a burst keeps its old meaning (bursts up to the rate).
+            o.burst = rl.max(1.0);
+        }
+        if let Some(b) = r.burst {
+            o.burst = f64::from(b);
+        }
+        if let Some(c) = r.max_concurrency {
+            o.max_concurrency = c as usize;
         }
         o.proxy = r.proxy.clone();
         match r.provider {

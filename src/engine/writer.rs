@@ -71,6 +71,9 @@ pub struct Writer {
     pub announced: Announced,
     /// `write: {pullRequest}`: the forge's pull requests (else `None`).
     pub pulls: Option<PullRequests>,
+    /// The service's live settings: a config reload swaps them, and the writer copies
+    /// them into the fields above before each batch (`None`: `once` and `plan`).
+    pub settings: Option<super::reload::SharedSettings>,
 }
 
 /// The longest a forge's rate limit makes the writer wait before it tries again.
@@ -172,6 +175,7 @@ impl Writer {
     /// The next batch; with in-repo policies, fetches whenever the queue stays empty
     /// for their interval, so a merged policy change takes effect without a write.
     fn next_batch(&mut self) -> Option<Vec<Queued>> {
+        self.refresh();
         let Some(every) = self.repo_policies.as_ref().map(|rp| rp.every) else {
             return self.queue.take(self.batch_window);
         };
@@ -209,7 +213,18 @@ impl Writer {
         }
     }
 
+    /// Takes the settings a config reload may have swapped in.
+    fn refresh(&mut self) {
+        let Some(s) = &self.settings else { return };
+        let s = s.read().unwrap_or_else(|e| e.into_inner()).clone();
+        self.batch_window = s.batch_window;
+        self.on_manual_change = s.on_manual_change;
+        self.notifier.clone_from(&s.notifier);
+        self.digests = s.digests.clone();
+    }
+
     fn write(&mut self, batch: &[Queued]) -> Result<(), WriteError> {
+        self.refresh();
         if self.wc.is_none() {
             self.wc = Some((self.open)()?);
         }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -71,11 +71,15 @@ impl From<Receiver> for LiveReceiver {
     }
 }
 
+/// The receivers in effect, swapped as one set by a config reload. A delivery takes the
+/// set once at its start, so it finishes on the set it started with.
+pub type SharedReceivers = Arc<RwLock<Arc<Vec<LiveReceiver>>>>;
+
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
     engine: Arc<Engine>,
-    receivers: Arc<Vec<LiveReceiver>>,
+    receivers: SharedReceivers,
     ready: Arc<AtomicBool>,
     replays: Arc<Replays>,
 }
@@ -89,10 +93,17 @@ impl AppState {
     ) -> AppState {
         AppState {
             engine,
-            receivers: Arc::new(receivers.into_iter().map(Into::into).collect()),
+            receivers: Arc::new(RwLock::new(Arc::new(
+                receivers.into_iter().map(Into::into).collect(),
+            ))),
             ready,
             replays: Arc::new(Replays::default()),
         }
+    }
+
+    /// The handle a config reload swaps the receivers through.
+    pub fn receivers(&self) -> SharedReceivers {
+        self.receivers.clone()
     }
 }
 
@@ -191,7 +202,12 @@ fn deliver(
 ) -> Response {
     let arrived = Instant::now();
     let m = &st.engine.metrics;
-    let Some(live) = st.receivers.iter().find(|r| r.receiver.name == name) else {
+    let set = st
+        .receivers
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(live) = set.iter().find(|r| r.receiver.name == name) else {
         m.webhook("unknown", "not_found");
         return error(StatusCode::NOT_FOUND, format!("no receiver named {name:?}"));
     };
@@ -294,7 +310,7 @@ async fn readyz(State(st): State<AppState>) -> Response {
 
 async fn metrics(State(st): State<AppState>) -> Response {
     let mut text = st.engine.metrics.encode();
-    text.push_str(&registry_metrics(&st.engine.registry().metrics()));
+    text.push_str(&registry_metrics(&st.engine.registry_metrics()));
     text.push_str(&crate::secret::read_errors_metrics());
     text.push_str(&image_states_metrics(&st.engine.status.state_counts()));
     text.push_str("# EOF\n");
@@ -344,6 +360,7 @@ async fn status(State(st): State<AppState>) -> Response {
     let images = st.engine.status.snapshot();
     Json(json!({
         "ready": st.ready.load(Ordering::SeqCst),
+        "config": st.engine.config.status(),
         "policies": st.engine.live.status(),
         "gits": st.engine.git_status.snapshot(),
         "images": images,

@@ -27,6 +27,10 @@ pub struct BranchChange {
     pub to: String,
     /// Files changed, `path:line`.
     pub files: Vec<String>,
+    /// The change names its image's identity (`set-image` changes name only the image
+    /// reference): only those are recorded as proposed, to be skipped when declined.
+    #[serde(skip)]
+    pub owned: bool,
 }
 
 /// The changes the commits on a head branch make, from their messages (oldest first):
@@ -38,23 +42,27 @@ pub fn branch_changes(messages: &[String]) -> Vec<BranchChange> {
             let Some(rest) = line.strip_prefix("- ") else {
                 continue;
             };
-            let Some((owner, rest)) = rest.split_once(": ") else {
-                continue;
+            // `- APP/NAME: FILE:LINE OLD → NEW`, or without the owner (`set-image`).
+            let (owner, rest) = match rest.split_once(": ") {
+                Some((o, r)) if ImageId::parse(o).is_some() && !o.contains(' ') => (Some(o), r),
+                _ => (None, rest),
             };
-            if ImageId::parse(owner).is_none() {
-                continue;
-            }
             let Some((file, values)) = rest.split_once(' ') else {
                 continue;
             };
             let Some((old, new)) = values.split_once(" → ") else {
                 continue;
             };
-            let c = by.entry(owner.to_string()).or_insert_with(|| BranchChange {
-                image: owner.to_string(),
+            let key = match owner {
+                Some(o) => o.to_string(),
+                None => crate::image::split_raw(new).name.to_string(),
+            };
+            let c = by.entry(key.clone()).or_insert_with(|| BranchChange {
+                image: key,
                 from: old.to_string(),
                 to: new.to_string(),
                 files: Vec::new(),
+                owned: owner.is_some(),
             });
             c.to = new.to_string();
             if !c.files.iter().any(|f| f == file) {
@@ -130,6 +138,7 @@ pub fn body(template: Option<&str>, changes: &[BranchChange]) -> String {
     };
     let map: BTreeMap<&str, String> = changes
         .iter()
+        .filter(|c| c.owned)
         .map(|c| {
             (
                 c.image.as_str(),
@@ -160,6 +169,7 @@ pub fn check_template(template: &str) -> Result<(), String> {
         from: "ghcr.io/acme/web:1.0.0".into(),
         to: "ghcr.io/acme/web:1.1.0".into(),
         files: vec!["apps/web.yaml:4".into()],
+        owned: true,
     }];
     render(template, &sample)
         .map(|_| ())
@@ -213,5 +223,12 @@ mod tests {
         );
         assert!(check_template("{{ nope }}").is_err());
         assert!(check_template("{{ changes[0].image }}").is_ok());
+        // A set-image commit names no owner: listed, but not recorded as proposed.
+        let m =
+            "set web\n\n- apps/web.yaml:4 r/web:1.1.0 → r/web:1.1.5\n\nImagebump-Version: 0.1.0\n";
+        let c = branch_changes(&[m.into()]);
+        assert_eq!(c[0].image, "r/web");
+        assert!(!c[0].owned);
+        assert!(proposed(&body(None, &c)).is_empty());
     }
 }

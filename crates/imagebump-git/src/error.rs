@@ -123,6 +123,15 @@ pub enum GitError {
         /// How long this process waited.
         waited: std::time::Duration,
     },
+    /// The commit signer failed ([`CommitSigner`](crate::CommitSigner)): nothing was
+    /// committed. Its reason is one line, without key material.
+    #[error("signing a commit for {url} failed: {reason}")]
+    Sign {
+        /// The repository URL, without credentials.
+        url: String,
+        /// The signer's words.
+        reason: String,
+    },
     /// A file system operation failed.
     #[error("{context}: {source}")]
     Io {

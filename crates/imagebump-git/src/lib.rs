@@ -43,7 +43,7 @@
 //! `url` (URLs and their credentials), `paths` (path safety), `files` (file walk, atomic
 //! writes), `known_hosts` (SSH host keys), `libgit2` (global options), `lock` (one process per copy), `auth` (credentials,
 //! callbacks, message scrubbing), `error`, `retry` (backoff), `copy` (open, recover,
-//! compact, write), `sign` (the commit-signing hook), `sync` (fetch, incremental update or reset), `rebuild` (the push branch on the base
+//! compact, write), `sign` (the commit-signing hook; `SshSigner`, `OpenPgpSigner`), `sync` (fetch, incremental update or reset), `rebuild` (the push branch on the base
 //! branch's tip), `branch` (choosing, restarting and reading the push branch), `history` (a file's recent versions), `push` (commit, push).
 
 #![warn(missing_docs)]
@@ -76,6 +76,6 @@ pub use paths::safe_join;
 pub use push::{LocalCommit, PushError, Pushed};
 pub use rebuild::TRAILER;
 pub use retry::RetryPolicy;
-pub use sign::CommitSigner;
+pub use sign::{CommitSigner, OpenPgpSigner, SignKeyError, SshSigner};
 pub use sync::{Base, SyncKind};
 pub use url::redact_url;

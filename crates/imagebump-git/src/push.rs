@@ -20,6 +20,7 @@ use crate::auth::{callbacks, map_remote_err, scrub, AuthState};
 use crate::copy::WorkingCopy;
 use crate::error::{io_err, GitError};
 use crate::paths::{normalise, safe_join};
+use crate::sign::Made;
 use crate::sync::{unlisted_changes, Base};
 use crate::url::local_path;
 
@@ -266,10 +267,7 @@ impl WorkingCopy {
             .map_err(|e| self.git_err("commit", e))?;
         let sig = Signature::now(&self.author_name, &self.author_email)
             .map_err(|e| GitError::Config(format!("invalid author: {}", e.message())))?;
-        let oid = self
-            .repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &[&parent])
-            .map_err(|e| self.git_err("commit", e))?;
+        let oid = self.make_commit(Made::OnHead, &sig, &sig, message, &tree, &parent)?;
         Ok(Some(oid))
     }
 

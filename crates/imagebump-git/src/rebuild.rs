@@ -14,6 +14,7 @@ use git2::{Commit, Oid, Signature, Sort};
 
 use crate::copy::WorkingCopy;
 use crate::error::GitError;
+use crate::sign::Made;
 
 /// The commit-message trailer that marks imagebump's commits; the same key as
 /// `imagebump_core::message::TRAILER` (this crate does not depend on the core; a test in
@@ -58,17 +59,15 @@ impl WorkingCopy {
             }
             let tree = self.repo.find_tree(tree_id).map_err(e)?;
             let msg = c.message_raw_bytes();
-            let oid = self
-                .repo
-                .commit(
-                    None,
-                    &c.author(),
-                    &committer,
-                    &String::from_utf8_lossy(msg),
-                    &tree,
-                    &[&cur],
-                )
-                .map_err(e)?;
+            // Signed anew (when signing is on): the old signature covered another parent.
+            let oid = self.make_commit(
+                Made::Replayed,
+                &c.author(),
+                &committer,
+                &String::from_utf8_lossy(msg),
+                &tree,
+                &cur,
+            )?;
             cur = self.repo.find_commit(oid).map_err(e)?;
             replayed += 1;
         }

@@ -48,10 +48,24 @@
 //! [`RegistryError::Credentials`], quoting the provider.
 //!
 //! # Rate awareness
-//! Each registry has a token bucket ([`RegistryOptions::rate_limit`] requests/s,
-//! default 20). A `429` pauses that registry for its `Retry-After` (seconds or an HTTP
-//! date) and is retried; 5xx answers, timeouts and connection errors are retried with
-//! exponential backoff and jitter, at most [`ClientOptions::max_retries`] times. After a
+//! Each registry has a token bucket: [`RegistryOptions::burst`] requests may go at once
+//! (default [`DEFAULT_BURST`], 300: a fleet's start-up, one listing per repository, goes
+//! out without queueing), then [`RegistryOptions::rate_limit`] requests/s are sustained
+//! (default [`DEFAULT_RATE_LIMIT`], 20), with at most [`RegistryOptions::max_concurrency`]
+//! requests in flight (default [`DEFAULT_MAX_CONCURRENCY`], 16). The defaults sit under
+//! what public registries document: ECR's token buckets refill at 20/s with bursts of
+//! 200 for its busiest per-account actions, Quay allows "a few" to "tens of" requests
+//! per second per IP with bursting, Docker Hub limits *pulls* (manifest requests) per
+//! 6 h and announces the budget in its answers; GHCR publishes no number.
+//! The client adapts to what a registry says: a `429` pauses that registry for its
+//! `Retry-After` (seconds or an HTTP date) and is retried; a stated budget
+//! (`RateLimit-Limit`/`-Remaining`/`-Reset`, or the later draft's `RateLimit: r=;t=`)
+//! is obeyed per kind of request — free while plenty remains, spread evenly once a
+//! tenth or less is left, and waited out at zero — counting requests still in flight,
+//! so the client never sends more than the registry said it would take. 5xx answers,
+//! timeouts and connection errors are retried with exponential backoff and jitter, at
+//! most [`ClientOptions::max_retries`] times. Every wait is bounded by
+//! [`ClientOptions::max_retry_after`]: a longer one fails the request at once. After a
 //! failed listing the *repository* backs off (cached lookups get the last error at once,
 //! without a request), so a broken repository does not use up the registry's budget
 //! or delay the others. [`RegistryClient::metrics`] counts requests by registry, kind
@@ -88,6 +102,7 @@ mod manifest;
 mod metrics;
 mod oauth;
 pub mod provider;
+mod quota;
 mod ratelimit;
 mod tags;
 mod transport;
@@ -108,7 +123,7 @@ use created::CreatedCache;
 use creds::Creds;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
-use transport::{Policy, Registry};
+use transport::{Limits, Policy, Registry};
 
 /// Registry credentials that may change while the client runs (a rotated secret file,
 /// a Kubernetes Secret update). Asked before every request that needs credentials, so
@@ -143,7 +158,7 @@ impl std::fmt::Debug for dyn CredentialSource {
     }
 }
 
-/// Default requests per second per registry.
+/// Default sustained requests per second per registry.
 pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
 
 /// A client certificate for mutual TLS: certificate (chain) and PKCS#8 key, PEM. The
@@ -161,6 +176,12 @@ impl std::fmt::Debug for ClientIdentity {
         f.write_str("ClientIdentity")
     }
 }
+
+/// Default burst per registry: requests that may go at once before the rate applies.
+pub const DEFAULT_BURST: f64 = 300.0;
+
+/// Default bound of requests in flight per registry.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 
 /// Settings for one registry host.
 #[derive(Debug, Clone)]
@@ -187,12 +208,18 @@ pub struct RegistryOptions {
     /// Credentials fetched and cached until they near expiry or are refused (a cloud
     /// identity); wins over everything else.
     pub provider: Option<Arc<dyn CredentialProvider>>,
-    /// Requests per second to this registry (token bucket; bursts up to this many).
+    /// Sustained requests per second to this registry (token bucket refill).
     pub rate_limit: f64,
+    /// Requests that may go at once before `rate_limit` applies (clamped to
+    /// 1 ..= 100 000).
+    pub burst: f64,
+    /// Requests in flight at most (clamped to 1 ..= 1024).
+    pub max_concurrency: usize,
 }
 
 impl RegistryOptions {
-    /// Options for `host` with the defaults: TLS, no credentials, 20 requests/s.
+    /// Options for `host` with the defaults: TLS, no credentials, 20 requests/s after a
+    /// burst of 300, 16 in flight.
     pub fn new(host: impl Into<String>) -> RegistryOptions {
         RegistryOptions {
             host: host.into(),
@@ -205,6 +232,8 @@ impl RegistryOptions {
             credentials: None,
             provider: None,
             rate_limit: DEFAULT_RATE_LIMIT,
+            burst: DEFAULT_BURST,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
         }
     }
 }
@@ -246,6 +275,10 @@ pub struct ClientOptions {
     pub repo_backoff_max: Duration,
     /// Rate limit for hosts not in `registries`. Default 20 requests/s.
     pub default_rate_limit: f64,
+    /// Burst for hosts not in `registries`. Default 300.
+    pub default_burst: f64,
+    /// Requests in flight for hosts not in `registries`. Default 16.
+    pub default_max_concurrency: usize,
     /// The `User-Agent` header.
     pub user_agent: String,
     /// The largest response body read (tag pages, manifests, tokens); a larger one is
@@ -274,6 +307,8 @@ impl Default for ClientOptions {
             repo_backoff_base: Duration::from_secs(5),
             repo_backoff_max: Duration::from_secs(600),
             default_rate_limit: DEFAULT_RATE_LIMIT,
+            default_burst: DEFAULT_BURST,
+            default_max_concurrency: DEFAULT_MAX_CONCURRENCY,
             user_agent: concat!("imagebump/", env!("CARGO_PKG_VERSION")).to_string(),
             max_body: 16 << 20,
             max_tags: 100_000,
@@ -416,7 +451,11 @@ impl RegistryClient {
                 api_host_for(&key),
                 r.insecure,
                 http,
-                r.rate_limit,
+                Limits {
+                    rate: r.rate_limit,
+                    burst: r.burst,
+                    max_concurrency: r.max_concurrency,
+                },
                 creds,
                 true,
             );
@@ -560,7 +599,11 @@ impl Inner {
                     api_host_for(&key),
                     false,
                     self.default_http.clone(),
-                    self.opts.default_rate_limit,
+                    Limits {
+                        rate: self.opts.default_rate_limit,
+                        burst: self.opts.default_burst,
+                        max_concurrency: self.opts.default_max_concurrency,
+                    },
                     creds,
                     false,
                 ))

@@ -16,7 +16,8 @@ use super::auth::{parse_challenge, Challenge, TokenResponse};
 use super::creds::Creds;
 use super::error::{one_line, RegistryError};
 use super::metrics::{RegistryMetrics, RequestKind};
-use super::ratelimit::{backoff, later, parse_retry_after, TokenBucket, MAX_SLEEP};
+use super::quota;
+use super::ratelimit::{backoff, later, parse_retry_after, Budget, TokenBucket, MAX_SLEEP};
 use super::ClientOptions;
 use imagebump_core::secret::Secret;
 
@@ -31,6 +32,10 @@ pub(crate) struct Registry {
     pub scheme: &'static str,
     pub http: reqwest::Client,
     pub limiter: TokenBucket,
+    /// Bounds the requests in flight to this registry (a fleet's start-up is hundreds
+    /// of listings at once; a registry sees at most this many connections' worth).
+    inflight: tokio::sync::Semaphore,
+    max_inflight: usize,
     creds: Creds,
     /// The host has an entry in `registries` (else the defaults apply, which errors say).
     pub configured: bool,
@@ -77,22 +82,39 @@ pub(crate) struct Policy<'a> {
     pub metrics: &'a RegistryMetrics,
 }
 
+/// How politely to talk to one registry: the bucket and the concurrency bound.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Sustained requests per second.
+    pub rate: f64,
+    /// Requests that may go at once before the rate applies.
+    pub burst: f64,
+    /// Requests in flight at most (clamped to 1 ..= [`MAX_CONCURRENCY`]).
+    pub max_concurrency: usize,
+}
+
+/// The most requests in flight to one registry, whatever is configured.
+pub(crate) const MAX_CONCURRENCY: usize = 1024;
+
 impl Registry {
     pub fn new(
         key: String,
         api_host: String,
         insecure: bool,
         http: reqwest::Client,
-        rate_limit: f64,
+        limits: Limits,
         creds: Creds,
         configured: bool,
     ) -> Registry {
+        let max_inflight = limits.max_concurrency.clamp(1, MAX_CONCURRENCY);
         Registry {
             key,
             api_host,
             scheme: if insecure { "http" } else { "https" },
             http,
-            limiter: TokenBucket::new(rate_limit),
+            limiter: TokenBucket::new(limits.rate, limits.burst),
+            inflight: tokio::sync::Semaphore::new(max_inflight),
+            max_inflight,
             creds,
             configured,
             auth: Mutex::new(AuthState::default()),
@@ -147,6 +169,9 @@ impl Registry {
     /// Sends one request, repeating it after 429 (waiting `Retry-After`, which also
     /// pauses the whole registry), 5xx and transport errors, with exponential backoff
     /// and jitter, at most `max_retries` times. Other statuses are returned as they are.
+    /// Each attempt first waits for the bucket, then for a free slot of the registry's
+    /// concurrency bound; a stated budget (`RateLimit-*`) on any answer is obeyed from
+    /// the next request on.
     pub async fn send(
         &self,
         p: &Policy<'_>,
@@ -159,11 +184,28 @@ impl Registry {
         let max_wait = opts.max_retry_after.min(MAX_SLEEP);
         let mut attempt = 0u32;
         loop {
-            let wait = self.limiter.reserve();
+            // The registry's stated budget first: a spent one is slept off and asked
+            // again (a later answer may have restated it meanwhile).
+            let paced = loop {
+                match self.limiter.budget(kind) {
+                    Budget::Go(d) => break d,
+                    Budget::Spent(d) if d > max_wait => {
+                        return Err(RegistryError::RateLimited {
+                            registry: self.key.clone(),
+                            retry_after: Some(d),
+                        })
+                    }
+                    Budget::Spent(d) => {
+                        p.metrics.rate_limit_wait(d);
+                        tokio::time::sleep(d).await;
+                    }
+                }
+            };
+            let wait = self.limiter.reserve().max(paced);
             // Every wait is bounded: rather than queue for longer than a registry may
             // ask with Retry-After, fail now (the repository backs off for that long).
             if wait > max_wait {
-                self.limiter.release();
+                self.limiter.release(kind);
                 return Err(RegistryError::RateLimited {
                     registry: self.key.clone(),
                     retry_after: Some(wait),
@@ -173,6 +215,10 @@ impl Registry {
                 p.metrics.rate_limit_wait(wait);
                 tokio::time::sleep(wait).await;
             }
+            // Never closed, so this only waits; held until the body is read.
+            let Ok(permit) = self.inflight.acquire().await else {
+                return Err(self.protocol("the request limiter was closed"));
+            };
             let outcome = match self
                 .http
                 .request(method.clone(), url.clone())
@@ -204,6 +250,17 @@ impl Registry {
                 }
                 Err(e) => Err(e),
             };
+            if let Ok(f) = &outcome {
+                if let Some(q) = quota::parse(&f.headers) {
+                    // Requests sent before this answer came back may not be counted in
+                    // the stated remainder yet: count them against it.
+                    let others = self
+                        .max_inflight
+                        .saturating_sub(self.inflight.available_permits() + 1);
+                    self.limiter.observe(kind, q, others as u64);
+                }
+            }
+            drop(permit);
             let retry_in = match outcome {
                 Ok(f) => {
                     p.metrics.request(&self.key, kind, f.status.as_str());

@@ -118,6 +118,7 @@ async fn a_rate_limit_wait_longer_than_the_bound_fails_at_once() {
     // One request per 1000 s (raised to one per 100 s): the second would wait 100 s,
     // longer than the 10 s this client may wait.
     r.rate_limit = 0.001;
+    r.burst = 1.0;
     let c = RegistryClient::new(ClientOptions {
         registries: vec![r],
         max_retry_after: Duration::from_secs(10),

@@ -318,7 +318,10 @@ async fn digest_falls_back_to_get_and_hashes_the_body() {
 #[tokio::test]
 async fn rate_limit_spaces_requests() {
     let s = StandInServer::start(|_| Resp::status(200).header("Docker-Content-Digest", DIGEST));
-    let c = client(&s.host(), |o| o.registries[0].rate_limit = 20.0);
+    let c = client(&s.host(), |o| {
+        o.registries[0].rate_limit = 20.0;
+        o.registries[0].burst = 20.0;
+    });
     let image = s.image("x");
     let t = Instant::now();
     let mut tasks = Vec::new();

@@ -4,7 +4,8 @@
 //! (`cloud`: GCP, Azure, ECR), git servers (`file://`, smart HTTP, SSH), and named
 //! stand-ins for the forges' pull-request APIs (`forge`: GitHub, GitLab, Gitea,
 //! Bitbucket — no forge runs here) over real bare repositories, each started on a free
-//! 127.0.0.1 port and stopped when dropped.
+//! 127.0.0.1 port and stopped when dropped; `signing` makes SSH and OpenPGP keys with the
+//! real tools and asks `git verify-commit` about signed commits.
 //!
 //! **Invariant:** a dev-dependency only, never linked into the binary; a stand-in is
 //! named as one and used only for what a real part cannot do on cue.
@@ -15,6 +16,7 @@ pub mod forge;
 pub mod gitserver;
 pub mod proxy;
 pub mod registry;
+pub mod signing;
 pub mod standin;
 pub mod tls;
 pub mod token;
