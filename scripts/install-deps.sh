@@ -6,6 +6,9 @@ set -euo pipefail
 # gnupg: OpenPGP test keys and `git verify-commit` of signed commits (ssh-keygen, for SSH
 # signatures, comes with openssh-server's openssh-client).
 pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-server git curl openssl procps pkg-config libssl-dev gnupg)
+# golang-docker-credential-helpers, pass: a real Docker credential helper
+# (docker-credential-pass over pass and GnuPG) for the registry crate's tests/cred_helpers.rs.
+pkgs+=(golang-docker-credential-helpers pass)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

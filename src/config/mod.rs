@@ -88,6 +88,30 @@ pub struct RegistrySection {
     pub insecure: bool,
     /// Extra CA bundle (PEM) to trust for this registry.
     pub ca_file: Option<PathBuf>,
+    /// HTTP(S) proxy for this registry (`http://proxy:3128`); without it
+    /// `HTTPS_PROXY`/`NO_PROXY` apply.
+    pub proxy: Option<String>,
+    /// Client certificate (PEM) for mutual TLS; needs `clientKey`.
+    pub client_cert: Option<SecretRef>,
+    /// The client certificate's PKCS#8 private key (PEM).
+    pub client_key: Option<SecretRef>,
+    /// Credentials from the cloud identity of the pod (`gcp`), fetched and renewed
+    /// before they expire (`gcp`, `azure`, `aws`); wins over `credentials` and `dockerConfig`.
+    pub provider: Option<CloudProvider>,
+}
+
+/// `registries[].provider`: whose identity gives the registry's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudProvider {
+    /// Google Artifact Registry / GCR: metadata server, service account key or
+    /// workload identity federation (`GOOGLE_APPLICATION_CREDENTIALS`).
+    Gcp,
+    /// Azure Container Registry: workload identity or managed identity, exchanged
+    /// at the registry's `/oauth2/exchange`.
+    Azure,
+    /// Amazon ECR: the AWS SDK's credential chain → `GetAuthorizationToken`.
+    Aws,
 }
 
 /// `poll:` section.

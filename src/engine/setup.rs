@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::notify::Format;
-use crate::config::{Config, GitSection, WriteMode};
+use crate::config::{CloudProvider, Config, GitSection, WriteMode};
 use crate::secret::{LiveSecret, Secret, SecretRef};
 use imagebump_git::{GitAuth, GitConfig, GitCredentialSource};
 use imagebump_registry::{
@@ -52,8 +52,9 @@ struct LiveDockerConfig {
     parsed: Mutex<(Secret, DockerConfig)>,
 }
 
-impl CredentialLookup for LiveDockerConfig {
-    fn credentials_for(&self, host: &str) -> Option<(String, Secret)> {
+impl LiveDockerConfig {
+    /// `f` of the config as of now: parsed again when the secret's text changed.
+    fn with<T>(&self, f: impl FnOnce(&DockerConfig) -> T) -> T {
         let text = self.secret.current();
         let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if text.expose() != parsed.0.expose() {
@@ -66,7 +67,17 @@ impl CredentialLookup for LiveDockerConfig {
                 }
             }
         }
-        parsed.1.credentials_for(host)
+        f(&parsed.1)
+    }
+}
+
+impl CredentialLookup for LiveDockerConfig {
+    fn credentials_for(&self, host: &str) -> Option<(String, Secret)> {
+        self.with(|d| d.credentials_for(host))
+    }
+
+    fn helper_for(&self, host: &str) -> Option<String> {
+        self.with(|d| d.helper_for(host))
     }
 }
 
@@ -91,6 +102,47 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
         }
         if let Some(c) = r.max_concurrency {
             o.max_concurrency = c as usize;
+        }
+        o.proxy = r.proxy.clone();
+        match r.provider {
+            None => {}
+            Some(CloudProvider::Gcp) => {
+                let p = imagebump_registry::gcp::GcpProvider::from_env()
+                    .with_context(|| format!("registries[{}].provider gcp", r.host))?;
+                o.provider = Some(Arc::new(p));
+            }
+            Some(CloudProvider::Azure) => {
+                let host = imagebump_registry::normalise_host(&r.host);
+                let scheme = if r.insecure { "http" } else { "https" };
+                let exchange = format!("{scheme}://{host}/oauth2/exchange");
+                let p = imagebump_registry::azure::AzureProvider::from_env(&host, exchange)
+                    .with_context(|| format!("registries[{}].provider azure", r.host))?;
+                o.provider = Some(Arc::new(p));
+            }
+            #[cfg(feature = "ecr")]
+            Some(CloudProvider::Aws) => {
+                let host = imagebump_registry::normalise_host(&r.host);
+                o.provider = Some(Arc::new(imagebump_registry::ecr::EcrProvider::new(&host)));
+            }
+            #[cfg(not(feature = "ecr"))]
+            Some(CloudProvider::Aws) => anyhow::bail!(
+                "registries[{}].provider aws: this imagebump was built without the `ecr` feature; rebuild with default features",
+                r.host
+            ),
+        }
+        match (&r.client_cert, &r.client_key) {
+            (Some(c), Some(k)) => {
+                // Read once at start-up: reqwest builds the TLS identity into the client.
+                o.client_identity = Some(imagebump_registry::ClientIdentity {
+                    cert_pem: resolve(c, &format!("registries[{}].clientCert", r.host))?,
+                    key_pem: resolve(k, &format!("registries[{}].clientKey", r.host))?,
+                });
+            }
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "registries[{}]: clientCert and clientKey go together; set both or neither",
+                r.host
+            ),
         }
         if let Some(c) = &r.credentials {
             // Resolved now (a missing secret fails start-up), then followed.
@@ -289,6 +341,43 @@ mod tests {
         std::fs::write(&tmp, docker("new-pass")).unwrap();
         std::fs::rename(&tmp, &file).unwrap();
         assert_eq!(*client.list_tags_fresh(&img).await.unwrap(), vec!["1.0"]);
+    }
+
+    #[test]
+    fn registry_network_and_provider_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imagebump.yaml");
+        let cert = dir.path().join("c.pem");
+        std::fs::write(&cert, "not a certificate").unwrap();
+        let text = format!(
+            "registries:\n  - host: r.example\n    proxy: http://proxy:3128\n    clientCert: {{file: {}}}\n",
+            cert.display()
+        );
+        let cfg = Config::parse(&path, &text).unwrap();
+        let e = registry_client(&cfg).unwrap_err().to_string();
+        assert!(e.contains("clientCert and clientKey go together"), "{e}");
+        let text = format!(
+            "registries:\n  - host: r.example\n    clientCert: {{file: {0}}}\n    clientKey: {{file: {0}}}\n",
+            cert.display()
+        );
+        let cfg = Config::parse(&path, &text).unwrap();
+        let e = format!("{:#}", registry_client(&cfg).unwrap_err());
+        assert!(e.contains("PKCS#8"), "{e}");
+        assert!(!e.contains("not a certificate"), "{e}");
+        let cfg = Config::parse(
+            &path,
+            "registries:\n  - {host: 123456789012.dkr.ecr.eu-west-1.amazonaws.com, provider: aws}\n  - {host: x.azurecr.io, provider: azure}\n",
+        )
+        .unwrap();
+        // Without the `ecr` feature, `provider: aws` is refused at start-up, saying why.
+        let built = registry_client(&cfg);
+        if cfg!(feature = "ecr") {
+            built.unwrap();
+        } else {
+            let e = built.unwrap_err().to_string();
+            assert!(e.contains("`ecr` feature"), "{e}");
+        }
+        assert!(Config::parse(&path, "registries:\n  - {host: r, provider: ibm}\n").is_err());
     }
 
     /// One write through the copy: sync, edit, commit, push.

@@ -35,11 +35,14 @@ pub enum DockerConfigError {
 /// Hub's historic `https://index.docker.io/v1/`; all are normalised with
 /// [`normalise_host`]. An entry carries either `auth` (base64 of `user:password`) or
 /// `username` and `password`. The legacy `.dockercfg` shape (the map without the
-/// `auths` wrapper) is read too. Credential helpers (`credHelpers`, `credsStore`) and
-/// `identitytoken` are not supported: such entries are skipped.
+/// `auths` wrapper) is read too. Credential helpers are named by `credHelpers` (per
+/// host, wins) and `credsStore` (every host without inline credentials); running them
+/// is [`crate::helper`]'s job. `identitytoken` entries are skipped.
 #[derive(Clone, Default)]
 pub struct DockerConfig {
     auths: HashMap<String, (String, Secret)>,
+    helpers: HashMap<String, String>,
+    store: Option<String>,
 }
 
 impl std::fmt::Debug for DockerConfig {
@@ -48,6 +51,8 @@ impl std::fmt::Debug for DockerConfig {
         hosts.sort();
         f.debug_struct("DockerConfig")
             .field("hosts", &hosts)
+            .field("helpers", &self.helpers)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -62,12 +67,14 @@ impl DockerConfig {
         let obj = v
             .as_object()
             .ok_or_else(|| DockerConfigError::Invalid("the top level is not an object".into()))?;
+        let (helpers, store) = helpers_of(obj)?;
+        let empty = serde_json::Map::new();
         let auths = match obj.get("auths") {
             Some(a) => a
                 .as_object()
                 .ok_or_else(|| DockerConfigError::Invalid("\"auths\" is not an object".into()))?,
             None if obj.values().all(|v| v.get("auth").is_some()) => obj,
-            None => return Ok(DockerConfig::default()),
+            None => &empty,
         };
         let mut out = HashMap::new();
         for (key, entry) in auths {
@@ -101,7 +108,11 @@ impl DockerConfig {
                 out.insert(host, creds);
             }
         }
-        Ok(DockerConfig { auths: out })
+        Ok(DockerConfig {
+            auths: out,
+            helpers,
+            store,
+        })
     }
 
     /// Reads and parses a Docker config file.
@@ -119,12 +130,59 @@ impl DockerConfig {
         self.auths.get(&normalise_host(host)).cloned()
     }
 
+    /// The credential helper for a registry host: its `credHelpers` entry, else
+    /// `credsStore` when the file holds no inline credentials for the host (Docker's
+    /// order). The name `x` means the binary `docker-credential-x`.
+    pub fn helper_for(&self, host: &str) -> Option<String> {
+        let host = normalise_host(host);
+        if let Some(h) = self.helpers.get(&host) {
+            return Some(h.clone());
+        }
+        if self.auths.contains_key(&host) {
+            return None;
+        }
+        self.store.clone()
+    }
+
     /// The normalised hosts that have credentials, sorted.
     pub fn hosts(&self) -> Vec<String> {
         let mut h: Vec<_> = self.auths.keys().cloned().collect();
         h.sort();
         h
     }
+}
+
+/// `credHelpers` (host → helper name, hosts normalised) and `credsStore`; empty names
+/// are ignored, as Docker does.
+type Helpers = (HashMap<String, String>, Option<String>);
+
+fn helpers_of(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Helpers, DockerConfigError> {
+    let mut helpers = HashMap::new();
+    if let Some(h) = obj.get("credHelpers") {
+        let h = h
+            .as_object()
+            .ok_or_else(|| DockerConfigError::Invalid("\"credHelpers\" is not an object".into()))?;
+        for (host, name) in h {
+            let name = name.as_str().ok_or_else(|| {
+                DockerConfigError::Invalid(format!("credHelpers of {host:?} is not a string"))
+            })?;
+            if !name.is_empty() {
+                helpers.insert(normalise_host(host), name.to_string());
+            }
+        }
+    }
+    let store = match obj.get("credsStore") {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| DockerConfigError::Invalid("\"credsStore\" is not a string".into()))?
+                .to_string(),
+        ),
+    }
+    .filter(|s| !s.is_empty());
+    Ok((helpers, store))
 }
 
 /// Normalises a registry host as written in configs: drops a scheme and any path,
@@ -291,7 +349,27 @@ mod tests {
         assert_eq!(c.credentials_for("localhost:5000").unwrap().0, "l");
         assert!(c.credentials_for("helper.example").is_none());
         assert!(c.credentials_for("gcr.io").is_none());
+        assert_eq!(c.helper_for("https://gcr.io").as_deref(), Some("gcloud"));
+        assert_eq!(c.helper_for("ghcr.io"), None);
         assert!(!format!("{c:?}").contains("qp"));
+    }
+
+    #[test]
+    fn creds_store_covers_hosts_without_inline_credentials() {
+        let json = format!(
+            r#"{{"auths": {{"a.example": {{}}, "b.example": {{"auth": "{}"}}}},
+                "credsStore": "pass", "credHelpers": {{"c.example": "ecr-login"}}}}"#,
+            b64("u:p")
+        );
+        let c = DockerConfig::parse(&json).unwrap();
+        assert_eq!(c.helper_for("a.example").as_deref(), Some("pass"));
+        assert_eq!(c.helper_for("other.example").as_deref(), Some("pass"));
+        assert_eq!(c.helper_for("b.example"), None);
+        assert_eq!(c.helper_for("c.example").as_deref(), Some("ecr-login"));
+        // A helpers-only file (no "auths") is a config too.
+        let c = DockerConfig::parse(r#"{"credHelpers": {"r.example": "x"}}"#).unwrap();
+        assert_eq!(c.helper_for("r.example").as_deref(), Some("x"));
+        assert!(DockerConfig::parse(r#"{"credsStore": 3}"#).is_err());
     }
 
     #[test]

@@ -80,6 +80,19 @@ pub enum RegistryError {
         /// What was wrong.
         detail: String,
     },
+    /// A credential helper or cloud identity could not give credentials; `detail`
+    /// carries the provider's own message.
+    #[error("{registry}: credentials from {source_name} failed: {detail}")]
+    Credentials {
+        /// Registry host.
+        registry: String,
+        /// The provider (`docker-credential-pass`, `gcp`, `aws`).
+        source_name: String,
+        /// What the provider said, one line, without secrets.
+        detail: String,
+        /// Asking again soon may work.
+        transient: bool,
+    },
     /// The client options are unusable (unreadable CA file, bad host, …).
     #[error("registry client configuration: {0}")]
     Config(String),
@@ -110,6 +123,10 @@ impl RegistryError {
                 | RegistryError::Unreachable { .. }
                 | RegistryError::Timeout { .. }
                 | RegistryError::Server { .. }
+                | RegistryError::Credentials {
+                    transient: true,
+                    ..
+                }
         )
     }
 }

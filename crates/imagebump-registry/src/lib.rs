@@ -40,6 +40,13 @@
 //! ([`DockerConfig`]). Docker Hub names (`docker.io`, `index.docker.io`, …) normalise to
 //! `docker.io`, served by `registry-1.docker.io`.
 //!
+//! Fetched credentials — a Docker credential helper ([`helper`]), a cloud identity
+//! ([`gcp`], [`azure`], `ecr` with the `ecr` feature) — are [`CredentialProvider`]s
+//! behind a cache ([`provider::Cached`]): one fetch at a time, kept until a tenth of
+//! their lifetime (at most 5 minutes) before expiry, forgotten and fetched again once
+//! when the registry answers 401. A provider's failure is
+//! [`RegistryError::Credentials`], quoting the provider.
+//!
 //! # Rate awareness
 //! Each registry has a token bucket: [`RegistryOptions::burst`] requests may go at once
 //! (default [`DEFAULT_BURST`], 300: a fleet's start-up, one listing per repository, goes
@@ -82,11 +89,19 @@
 #![warn(missing_docs)]
 
 mod auth;
+pub mod azure;
 mod cache;
 mod created;
+mod creds;
+#[cfg(feature = "ecr")]
+pub mod ecr;
 mod error;
+pub mod gcp;
+pub mod helper;
 mod manifest;
 mod metrics;
+mod oauth;
+pub mod provider;
 mod quota;
 mod ratelimit;
 mod tags;
@@ -101,12 +116,14 @@ pub use auth::{normalise_host, DockerConfig, DockerConfigError};
 pub use error::RegistryError;
 pub use manifest::MANIFEST_ACCEPT;
 pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
+pub use provider::{Credential, CredentialError, CredentialFuture, CredentialProvider};
 
 use cache::TagCache;
 use created::CreatedCache;
+use creds::Creds;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
-use transport::{Creds, Limits, Policy, Registry};
+use transport::{Limits, Policy, Registry};
 
 /// Registry credentials that may change while the client runs (a rotated secret file,
 /// a Kubernetes Secret update). Asked before every request that needs credentials, so
@@ -121,23 +138,17 @@ pub trait CredentialSource: Send + Sync {
 pub trait CredentialLookup: Send + Sync {
     /// The current (username, password) for a normalised host, if any.
     fn credentials_for(&self, host: &str) -> Option<(String, Secret)>;
+
+    /// The credential helper named for a normalised host now (see
+    /// [`DockerConfig::helper_for`]), if any; it wins over `credentials_for`.
+    fn helper_for(&self, _host: &str) -> Option<String> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn CredentialLookup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("CredentialLookup")
-    }
-}
-
-/// One host's view of a [`CredentialLookup`].
-struct HostCredentials {
-    lookup: Arc<dyn CredentialLookup>,
-    host: String,
-}
-
-impl CredentialSource for HostCredentials {
-    fn current(&self) -> Option<(String, Secret)> {
-        self.lookup.credentials_for(&self.host)
     }
 }
 
@@ -149,6 +160,22 @@ impl std::fmt::Debug for dyn CredentialSource {
 
 /// Default sustained requests per second per registry.
 pub const DEFAULT_RATE_LIMIT: f64 = 20.0;
+
+/// A client certificate for mutual TLS: certificate (chain) and PKCS#8 key, PEM. The
+/// key never prints.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate, then any intermediates.
+    pub cert_pem: Secret,
+    /// The private key (`BEGIN PRIVATE KEY`; convert others with `openssl pkcs8 -topk8`).
+    pub key_pem: Secret,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientIdentity")
+    }
+}
 
 /// Default burst per registry: requests that may go at once before the rate applies.
 pub const DEFAULT_BURST: f64 = 300.0;
@@ -167,12 +194,20 @@ pub struct RegistryOptions {
     /// Extra CA certificates (PEM bundle) trusted for this registry, on top of the
     /// system roots.
     pub ca_file: Option<PathBuf>,
+    /// An HTTP(S) proxy for this registry (`http://proxy:3128`); `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` apply to registries without one.
+    pub proxy: Option<String>,
+    /// A client certificate and its PKCS#8 private key (both PEM) for mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     /// Username; used only together with `password`.
     pub username: Option<Secret>,
     /// Password or token; used only together with `username`.
     pub password: Option<Secret>,
     /// Credentials read anew for each request; wins over `username`/`password`.
     pub credentials: Option<Arc<dyn CredentialSource>>,
+    /// Credentials fetched and cached until they near expiry or are refused (a cloud
+    /// identity); wins over everything else.
+    pub provider: Option<Arc<dyn CredentialProvider>>,
     /// Sustained requests per second to this registry (token bucket refill).
     pub rate_limit: f64,
     /// Requests that may go at once before `rate_limit` applies (clamped to
@@ -190,9 +225,12 @@ impl RegistryOptions {
             host: host.into(),
             insecure: false,
             ca_file: None,
+            proxy: None,
+            client_identity: None,
             username: None,
             password: None,
             credentials: None,
+            provider: None,
             rate_limit: DEFAULT_RATE_LIMIT,
             burst: DEFAULT_BURST,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
@@ -210,6 +248,8 @@ pub struct ClientOptions {
     pub docker_config: Option<DockerConfig>,
     /// Like `docker_config`, but asked anew for each request (wins over it).
     pub docker_config_source: Option<Arc<dyn CredentialLookup>>,
+    /// How long a Docker credential helper may run. Default 10 s.
+    pub helper_timeout: Duration,
     /// How long a tag list is served from the cache. Default 60 s.
     pub cache_ttl: Duration,
     /// Total time allowed for one request, body included. Default 30 s.
@@ -255,6 +295,7 @@ impl Default for ClientOptions {
             registries: Vec::new(),
             docker_config: None,
             docker_config_source: None,
+            helper_timeout: helper::DEFAULT_HELPER_TIMEOUT,
             cache_ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -298,14 +339,40 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
+/// The HTTP client for one registry (or the default one, `r` = `None`). Nothing here
+/// disables the environment's proxies: reqwest reads `HTTPS_PROXY`/`HTTP_PROXY`/
+/// `NO_PROXY` by default, and only an explicit `proxy:` replaces them.
 fn build_http(
     opts: &ClientOptions,
-    ca_file: Option<&std::path::Path>,
+    r: Option<&RegistryOptions>,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.timeout)
         .user_agent(opts.user_agent.clone());
+    let host = r.map(|r| normalise_host(&r.host)).unwrap_or_default();
+    if let Some(p) = r.and_then(|r| r.proxy.as_deref()) {
+        let proxy = reqwest::Proxy::all(p).map_err(|_| {
+            RegistryError::Config(format!(
+                "registry {host}: proxy is not a URL like http://proxy:3128"
+            ))
+        })?;
+        b = b.proxy(proxy);
+    }
+    if let Some(id) = r.and_then(|r| r.client_identity.as_ref()) {
+        let identity = reqwest::Identity::from_pkcs8_pem(
+            id.cert_pem.expose().as_bytes(),
+            id.key_pem.expose().as_bytes(),
+        )
+        .map_err(|e| {
+            RegistryError::Config(format!(
+                "registry {host}: clientCert/clientKey unusable ({}); the key must be PKCS#8 PEM (BEGIN PRIVATE KEY): convert with openssl pkcs8 -topk8 -nocrypt",
+                error::one_line(&e.to_string(), 120)
+            ))
+        })?;
+        b = b.identity(identity);
+    }
+    let ca_file = r.and_then(|r| r.ca_file.as_deref());
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).map_err(|e| {
             RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
@@ -327,17 +394,24 @@ fn build_http(
         .map_err(|e| RegistryError::Config(format!("cannot build HTTP client: {e}")))
 }
 
-/// The Docker config's credentials for `host`: followed when they come from a source.
+/// The Docker config's credentials for `host`: followed when they come from a source;
+/// a credential helper the config names is run when they are needed.
 fn docker_creds(opts: &ClientOptions, host: &str) -> Creds {
     if let Some(src) = &opts.docker_config_source {
-        return Creds::Source(Arc::new(HostCredentials {
+        return Creds::Docker {
             lookup: src.clone(),
             host: host.to_string(),
-        }));
+            helper_timeout: opts.helper_timeout,
+            helper: Mutex::new(None),
+        };
     }
-    opts.docker_config
-        .as_ref()
-        .and_then(|d| d.credentials_for(host))
+    let Some(d) = opts.docker_config.as_ref() else {
+        return Creds::None;
+    };
+    if let Some(name) = d.helper_for(host) {
+        return Creds::Provider(Creds::helper(name, host, opts.helper_timeout));
+    }
+    d.credentials_for(host)
         .map_or(Creds::None, |(u, p)| Creds::Fixed(u, p))
 }
 
@@ -360,13 +434,16 @@ impl RegistryClient {
             if key.is_empty() {
                 return Err(RegistryError::Config("a registry has an empty host".into()));
             }
-            let http = match &r.ca_file {
-                Some(p) => build_http(&opts, Some(p))?,
-                None => default_http.clone(),
+            let own = r.ca_file.is_some() || r.proxy.is_some() || r.client_identity.is_some();
+            let http = if own {
+                build_http(&opts, Some(r))?
+            } else {
+                default_http.clone()
             };
-            let creds = match (&r.credentials, &r.username, &r.password) {
-                (Some(src), _, _) => Creds::Source(src.clone()),
-                (None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
+            let creds = match (&r.provider, &r.credentials, &r.username, &r.password) {
+                (Some(p), _, _, _) => Creds::Provider(Arc::new(provider::Cached::new(p.clone()))),
+                (None, Some(src), _, _) => Creds::Source(src.clone()),
+                (None, None, Some(u), Some(p)) => Creds::Fixed(u.expose().to_string(), p.clone()),
                 _ => docker_creds(&opts, &key),
             };
             let reg = Registry::new(

@@ -13,11 +13,12 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url};
 
 use super::auth::{parse_challenge, Challenge, TokenResponse};
+use super::creds::Creds;
 use super::error::{one_line, RegistryError};
 use super::metrics::{RegistryMetrics, RequestKind};
 use super::quota;
 use super::ratelimit::{backoff, later, parse_retry_after, Budget, TokenBucket, MAX_SLEEP};
-use super::{ClientOptions, CredentialSource};
+use super::ClientOptions;
 use imagebump_core::secret::Secret;
 
 /// Everything the client knows about one registry host.
@@ -39,15 +40,6 @@ pub(crate) struct Registry {
     /// The host has an entry in `registries` (else the defaults apply, which errors say).
     pub configured: bool,
     auth: Mutex<AuthState>,
-}
-
-/// Where a registry's credentials come from.
-pub(crate) enum Creds {
-    None,
-    /// Read once (config values, a Docker config file).
-    Fixed(String, Secret),
-    /// Asked before every use, so a rotated secret takes effect on the next request.
-    Source(std::sync::Arc<dyn CredentialSource>),
 }
 
 #[derive(Default)]
@@ -129,19 +121,23 @@ impl Registry {
         }
     }
 
-    /// The credentials as of now.
-    pub fn creds(&self) -> Option<(String, Secret)> {
-        match &self.creds {
-            Creds::None => None,
-            Creds::Fixed(u, p) => Some((u.clone(), p.clone())),
-            Creds::Source(s) => s.current(),
-        }
+    /// The credentials as of now (a helper or cloud identity is asked when its cached
+    /// answer is stale); a provider's failure is a [`RegistryError::Credentials`].
+    pub async fn creds(&self) -> Result<Option<(String, Secret)>, RegistryError> {
+        self.creds
+            .get()
+            .await
+            .map_err(|(source, e)| RegistryError::Credentials {
+                registry: self.key.clone(),
+                source_name: source,
+                detail: e.detail,
+                transient: e.transient,
+            })
     }
 
-    /// Who the client is at this registry: the username, or `anonymous`.
+    /// Who the client is at this registry: the username, the provider, or `anonymous`.
     pub fn identity(&self) -> String {
-        self.creds()
-            .map_or_else(|| "anonymous".to_string(), |(u, _)| u)
+        self.creds.identity()
     }
 
     /// `scheme://api_host` + `path`.
@@ -157,13 +153,17 @@ impl Registry {
         }
     }
 
-    fn basic_header(&self) -> Option<HeaderValue> {
-        let (user, pass) = self.creds()?;
+    async fn basic_header(&self) -> Result<Option<HeaderValue>, RegistryError> {
+        let Some((user, pass)) = self.creds().await? else {
+            return Ok(None);
+        };
         let raw = format!("{user}:{}", pass.expose());
         let enc = base64::engine::general_purpose::STANDARD.encode(raw);
-        let mut v = HeaderValue::from_str(&format!("Basic {enc}")).ok()?;
+        let Ok(mut v) = HeaderValue::from_str(&format!("Basic {enc}")) else {
+            return Ok(None);
+        };
         v.set_sensitive(true);
-        Some(v)
+        Ok(Some(v))
     }
 
     /// Sends one request, repeating it after 429 (waiting `Retry-After`, which also
@@ -354,6 +354,9 @@ impl Registry {
         } = call;
         let scope = format!("repository:{repository}:pull");
         let mut challenged = false;
+        // Fetched credentials (a helper's, a cloud token) the registry refused are
+        // asked for again, once: they may have been rotated or revoked early.
+        let mut reasked = false;
         loop {
             let mut headers = HeaderMap::new();
             if let Ok(v) = HeaderValue::from_str(accept) {
@@ -363,7 +366,16 @@ impl Registry {
             // all get a 401, and each must retry with credentials, not just the first
             // one to record that the registry wants them.
             let mut sent_basic = false;
-            if let Some(v) = self.auth_header(p, repository, &scope).await? {
+            let header = match self.auth_header(p, repository, &scope).await {
+                Err(RegistryError::Unauthorized { .. })
+                    if !reasked && self.creds.invalidate().await =>
+                {
+                    reasked = true;
+                    continue;
+                }
+                other => other?,
+            };
+            if let Some(v) = header {
                 sent_basic = v.as_bytes().starts_with(b"Basic ");
                 headers.insert(AUTHORIZATION, v);
             }
@@ -380,7 +392,7 @@ impl Registry {
                         .and_then(parse_challenge);
                     let mut st = self.auth.lock().unwrap();
                     match challenge {
-                        Some(Challenge::Basic) if !sent_basic && self.creds().is_some() => {
+                        Some(Challenge::Basic) if !sent_basic && self.creds.configured() => {
                             st.basic = true;
                         }
                         Some(Challenge::Bearer { realm, service, .. }) => {
@@ -389,6 +401,10 @@ impl Registry {
                         }
                         _ => return Err(self.unauthorized(repository, self.refusal())),
                     }
+                }
+                401 if !reasked && self.creds.invalidate().await => {
+                    reasked = true;
+                    self.auth.lock().unwrap().tokens.remove(&scope);
                 }
                 401 => return Err(self.unauthorized(repository, self.refusal())),
                 403 => return Err(self.unauthorized(repository, "forbidden (403)")),
@@ -428,7 +444,7 @@ impl Registry {
 
     /// Why a 401 stands: wrong credentials, or none.
     fn refusal(&self) -> &'static str {
-        if self.creds().is_some() {
+        if self.creds.configured() {
             "credentials rejected (401)"
         } else {
             "authentication required and no credentials configured (401)"
@@ -459,11 +475,15 @@ impl Registry {
                             return Ok(bearer_header(tok));
                         }
                     }
-                    b.clone()
+                    Some(b.clone())
                 }
-                None if st.basic => return Ok(self.basic_header()),
+                None if st.basic => None,
                 None => return Ok(None),
             }
+        };
+        // Basic: asked after the lock is released (a helper or token fetch awaits).
+        let Some(bearer) = bearer else {
+            return self.basic_header().await;
         };
         let (realm, service) = bearer;
         let (token, life) = self
@@ -497,7 +517,7 @@ impl Registry {
             q.append_pair("scope", scope);
         }
         let mut headers = HeaderMap::new();
-        if let Some(v) = self.basic_header() {
+        if let Some(v) = self.basic_header().await? {
             headers.insert(AUTHORIZATION, v);
         }
         let f = self
@@ -514,7 +534,7 @@ impl Registry {
             }
             401 | 403 => Err(self.unauthorized(
                 repository,
-                if self.creds().is_some() {
+                if self.creds.configured() {
                     "token request refused: credentials rejected"
                 } else {
                     "token request refused and no credentials configured"

@@ -95,6 +95,9 @@ pub struct TestRegistryOptions {
     /// Serve HTTPS with a self-signed certificate for 127.0.0.1 (see
     /// [`TestRegistry::ca_file`]).
     pub tls: bool,
+    /// With `tls`: require client certificates signed by a test CA
+    /// (`http.tls.clientcas`); see [`TestRegistry::client_cert`].
+    pub mtls: bool,
 }
 
 impl TestRegistryOptions {
@@ -122,6 +125,13 @@ impl TestRegistryOptions {
 
     pub fn with_tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// HTTPS that requires a client certificate (mutual TLS).
+    pub fn with_client_certs(mut self) -> Self {
+        self.tls = true;
+        self.mtls = true;
         self
     }
 
@@ -189,6 +199,9 @@ pub fn registry_config(
             "  tls:\n    certificate: {0}/tls.crt\n    key: {0}/tls.key\n",
             base.display()
         );
+        if opts.mtls {
+            y += &format!("    clientcas:\n      - {}/client-ca.crt\n", base.display());
+        }
     }
     match &opts.auth {
         TestAuth::None => {}
@@ -254,26 +267,7 @@ impl TestRegistry {
                 token_issuer = Some(issuer);
             }
         }
-        if opts.tls {
-            run(Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
-                ])
-                .arg("-keyout")
-                .arg(base.join("tls.key"))
-                .arg("-out")
-                .arg(base.join("tls.crt")));
-        }
+        crate::tls::make_certs(&base, &opts);
         let realm = token_issuer.as_ref().map(|t| t.realm());
         let config = registry_config(&base, port, &opts, realm.as_deref());
         let config_path = base.join("config.yml");
@@ -320,6 +314,9 @@ impl TestRegistry {
         if opts.tls {
             let pem = std::fs::read(base.join("tls.crt")).unwrap();
             http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        if opts.mtls {
+            http = http.identity(crate::tls::identity(&base));
         }
         TestRegistry {
             child,

@@ -16,9 +16,20 @@ pub struct Req {
     /// Path with query, as sent.
     pub target: String,
     pub headers: Vec<(String, String)>,
+    /// The body (token services take forms and JSON).
+    pub body: Vec<u8>,
 }
 
 impl Req {
+    /// The value of `k` in an `application/x-www-form-urlencoded` body.
+    pub fn form(&self, k: &str) -> Option<String> {
+        let body = String::from_utf8_lossy(&self.body);
+        body.split('&').find_map(|kv| {
+            let (key, v) = kv.split_once('=')?;
+            (pct_decode(key) == k).then(|| pct_decode(v))
+        })
+    }
+
     /// The path without the query.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap()
@@ -243,6 +254,7 @@ fn serve_one(
         method,
         target,
         headers,
+        body,
     };
     log.lock().unwrap().push(req.clone());
     let resp = handler(&req);
