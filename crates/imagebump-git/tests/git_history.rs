@@ -77,5 +77,9 @@ fn history_tells_imagebumps_commits_from_a_persons_and_sees_releases() {
     for p in &paths {
         assert_eq!(all[p], wc.file_history(p, 50).unwrap(), "{}", p.display());
     }
-    assert_eq!(all[&PathBuf::from("other.txt")].len(), 3, "root, unrelated, release");
+    assert_eq!(
+        all[&PathBuf::from("other.txt")].len(),
+        3,
+        "root, unrelated, release"
+    );
 }
