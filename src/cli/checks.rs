@@ -49,11 +49,7 @@ pub fn images_without_targets(loaded: &[LoadedPolicy]) -> Vec<Problem> {
 pub fn secret_files(config_path: &Path, cfg: &Config) -> Vec<Problem> {
     let mut refs: Vec<(String, &SecretRef)> = Vec::new();
     for g in &cfg.git.repos {
-        let who = if cfg.git.listed {
-            format!("git[{}]", g.name())
-        } else {
-            "git".to_string()
-        };
+        let who = cfg.git.label(g);
         if let Some(c) = &g.credentials {
             refs.push((format!("{who}.credentials.username"), &c.username));
             refs.push((format!("{who}.credentials.password"), &c.password));

@@ -65,6 +65,16 @@ impl GitRepos {
         self.repos.first()
     }
 
+    /// How messages name repository `g`'s keys: `git` for a single map, `git[NAME]` in a
+    /// list.
+    pub fn label(&self, g: &GitSection) -> String {
+        if self.listed {
+            format!("git[{}]", g.name())
+        } else {
+            "git".to_string()
+        }
+    }
+
     /// Every repository's name, in config order.
     pub fn names(&self) -> Vec<String> {
         self.repos.iter().map(|r| r.name().to_string()).collect()

@@ -431,11 +431,7 @@ impl Config {
         let mut git_names = std::collections::HashSet::new();
         let mut copies = std::collections::HashSet::new();
         for g in &self.git.repos {
-            let who = if self.git.listed {
-                format!("git[{}]", g.name())
-            } else {
-                "git".to_string()
-            };
+            let who = self.git.label(g);
             if self.git.listed && g.name.is_none() {
                 out.push(Problem::new(
                     path,

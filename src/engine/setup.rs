@@ -178,11 +178,7 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
 /// by env var is written to a private file under the state directory (one per
 /// repository), since libgit2 reads keys from files.
 pub fn git_config(cfg: &Config, g: &GitSection) -> anyhow::Result<GitConfig> {
-    let who = if cfg.git.listed {
-        format!("git[{}]", g.name())
-    } else {
-        "git".to_string()
-    };
+    let who = cfg.git.label(g);
     // Files written for env secrets: the unnamed repository keeps its old names.
     let file = |what: &str| match &g.name {
         None => what.to_string(),
