@@ -116,6 +116,11 @@ pub struct GitSection {
     /// `imagebump_core::message::VARIABLES`), checked while loading.
     #[serde(default, deserialize_with = "commit_template")]
     pub commit_message: Option<String>,
+    /// Web page of a commit, for the status page's links (minijinja; variables in
+    /// `imagebump_core::link::VARIABLES`), checked while loading; derived for public
+    /// forges when absent ([`GitSection::commit_url_template`]).
+    #[serde(default, deserialize_with = "commit_url")]
+    pub commit_url: Option<String>,
 }
 
 fn default_branch() -> String {
@@ -123,6 +128,14 @@ fn default_branch() -> String {
 }
 
 impl GitSection {
+    /// The `commitUrl` template in effect: the configured one, else one derived from the
+    /// URL for a public forge, else none (the status page then shows the bare commit id).
+    pub fn commit_url_template(&self) -> Option<String> {
+        self.commit_url
+            .clone()
+            .or_else(|| imagebump_core::link::derive(&self.url.0))
+    }
+
     /// The repository's name ([`DEFAULT_GIT_NAME`] when a single map gives none).
     pub fn name(&self) -> &str {
         self.name
@@ -396,6 +409,23 @@ imagebump_core::parsed::from_str_scalar!(CommitTemplate, "a commit message templ
 
 fn commit_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Option::<CommitTemplate>::deserialize(d).map(|t| t.map(|t| t.0))
+}
+
+/// A `commitUrl` that parses, uses only known variables and renders a web address.
+struct CommitUrl(String);
+
+impl TryFrom<String> for CommitUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::link::check(&s).map_err(|e| e.to_string())?;
+        Ok(CommitUrl(s))
+    }
+}
+
+imagebump_core::parsed::from_str_scalar!(CommitUrl, "a commit URL template");
+
+fn commit_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<CommitUrl>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 fn opt_branch_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -26,6 +26,9 @@ use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
 pub struct Config {
     /// Address the HTTP server listens on.
     pub listen: Option<Listen>,
+    /// A second address for the status page, `/metrics` and `/api/v1/status`; when set,
+    /// `listen` serves only webhooks and health (the public port stays small).
+    pub admin_listen: Option<Listen>,
     /// Working copies and other state; default `./.imagebump`.
     pub state_dir: Option<PathBuf>,
     /// Directory of policy files (relative to the config file), or `{repoPath: DIR}`.
@@ -53,6 +56,10 @@ pub struct Config {
     /// `onManualChange:` for images whose policy does not set it (default `skipVersion`).
     pub on_manual_change: Option<OnManualChange>,
 }
+
+/// Where the HTTP server listens without `listen:`.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
 
 /// `listen: host:port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,6 +324,16 @@ impl Config {
     /// Cross-field checks serde cannot express.
     fn check(&self, path: &Path) -> Vec<Problem> {
         let mut out = Vec::new();
+        let listen = self.listen.map_or(DEFAULT_LISTEN, |l| l.0);
+        if self.admin_listen.is_some_and(|a| a.0.port() == listen.port() && (a.0.ip() == listen.ip() || a.0.ip().is_unspecified() || listen.ip().is_unspecified())) {
+            out.push(Problem::new(
+                path,
+                format!(
+                    "adminListen {} overlaps listen {listen}: give the admin listener its own port (e.g. 0.0.0.0:9090)",
+                    self.admin_listen.map_or(listen, |a| a.0)
+                ),
+            ));
+        }
         let mut hosts = std::collections::HashSet::new();
         for r in &self.registries {
             if r.host.is_empty() || r.host.contains('/') {
@@ -628,6 +645,43 @@ policies: pol
         )
         .unwrap();
         assert!(c.git.first().unwrap().commit_message.is_some());
+    }
+
+    #[test]
+    fn commit_urls_are_checked_at_their_line() {
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: file:///r.git\n  commitUrl: \"https://x/{{ sha }}\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("c.yaml:3:")
+                && e[0].to_string().contains("unknown variable `sha`"),
+            "{}",
+            e[0]
+        );
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: https://git.example.com/org/fleet.git\n  commitUrl: \"https://git.example.com/{{ repository }}/c/{{ commit }}\"\n",
+        )
+        .unwrap();
+        let g = c.git.first().unwrap();
+        assert_eq!(
+            g.commit_url_template().as_deref(),
+            Some("https://git.example.com/{{ repository }}/c/{{ commit }}")
+        );
+        let c = Config::parse(Path::new("c.yaml"), "git:\n  url: https://github.com/org/fleet.git\n").unwrap();
+        assert!(c.git.first().unwrap().commit_url_template().is_some(), "derived for github.com");
+    }
+
+    #[test]
+    fn admin_listen_needs_its_own_port() {
+        let e = Config::parse(Path::new("c.yaml"), "listen: 0.0.0.0:8080\nadminListen: 127.0.0.1:8080\n").unwrap_err();
+        assert!(e[0].to_string().contains("adminListen 127.0.0.1:8080 overlaps listen 0.0.0.0:8080"), "{}", e[0]);
+        let e = Config::parse(Path::new("c.yaml"), "adminListen: 0.0.0.0:8080\n").unwrap_err();
+        assert!(e[0].to_string().contains("overlaps"), "{}", e[0]);
+        let c = Config::parse(Path::new("c.yaml"), "listen: 0.0.0.0:8080\nadminListen: 0.0.0.0:9090\n").unwrap();
+        assert_eq!(c.admin_listen.unwrap().0.port(), 9090);
     }
 
     #[test]

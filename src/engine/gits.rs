@@ -23,12 +23,37 @@ pub struct GitStatus {
     pub push_branch: String,
     /// The last commit pushed.
     pub last_commit: Option<String>,
+    /// The web page of the last commit (from `commitUrl`, or derived for a public
+    /// forge); absent without one.
+    pub last_commit_url: Option<String>,
+    /// When the last write synced with the remote tip and succeeded (RFC 3339).
+    pub last_sync: Option<String>,
     /// When (RFC 3339).
     pub last_push: Option<String>,
     /// The last write's error, cleared by the next good write.
     pub last_error: Option<String>,
     /// Open pull requests imagebump keeps, by head branch: their web URLs.
     pub pull_requests: BTreeMap<String, String>,
+    /// The `commitUrl` template in effect (not served; links are rendered from it).
+    #[serde(skip)]
+    pub commit_url: Option<String>,
+}
+
+impl GitStatus {
+    /// The web page of `commit` in this repository, when a `commitUrl` is in effect
+    /// and renders (it was checked at load, so a failure here is only logged).
+    pub fn link(&self, commit: &str) -> Option<String> {
+        let template = self.commit_url.as_deref()?;
+        let repository = imagebump_core::link::repository_path(&self.url);
+        let vars = imagebump_core::link::CommitVars {
+            commit,
+            branch: &self.branch,
+            repository: &repository,
+        };
+        imagebump_core::link::render(template, &vars)
+            .inspect_err(|e| tracing::warn!(git = %self.name, error = %e, "no commit link"))
+            .ok()
+    }
 }
 
 /// Every GitOps repository's status, by name.

@@ -6,7 +6,7 @@
 //! them were built: a config that fails anywhere keeps everything as it was and is
 //! reported (status, metric, log, notification), never half-applied.
 //!
-//! What the running service cannot take live (`listen`, `stateDir`, the `git:`
+//! What the running service cannot take live (`listen`, `adminListen`, `stateDir`, the `git:`
 //! repositories, the policies' source kind) is not applied: the rest is, and those keys
 //! are listed in `restartNeeded` (status and a warning), so nothing is silently ignored.
 //! Queued wishes and the commit in flight are untouched: queues and writers stay, and a
@@ -43,7 +43,7 @@ pub struct ConfigStatus {
     pub last_result: Option<&'static str>,
     /// The last reload's problems, one line each; empty when it took effect.
     pub problems: Vec<String>,
-    /// Keys changed in the file that take effect only after a restart (`listen`,
+    /// Keys changed in the file that take effect only after a restart (`listen`, `adminListen`,
     /// `stateDir`, `git[NAME]`, `policies`), compared with the config read at start.
     pub restart_needed: Vec<String>,
 }
@@ -159,6 +159,9 @@ pub fn restart_needed(started: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if differs(&started.listen, &new.listen) {
         out.push("listen".to_string());
+    }
+    if differs(&started.admin_listen, &new.admin_listen) {
+        out.push("adminListen".to_string());
     }
     if started.state_dir() != new.state_dir() {
         out.push("stateDir".to_string());

@@ -172,6 +172,7 @@ impl Service {
                     WriteMode::Branch { branch } => branch.clone(),
                     WriteMode::PullRequest(pr) => pr.branch.clone(),
                 },
+                commit_url: g.commit_url_template(),
                 ..Default::default()
             });
         }
@@ -402,18 +403,30 @@ impl Service {
             let listen = self
                 .cfg
                 .listen
-                .map_or_else(|| "0.0.0.0:8080".parse().expect("addr"), |l| l.0);
+                .map_or(crate::config::DEFAULT_LISTEN, |l| l.0);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listen on {listen}"))?;
+            // `adminListen`: the status page, metrics and status API on their own port.
+            let admin = match self.cfg.admin_listen {
+                Some(a) => Some(
+                    tokio::net::TcpListener::bind(a.0)
+                        .await
+                        .with_context(|| format!("adminListen on {}", a.0))?,
+                ),
+                None => None,
+            };
             let gen = engine.live.current();
-            tracing::info!(%listen, images = gen.policies.len(), repositories = gen.routes.len(),
+            tracing::info!(%listen, admin_listen = ?self.cfg.admin_listen.map(|a| a.0), images = gen.policies.len(), repositories = gen.routes.len(),
                 gits = self.gits().len(), "imagebump started");
             let ready = Arc::new(AtomicBool::new(false));
             let state = crate::server::AppState::new(engine.clone(), receivers, ready.clone());
             let state_receivers = state.receivers();
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let server = tokio::spawn(crate::server::serve(listener, state, stop_rx));
+            let server = match admin {
+                Some(admin) => tokio::spawn(crate::server::serve_split(listener, admin, state, stop_rx)),
+                None => tokio::spawn(crate::server::serve(listener, state, stop_rx)),
+            };
 
             // One writer thread per repository. Each opens (clones) its own copy: one
             // that is unreachable retries with backoff in its own thread, so it delays no

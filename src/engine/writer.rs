@@ -377,10 +377,13 @@ impl Writer {
             .write_seconds
             .observe(written.took.as_secs_f64());
         self.git_status.update(&self.git, |s| {
+            let now = super::status::now_rfc3339();
             s.last_error = None;
+            s.last_sync = Some(now.clone());
             if let Some(c) = &written.commit {
+                s.last_commit_url = s.link(c);
                 s.last_commit = Some(c.clone());
-                s.last_push = Some(super::status::now_rfc3339());
+                s.last_push = Some(now);
             }
         });
         if written.commit.is_some() {

@@ -53,6 +53,26 @@ impl Default for ServerLimits {
     }
 }
 
+impl ServerLimits {
+    /// The limits of two listeners sharing this budget (`listen` and `adminListen`):
+    /// a quarter of the connections for the second, the rest for the first, at least 4
+    /// each; the timeouts are the same for both.
+    pub fn split(self) -> (ServerLimits, ServerLimits) {
+        let admin = (self.max_connections / 4).max(4);
+        let first = ServerLimits {
+            max_connections: self.max_connections.saturating_sub(admin).max(4),
+            ..self.clone()
+        };
+        (
+            first,
+            ServerLimits {
+                max_connections: admin,
+                ..self
+            },
+        )
+    }
+}
+
 /// The soft `Max open files` limit of this process (Linux `/proc/self/limits`).
 fn open_file_limit() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;

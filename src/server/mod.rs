@@ -1,4 +1,7 @@
-//! The HTTP face of the service (axum): webhook receivers, health, metrics, status.
+//! The HTTP face of the service (axum): webhook receivers, health, metrics, status and
+//! the status page. With `adminListen` the routes split in two ([`hooks_router`] on
+//! `listen`, [`admin_router`] on `adminListen`), so the public port serves webhooks and
+//! health only; without it [`router`] serves everything on `listen`.
 //!
 //! A webhook handler authenticates and parses with `webhook::receive` (pure), drops
 //! replays (`replay.rs`), then only hints the engine; it never waits for a scan, so a burst of deliveries is answered at
@@ -25,6 +28,7 @@ use imagebump_webhook::{self as webhook, Action, Receiver, Scope, WebhookError, 
 
 mod answer;
 mod limits;
+pub mod page;
 mod replay;
 #[cfg(test)]
 mod rotation_tests;
@@ -132,18 +136,47 @@ pub fn receivers(cfg: &Config) -> anyhow::Result<Vec<LiveReceiver>> {
     Ok(out)
 }
 
-/// The router: `/hooks/{name}[/{secret}]`, `/healthz`, `/readyz`, `/metrics`, `/api/v1/status`.
+/// Every route on one listener (no `adminListen`): `/hooks/{name}[/{secret}]`,
+/// `/healthz`, `/readyz`, `/metrics`, `/api/v1/status`, `/` and `/ui`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/hooks/{name}", any(hook))
-        .route("/hooks/{name}/{secret}", any(hook_with_secret))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/status", get(status))
+    hooks_routes()
+        .merge(admin_routes())
         // One byte over the limit is enough to answer 413 ourselves with a JSON reason.
         .layer(DefaultBodyLimit::max(MAX_BODY + 1))
         .with_state(state)
+}
+
+/// The public listener's routes with `adminListen`: webhooks and health only.
+pub fn hooks_router(state: AppState) -> Router {
+    hooks_routes()
+        .merge(health_routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY + 1))
+        .with_state(state)
+}
+
+/// The admin listener's routes: status page, metrics, status API and health.
+pub fn admin_router(state: AppState) -> Router {
+    admin_routes().with_state(state)
+}
+
+fn hooks_routes() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/{name}", any(hook))
+        .route("/hooks/{name}/{secret}", any(hook_with_secret))
+}
+
+fn health_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+}
+
+fn admin_routes() -> Router<AppState> {
+    health_routes()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .route("/", get(status_page))
+        .route("/ui", get(status_page))
 }
 
 /// Serves until `stop` turns true, then finishes in-flight requests, within the
@@ -166,6 +199,52 @@ pub async fn serve_with(
     limits::serve_limited(listener, router(state), stop, limits)
         .await
         .context("http server")
+}
+
+/// Serves webhooks and health on `hooks`, the rest on `admin` (`adminListen`), until
+/// `stop` turns true. The connection budget of the default [`ServerLimits`] is shared,
+/// not doubled: the admin listener gets a quarter (Prometheus and people), the
+/// webhook listener the rest.
+pub async fn serve_split(
+    hooks: tokio::net::TcpListener,
+    admin: tokio::net::TcpListener,
+    state: AppState,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (hook_limits, admin_limits) = ServerLimits::default().split();
+    let (a, b) = tokio::join!(
+        limits::serve_limited(hooks, hooks_router(state.clone()), stop.clone(), hook_limits),
+        limits::serve_limited(admin, admin_router(state), stop, admin_limits),
+    );
+    a.context("http server (listen)")?;
+    b.context("http server (adminListen)")
+}
+
+/// `GET /` and `GET /ui`: the status page.
+async fn status_page(State(st): State<AppState>) -> Response {
+    let snap = page::gather::snapshot(&st.engine, st.ready.load(Ordering::SeqCst));
+    match page::render(&snap) {
+        Ok(html) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/html; charset=utf-8",
+                ),
+                // Never cached: it is a view of now.
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "status page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the status page failed to render: {e}\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn hook(

@@ -13,6 +13,7 @@
 //! - [`pull`]: a pull request's title, body and proposed versions, from the commit
 //!   messages on its head branch.
 //! - [`secret`]: a secret value that never prints.
+//! - [`link`]: links to a commit on its forge (`git.commitUrl`, or derived for public forges).
 //!
 //! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
 //! environment: every input is a value the caller passes in, so everything here is
@@ -26,6 +27,7 @@ pub mod decision;
 pub mod edit;
 pub mod hold;
 pub mod image;
+pub mod link;
 pub mod manual;
 pub mod message;
 pub mod parsed;
