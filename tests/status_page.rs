@@ -175,7 +175,7 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     // The image whose repository the registry lacks shows its failure in words.
     let api = row(&dom, "shop/api");
     assert!(api.contains("class=\"badge bad\""), "{api}");
-    assert!(api.contains("<span class=\"err\">Error: "), "{api}");
+    assert!(api.contains("team/api: repository not found</td>"), "{api}");
     let git = &dom[dom.find("<tr data-git=\"default\">").expect("repository row")..];
     assert!(
         git.contains(&format!("<code>file://{}/fleet.git</code>", dir.display())),
