@@ -1,5 +1,6 @@
 //! The HTTP surface of the service, in process: answer codes and shapes of the webhook
-//! endpoints (401/404/405/400/413/202), health, readiness, metrics and status.
+//! endpoints (401/404/405/400/413/202), health, readiness, metrics, status and the
+//! status page.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -235,4 +236,27 @@ async fn replays_and_ignored_deliveries_answer_202() {
     assert_eq!(r.status(), 202);
     let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(v, serde_json::json!({"events": [], "scheduled": 0}));
+}
+
+/// Without `adminListen` everything stays on `listen`: the status page next to the
+/// webhooks, metrics and status API.
+#[tokio::test]
+async fn one_listener_serves_the_status_page_too() {
+    let (url, _stop) = start(true).await;
+    for path in ["/", "/ui"] {
+        let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/html; charset=utf-8",
+            "{path}"
+        );
+        let body = r.text().await.unwrap();
+        assert!(body.contains("<h1>imagebump status</h1>"), "{body}");
+        assert!(body.contains("0 images watched"), "{body}");
+    }
+    for path in ["/metrics", "/api/v1/status", "/healthz"] {
+        let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
 }

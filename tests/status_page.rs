@@ -206,7 +206,10 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     let out = screenshot_dir();
     let phone = chromium::screenshot(&admin_url("/"), &out.join("phone.png"), 390, 844);
     let desktop = chromium::screenshot(&admin_url("/"), &out.join("desktop.png"), 1280, 900);
+    // The whole page on a phone, for a look at every section.
+    let full = chromium::screenshot(&admin_url("/"), &out.join("phone-full.png"), 390, 2000);
     let (p, d) = (png_ok(&phone), png_ok(&desktop));
+    png_ok(&full);
     eprintln!(
         "screenshots: {} ({p} bytes), {} ({d} bytes)",
         phone.display(),
