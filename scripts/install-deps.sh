@@ -9,6 +9,9 @@ pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-se
 # golang-docker-credential-helpers, pass: a real Docker credential helper
 # (docker-credential-pass over pass and GnuPG) for the registry crate's tests/cred_helpers.rs.
 pkgs+=(golang-docker-credential-helpers pass)
+# chromium: a real browser, headless, for tests/status_page.rs (the status page's DOM and
+# screenshots); that test fails, naming this script, when it is missing.
+pkgs+=(chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -143,6 +143,20 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
             .then_some(())
     });
 
+    // A policy file with markup where a key belongs: the live reload refuses it, and
+    // its problem (which quotes the key) reaches the page as text, never as markup.
+    std::fs::write(
+        dir.join("policies/bad.yaml"),
+        "application: bad\nimages:\n  - repository: x/y\n    semver: '*'\n    \"<script>alert(1)</script>\": 1\n",
+    )
+    .unwrap();
+    wait_for("the refused policy reload", Duration::from_secs(30), || {
+        let (_, body) = get(&admin_url("/api/v1/status"))?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (v["policies"]["lastResult"] == "invalid" && body.contains("<script>alert(1)</script>"))
+            .then_some(())
+    });
+
     // The page in a real browser: the DOM after Chromium parsed it.
     let dom = chromium::dump_dom(&admin_url("/"));
     assert!(dom.contains("<html lang=\"en\">"), "{dom}");
@@ -155,6 +169,8 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     ] {
         assert!(dom.contains(h2), "{h2} missing in\n{dom}");
     }
+    assert!(!dom.contains("<script"), "markup from a policy file became an element:\n{dom}");
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
     let web = row(&dom, "shop/web");
     assert!(
         web.contains("<td data-label=\"Current\" class=\"current\"><code>1.4.0</code></td>"),

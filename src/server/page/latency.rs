@@ -7,9 +7,9 @@ use serde::Serialize;
 /// Width and height of the SVG's drawing area (its `viewBox`).
 pub const WIDTH: f64 = 640.0;
 /// See [`WIDTH`].
-pub const HEIGHT: f64 = 200.0;
+pub const HEIGHT: f64 = 240.0;
 /// Space under the bars for the bucket labels.
-const LABEL_SPACE: f64 = 40.0;
+const LABEL_SPACE: f64 = 60.0;
 
 /// One cumulative bucket as exposed: `le` (seconds; `None` for `+Inf`) and its count.
 #[derive(Debug, Clone, Copy, PartialEq)]
