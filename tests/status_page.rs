@@ -56,8 +56,14 @@ fn fleet(dir: &Path, registry: &TestRegistry, hooks: u16, admin: u16) -> BareRep
     BareRepo::create_at(
         &dir.join("fleet.git"),
         &[
-            ("apps/web.yaml", &manifest(&format!("{host}/team/web:1.0.0"))),
-            ("apps/api.yaml", &manifest(&format!("{host}/team/api:0.1.0"))),
+            (
+                "apps/web.yaml",
+                &manifest(&format!("{host}/team/web:1.0.0")),
+            ),
+            (
+                "apps/api.yaml",
+                &manifest(&format!("{host}/team/api:0.1.0")),
+            ),
         ],
     )
 }
@@ -125,7 +131,10 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
             .as_array()?
             .iter()
             .find(|i| i["image"] == "web")?;
-        let api = v["images"].as_array()?.iter().find(|i| i["image"] == "api")?;
+        let api = v["images"]
+            .as_array()?
+            .iter()
+            .find(|i| i["image"] == "api")?;
         (web["current"] == "1.4.0"
             && web["lastCommit"] == commit.as_str()
             && api["state"].is_string()
@@ -169,8 +178,14 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     ] {
         assert!(dom.contains(h2), "{h2} missing in\n{dom}");
     }
-    assert!(!dom.contains("<script"), "markup from a policy file became an element:\n{dom}");
-    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(
+        !dom.contains("<script"),
+        "markup from a policy file became an element:\n{dom}"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
     let web = row(&dom, "shop/web");
     assert!(
         web.contains("<td data-label=\"Current\" class=\"current\"><code>1.4.0</code></td>"),
@@ -192,7 +207,9 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     let api = row(&dom, "shop/api");
     assert!(api.contains("class=\"badge bad\""), "{api}");
     assert!(api.contains("team/api: repository not found</td>"), "{api}");
-    let git = &dom[dom.find("<tr data-git=\"default\">").expect("repository row")..];
+    let git = &dom[dom
+        .find("<tr data-git=\"default\">")
+        .expect("repository row")..];
     assert!(
         git.contains(&format!("<code>file://{}/fleet.git</code>", dir.display())),
         "{git}"
@@ -202,7 +219,10 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     let svg_start = dom.find("<svg id=\"latency-histogram\"").expect("the SVG");
     let svg = &dom[svg_start..svg_start + dom[svg_start..].find("</svg>").unwrap()];
     assert_eq!(svg.matches("<rect class=\"bar\"").count(), 16, "{svg}");
-    assert!(svg.contains("aria-labelledby=\"latency-title latency-desc\""), "{svg}");
+    assert!(
+        svg.contains("aria-labelledby=\"latency-title latency-desc\""),
+        "{svg}"
+    );
     assert!(
         dom.contains("1 commit caused by a webhook since start"),
         "{dom}"
@@ -274,7 +294,8 @@ fn admin_listen_splits_webhooks_from_status_and_metrics() {
     }
     let (_, metrics) = get(&url(admin, "/metrics")).unwrap();
     assert!(
-        metrics.contains(r#"imagebump_webhooks_total{receiver="registry",result="unauthorized"} 1"#),
+        metrics
+            .contains(r#"imagebump_webhooks_total{receiver="registry",result="unauthorized"} 1"#),
         "the delivery on the webhook port is counted on the admin port:\n{metrics}"
     );
 }

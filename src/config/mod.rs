@@ -325,7 +325,12 @@ impl Config {
     fn check(&self, path: &Path) -> Vec<Problem> {
         let mut out = Vec::new();
         let listen = self.listen.map_or(DEFAULT_LISTEN, |l| l.0);
-        if self.admin_listen.is_some_and(|a| a.0.port() == listen.port() && (a.0.ip() == listen.ip() || a.0.ip().is_unspecified() || listen.ip().is_unspecified())) {
+        if self.admin_listen.is_some_and(|a| {
+            a.0.port() == listen.port()
+                && (a.0.ip() == listen.ip()
+                    || a.0.ip().is_unspecified()
+                    || listen.ip().is_unspecified())
+        }) {
             out.push(Problem::new(
                 path,
                 format!(
@@ -670,17 +675,37 @@ policies: pol
             g.commit_url_template().as_deref(),
             Some("https://git.example.com/{{ repository }}/c/{{ commit }}")
         );
-        let c = Config::parse(Path::new("c.yaml"), "git:\n  url: https://github.com/org/fleet.git\n").unwrap();
-        assert!(c.git.first().unwrap().commit_url_template().is_some(), "derived for github.com");
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "git:\n  url: https://github.com/org/fleet.git\n",
+        )
+        .unwrap();
+        assert!(
+            c.git.first().unwrap().commit_url_template().is_some(),
+            "derived for github.com"
+        );
     }
 
     #[test]
     fn admin_listen_needs_its_own_port() {
-        let e = Config::parse(Path::new("c.yaml"), "listen: 0.0.0.0:8080\nadminListen: 127.0.0.1:8080\n").unwrap_err();
-        assert!(e[0].to_string().contains("adminListen 127.0.0.1:8080 overlaps listen 0.0.0.0:8080"), "{}", e[0]);
+        let e = Config::parse(
+            Path::new("c.yaml"),
+            "listen: 0.0.0.0:8080\nadminListen: 127.0.0.1:8080\n",
+        )
+        .unwrap_err();
+        assert!(
+            e[0].to_string()
+                .contains("adminListen 127.0.0.1:8080 overlaps listen 0.0.0.0:8080"),
+            "{}",
+            e[0]
+        );
         let e = Config::parse(Path::new("c.yaml"), "adminListen: 0.0.0.0:8080\n").unwrap_err();
         assert!(e[0].to_string().contains("overlaps"), "{}", e[0]);
-        let c = Config::parse(Path::new("c.yaml"), "listen: 0.0.0.0:8080\nadminListen: 0.0.0.0:9090\n").unwrap();
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            "listen: 0.0.0.0:8080\nadminListen: 0.0.0.0:9090\n",
+        )
+        .unwrap();
         assert_eq!(c.admin_listen.unwrap().0.port(), 9090);
     }
 

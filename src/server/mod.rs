@@ -213,7 +213,12 @@ pub async fn serve_split(
 ) -> anyhow::Result<()> {
     let (hook_limits, admin_limits) = ServerLimits::default().split();
     let (a, b) = tokio::join!(
-        limits::serve_limited(hooks, hooks_router(state.clone()), stop.clone(), hook_limits),
+        limits::serve_limited(
+            hooks,
+            hooks_router(state.clone()),
+            stop.clone(),
+            hook_limits
+        ),
         limits::serve_limited(admin, admin_router(state), stop, admin_limits),
     );
     a.context("http server (listen)")?;
@@ -226,10 +231,7 @@ async fn status_page(State(st): State<AppState>) -> Response {
     match page::render(&snap) {
         Ok(html) => (
             [
-                (
-                    axum::http::header::CONTENT_TYPE,
-                    "text/html; charset=utf-8",
-                ),
+                (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
                 // Never cached: it is a view of now.
                 (axum::http::header::CACHE_CONTROL, "no-store"),
             ],

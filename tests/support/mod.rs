@@ -5,5 +5,5 @@
 pub mod cli;
 pub mod fleet;
 pub use imagebump_testbed::{gitserver, registry};
-pub mod service;
 pub mod chromium;
+pub mod service;

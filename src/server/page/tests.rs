@@ -132,8 +132,14 @@ fn has_the_accessible_structure() {
         assert!(html.contains(part), "{part} missing in {html}");
     }
     // State as words, not only colour.
-    assert!(html.contains("<span class=\"badge bad\">failed</span>"), "{html}");
-    assert!(html.contains("<span class=\"badge good\">up to date</span>"), "{html}");
+    assert!(
+        html.contains("<span class=\"badge bad\">failed</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"badge good\">up to date</span>"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -164,13 +170,19 @@ fn draws_the_histogram_with_its_counts() {
 #[test]
 fn shows_reload_problems_and_empty_boards() {
     let html = render(&snapshot()).unwrap();
-    assert!(html.contains("<span class=\"badge bad\">invalid</span> the last good config is kept"), "{html}");
+    assert!(
+        html.contains("<span class=\"badge bad\">invalid</span> the last good config is kept"),
+        "{html}"
+    );
     assert!(html.contains("<code>adminListen</code>"), "{html}");
     let mut empty = snapshot();
     empty.images.clear();
     empty.gits.clear();
     empty.counts.clear();
     let html = render(&empty).unwrap();
-    assert!(html.contains("No images: the policies name none."), "{html}");
+    assert!(
+        html.contains("No images: the policies name none."),
+        "{html}"
+    );
     assert!(html.contains("0 images watched"), "{html}");
 }
