@@ -451,12 +451,12 @@ mod tests {
         ));
         assert!(restart_needed(&start, &live_only).is_empty());
         let moved = parse(&format!(
-            "listen: 127.0.0.1:2\nstateDir: /var/x\n{}policies: {{repoPath: p}}\n",
+            "listen: 127.0.0.1:2\nadminListen: 127.0.0.1:3\nstateDir: /var/x\n{}policies: {{repoPath: p}}\n",
             GIT.replace("fleet", "other")
         ));
         assert_eq!(
             restart_needed(&start, &moved),
-            ["listen", "stateDir", "git", "policies"]
+            ["listen", "adminListen", "stateDir", "git", "policies"]
         );
     }
 

@@ -145,3 +145,27 @@ pub async fn serve_limited(
     graceful.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_listeners_share_one_connection_budget() {
+        let limits = ServerLimits {
+            max_connections: 256,
+            ..ServerLimits::default()
+        };
+        let (hooks, admin) = limits.clone().split();
+        assert_eq!((hooks.max_connections, admin.max_connections), (192, 64));
+        assert_eq!(hooks.header_timeout, limits.header_timeout);
+        assert_eq!(admin.body_timeout, limits.body_timeout);
+        // The floor of 4 each holds for a tiny budget.
+        let (a, b) = ServerLimits {
+            max_connections: 4,
+            ..limits
+        }
+        .split();
+        assert_eq!((a.max_connections, b.max_connections), (4, 4));
+    }
+}
