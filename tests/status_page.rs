@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::chromium;
 use support::gitserver::BareRepo;
 use support::registry::{free_port, TestRegistry, TestRegistryOptions};
-use support::service::{get, post, wait_for, Service};
+use support::service::{get, post, wait_for, wait_for_or, Service};
 
 const SECRET: &str = "status-page-secret";
 
@@ -33,15 +33,16 @@ fn manifest(image: &str) -> String {
     )
 }
 
-/// A fleet under `dir`: `shop/web` (has tags) and `shop/api` (a repository the
-/// registry does not have, so it fails), with `listen` and `adminListen`.
+/// A fleet under `dir`: `shop/web` (has tags), `shop/api` (a repository the registry
+/// does not have, so it fails) and `shop/db` (held by a marker in git), with `listen`
+/// and `adminListen`.
 fn fleet(dir: &Path, registry: &TestRegistry, hooks: u16, admin: u16) -> BareRepo {
     let host = registry.host();
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     std::fs::write(
         dir.join("policies/shop.yaml"),
         format!(
-            "application: shop\nimages:\n  - name: web\n    repository: {host}/team/web\n    semver: '>=1.0.0 <2.0.0'\n    targets:\n      - manifest: apps/web.yaml\n  - name: api\n    repository: {host}/team/api\n    semver: '*'\n    targets:\n      - manifest: apps/api.yaml\n"
+            "application: shop\nimages:\n  - name: web\n    repository: {host}/team/web\n    semver: '>=1.0.0 <2.0.0'\n    targets:\n      - manifest: apps/web.yaml\n  - name: api\n    repository: {host}/team/api\n    semver: '*'\n    targets:\n      - manifest: apps/api.yaml\n  - name: db\n    repository: {host}/team/db\n    semver: '*'\n    targets:\n      - manifest: apps/db.yaml\n"
         ),
     )
     .unwrap();
@@ -63,6 +64,12 @@ fn fleet(dir: &Path, registry: &TestRegistry, hooks: u16, admin: u16) -> BareRep
             (
                 "apps/api.yaml",
                 &manifest(&format!("{host}/team/api:0.1.0")),
+            ),
+            (
+                "apps/db.yaml",
+                &manifest(&format!(
+                    "{host}/team/db:1.0.0   # imagebump: hold waiting for the migration"
+                )),
             ),
         ],
     )
@@ -108,6 +115,8 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     let repo = fleet(dir, &registry, hooks, admin);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(registry.push_image("team/web", "1.0.0"));
+    rt.block_on(registry.push_image("team/db", "1.0.0"));
+    rt.block_on(registry.push_image("team/db", "1.1.0"));
     let admin_url = |p: &str| format!("http://127.0.0.1:{admin}{p}");
     let svc = Service::start(
         dir,
@@ -124,23 +133,35 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     let commit = repo.head("main").unwrap();
     // The status API says so (what the page is drawn from), and the latency histogram
     // has its observation.
-    let status = wait_for("the status of the commit", Duration::from_secs(30), || {
-        let (_, body) = get(&admin_url("/api/v1/status"))?;
-        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let web = v["images"]
-            .as_array()?
-            .iter()
-            .find(|i| i["image"] == "web")?;
-        let api = v["images"]
-            .as_array()?
-            .iter()
-            .find(|i| i["image"] == "api")?;
-        (web["current"] == "1.4.0"
-            && web["lastCommit"] == commit.as_str()
-            && api["state"].is_string()
-            && v["gits"][0]["lastCommit"] == commit.as_str())
-        .then_some(v)
-    });
+    let last = std::cell::RefCell::new(String::new());
+    let status = wait_for_or(
+        "the status of the commit",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = get(&admin_url("/api/v1/status"))?;
+            *last.borrow_mut() = body.clone();
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let web = v["images"]
+                .as_array()?
+                .iter()
+                .find(|i| i["image"] == "web")?;
+            let api = v["images"]
+                .as_array()?
+                .iter()
+                .find(|i| i["image"] == "api")?;
+            let db = v["images"]
+                .as_array()?
+                .iter()
+                .find(|i| i["image"] == "db")?;
+            (web["current"] == "1.4.0"
+                && web["lastCommit"] == commit.as_str()
+                && api["state"].is_string()
+                && db["state"] == "held"
+                && v["gits"][0]["lastCommit"] == commit.as_str())
+            .then_some(v)
+        },
+        || last.borrow().clone(),
+    );
     assert_eq!(
         status["gits"][0]["lastCommitUrl"],
         format!("https://git.example.com/fleet/commit/{commit}?branch=main"),
@@ -207,6 +228,16 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     let api = row(&dom, "shop/api");
     assert!(api.contains("class=\"badge bad\""), "{api}");
     assert!(api.contains("team/api: repository not found</td>"), "{api}");
+    // The held image says by what, in its hold column.
+    let db = row(&dom, "shop/db");
+    assert!(
+        db.contains("<span class=\"badge wait\">held</span>"),
+        "{db}"
+    );
+    assert!(
+        db.contains("<td data-label=\"Hold\">held by `# imagebump: hold` at apps/db.yaml:10: waiting for the migration</td>"),
+        "{db}"
+    );
     let git = &dom[dom
         .find("<tr data-git=\"default\">")
         .expect("repository row")..];

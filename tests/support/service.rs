@@ -85,13 +85,27 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Option<u16> {
 }
 
 /// Polls `f` every 20 ms until it gives a value, failing after `timeout` with `what`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(what, timeout, f, String::new)
+}
+
+/// [`wait_for`], failing with `what` and `seen()` (what was seen last).
+pub fn wait_for_or<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+    seen: impl Fn() -> String,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last seen: {}",
+            seen()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
