@@ -325,8 +325,10 @@ impl Config {
     fn check(&self, path: &Path) -> Vec<Problem> {
         let mut out = Vec::new();
         let listen = self.listen.map_or(DEFAULT_LISTEN, |l| l.0);
+        // Port 0 asks the kernel for a free port each: never the same one.
         if self.admin_listen.is_some_and(|a| {
-            a.0.port() == listen.port()
+            a.0.port() != 0
+                && a.0.port() == listen.port()
                 && (a.0.ip() == listen.ip()
                     || a.0.ip().is_unspecified()
                     || listen.ip().is_unspecified())
