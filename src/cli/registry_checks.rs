@@ -86,14 +86,12 @@ fn warning(mut p: Problem) -> Problem {
 
 /// A proxy must be an absolute `http`, `https` or `socks5` URL with a host.
 fn proxy_url(p: &str) -> Result<(), String> {
-    let why = || format!("{p:?} is not a proxy URL like http://proxy.example:3128");
+    let why = || {
+        format!("{p:?} is not a proxy URL like http://proxy.example:3128 (scheme http, https or socks5, and a host)")
+    };
     let u = reqwest::Url::parse(p).map_err(|_| why())?;
-    if !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h") {
-        return Err(format!(
-            "{p:?}: the scheme must be http, https or socks5 (like http://proxy.example:3128)"
-        ));
-    }
-    if u.host_str().is_none_or(str::is_empty) {
+    let scheme_ok = matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h");
+    if !scheme_ok || u.host_str().is_none_or(str::is_empty) {
         return Err(why());
     }
     Ok(())
@@ -112,10 +110,7 @@ fn client_identity(r: &RegistrySection) -> Result<(), (&'static str, String)> {
             return Err((".clientKey", "needs clientCert as well (set both or neither)".into()))
         }
     };
-    let read = |what: &'static str, s: &SecretRef| {
-        s.resolve()
-            .map_err(|e| (what, format!("{} ({})", e, s.describe())))
-    };
+    let read = |what: &'static str, s: &SecretRef| s.resolve().map_err(|e| (what, e.to_string()));
     let cert_pem = read(".clientCert", cert)?;
     let key_pem = read(".clientKey", key)?;
     let id = imagebump_registry::ClientIdentity { cert_pem, key_pem };
