@@ -86,7 +86,8 @@ impl Service {
         )
         .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_imagebump"));
-        cmd.args(["run", "--config"]).arg(dir.join("imagebump.yaml"));
+        cmd.args(["run", "--config"])
+            .arg(dir.join("imagebump.yaml"));
         for k in CLOUD_VARS {
             cmd.env_remove(k);
         }
@@ -212,7 +213,10 @@ fn an_expiring_gcp_token_is_renewed_during_run_without_a_failed_scan() {
     let svc = Service::start(
         tmp.path(),
         &format!("{}/team/web", reg.host()),
-        &format!("  - host: {}\n    insecure: true\n    provider: gcp\n", reg.host()),
+        &format!(
+            "  - host: {}\n    insecure: true\n    provider: gcp\n",
+            reg.host()
+        ),
         &[("GCE_METADATA_HOST", gcp.host())],
     );
     renewed_without_a_failed_scan(&svc, &reg, &|| gcp.issued(), TOKEN);
@@ -235,7 +239,10 @@ fn an_expiring_azure_token_is_renewed_during_run_without_a_failed_scan() {
     let svc = Service::start(
         tmp.path(),
         &format!("{}/team/web", az.host()),
-        &format!("  - host: {}\n    insecure: true\n    provider: azure\n", az.host()),
+        &format!(
+            "  - host: {}\n    insecure: true\n    provider: azure\n",
+            az.host()
+        ),
         &[
             (
                 "AZURE_FEDERATED_TOKEN_FILE",
@@ -247,7 +254,11 @@ fn an_expiring_azure_token_is_renewed_during_run_without_a_failed_scan() {
         ],
     );
     renewed_without_a_failed_scan(&svc, &reg, &|| az.exchanges(), REFRESH);
-    assert!(az.entra_tokens() >= 3, "Entra ID tokens: {}", az.entra_tokens());
+    assert!(
+        az.entra_tokens() >= 3,
+        "Entra ID tokens: {}",
+        az.entra_tokens()
+    );
     assert_eq!(az.last_service().as_deref(), Some(az.host().as_str()));
     assert!(!svc.log().contains(azure::FEDERATED_TOKEN));
 }
@@ -267,7 +278,10 @@ fn an_expiring_ecr_token_is_renewed_during_run_without_a_failed_scan() {
     let svc = Service::start(
         tmp.path(),
         &format!("{}/team/web", reg.host()),
-        &format!("  - host: {}\n    insecure: true\n    provider: aws\n", reg.host()),
+        &format!(
+            "  - host: {}\n    insecure: true\n    provider: aws\n",
+            reg.host()
+        ),
         &[
             ("AWS_ENDPOINT_URL_ECR", ecr.endpoint()),
             ("AWS_REGION", "eu-west-1".to_string()),
@@ -275,7 +289,10 @@ fn an_expiring_ecr_token_is_renewed_during_run_without_a_failed_scan() {
             ("AWS_SECRET_ACCESS_KEY", aws::SECRET_ACCESS_KEY.to_string()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
             ("AWS_CONFIG_FILE", format!("{d}/aws-config")),
-            ("AWS_SHARED_CREDENTIALS_FILE", format!("{d}/aws-credentials")),
+            (
+                "AWS_SHARED_CREDENTIALS_FILE",
+                format!("{d}/aws-credentials"),
+            ),
         ],
     );
     renewed_without_a_failed_scan(&svc, &reg, &|| ecr.calls(), PASSWORD);
@@ -318,11 +335,15 @@ fn a_rotated_client_certificate_is_used_during_run_without_a_restart() {
     });
 
     reg.rotate_client_ca();
-    let refused = svc.wait_for("the old certificate refused", Duration::from_secs(20), |i| {
-        i["state"] == "failed"
-    });
+    let refused = svc.wait_for(
+        "the old certificate refused",
+        Duration::from_secs(20),
+        |i| i["state"] == "failed",
+    );
     assert!(
-        refused["lastError"].as_str().is_some_and(|e| e.contains("unreachable")),
+        refused["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("unreachable")),
         "{refused}"
     );
 
@@ -344,7 +365,11 @@ fn a_rotated_client_certificate_is_used_during_run_without_a_restart() {
         i["lastError"].is_null()
     });
     assert_ne!(img["state"], "failed", "{img}");
-    assert!(svc.log().contains("client certificate rotated"), "{}", svc.log());
+    assert!(
+        svc.log().contains("client certificate rotated"),
+        "{}",
+        svc.log()
+    );
     assert!(!svc.log().contains("PRIVATE KEY"));
 }
 
@@ -365,13 +390,19 @@ fn a_token_services_refusal_shows_in_the_status_in_its_own_words() {
     let svc = Service::start(
         tmp.path(),
         &format!("{}/team/web", az.host()),
-        &format!("  - host: {}\n    insecure: true\n    provider: azure\n", az.host()),
+        &format!(
+            "  - host: {}\n    insecure: true\n    provider: azure\n",
+            az.host()
+        ),
         &[
             (
                 "AZURE_FEDERATED_TOKEN_FILE",
                 az.federated_token_file().display().to_string(),
             ),
-            ("AZURE_CLIENT_ID", "99999999-0000-0000-0000-000000000000".to_string()),
+            (
+                "AZURE_CLIENT_ID",
+                "99999999-0000-0000-0000-000000000000".to_string(),
+            ),
             ("AZURE_TENANT_ID", azure::TENANT.to_string()),
             ("AZURE_AUTHORITY_HOST", az.base_url()),
         ],

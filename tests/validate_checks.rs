@@ -260,9 +260,29 @@ fn registry_proxies_client_certificates_and_provider_needs_are_checked() {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(&[&["req", "-x509"][..], &ec, &["-subj", "/CN=a", "-keyout", "a.key", "-out", "a.crt"]].concat());
-    openssl(&[&["req", "-x509"][..], &ec, &["-subj", "/CN=b", "-keyout", "b.key", "-out", "b.crt"]].concat());
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-subj", "/CN=a", "-keyout", "a.key", "-out", "a.crt"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-subj", "/CN=b", "-keyout", "b.key", "-out", "b.crt"],
+        ]
+        .concat(),
+    );
     std::fs::write(root.join("gcp.json"), "not json").unwrap();
     let cfg = "registries:\n  - host: r0.example\n    proxy: proxy.corp:3128\n  - host: r1.example\n    clientCert: {file: a.crt}\n    clientKey: {file: b.key}\n  - host: r2.example\n    clientCert: {file: missing.crt}\n    clientKey: {file: a.key}\n  - host: r3.example\n    clientCert: {file: a.crt}\n    clientKey: {file: a.key}\n    proxy: http://proxy.corp:3128\n  - host: myacr.azurecr.io\n    provider: azure\n  - host: europe-docker.pkg.dev\n    provider: gcp\n";
     write(root, &[("imagebump.yaml", cfg), ("policies/p.yaml", GOOD)]);
@@ -289,10 +309,19 @@ fn registry_proxies_client_certificates_and_provider_needs_are_checked() {
     );
     assert!(line("registries[0].proxy").contains("not a proxy URL like http://"));
     let l = line("registries[1].clientKey");
-    assert!(l.starts_with("imagebump.yaml:6:") && l.contains("does not belong to the certificate"), "{l}");
+    assert!(
+        l.starts_with("imagebump.yaml:6:") && l.contains("does not belong to the certificate"),
+        "{l}"
+    );
     let l = line("registries[2].clientCert");
-    assert!(l.starts_with("imagebump.yaml:8:") && l.contains("missing.crt"), "{l}");
-    assert!(!r.stdout.contains("registries[3]"), "a good pair and proxy: {r:?}");
+    assert!(
+        l.starts_with("imagebump.yaml:8:") && l.contains("missing.crt"),
+        "{l}"
+    );
+    assert!(
+        !r.stdout.contains("registries[3]"),
+        "a good pair and proxy: {r:?}"
+    );
     let l = line("registries[4].provider");
     assert!(
         l.starts_with("imagebump.yaml:15:")
@@ -302,6 +331,14 @@ fn registry_proxies_client_certificates_and_provider_needs_are_checked() {
         "{l}"
     );
     let l = line("registries[5].provider");
-    assert!(l.starts_with("imagebump.yaml:17:") && !l.contains("warning:") && l.contains("gcp.json is not JSON"), "{l}");
-    assert!(!r.stdout.contains("PRIVATE KEY") && !r.stdout.contains("BEGIN"), "{r:?}");
+    assert!(
+        l.starts_with("imagebump.yaml:17:")
+            && !l.contains("warning:")
+            && l.contains("gcp.json is not JSON"),
+        "{l}"
+    );
+    assert!(
+        !r.stdout.contains("PRIVATE KEY") && !r.stdout.contains("BEGIN"),
+        "{r:?}"
+    );
 }

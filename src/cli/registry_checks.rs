@@ -28,7 +28,10 @@ pub fn check(config_path: &Path, cfg: &Config, env: &dyn Fn(&str) -> Option<Stri
     for (i, r) in cfg.registries.iter().enumerate() {
         let at = |key: &str, message: String| {
             let path = format!("registries[{i}]{key}");
-            let mut p = Problem::new(config_path, format!("registries[{i}]{key} ({}): {message}", r.host));
+            let mut p = Problem::new(
+                config_path,
+                format!("registries[{i}]{key} ({}): {message}", r.host),
+            );
             p.line = text.as_deref().and_then(|t| line_of(t, &path));
             p
         };
@@ -104,10 +107,16 @@ fn client_identity(r: &RegistrySection) -> Result<(), (&'static str, String)> {
         (None, None) => return Ok(()),
         (Some(c), Some(k)) => (c, k),
         (Some(_), None) => {
-            return Err((".clientCert", "needs clientKey as well (set both or neither)".into()))
+            return Err((
+                ".clientCert",
+                "needs clientKey as well (set both or neither)".into(),
+            ))
         }
         (None, Some(_)) => {
-            return Err((".clientKey", "needs clientCert as well (set both or neither)".into()))
+            return Err((
+                ".clientKey",
+                "needs clientCert as well (set both or neither)".into(),
+            ))
         }
     };
     let read = |what: &'static str, s: &SecretRef| s.resolve().map_err(|e| (what, e.to_string()));
@@ -186,7 +195,8 @@ fn aws(var: &dyn Fn(&str) -> Option<String>, host: &str) -> Vec<(bool, String)> 
     .iter()
     .any(|k| var(k).is_some());
     let home_files = var("HOME").is_some_and(|h| {
-        Path::new(&h).join(".aws/credentials").exists() || Path::new(&h).join(".aws/config").exists()
+        Path::new(&h).join(".aws/credentials").exists()
+            || Path::new(&h).join(".aws/config").exists()
     });
     if !any && !home_files {
         out.push((false, "aws finds no credentials in the environment: none of AWS_ACCESS_KEY_ID, AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity, ECS), AWS_PROFILE or ~/.aws/credentials, so IMDSv2 will be asked, which answers only on EC2 and EKS nodes".into()));
@@ -211,10 +221,18 @@ mod tests {
     fn azure_needs() {
         let none = |_: &str| None;
         let w = azure(&none);
-        assert!(matches!(&w[..], [(false, m)] if m.contains("AZURE_FEDERATED_TOKEN_FILE") && m.contains("IDENTITY_ENDPOINT")), "{w:?}");
-        let half = |k: &str| (k == "AZURE_FEDERATED_TOKEN_FILE").then(|| "/nonexistent".to_string());
+        assert!(
+            matches!(&w[..], [(false, m)] if m.contains("AZURE_FEDERATED_TOKEN_FILE") && m.contains("IDENTITY_ENDPOINT")),
+            "{w:?}"
+        );
+        let half =
+            |k: &str| (k == "AZURE_FEDERATED_TOKEN_FILE").then(|| "/nonexistent".to_string());
         let w = azure(&half);
-        assert!(w.iter().any(|(bad, m)| *bad && m.contains("AZURE_TENANT_ID")), "{w:?}");
+        assert!(
+            w.iter()
+                .any(|(bad, m)| *bad && m.contains("AZURE_TENANT_ID")),
+            "{w:?}"
+        );
         let app = |k: &str| k.starts_with("IDENTITY_").then(|| "x".to_string());
         assert!(azure(&app).is_empty());
     }

@@ -201,13 +201,12 @@ impl GcpProvider {
                 let who = "the external account's credential_source.url";
                 let mut h = HeaderMap::new();
                 for (k, v) in headers {
-                    let name = reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(
-                        |_| {
+                    let name =
+                        reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
                             CredentialError::fatal(format!(
                                 "credential_source.headers: {k:?} is not a header name"
                             ))
-                        },
-                    )?;
+                        })?;
                     let mut value = HeaderValue::from_str(v.expose()).map_err(|_| {
                         CredentialError::fatal(format!(
                             "credential_source.headers.{k} is not a header value"
@@ -352,9 +351,7 @@ fn credential_source(
         Some("json") => Some(
             str_at("/format/subject_token_field_name")
                 .filter(|f| !f.is_empty())
-                .ok_or_else(|| {
-                    bad(".format is json but has no subject_token_field_name")
-                })?
+                .ok_or_else(|| bad(".format is json but has no subject_token_field_name"))?
                 .to_string(),
         ),
         Some(t) => return Err(bad(&format!(".format.type {t:?} is not text or json"))),
@@ -374,9 +371,7 @@ fn subject_from_text(
         Some(f) => serde_json::from_str::<serde_json::Value>(text)
             .ok()
             .and_then(|v| v.get(f)?.as_str().map(str::to_string))
-            .ok_or_else(|| {
-                CredentialError::fatal(format!("{whence} has no string field {f:?}"))
-            })?,
+            .ok_or_else(|| CredentialError::fatal(format!("{whence} has no string field {f:?}")))?,
     };
     if token.is_empty() {
         return Err(CredentialError::fatal(format!("{whence} is empty")));

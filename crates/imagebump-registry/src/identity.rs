@@ -128,7 +128,10 @@ impl HttpClient {
                 .and_then(|()| build(Some(&id)));
             match built {
                 Ok(c) => {
-                    tracing::info!(registry, "client certificate rotated; new connections use it");
+                    tracing::info!(
+                        registry,
+                        "client certificate rotated; new connections use it"
+                    );
                     st.client = c;
                     st.refused = None;
                 }

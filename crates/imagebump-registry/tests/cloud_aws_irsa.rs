@@ -73,7 +73,11 @@ async fn irsa_web_identity_feeds_get_authorization_token() {
         "{e}"
     );
     assert!(!e.contains("eyJ-a-token-sts-refuses"), "{e}");
-    assert_eq!(aws_.calls(), 0, "no GetAuthorizationToken without credentials");
+    assert_eq!(
+        aws_.calls(),
+        0,
+        "no GetAuthorizationToken without credentials"
+    );
 
     std::fs::write(&token, aws::WEB_IDENTITY_TOKEN).unwrap();
     let c = client();

@@ -140,7 +140,10 @@ async fn an_external_account_with_a_url_source_fetches_the_subject_token() {
     let file = gcp.external_account_url_file();
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", file.display().to_string())];
     let img = reg.image("proj/repo/app");
-    assert_eq!(*client(&reg, &env).list_tags(&img).await.unwrap(), vec!["1.0"]);
+    assert_eq!(
+        *client(&reg, &env).list_tags(&img).await.unwrap(),
+        vec!["1.0"]
+    );
     assert_eq!(gcp.subject_token_requests(), 1);
     assert_eq!(gcp.issued(), 1, "the subject token was exchanged at STS");
 
@@ -149,7 +152,11 @@ async fn an_external_account_with_a_url_source_fetches_the_subject_token() {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     v["credential_source"]["headers"] = serde_json::json!({});
     std::fs::write(&file, v.to_string()).unwrap();
-    let e = client(&reg, &env).list_tags(&img).await.unwrap_err().to_string();
+    let e = client(&reg, &env)
+        .list_tags(&img)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("credential_source.url"), "{e}");
     assert!(e.contains("Required metadata header not specified"), "{e}");
 
@@ -157,7 +164,11 @@ async fn an_external_account_with_a_url_source_fetches_the_subject_token() {
     v["credential_source"]["headers"] = serde_json::json!({"Metadata": "True"});
     v["credential_source"]["format"]["subject_token_field_name"] = "id_token".into();
     std::fs::write(&file, v.to_string()).unwrap();
-    let e = client(&reg, &env).list_tags(&img).await.unwrap_err().to_string();
+    let e = client(&reg, &env)
+        .list_tags(&img)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no string field \"id_token\""), "{e}");
 
     // Bad files fail discovery, naming the key.
@@ -167,7 +178,10 @@ async fn an_external_account_with_a_url_source_fetches_the_subject_token() {
             serde_json::json!({"url": "http://x/", "format": {"type": "json"}}),
             "no subject_token_field_name",
         ),
-        (serde_json::json!({"executable": {"command": "x"}}), "not supported"),
+        (
+            serde_json::json!({"executable": {"command": "x"}}),
+            "not supported",
+        ),
     ] {
         v["credential_source"] = source;
         std::fs::write(&file, v.to_string()).unwrap();

@@ -358,7 +358,10 @@ pub fn forward(req: &Req, upstream: &str) -> Resp {
     let Ok(mut conn) = TcpStream::connect(upstream) else {
         return bad(format!("cannot connect to {upstream}"));
     };
-    let mut head = format!("{} {} HTTP/1.0\r\nHost: {upstream}\r\n", req.method, req.target);
+    let mut head = format!(
+        "{} {} HTTP/1.0\r\nHost: {upstream}\r\n",
+        req.method, req.target
+    );
     for (k, v) in &req.headers {
         if !["host", "connection", "content-length"].contains(&k.to_ascii_lowercase().as_str()) {
             head += &format!("{k}: {v}\r\n");

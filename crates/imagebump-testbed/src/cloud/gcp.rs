@@ -136,9 +136,17 @@ impl GcpStandIn {
                 }
                 ("GET", "/subject-token") => {
                     if req.header("Metadata") != Some("True") {
-                        return oauth_error(400, "invalid_request", "Required metadata header not specified");
+                        return oauth_error(
+                            400,
+                            "invalid_request",
+                            "Required metadata header not specified",
+                        );
                     }
-                    Resp::json(200, serde_json::json!({"access_token": SUBJECT_TOKEN, "token_type": "Bearer"}).to_string())
+                    Resp::json(
+                        200,
+                        serde_json::json!({"access_token": SUBJECT_TOKEN, "token_type": "Bearer"})
+                            .to_string(),
+                    )
                 }
                 _ => Resp::json(404, r#"{"error":"not_found"}"#),
             }
