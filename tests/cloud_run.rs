@@ -347,8 +347,34 @@ fn a_rotated_client_certificate_is_used_during_run_without_a_restart() {
         "{refused}"
     );
 
+    // Half a rotation (the new certificate, the old key) is not used, and says so in
+    // the status and the metrics.
     let (c1, k1) = reg.client_cert();
     replace(&c1, &cert);
+    let half = svc.wait_for(
+        "the unusable pair explained",
+        Duration::from_secs(30),
+        |i| {
+            i["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("the rotated client certificate is not in use"))
+        },
+    );
+    assert!(
+        half["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("the key does not belong to the certificate")),
+        "{half}"
+    );
+    let metrics = svc.get("/metrics").unwrap_or_default();
+    assert!(
+        metrics.contains(&format!(
+            "imagebump_registry_client_cert_refused_total{{registry=\"{}\"}} 1",
+            reg.host()
+        )),
+        "{metrics}"
+    );
+
     replace(&k1, &key);
     rt.block_on(reg.push_image("team/web", "1.1.0"));
     let deadline = Instant::now() + Duration::from_secs(30);

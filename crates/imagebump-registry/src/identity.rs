@@ -6,14 +6,16 @@
 //!
 //! A rotated pair that cannot be used (a key not matching the certificate while only
 //! one of the two files has been replaced, a key that is not PKCS#8) keeps the last good
-//! client: it is tried again when the text changes, warned about once per version, and
-//! named in the error of a request that then fails to connect.
+//! client: it is tried again when the text changes, warned about and counted
+//! (`client_cert_refusals`) once per version, and named in the error of a request that
+//! then fails to connect.
 
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{one_line, RegistryError};
+use crate::metrics::RegistryMetrics;
 use crate::ClientIdentity;
 
 /// A client certificate that may change while the client runs. Asked before every
@@ -114,7 +116,7 @@ impl HttpClient {
 
     /// The client to send with now: rebuilt first if the identity changed and the new
     /// one is usable.
-    pub fn current(&self, registry: &str) -> reqwest::Client {
+    pub fn current(&self, registry: &str, metrics: &RegistryMetrics) -> reqwest::Client {
         let Some((source, build)) = &self.follow else {
             return self.lock().client.clone();
         };
@@ -139,6 +141,7 @@ impl HttpClient {
                     let why = one_line(&e.to_string(), 200);
                     tracing::warn!(registry, error = %why, "the rotated client certificate is unusable; keeping the previous one");
                     st.refused = Some(why);
+                    metrics.client_cert_refused(registry);
                 }
             }
         }

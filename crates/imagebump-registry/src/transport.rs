@@ -223,7 +223,7 @@ impl Registry {
             };
             let outcome = match self
                 .http
-                .current(&self.key)
+                .current(&self.key, p.metrics)
                 .request(method.clone(), url.clone())
                 .headers(headers.clone())
                 .send()

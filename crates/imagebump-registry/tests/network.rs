@@ -152,6 +152,7 @@ async fn a_rotated_client_certificate_is_used_without_a_new_client() {
         "{e}"
     );
     assert!(!e.contains("PRIVATE KEY"), "{e}");
+    assert_eq!(c.metrics().client_cert_refusals.get(&reg.host()), Some(&1));
 
     // The whole new pair: the same client lists again.
     replace(&k1, &key);
