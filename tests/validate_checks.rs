@@ -243,3 +243,102 @@ fn an_unknown_template_variable_is_an_error_at_its_line() {
         "{r:?}"
     );
 }
+
+/// `registries:`: a proxy that is not a URL, a client certificate pair that is missing,
+/// not PEM or does not belong together are errors at their key's line; a cloud provider
+/// without what it needs in the environment is a warning naming the variables (or an
+/// error where the provider itself would fail). No key material is printed.
+#[test]
+fn registry_proxies_client_certificates_and_provider_needs_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-subj", "/CN=a", "-keyout", "a.key", "-out", "a.crt"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-subj", "/CN=b", "-keyout", "b.key", "-out", "b.crt"],
+        ]
+        .concat(),
+    );
+    std::fs::write(root.join("gcp.json"), "not json").unwrap();
+    let cfg = "registries:\n  - host: r0.example\n    proxy: proxy.corp:3128\n  - host: r1.example\n    clientCert: {file: a.crt}\n    clientKey: {file: b.key}\n  - host: r2.example\n    clientCert: {file: missing.crt}\n    clientKey: {file: a.key}\n  - host: r3.example\n    clientCert: {file: a.crt}\n    clientKey: {file: a.key}\n    proxy: http://proxy.corp:3128\n  - host: myacr.azurecr.io\n    provider: azure\n  - host: europe-docker.pkg.dev\n    provider: gcp\n";
+    write(root, &[("imagebump.yaml", cfg), ("policies/p.yaml", GOOD)]);
+    let r = support::cli::run(
+        root,
+        &["validate", "--config", "imagebump.yaml"],
+        &[
+            ("AZURE_FEDERATED_TOKEN_FILE", ""),
+            ("IDENTITY_ENDPOINT", ""),
+            ("GOOGLE_APPLICATION_CREDENTIALS", "gcp.json"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    let line = |needle: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?}: {r:?}"))
+            .to_string()
+    };
+    assert!(
+        line("registries[0].proxy").starts_with("imagebump.yaml:3:"),
+        "{r:?}"
+    );
+    assert!(line("registries[0].proxy").contains("not a proxy URL like http://"));
+    let l = line("registries[1].clientKey");
+    assert!(
+        l.starts_with("imagebump.yaml:6:") && l.contains("does not belong to the certificate"),
+        "{l}"
+    );
+    let l = line("registries[2].clientCert");
+    assert!(
+        l.starts_with("imagebump.yaml:8:") && l.contains("missing.crt"),
+        "{l}"
+    );
+    assert!(
+        !r.stdout.contains("registries[3]"),
+        "a good pair and proxy: {r:?}"
+    );
+    let l = line("registries[4].provider");
+    assert!(
+        l.starts_with("imagebump.yaml:15:")
+            && l.contains("warning:")
+            && l.contains("AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID")
+            && l.contains("IDENTITY_ENDPOINT, IDENTITY_HEADER"),
+        "{l}"
+    );
+    let l = line("registries[5].provider");
+    assert!(
+        l.starts_with("imagebump.yaml:17:")
+            && !l.contains("warning:")
+            && l.contains("gcp.json is not JSON"),
+        "{l}"
+    );
+    assert!(
+        !r.stdout.contains("PRIVATE KEY") && !r.stdout.contains("BEGIN"),
+        "{r:?}"
+    );
+}

@@ -5,6 +5,7 @@
 
 mod checks;
 mod hold;
+mod registry_checks;
 mod service;
 mod set_image;
 mod test_cmd;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::checks;
+use super::{checks, registry_checks};
 use imagebump_core::policy::select::Strategy;
 use imagebump_core::policy::{LoadedPolicy, Problem};
 
@@ -80,25 +80,29 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     let mut dirs = a.dirs.clone();
     let mut config_failed = false;
     let mut git_names = Vec::new();
+    let mut config_warnings = Vec::new();
     if let Some(path) = &a.config {
         match Config::load(path) {
             Ok(cfg) => {
                 git_names = cfg.git.names();
+                let found = registry_checks::check(path, &cfg, &|k| std::env::var(k).ok());
+                config_warnings = found.warnings;
+                problems.extend(found.problems);
                 if dirs.is_empty() {
                     match &cfg.policies {
                         Some(PolicySource::Repo { dir: rel, .. }) => match &a.repo {
                             // In-repo policies are checked in the checkout `--repo` names.
                             Some(repo) => dirs.push(repo.join(rel)),
                             None => {
-                                let secrets = checks::secret_files(path, &cfg);
-                                for p in &secrets {
+                                problems.extend(checks::secret_files(path, &cfg));
+                                for p in problems.iter().chain(&config_warnings) {
                                     println!("{p}");
                                 }
                                 eprintln!(
                                     "note: policies are read from the GitOps repository ({}); give --repo DIR to check them",
                                     rel.display()
                                 );
-                                return if secrets.is_empty() {
+                                return if problems.is_empty() {
                                     ExitCode::SUCCESS
                                 } else {
                                     ExitCode::from(2)
@@ -144,7 +148,8 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    let warnings = warnings(&loaded);
+    let mut warnings = warnings(&loaded);
+    warnings.splice(0..0, config_warnings);
     for w in &warnings {
         println!("{w}");
     }

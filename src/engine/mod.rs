@@ -103,6 +103,9 @@ fn add_counts(
     into.shared_fetches += from.shared_fetches;
     into.listings += from.listings;
     into.backoff_rejections += from.backoff_rejections;
+    for (k, n) in &from.client_cert_refusals {
+        *into.client_cert_refusals.entry(k.clone()).or_default() += n;
+    }
 }
 
 /// A test's way to make a scan misbehave (see [`Engine::set_scan_fault`]).

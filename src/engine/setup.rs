@@ -13,8 +13,8 @@ use crate::config::{CloudProvider, Config, GitSection, WriteMode};
 use crate::secret::{LiveSecret, Secret, SecretRef};
 use imagebump_git::{GitAuth, GitConfig, GitCredentialSource};
 use imagebump_registry::{
-    ClientOptions, CredentialLookup, CredentialSource, DockerConfig, RegistryClient,
-    RegistryOptions,
+    ClientIdentity, ClientOptions, CredentialLookup, CredentialSource, DockerConfig,
+    IdentitySource, RegistryClient, RegistryOptions,
 };
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +40,22 @@ impl GitCredentialSource for LiveCredentials {
             self.username.current().expose().to_string(),
             self.password.current().expose().to_string(),
         )
+    }
+}
+
+/// A registry's client certificate and key that follow their secret files (a
+/// cert-manager Secret that is renewed).
+struct LiveIdentity {
+    cert: LiveSecret,
+    key: LiveSecret,
+}
+
+impl IdentitySource for LiveIdentity {
+    fn current(&self) -> ClientIdentity {
+        ClientIdentity {
+            cert_pem: self.cert.current(),
+            key_pem: self.key.current(),
+        }
     }
 }
 
@@ -132,11 +148,12 @@ pub fn registry_client(cfg: &Config) -> anyhow::Result<RegistryClient> {
         }
         match (&r.client_cert, &r.client_key) {
             (Some(c), Some(k)) => {
-                // Read once at start-up: reqwest builds the TLS identity into the client.
-                o.client_identity = Some(imagebump_registry::ClientIdentity {
-                    cert_pem: resolve(c, &format!("registries[{}].clientCert", r.host))?,
-                    key_pem: resolve(k, &format!("registries[{}].clientKey", r.host))?,
-                });
+                // Resolved now (a missing or unusable pair fails start-up), then followed:
+                // a rotated pair gives the registry a new HTTP client.
+                o.client_identity_source = Some(Arc::new(LiveIdentity {
+                    cert: live(c, &format!("registries[{}].clientCert", r.host))?,
+                    key: live(k, &format!("registries[{}].clientKey", r.host))?,
+                }));
             }
             (None, None) => {}
             _ => anyhow::bail!(
@@ -358,7 +375,7 @@ mod tests {
         );
         let cfg = Config::parse(&path, &text).unwrap();
         let e = format!("{:#}", registry_client(&cfg).unwrap_err());
-        assert!(e.contains("PKCS#8"), "{e}");
+        assert!(e.contains("the certificate is not PEM"), "{e}");
         assert!(!e.contains("not a certificate"), "{e}");
         let cfg = Config::parse(
             &path,

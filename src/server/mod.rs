@@ -434,6 +434,12 @@ fn registry_metrics(s: &imagebump_registry::MetricsSnapshot) -> String {
         "imagebump_registry_rate_limit_waits_total {}\n",
         s.rate_limit_waits
     ));
+    out.push_str("# HELP imagebump_registry_client_cert_refused Rotated client certificates that could not be used (the previous one is kept), by registry.\n# TYPE imagebump_registry_client_cert_refused counter\n");
+    for (registry, n) in &s.client_cert_refusals {
+        out.push_str(&format!(
+            "imagebump_registry_client_cert_refused_total{{registry=\"{registry}\"}} {n}\n"
+        ));
+    }
     out
 }
 

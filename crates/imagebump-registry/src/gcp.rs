@@ -6,7 +6,8 @@
 //!    - `"type": "service_account"` — a key: a self-signed RS256 JWT exchanged at its
 //!      `token_uri` (JWT bearer grant, RFC 7523);
 //!    - `"type": "external_account"` — workload identity federation: the subject token
-//!      from `credential_source.file` exchanged at `token_url` (STS, RFC 8693), then,
+//!      from `credential_source.file` or `credential_source.url` (with `headers`; as
+//!      text or a JSON field, `format`) exchanged at `token_url` (STS, RFC 8693), then,
 //!      with `service_account_impersonation_url`, a service account's token.
 //! 2. Otherwise the metadata server (GKE workload identity, GCE):
 //!    `http://$GCE_METADATA_HOST/computeMetadata/v1/instance/service-accounts/default/token`
@@ -43,13 +44,26 @@ enum Source {
         token_uri: String,
     },
     External {
-        file: PathBuf,
-        /// `credential_source.format.subject_token_field_name` for a JSON file.
+        subject: Subject,
+        /// `credential_source.format.subject_token_field_name` for a JSON answer.
         json_field: Option<String>,
         audience: String,
         subject_token_type: String,
         token_url: String,
         impersonation_url: Option<String>,
+    },
+}
+
+/// Where an external account's subject token comes from (`credential_source`).
+#[derive(Clone)]
+enum Subject {
+    /// `file`: read anew for each exchange (kubelet rotates it).
+    File(PathBuf),
+    /// `url` with `headers`: fetched for each exchange (an identity provider's local
+    /// token endpoint, e.g. Azure IMDS for federation from Azure).
+    Url {
+        url: String,
+        headers: Vec<(String, Secret)>,
     },
 }
 
@@ -121,14 +135,14 @@ impl GcpProvider {
                 access_token(&v, who)?
             }
             Source::External {
-                file,
+                subject,
                 json_field,
                 audience,
                 subject_token_type,
                 token_url,
                 impersonation_url,
             } => {
-                let subject = subject_token(file, json_field.as_deref())?;
+                let subject = self.subject_token(subject, json_field.as_deref()).await?;
                 let who = "Google STS (workload identity federation)";
                 let body = oauth::form(&[
                     (
@@ -165,6 +179,51 @@ impl GcpProvider {
             password: token,
             lifetime: Some(life),
         })
+    }
+
+    /// The federated subject token, from its file or URL, as `text` or a JSON field.
+    async fn subject_token(
+        &self,
+        subject: &Subject,
+        json_field: Option<&str>,
+    ) -> Result<Secret, CredentialError> {
+        let (whence, text) = match subject {
+            Subject::File(file) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    CredentialError::fatal(format!(
+                        "cannot read the subject token file {}: {e}",
+                        file.display()
+                    ))
+                })?;
+                (format!("subject token file {}", file.display()), text)
+            }
+            Subject::Url { url, headers } => {
+                let who = "the external account's credential_source.url";
+                let mut h = HeaderMap::new();
+                for (k, v) in headers {
+                    let name =
+                        reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                            CredentialError::fatal(format!(
+                                "credential_source.headers: {k:?} is not a header name"
+                            ))
+                        })?;
+                    let mut value = HeaderValue::from_str(v.expose()).map_err(|_| {
+                        CredentialError::fatal(format!(
+                            "credential_source.headers.{k} is not a header value"
+                        ))
+                    })?;
+                    value.set_sensitive(true);
+                    h.insert(name, value);
+                }
+                let (origin, body) =
+                    oauth::call_raw(&self.http, who, Method::GET, url, h, Body::None).await?;
+                let text = String::from_utf8(body).map_err(|_| {
+                    CredentialError::fatal(format!("{who} ({origin}): answer is not UTF-8"))
+                })?;
+                (format!("the subject token from {origin}"), text)
+            }
+        };
+        subject_from_text(&whence, &text, json_field)
     }
 
     /// IAM Credentials `generateAccessToken`: `{"accessToken","expireTime"}`.
@@ -228,24 +287,9 @@ fn from_file(path: &std::path::Path) -> Result<Source, CredentialError> {
             token_uri: s("token_uri").unwrap_or_else(|| DEFAULT_TOKEN_URI.to_string()),
         }),
         Some("external_account") => {
-            let src = v.get("credential_source");
-            let file = src
-                .and_then(|c| c.get("file"))
-                .and_then(|f| f.as_str())
-                .ok_or_else(|| {
-                    CredentialError::fatal(format!(
-                        "{where_}: only credential_source.file is supported (url and executable sources are not)"
-                    ))
-                })?;
-            let json_field = src
-                .and_then(|c| c.pointer("/format/type"))
-                .and_then(|t| t.as_str())
-                .filter(|t| *t == "json")
-                .and_then(|_| src?.pointer("/format/subject_token_field_name"))
-                .and_then(|f| f.as_str())
-                .map(str::to_string);
+            let (subject, json_field) = credential_source(v.get("credential_source"), &where_)?;
             Ok(Source::External {
-                file: PathBuf::from(file),
+                subject,
                 json_field,
                 audience: need("audience")?,
                 subject_token_type: need("subject_token_type")?,
@@ -260,34 +304,77 @@ fn from_file(path: &std::path::Path) -> Result<Source, CredentialError> {
     }
 }
 
-/// The federated subject token, read anew for each exchange (kubelet rotates it).
-fn subject_token(
-    file: &std::path::Path,
+/// An external account's `credential_source`, as Google documents it: `file` or `url`
+/// (with optional `headers`), and `format` — `{"type": "text"}` (the default) or
+/// `{"type": "json", "subject_token_field_name": …}`.
+fn credential_source(
+    src: Option<&serde_json::Value>,
+    where_: &str,
+) -> Result<(Subject, Option<String>), CredentialError> {
+    let bad = |what: &str| CredentialError::fatal(format!("{where_}: credential_source{what}"));
+    let src = src
+        .filter(|s| s.is_object())
+        .ok_or_else(|| bad(" is missing (it names a file or url)"))?;
+    let str_at = |p: &str| src.pointer(p).and_then(|x| x.as_str());
+    let subject = match (str_at("/file"), str_at("/url")) {
+        (Some(f), None) if !f.is_empty() => Subject::File(PathBuf::from(f)),
+        (None, Some(u)) => {
+            reqwest::Url::parse(u).map_err(|_| bad(&format!(".url {u:?} is not a URL")))?;
+            let mut headers = Vec::new();
+            match src.get("headers") {
+                None => {}
+                Some(serde_json::Value::Object(m)) => {
+                    for (k, v) in m {
+                        let v = v
+                            .as_str()
+                            .ok_or_else(|| bad(&format!(".headers.{k} is not a string")))?;
+                        headers.push((k.clone(), Secret::new(v)));
+                    }
+                }
+                Some(_) => return Err(bad(".headers is not a map of names to values")),
+            }
+            Subject::Url {
+                url: u.to_string(),
+                headers,
+            }
+        }
+        (Some(_), Some(_)) => return Err(bad(" has both file and url; keep one")),
+        _ if src.get("executable").is_some() || src.get("environment_id").is_some() => {
+            return Err(bad(
+                ": executable and AWS (environment_id) sources are not supported; use file or url",
+            ))
+        }
+        _ => return Err(bad(" names neither a file nor a url")),
+    };
+    let json_field = match str_at("/format/type") {
+        None | Some("text") => None,
+        Some("json") => Some(
+            str_at("/format/subject_token_field_name")
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| bad(".format is json but has no subject_token_field_name"))?
+                .to_string(),
+        ),
+        Some(t) => return Err(bad(&format!(".format.type {t:?} is not text or json"))),
+    };
+    Ok((subject, json_field))
+}
+
+/// The subject token in `text` (from `whence`, for messages): all of it, trimmed, or
+/// the string field `json_field` of a JSON object.
+fn subject_from_text(
+    whence: &str,
+    text: &str,
     json_field: Option<&str>,
 ) -> Result<Secret, CredentialError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        CredentialError::fatal(format!(
-            "cannot read the subject token file {}: {e}",
-            file.display()
-        ))
-    })?;
     let token = match json_field {
         None => text.trim().to_string(),
-        Some(f) => serde_json::from_str::<serde_json::Value>(&text)
+        Some(f) => serde_json::from_str::<serde_json::Value>(text)
             .ok()
             .and_then(|v| v.get(f)?.as_str().map(str::to_string))
-            .ok_or_else(|| {
-                CredentialError::fatal(format!(
-                    "subject token file {} has no string field {f:?}",
-                    file.display()
-                ))
-            })?,
+            .ok_or_else(|| CredentialError::fatal(format!("{whence} has no string field {f:?}")))?,
     };
     if token.is_empty() {
-        return Err(CredentialError::fatal(format!(
-            "subject token file {} is empty",
-            file.display()
-        )));
+        return Err(CredentialError::fatal(format!("{whence} is empty")));
     }
     Ok(Secret::new(token))
 }

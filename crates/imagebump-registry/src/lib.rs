@@ -84,7 +84,10 @@
 //! # Transport
 //! TLS is verified against the system roots plus an optional per-registry PEM bundle
 //! ([`RegistryOptions::ca_file`]); `insecure: true` means plain HTTP for that registry.
-//! Every request has a connect timeout and a total timeout (body included).
+//! Every request has a connect timeout and a total timeout (body included). A client
+//! certificate given as a source ([`RegistryOptions::client_identity_source`]) is
+//! followed: a rotated one builds a new HTTP client for that registry (the `identity`
+//! module).
 
 #![warn(missing_docs)]
 
@@ -98,6 +101,7 @@ pub mod ecr;
 mod error;
 pub mod gcp;
 pub mod helper;
+mod identity;
 mod manifest;
 mod metrics;
 mod oauth;
@@ -114,6 +118,7 @@ use std::time::Duration;
 
 pub use auth::{normalise_host, DockerConfig, DockerConfigError};
 pub use error::RegistryError;
+pub use identity::{check_identity, IdentitySource};
 pub use manifest::MANIFEST_ACCEPT;
 pub use metrics::{MetricsSnapshot, RegistryMetrics, RequestKey, RequestKind};
 pub use provider::{Credential, CredentialError, CredentialFuture, CredentialProvider};
@@ -121,6 +126,7 @@ pub use provider::{Credential, CredentialError, CredentialFuture, CredentialProv
 use cache::TagCache;
 use created::CreatedCache;
 use creds::Creds;
+use identity::HttpClient;
 use imagebump_core::image::{ImageRef, DOCKER_HUB, DOCKER_HUB_API};
 use imagebump_core::secret::Secret;
 use transport::{Limits, Policy, Registry};
@@ -199,6 +205,9 @@ pub struct RegistryOptions {
     pub proxy: Option<String>,
     /// A client certificate and its PKCS#8 private key (both PEM) for mutual TLS.
     pub client_identity: Option<ClientIdentity>,
+    /// Like `client_identity`, but asked before each request (wins over it): a rotated
+    /// certificate builds a new HTTP client, used from the next request on.
+    pub client_identity_source: Option<Arc<dyn IdentitySource>>,
     /// Username; used only together with `password`.
     pub username: Option<Secret>,
     /// Password or token; used only together with `username`.
@@ -227,6 +236,7 @@ impl RegistryOptions {
             ca_file: None,
             proxy: None,
             client_identity: None,
+            client_identity_source: None,
             username: None,
             password: None,
             credentials: None,
@@ -345,6 +355,7 @@ impl std::fmt::Debug for RegistryClient {
 fn build_http(
     opts: &ClientOptions,
     r: Option<&RegistryOptions>,
+    identity: Option<&ClientIdentity>,
 ) -> Result<reqwest::Client, RegistryError> {
     let mut b = reqwest::Client::builder()
         .connect_timeout(opts.connect_timeout)
@@ -359,7 +370,7 @@ fn build_http(
         })?;
         b = b.proxy(proxy);
     }
-    if let Some(id) = r.and_then(|r| r.client_identity.as_ref()) {
+    if let Some(id) = identity {
         let identity = reqwest::Identity::from_pkcs8_pem(
             id.cert_pem.expose().as_bytes(),
             id.key_pem.expose().as_bytes(),
@@ -392,6 +403,35 @@ fn build_http(
     }
     b.build()
         .map_err(|e| RegistryError::Config(format!("cannot build HTTP client: {e}")))
+}
+
+/// The HTTP client of a configured registry: the shared default one unless it has its
+/// own CA, proxy or client certificate; a followed certificate rebuilds it on rotation.
+fn registry_http(
+    opts: &ClientOptions,
+    r: &RegistryOptions,
+    default_http: &reqwest::Client,
+) -> Result<HttpClient, RegistryError> {
+    if let Some(src) = &r.client_identity_source {
+        // What building needs, without the other registries' options.
+        let base = ClientOptions {
+            connect_timeout: opts.connect_timeout,
+            timeout: opts.timeout,
+            user_agent: opts.user_agent.clone(),
+            ..ClientOptions::default()
+        };
+        let mut own = r.clone();
+        own.credentials = None;
+        own.provider = None;
+        let build: identity::Build = Box::new(move |id| build_http(&base, Some(&own), id));
+        return HttpClient::following(src.clone(), build);
+    }
+    let own = r.ca_file.is_some() || r.proxy.is_some() || r.client_identity.is_some();
+    Ok(HttpClient::fixed(if own {
+        build_http(opts, Some(r), r.client_identity.as_ref())?
+    } else {
+        default_http.clone()
+    }))
 }
 
 /// The Docker config's credentials for `host`: followed when they come from a source;
@@ -427,19 +467,14 @@ impl RegistryClient {
     /// Builds a client. Fails on unusable options (an unreadable CA file, an empty
     /// host, a host listed twice).
     pub fn new(opts: ClientOptions) -> Result<RegistryClient, RegistryError> {
-        let default_http = build_http(&opts, None)?;
+        let default_http = build_http(&opts, None, None)?;
         let mut registries = HashMap::new();
         for r in &opts.registries {
             let key = normalise_host(&r.host);
             if key.is_empty() {
                 return Err(RegistryError::Config("a registry has an empty host".into()));
             }
-            let own = r.ca_file.is_some() || r.proxy.is_some() || r.client_identity.is_some();
-            let http = if own {
-                build_http(&opts, Some(r))?
-            } else {
-                default_http.clone()
-            };
+            let http = registry_http(&opts, r, &default_http)?;
             let creds = match (&r.provider, &r.credentials, &r.username, &r.password) {
                 (Some(p), _, _, _) => Creds::Provider(Arc::new(provider::Cached::new(p.clone()))),
                 (None, Some(src), _, _) => Creds::Source(src.clone()),
@@ -598,7 +633,7 @@ impl Inner {
                     key.clone(),
                     api_host_for(&key),
                     false,
-                    self.default_http.clone(),
+                    HttpClient::fixed(self.default_http.clone()),
                     Limits {
                         rate: self.opts.default_rate_limit,
                         burst: self.opts.default_burst,

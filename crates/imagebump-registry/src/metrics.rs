@@ -49,6 +49,7 @@ pub struct RegistryMetrics {
     shared_fetches: AtomicU64,
     listings: AtomicU64,
     backoff_rejections: AtomicU64,
+    client_cert_refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 /// A copy of the counters at one moment.
@@ -70,6 +71,9 @@ pub struct MetricsSnapshot {
     pub listings: u64,
     /// Tag lookups refused at once because the repository is backing off after errors.
     pub backoff_rejections: u64,
+    /// Rotated client certificates that could not be used (each version once), by
+    /// registry; the previous certificate stays in use.
+    pub client_cert_refusals: BTreeMap<String, u64>,
 }
 
 impl MetricsSnapshot {
@@ -124,6 +128,15 @@ impl RegistryMetrics {
         self.listings.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn client_cert_refused(&self, registry: &str) {
+        *self
+            .client_cert_refusals
+            .lock()
+            .unwrap()
+            .entry(registry.to_string())
+            .or_default() += 1;
+    }
+
     pub(crate) fn backoff_rejection(&self) {
         self.backoff_rejections.fetch_add(1, Ordering::Relaxed);
     }
@@ -141,6 +154,7 @@ impl RegistryMetrics {
             shared_fetches: self.shared_fetches.load(Ordering::Relaxed),
             listings: self.listings.load(Ordering::Relaxed),
             backoff_rejections: self.backoff_rejections.load(Ordering::Relaxed),
+            client_cert_refusals: self.client_cert_refusals.lock().unwrap().clone(),
         }
     }
 }

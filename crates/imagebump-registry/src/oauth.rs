@@ -70,6 +70,21 @@ pub(crate) async fn call(
     headers: HeaderMap,
     body: Body,
 ) -> Result<serde_json::Value, CredentialError> {
+    let (origin, buf) = call_raw(http, who, method, url, headers, body).await?;
+    serde_json::from_slice(&buf)
+        .map_err(|_| CredentialError::fatal(format!("{who} ({origin}): answer is not JSON")))
+}
+
+/// Like [`call`], but the successful answer's bytes as they came (a subject token
+/// served as text), with the service's origin for messages.
+pub(crate) async fn call_raw(
+    http: &reqwest::Client,
+    who: &str,
+    method: reqwest::Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(String, Vec<u8>), CredentialError> {
     let mut req = http
         .request(method, url)
         .headers(headers)
@@ -121,8 +136,7 @@ pub(crate) async fn call(
             CredentialError::fatal(msg)
         });
     }
-    serde_json::from_slice(&buf)
-        .map_err(|_| CredentialError::fatal(format!("{who} ({origin}): answer is not JSON")))
+    Ok((origin, buf))
 }
 
 /// The service's own error text: OAuth's `error_description`/`error`, Google's

@@ -15,6 +15,7 @@ use reqwest::{Method, StatusCode, Url};
 use super::auth::{parse_challenge, Challenge, TokenResponse};
 use super::creds::Creds;
 use super::error::{one_line, RegistryError};
+use super::identity::HttpClient;
 use super::metrics::{RegistryMetrics, RequestKind};
 use super::quota;
 use super::ratelimit::{backoff, later, parse_retry_after, Budget, TokenBucket, MAX_SLEEP};
@@ -30,7 +31,8 @@ pub(crate) struct Registry {
     pub api_host: String,
     /// `https`, or `http` for a registry configured `insecure: true`.
     pub scheme: &'static str,
-    pub http: reqwest::Client,
+    /// Rebuilt when a followed client certificate rotates.
+    http: HttpClient,
     pub limiter: TokenBucket,
     /// Bounds the requests in flight to this registry (a fleet's start-up is hundreds
     /// of listings at once; a registry sees at most this many connections' worth).
@@ -101,7 +103,7 @@ impl Registry {
         key: String,
         api_host: String,
         insecure: bool,
-        http: reqwest::Client,
+        http: HttpClient,
         limits: Limits,
         creds: Creds,
         configured: bool,
@@ -221,6 +223,7 @@ impl Registry {
             };
             let outcome = match self
                 .http
+                .current(&self.key, p.metrics)
                 .request(method.clone(), url.clone())
                 .headers(headers.clone())
                 .send()
@@ -429,7 +432,12 @@ impl Registry {
     /// The transport error (it names the URL) and, for a host without a `registries`
     /// entry, that the defaults were assumed, so a typo or a missing entry shows.
     fn unreachable_detail(&self, e: &reqwest::Error, url: &Url) -> String {
-        let chain = error_chain(e);
+        let mut chain = error_chain(e);
+        if let Some(why) = self.http.refused() {
+            chain.push_str(&format!(
+                "; the rotated client certificate is not in use ({why}), the previous one was sent"
+            ));
+        }
         if self.configured {
             chain
         } else {

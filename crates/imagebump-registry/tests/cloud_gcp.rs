@@ -131,3 +131,65 @@ async fn workload_identity_federation_exchanges_the_subject_token() {
     assert!(e.contains("The provided subject token is invalid"), "{e}");
     assert!(!e.contains("not-the-token"), "{e}");
 }
+
+#[tokio::test]
+async fn an_external_account_with_a_url_source_fetches_the_subject_token() {
+    let reg = registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gcp = stand_in(dir.path(), 3600);
+    let file = gcp.external_account_url_file();
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", file.display().to_string())];
+    let img = reg.image("proj/repo/app");
+    assert_eq!(
+        *client(&reg, &env).list_tags(&img).await.unwrap(),
+        vec!["1.0"]
+    );
+    assert_eq!(gcp.subject_token_requests(), 1);
+    assert_eq!(gcp.issued(), 1, "the subject token was exchanged at STS");
+
+    // Without the documented header the endpoint refuses: its message, in the error.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    v["credential_source"]["headers"] = serde_json::json!({});
+    std::fs::write(&file, v.to_string()).unwrap();
+    let e = client(&reg, &env)
+        .list_tags(&img)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("credential_source.url"), "{e}");
+    assert!(e.contains("Required metadata header not specified"), "{e}");
+
+    // A JSON format naming a field the answer lacks is an error naming the field.
+    v["credential_source"]["headers"] = serde_json::json!({"Metadata": "True"});
+    v["credential_source"]["format"]["subject_token_field_name"] = "id_token".into();
+    std::fs::write(&file, v.to_string()).unwrap();
+    let e = client(&reg, &env)
+        .list_tags(&img)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no string field \"id_token\""), "{e}");
+
+    // Bad files fail discovery, naming the key.
+    for (source, want) in [
+        (serde_json::json!({"url": "not a url"}), "is not a URL"),
+        (
+            serde_json::json!({"url": "http://x/", "format": {"type": "json"}}),
+            "no subject_token_field_name",
+        ),
+        (
+            serde_json::json!({"executable": {"command": "x"}}),
+            "not supported",
+        ),
+    ] {
+        v["credential_source"] = source;
+        std::fs::write(&file, v.to_string()).unwrap();
+        let e = GcpProvider::discover(reqwest_client(), &|k| {
+            (k == "GOOGLE_APPLICATION_CREDENTIALS").then(|| file.display().to_string())
+        })
+        .err()
+        .unwrap();
+        assert!(e.detail.contains(want), "{e}");
+    }
+}

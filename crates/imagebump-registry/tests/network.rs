@@ -1,9 +1,15 @@
 //! Proxies and client certificates against a real Distribution registry over TLS: a
 //! per-registry `proxy` (through the testbed's stand-in `CONNECT` proxy, which records
-//! each tunnel) and mutual TLS with `http.tls.clientcas`.
+//! each tunnel) and mutual TLS with `http.tls.clientcas`, including a client certificate
+//! rotated while the client runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use imagebump_core::secret::Secret;
-use imagebump_registry::{ClientIdentity, ClientOptions, RegistryClient, RegistryOptions};
+use imagebump_registry::{
+    ClientIdentity, ClientOptions, IdentitySource, RegistryClient, RegistryOptions,
+};
 use imagebump_testbed::proxy::ConnectProxy;
 use imagebump_testbed::registry::{TestRegistry, TestRegistryOptions};
 
@@ -97,4 +103,60 @@ async fn client_certificates_for_mutual_tls() {
     let e = client(r).unwrap_err().to_string();
     assert!(e.contains("PKCS#8"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
+}
+
+/// The certificate and key files as they are now (what the service's secret files do,
+/// without their change detection).
+struct Files(PathBuf, PathBuf);
+
+impl IdentitySource for Files {
+    fn current(&self) -> ClientIdentity {
+        identity((self.0.clone(), self.1.clone()))
+    }
+}
+
+fn replace(from: &std::path::Path, to: &std::path::Path) {
+    // As a Kubernetes Secret update does: a new file renamed over the old one.
+    let tmp = to.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+#[tokio::test]
+async fn a_rotated_client_certificate_is_used_without_a_new_client() {
+    let mut reg = TestRegistry::start(TestRegistryOptions::default().with_client_certs());
+    reg.push_image("secure/app", "1.0").await;
+    let img = reg.image("secure/app");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let (c0, k0) = reg.client_cert();
+    replace(&c0, &cert);
+    replace(&k0, &key);
+    let mut r = tls_options(&reg);
+    r.client_identity_source = Some(Arc::new(Files(cert.clone(), key.clone())));
+    let c = client(r).unwrap();
+    assert_eq!(*c.list_tags(&img).await.unwrap(), vec!["1.0"]);
+
+    // The registry now trusts only a new CA: the old certificate is refused.
+    reg.rotate_client_ca();
+    reg.push_image("secure/app", "1.1").await;
+    let e = c.list_tags_fresh(&img).await.unwrap_err();
+    assert!(e.to_string().contains("unreachable"), "{e}");
+
+    // Half a rotation (the new certificate, the old key) is not used, and says so.
+    let (c1, k1) = reg.client_cert();
+    replace(&c1, &cert);
+    let e = c.list_tags_fresh(&img).await.unwrap_err().to_string();
+    assert!(
+        e.contains("the rotated client certificate is not in use (registry client configuration: clientCert/clientKey: the key does not belong to the certificate)"),
+        "{e}"
+    );
+    assert!(!e.contains("PRIVATE KEY"), "{e}");
+    assert_eq!(c.metrics().client_cert_refusals.get(&reg.host()), Some(&1));
+
+    // The whole new pair: the same client lists again.
+    replace(&k1, &key);
+    let mut tags = (*c.list_tags_fresh(&img).await.unwrap()).clone();
+    tags.sort();
+    assert_eq!(tags, vec!["1.0", "1.1"]);
 }

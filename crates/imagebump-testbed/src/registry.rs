@@ -163,13 +163,13 @@ pub struct Built<'a> {
 
 /// A running Distribution registry; killed on drop.
 pub struct TestRegistry {
-    child: Child,
+    pub(crate) child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
-    log: Arc<Mutex<String>>,
+    pub(crate) log: Arc<Mutex<String>>,
     pub token_issuer: Option<TokenIssuer>,
-    opts: TestRegistryOptions,
-    http: reqwest::Client,
+    pub(crate) opts: TestRegistryOptions,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Drop for TestRegistry {
@@ -272,52 +272,9 @@ impl TestRegistry {
         let config = registry_config(&base, port, &opts, realm.as_deref());
         let config_path = base.join("config.yml");
         std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
         let log = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    let mut l = log.lock().unwrap();
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if http_status(port, "/v2/").is_some() {
-                break;
-            }
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!("registry exited ({st}): {}", log.lock().unwrap());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start: {}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut http = reqwest::Client::builder();
-        if opts.tls {
-            let pem = std::fs::read(base.join("tls.crt")).unwrap();
-            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
-        }
-        if opts.mtls {
-            http = http.identity(crate::tls::identity(&base));
-        }
+        let child = spawn(&config_path, port, &log);
+        let http = crate::tls::harness_http(&base, &opts);
         TestRegistry {
             child,
             port,
@@ -325,7 +282,7 @@ impl TestRegistry {
             log,
             token_issuer,
             opts,
-            http: http.build().unwrap(),
+            http,
         }
     }
 
@@ -780,6 +737,48 @@ impl TestRegistry {
 }
 
 /// Minimal blocking `GET path` on 127.0.0.1:port; the status if anything answered.
+/// Runs the registry with `config` and waits until `/v2/` answers on `port` (at most
+/// 10 s); its output goes to `log`.
+pub(crate) fn spawn(config: &Path, port: u16, log: &Arc<Mutex<String>>) -> Child {
+    let mut child = Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let mut l = log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if http_status(port, "/v2/").is_some() {
+            return child;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("registry exited ({st}): {}", log.lock().unwrap());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "registry did not start: {}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;

@@ -348,3 +348,54 @@ pub fn paginated_tags(
         r
     })
 }
+
+/// Passes `req` on to the HTTP server at `upstream` (`127.0.0.1:PORT`) and returns its
+/// answer, for a stand-in that serves a few paths itself in front of a real server (an
+/// ACR login server: the token exchange stood in, `/v2/` the real registry). One
+/// HTTP/1.0 request, so the answer is never chunked and ends at EOF.
+pub fn forward(req: &Req, upstream: &str) -> Resp {
+    let bad = |why: String| Resp::json(502, format!("{{\"error\":{why:?}}}"));
+    let Ok(mut conn) = TcpStream::connect(upstream) else {
+        return bad(format!("cannot connect to {upstream}"));
+    };
+    let mut head = format!(
+        "{} {} HTTP/1.0\r\nHost: {upstream}\r\n",
+        req.method, req.target
+    );
+    for (k, v) in &req.headers {
+        if !["host", "connection", "content-length"].contains(&k.to_ascii_lowercase().as_str()) {
+            head += &format!("{k}: {v}\r\n");
+        }
+    }
+    head += &format!("Content-Length: {}\r\n\r\n", req.body.len());
+    let mut raw = Vec::new();
+    if conn.write_all(head.as_bytes()).is_err()
+        || conn.write_all(&req.body).is_err()
+        || conn.read_to_end(&mut raw).is_err()
+    {
+        return bad(format!("{upstream} did not answer"));
+    }
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return bad(format!("{upstream} answered no HTTP head"));
+    };
+    let text = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(502);
+    let mut resp = Resp {
+        body: raw[split + 4..].to_vec(),
+        ..Resp::status(status)
+    };
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let lower = k.trim().to_ascii_lowercase();
+            if !["content-length", "connection", "transfer-encoding"].contains(&lower.as_str()) {
+                resp = resp.header(k.trim(), v.trim());
+            }
+        }
+    }
+    resp
+}

@@ -35,6 +35,20 @@ pub(crate) fn make_server_cert(base: &Path) {
         .arg(base.join("tls.crt")));
 }
 
+/// The harness's own client (it pushes images): trusts the server certificate and, with
+/// mutual TLS, presents the test client certificate.
+pub(crate) fn harness_http(base: &Path, opts: &TestRegistryOptions) -> reqwest::Client {
+    let mut http = reqwest::Client::builder();
+    if opts.tls {
+        let pem = std::fs::read(base.join("tls.crt")).unwrap();
+        http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    if opts.mtls {
+        http = http.identity(identity(base));
+    }
+    http.build().unwrap()
+}
+
 /// The harness's own client identity (it pushes images to an mTLS registry too).
 pub(crate) fn identity(base: &Path) -> reqwest::Identity {
     let (cert, key) = (base.join("client.crt"), base.join("client.key"));
@@ -96,5 +110,19 @@ impl TestRegistry {
             make_client_certs(&d);
         }
         (d.join("client.crt"), d.join("client.key"))
+    }
+
+    /// With mutual TLS: a new client CA replaces the old one, and the registry is
+    /// restarted with it on the same port and storage, so the client certificate
+    /// handed out so far is refused from now on. [`client_cert`](Self::client_cert)
+    /// then holds a new certificate signed by the new CA (the harness uses it too).
+    pub fn rotate_client_ca(&mut self) {
+        assert!(self.opts.mtls, "start the registry with_client_certs()");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        make_client_certs(self.dir());
+        let config = self.dir().join("config.yml");
+        self.child = crate::registry::spawn(&config, self.port, &self.log);
+        self.http = harness_http(self.dir(), &self.opts);
     }
 }

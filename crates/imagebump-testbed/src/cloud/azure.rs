@@ -12,7 +12,9 @@
 //!   answering `{"refresh_token"}`, or 401 `{"errors":[{"code","message"}]}`.
 //!
 //! The refresh token it gives is the one passed at start (the registry's htpasswd
-//! password for `00000000-0000-0000-0000-000000000000`).
+//! password for `00000000-0000-0000-0000-000000000000`). As a login server
+//! ([`AzureStandIn::login_server`]) it passes every other request on to a real
+//! registry, as one ACR host serves both the exchange and `/v2/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +46,28 @@ impl AzureStandIn {
     /// Serves Entra ID tokens living `expires_in` seconds, exchanged for
     /// `refresh_token`; writes the federated token file into `dir`.
     pub fn start(dir: &Path, refresh_token: &str, expires_in: u64) -> AzureStandIn {
+        AzureStandIn::serve(dir, refresh_token, expires_in, None)
+    }
+
+    /// Like [`start`](Self::start), and also the registry's login server as ACR is one:
+    /// every other path (`/v2/…`) is passed on to the real registry at `registry`
+    /// (`127.0.0.1:PORT`), so the host that answers `/oauth2/exchange` is the host
+    /// whose `/v2/` checks the refresh token.
+    pub fn login_server(
+        dir: &Path,
+        refresh_token: &str,
+        expires_in: u64,
+        registry: &str,
+    ) -> AzureStandIn {
+        AzureStandIn::serve(dir, refresh_token, expires_in, Some(registry.to_string()))
+    }
+
+    fn serve(
+        dir: &Path,
+        refresh_token: &str,
+        expires_in: u64,
+        upstream: Option<String>,
+    ) -> AzureStandIn {
         std::fs::write(dir.join("azure-identity-token"), FEDERATED_TOKEN).unwrap();
         let exp = Arc::new(AtomicU64::new(expires_in));
         let (e2, refresh) = (exp.clone(), refresh_token.to_string());
@@ -121,7 +145,10 @@ impl AzureStandIn {
                         serde_json::json!({"refresh_token": refresh}).to_string(),
                     )
                 }
-                _ => Resp::json(404, r#"{"error":"not_found"}"#),
+                _ => match &upstream {
+                    Some(registry) => crate::standin::forward(req, registry),
+                    None => Resp::json(404, r#"{"error":"not_found"}"#),
+                },
             }
         });
         AzureStandIn {
@@ -139,6 +166,24 @@ impl AzureStandIn {
     /// The federated (projected service account) token file.
     pub fn federated_token_file(&self) -> PathBuf {
         self.dir.join("azure-identity-token")
+    }
+
+    /// `127.0.0.1:PORT`: the login server's host (with [`login_server`](Self::login_server)).
+    pub fn host(&self) -> String {
+        self.server.host()
+    }
+
+    /// Entra ID token requests so far (workload identity, IMDS, App Service).
+    pub fn entra_tokens(&self) -> usize {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.path().ends_with("/oauth2/v2.0/token")
+                    || r.path() == "/metadata/identity/oauth2/token"
+                    || r.path() == "/msi/token"
+            })
+            .count()
     }
 
     /// Requests to the ACR exchange so far.

@@ -9,7 +9,11 @@
 //!   `iss`, `aud` and `scope`; errors as `{"error":"invalid_grant",
 //!   "error_description":…}` with 400;
 //! - STS's `POST /v1/token` token exchange (RFC 8693) for workload identity federation,
-//!   checking `audience`, `subject_token_type` and the subject token.
+//!   checking `audience`, `subject_token_type` and the subject token;
+//! - for an external account whose `credential_source` is a `url`, the identity
+//!   provider's local token endpoint: `GET /subject-token` with `Metadata: True`
+//!   (as Azure IMDS is asked when federating from Azure), answering
+//!   `{"access_token": <subject token>}`, 400 without the header.
 //!
 //! Every access token issued is the one given at start; `expires_in` is settable.
 
@@ -130,6 +134,20 @@ impl GcpStandIn {
                         .to_string(),
                     )
                 }
+                ("GET", "/subject-token") => {
+                    if req.header("Metadata") != Some("True") {
+                        return oauth_error(
+                            400,
+                            "invalid_request",
+                            "Required metadata header not specified",
+                        );
+                    }
+                    Resp::json(
+                        200,
+                        serde_json::json!({"access_token": SUBJECT_TOKEN, "token_type": "Bearer"})
+                            .to_string(),
+                    )
+                }
                 _ => Resp::json(404, r#"{"error":"not_found"}"#),
             }
         });
@@ -153,6 +171,13 @@ impl GcpStandIn {
             "credential_source": {"file": dir.join("subject-token"), "format": {"type": "text"}},
         });
         std::fs::write(dir.join("external-account.json"), ext.to_string()).unwrap();
+        let mut by_url = ext.clone();
+        by_url["credential_source"] = serde_json::json!({
+            "url": format!("{base}/subject-token"),
+            "headers": {"Metadata": "True"},
+            "format": {"type": "json", "subject_token_field_name": "access_token"},
+        });
+        std::fs::write(dir.join("external-account-url.json"), by_url.to_string()).unwrap();
         GcpStandIn {
             server,
             dir: dir.to_path_buf(),
@@ -173,6 +198,17 @@ impl GcpStandIn {
     /// An external-account (workload identity federation) file using this stand-in.
     pub fn external_account_file(&self) -> PathBuf {
         self.dir.join("external-account.json")
+    }
+
+    /// An external-account file whose `credential_source` is this stand-in's
+    /// `/subject-token` URL (with its `Metadata: True` header, JSON format).
+    pub fn external_account_url_file(&self) -> PathBuf {
+        self.dir.join("external-account-url.json")
+    }
+
+    /// Requests for the subject token at `/subject-token` so far.
+    pub fn subject_token_requests(&self) -> usize {
+        self.server.count("/subject-token")
     }
 
     /// The subject-token file the external-account file names.
