@@ -80,10 +80,12 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     let mut dirs = a.dirs.clone();
     let mut config_failed = false;
     let mut git_names = Vec::new();
+    let mut selector = None;
     if let Some(path) = &a.config {
         match Config::load(path) {
             Ok(cfg) => {
                 git_names = cfg.git.names();
+                selector = cfg.policy_selector.clone().map(|s| (path.clone(), s));
                 if dirs.is_empty() {
                     match &cfg.policies {
                         Some(PolicySource::Repo { dir: rel, .. }) => match &a.repo {
@@ -144,7 +146,10 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     for p in &problems {
         println!("{p}");
     }
-    let warnings = warnings(&loaded);
+    let mut warnings = warnings(&loaded);
+    if let Some((path, sel)) = &selector {
+        warnings.extend(checks::selector_matches_nothing(path, sel, &loaded));
+    }
     for w in &warnings {
         println!("{w}");
     }

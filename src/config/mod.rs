@@ -18,7 +18,7 @@ mod git;
 use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
 pub use git::*;
-use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
+use imagebump_core::policy::{DurationStr, Interval, OnManualChange, PolicySelector, Problem};
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,6 +52,9 @@ pub struct Config {
     pub notifications: Vec<NotificationSection>,
     /// `onManualChange:` for images whose policy does not set it (default `skipVersion`).
     pub on_manual_change: Option<OnManualChange>,
+    /// `policySelector:` — the applications this replica watches, scans and writes
+    /// (sharding a fleet between replicas); absent: all of them.
+    pub policy_selector: Option<PolicySelector>,
 }
 
 /// `listen: host:port`.
@@ -317,6 +320,13 @@ impl Config {
     /// Cross-field checks serde cannot express.
     fn check(&self, path: &Path) -> Vec<Problem> {
         let mut out = Vec::new();
+        if let Some(p) = self
+            .policy_selector
+            .as_ref()
+            .and_then(PolicySelector::problem)
+        {
+            out.push(Problem::new(path, p));
+        }
         let mut hosts = std::collections::HashSet::new();
         for r in &self.registries {
             if r.host.is_empty() || r.host.contains('/') {

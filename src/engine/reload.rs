@@ -184,6 +184,10 @@ pub fn restart_needed(started: &Config, new: &Config) -> Vec<String> {
             }
         }
     }
+    // Which applications a replica takes decides its routes, queues and status board.
+    if started.policy_selector != new.policy_selector {
+        out.push("policySelector".to_string());
+    }
     // A local directory can change live; in-repo policies, or a change of kind, cannot.
     let policies_live = local_dir(started).is_some() && local_dir(new).is_some();
     if !policies_live && differs(&started.policies, &new.policies) {

@@ -1,0 +1,798 @@
+//! Two `imagebump run` replicas, no leader, on one registry and one GitOps repository
+//! (file:// and smart HTTP via nginx + git-http-backend), with a "load balancer" (a
+//! seeded random pick) sending each registry push's webhook to either one. Then the
+//! repository's history is checked: nothing lost, nothing duplicated, nothing empty,
+//! nothing reverted, every image at its final tag, the human's commit kept.
+//!
+//! Sharding: two replicas with disjoint `policySelector`s each touch only their own
+//! applications and never read the other's registry repositories.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use support::gitserver::{git, human_pusher, BareRepo, CliClone, HttpGitServer};
+use support::registry::{free_port, TestRegistry, TestRegistryOptions};
+use support::service::{rt, Service, SECRET};
+
+const IMAGES: [&str; 3] = ["api", "web", "worker"];
+
+/// `apps/APP/deployment.yaml`: one container per image of the application.
+fn deployment(host: &str, app: &str, tags: &[&str; 3]) -> String {
+    let mut s = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  template:\n    spec:\n      containers:\n"
+    );
+    for (img, tag) in IMAGES.iter().zip(tags) {
+        s += &format!("        - name: {img}\n          image: {host}/team/{app}-{img}:{tag}\n");
+    }
+    s
+}
+
+/// One policy file per application, every image `semver: '>=1.0.0'` into its file.
+fn write_policies(dir: &Path, host: &str, apps: &[String]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for app in apps {
+        let mut p = format!("application: {app}\nimages:\n");
+        for img in IMAGES {
+            p += &format!(
+                "  - name: {img}\n    repository: {host}/team/{app}-{img}\n    semver: '>=1.0.0'\n    targets:\n      - manifest: apps/{app}/deployment.yaml\n"
+            );
+        }
+        std::fs::write(dir.join(format!("{app}.yaml")), p).unwrap();
+    }
+}
+
+/// A replica's directory `DIR`: its own config, stateDir (working copy) and log; the
+/// policies directory and everything else the same for all replicas.
+fn write_replica(
+    dir: &Path,
+    port: u16,
+    policies: &Path,
+    git_url: &str,
+    creds: bool,
+    host: &str,
+    extra: &str,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let creds = if creds {
+        "\n  credentials: {username: {env: E2E_GIT_USER}, password: {env: E2E_GIT_PASSWORD}}"
+    } else {
+        ""
+    };
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "listen: 127.0.0.1:{port}\nstateDir: {d}/state\npolicies: {p}\ngit:\n  url: {git_url}\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}{creds}\nregistries:\n  - host: {host}\n    insecure: true\nreceivers:\n  - name: registry\n    provider: distribution\n    secret: {{env: E2E_WEBHOOK_SECRET}}\npoll: {{interval: 1h}}\n{extra}",
+            d = dir.display(),
+            p = policies.display(),
+        ),
+    )
+    .unwrap();
+}
+
+/// The registry's notification for one push, as CNCF Distribution sends it.
+fn push_event(host: &str, repo: &str, tag: &str) -> String {
+    format!(
+        r#"{{"events":[{{"action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"{repo}","tag":"{tag}"}},"request":{{"host":"{host}"}}}}]}}"#
+    )
+}
+
+async fn deliver(client: &reqwest::Client, port: u16, body: String) -> u16 {
+    client
+        .post(format!("http://127.0.0.1:{port}/hooks/registry"))
+        .header("authorization", format!("Bearer {SECRET}"))
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A counter's value summed over its series in a `/metrics` text (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The commits a replica says it pushed (its JSON log's `pushed a commit` lines).
+fn pushed_commits(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "pushed a commit")
+        .filter_map(|v| v["fields"]["commit"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// `repo`'s commits after `base` on main, oldest first.
+fn history(repo: &BareRepo, base: &str) -> Vec<String> {
+    let gd = repo.path().to_str().unwrap();
+    git(
+        None,
+        &[
+            "--git-dir",
+            gd,
+            "rev-list",
+            "--reverse",
+            &format!("{base}..main"),
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// The `+` lines of one commit's patch (what it changed to), and its parent count.
+fn commit_changes(repo: &BareRepo, commit: &str) -> (Vec<String>, usize) {
+    let gd = repo.path().to_str().unwrap();
+    let parents = git(
+        None,
+        &["--git-dir", gd, "rev-list", "--parents", "-n1", commit],
+    )
+    .split_whitespace()
+    .count()
+        - 1;
+    let patch = git(None, &["--git-dir", gd, "show", "--format=", "-U0", commit]);
+    let added = patch
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .map(str::to_string)
+        .collect();
+    (added, parents)
+}
+
+enum Transport {
+    File,
+    SmartHttp,
+}
+
+/// Two replicas, 30 images (10 applications × 3), 100 registry pushes (a burst of 60, then
+/// 40 spread out), each push's webhook to a replica picked at random (seeded).
+fn two_replicas_converge(transport: Transport) {
+    let rt = rt();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default());
+    let host = registry.host();
+    let apps: Vec<String> = (0..10).map(|i| format!("app{i}")).collect();
+    let policies = root.join("policies");
+    write_policies(&policies, &host, &apps);
+    let files: Vec<(String, String)> = apps
+        .iter()
+        .map(|a| {
+            (
+                format!("apps/{a}/deployment.yaml"),
+                deployment(&host, a, &["1.0.0", "1.0.0", "1.0.0"]),
+            )
+        })
+        .collect();
+    let mut seed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    seed.push(("README.md", "fleet\n"));
+    let images: Vec<String> = apps
+        .iter()
+        .flat_map(|a| IMAGES.iter().map(move |i| format!("team/{a}-{i}")))
+        .collect();
+    for repo in &images {
+        rt.block_on(registry.push_image(repo, "1.0.0"));
+    }
+    let server;
+    let (repo, git_url, human_url, creds) = match transport {
+        Transport::File => {
+            let repo = BareRepo::create_at(&root.join("fleet.git"), &seed);
+            let url = repo.file_url();
+            (repo, url.clone(), url, false)
+        }
+        Transport::SmartHttp => {
+            server = HttpGitServer::start("gituser", "gitpass");
+            let repo = server.create_repo("fleet", &seed);
+            (
+                repo,
+                server.url("fleet"),
+                server.url_with_credentials("fleet"),
+                true,
+            )
+        }
+    };
+    repo.enable_reflog();
+    let base = repo.head("main").unwrap();
+    let ports = [free_port(), free_port()];
+    let dirs: Vec<PathBuf> = (0..2).map(|i| root.join(format!("replica{i}"))).collect();
+    for (dir, port) in dirs.iter().zip(ports) {
+        write_replica(dir, port, &policies, &git_url, creds, &host, "");
+    }
+    let mut replicas: Vec<Service> = dirs
+        .iter()
+        .zip(ports)
+        .map(|(d, p)| Service::start_with(d, p, &["--log-format", "json"]))
+        .collect();
+
+    // The pushes: tags 1.0.1 and 1.0.2 of every image (60, the burst), then 1.0.3 of
+    // every image and 1.0.4 of the first ten (40, spread). Final: 1.0.4 or 1.0.3.
+    let mut pushes: Vec<(String, String)> = Vec::new();
+    for round in 1..=2 {
+        pushes.extend(images.iter().map(|r| (r.clone(), format!("1.0.{round}"))));
+    }
+    pushes.extend(images.iter().map(|r| (r.clone(), "1.0.3".to_string())));
+    pushes.extend(
+        images
+            .iter()
+            .take(10)
+            .map(|r| (r.clone(), "1.0.4".to_string())),
+    );
+    assert_eq!(pushes.len(), 100);
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for (r, t) in &pushes {
+        last.insert(r.clone(), t.clone());
+    }
+
+    // A person commits (and pushes, rebasing when refused) during the burst.
+    let (tx, rx) = mpsc::channel();
+    let human = human_pusher(CliClone::new(&human_url), 3, tx);
+    let mut lb = rand::rngs::StdRng::seed_from_u64(15);
+    let started = Instant::now();
+    let mut sent = [0usize; 2];
+    let statuses: Vec<u16> = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut out = Vec::new();
+        // The burst: each webhook goes as soon as its push is done, without waiting for
+        // the answer, so deliveries to both replicas overlap.
+        let mut inflight = Vec::new();
+        for (r, t) in &pushes[..60] {
+            registry.push_image(r, t).await;
+            let pick = lb.random_range(0..2);
+            sent[pick] += 1;
+            let (c, body, port) = (client.clone(), push_event(&host, r, t), ports[pick]);
+            inflight.push(tokio::spawn(async move { deliver(&c, port, body).await }));
+        }
+        for h in inflight {
+            out.push(h.await.unwrap());
+        }
+        // Spread: one push and its webhook at a time, a tenth of a second apart (the
+        // load's shape, not synchronisation).
+        for (r, t) in &pushes[60..] {
+            registry.push_image(r, t).await;
+            let pick = lb.random_range(0..2);
+            sent[pick] += 1;
+            out.push(deliver(&client, ports[pick], push_event(&host, r, t)).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        out
+    });
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    assert!(
+        sent[0] > 20 && sent[1] > 20,
+        "the load balancer used both: {sent:?}"
+    );
+    let _ = rx.recv();
+    let (human_commits, human_refusals) = human.join().unwrap();
+
+    let at_final = |repo: &BareRepo| {
+        apps.iter().all(|a| {
+            let want = deployment(
+                &host,
+                a,
+                &IMAGES.map(|i| last[&format!("team/{a}-{i}")].as_str()),
+            );
+            repo.read("main", &format!("apps/{a}/deployment.yaml"))
+                .as_deref()
+                == Some(&want)
+        })
+    };
+    wait_for(
+        "every image at its final tag",
+        Duration::from_secs(120),
+        || at_final(&repo).then_some(()),
+    );
+    let converged = started.elapsed();
+    // Both replicas settle: no image of either still waits to push, failed, or shows a
+    // refused downgrade — the last is what a replica whose wish is older than the other's
+    // commit would show, were it not to scan again.
+    for (n, svc) in replicas.iter().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let body = svc
+                .get("/api/v1/status")
+                .map(|(_, b)| b)
+                .unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let unsettled: Vec<String> = v["images"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| !matches!(i["state"].as_str(), Some("up_to_date" | "updated")))
+                .map(|i| {
+                    format!(
+                        "{}/{}: {} {}",
+                        i["application"], i["image"], i["state"], i["whyNotUpdated"]
+                    )
+                })
+                .collect();
+            if v["images"].as_array().is_some_and(|a| a.len() == 30) && unsettled.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica {n} did not settle: {unsettled:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let metrics: Vec<String> = replicas
+        .iter()
+        .map(|s| s.get("/metrics").unwrap().1)
+        .collect();
+    for svc in &mut replicas {
+        let status = svc.stop();
+        assert!(status.success(), "SIGTERM: {status:?}\n{}", svc.log());
+    }
+    assert!(at_final(&repo), "after shutdown, still at the final tags");
+
+    // The history from the seed on.
+    let commits = history(&repo, &base);
+    let human_set: HashSet<&String> = human_commits.iter().collect();
+    let reported: Vec<Vec<String>> = replicas.iter().map(|s| pushed_commits(&s.log())).collect();
+    let ours: Vec<String> = reported.iter().flatten().cloned().collect();
+    // 0 lost: every commit a replica reported, and the human's, is on main; each step of
+    // the branch was a fast-forward.
+    repo.assert_no_commit_lost(&ours, &human_commits, commits.len());
+    // And every commit on main is one a replica reported or the human's: nothing landed
+    // unreported.
+    let ours_set: HashSet<&String> = ours.iter().collect();
+    assert_eq!(ours.len(), ours_set.len(), "a commit reported twice");
+    for c in &commits {
+        assert!(
+            ours_set.contains(c) || human_set.contains(c),
+            "{c} on main is neither reported nor the human's"
+        );
+    }
+    assert_eq!(commits.len(), ours.len() + human_commits.len());
+    // 0 empty, 0 duplicate, 0 reverted: every commit changes a file and is not a merge;
+    // each image reaches each tag in exactly one commit, its tags only ever rising.
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut changes_seen: BTreeSet<Vec<String>> = BTreeSet::new();
+    for c in &commits {
+        let (added, parents) = commit_changes(&repo, c);
+        assert_eq!(parents, 1, "{c} is a merge");
+        assert!(!added.is_empty(), "{c} is an empty commit");
+        if human_set.contains(c) {
+            continue;
+        }
+        assert!(
+            changes_seen.insert(added.clone()),
+            "{c} repeats a change: {added:?}"
+        );
+        for l in &added {
+            let Some((_, reference)) = l.split_once("image: ") else {
+                continue;
+            };
+            let (name, tag) = reference.rsplit_once(':').unwrap();
+            let name = name.trim_start_matches(&format!("{host}/")).to_string();
+            seen.entry(name).or_default().push(tag.to_string());
+        }
+    }
+    for (name, tags) in &seen {
+        let patch: Vec<u32> = tags
+            .iter()
+            .map(|t| t.rsplit('.').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            patch.windows(2).all(|w| w[0] < w[1]),
+            "{name} went {tags:?}: a duplicate or a revert"
+        );
+        assert_eq!(tags.last(), last.get(name), "{name}");
+    }
+    assert_eq!(seen.len(), 30, "every image was bumped");
+    for (i, c) in human_commits.iter().enumerate() {
+        assert!(repo.is_ancestor(c, "main"));
+        assert_eq!(
+            repo.read("main", &format!("human/{i}.txt")).as_deref(),
+            Some("x\n")
+        );
+    }
+
+    let retries: Vec<f64> = metrics
+        .iter()
+        .map(|m| metric(m, "imagebump_push_retries_total"))
+        .collect();
+    let counted: Vec<f64> = metrics
+        .iter()
+        .map(|m| metric(m, "imagebump_commits_total"))
+        .collect();
+    for (i, r) in reported.iter().enumerate() {
+        assert_eq!(
+            counted[i] as usize,
+            r.len(),
+            "replica {i}: imagebump_commits_total vs its log"
+        );
+    }
+    eprintln!(
+        "two replicas: 100 pushes (webhooks {sent:?}), converged in {converged:.2?}; commits {:?} (+{} human, refused {human_refusals}×), push retries {retries:?}",
+        reported.iter().map(Vec::len).collect::<Vec<_>>(),
+        human_commits.len()
+    );
+}
+
+#[test]
+fn two_replicas_over_file_urls() {
+    two_replicas_converge(Transport::File);
+}
+
+#[test]
+fn two_replicas_over_smart_http() {
+    two_replicas_converge(Transport::SmartHttp);
+}
+
+/// The apps' files at the tags given by `tag_of(registry repository)`.
+fn fleet_at(host: &str, apps: &[String], tag_of: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    apps.iter()
+        .map(|a| {
+            let tags = IMAGES.map(|i| tag_of(&format!("team/{a}-{i}")));
+            (
+                format!("apps/{a}/deployment.yaml"),
+                deployment(host, a, &[&tags[0], &tags[1], &tags[2]]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sharded_replicas_touch_and_read_only_their_own_applications() {
+    let rt = rt();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default().with_access_log());
+    let host = registry.host();
+    let team_a: Vec<String> = (0..3).map(|i| format!("team-a-{i}")).collect();
+    let team_b: Vec<String> = (0..3).map(|i| format!("team-b-{i}")).collect();
+    let all: Vec<String> = team_a.iter().chain(&team_b).cloned().collect();
+    let policies = root.join("policies");
+    write_policies(&policies, &host, &all);
+    let repos_of = |apps: &[String]| -> Vec<String> {
+        apps.iter()
+            .flat_map(|a| IMAGES.iter().map(move |i| format!("team/{a}-{i}")))
+            .collect()
+    };
+    for r in repos_of(&all) {
+        rt.block_on(registry.push_image(&r, "1.0.0"));
+    }
+    let seed = fleet_at(&host, &all, |_| "1.0.0".into());
+    let seed_refs: Vec<(&str, &str)> = seed.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let repo = BareRepo::create_at(&root.join("fleet.git"), &seed_refs);
+    let base = repo.head("main").unwrap();
+    let ports = [free_port(), free_port()];
+    let selectors = [
+        "policySelector:\n  applications: [team-a-*]\n",
+        "policySelector:\n  applications: ['*']\n  exclude: [team-a-*]\n",
+    ];
+    let dirs: Vec<PathBuf> = (0..2).map(|i| root.join(format!("shard{i}"))).collect();
+    for ((dir, port), sel) in dirs.iter().zip(ports).zip(selectors) {
+        write_replica(dir, port, &policies, &repo.file_url(), false, &host, sel);
+    }
+    // Every repository gets a new tag; with sharding, each push reaches every replica
+    // (the registry notifies each one), and only the owner acts on it.
+    for r in repos_of(&all) {
+        rt.block_on(registry.push_image(&r, "1.0.1"));
+    }
+    let deliver_all = |ports: &[u16], apps: &[String]| {
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            for r in repos_of(apps) {
+                for p in ports {
+                    let s = deliver(&client, *p, push_event(&host, &r, "1.0.1")).await;
+                    assert_eq!(s, 202);
+                }
+            }
+        })
+    };
+
+    // Shard 0 alone first: it updates team A, and neither writes nor reads team B.
+    let mut a = Service::start_with(&dirs[0], ports[0], &["--log-format", "json"]);
+    deliver_all(&ports[..1], &all);
+    let want_a = fleet_at(&host, &team_a, |_| "1.0.1".into());
+    wait_for("team A at 1.0.1", Duration::from_secs(30), || {
+        want_a
+            .iter()
+            .all(|(p, c)| repo.read("main", p).as_deref() == Some(c.as_str()))
+            .then_some(())
+    });
+    let (_, status) = a.get("/api/v1/status").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        v["policySelector"],
+        serde_json::json!({"applications": ["team-a-*"]}),
+        "{status}"
+    );
+    let apps_shown: BTreeSet<&str> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["application"].as_str().unwrap())
+        .collect();
+    assert_eq!(apps_shown, team_a.iter().map(String::as_str).collect());
+    for (p, c) in fleet_at(&host, &team_b, |_| "1.0.0".into()) {
+        assert_eq!(repo.read("main", &p).unwrap(), c, "shard 0 touched {p}");
+    }
+    for r in repos_of(&team_b) {
+        assert_eq!(
+            registry.count_tag_list_requests(&r),
+            0,
+            "shard 0 listed {r}"
+        );
+        assert_eq!(registry.count_manifest_requests(&r), 0, "shard 0 read {r}");
+    }
+    let a_reads: Vec<usize> = repos_of(&team_a)
+        .iter()
+        .map(|r| registry.count_tag_list_requests(r))
+        .collect();
+    assert!(
+        a_reads.iter().all(|n| *n > 0),
+        "shard 0 listed its own: {a_reads:?}"
+    );
+    let a_manifests: Vec<usize> = repos_of(&team_a)
+        .iter()
+        .map(|r| registry.count_manifest_requests(r))
+        .collect();
+
+    // Then shard 1: its start-up sync and team B's events (to both) update team B; it
+    // never reads team A's repositories (and shard 0, given no team A event, reads none).
+    let mut b = Service::start_with(&dirs[1], ports[1], &["--log-format", "json"]);
+    deliver_all(&ports, &team_b);
+    let want = fleet_at(&host, &all, |_| "1.0.1".into());
+    wait_for("team B at 1.0.1", Duration::from_secs(30), || {
+        want.iter()
+            .all(|(p, c)| repo.read("main", p).as_deref() == Some(c.as_str()))
+            .then_some(())
+    });
+    let after: Vec<usize> = repos_of(&team_a)
+        .iter()
+        .map(|r| registry.count_tag_list_requests(r))
+        .collect();
+    assert_eq!(after, a_reads, "shard 1 listed team A's repositories");
+    let a_manifests_after: Vec<usize> = repos_of(&team_a)
+        .iter()
+        .map(|r| registry.count_manifest_requests(r))
+        .collect();
+    assert_eq!(
+        a_manifests_after, a_manifests,
+        "shard 1 read team A's manifests"
+    );
+    let b_status: serde_json::Value =
+        serde_json::from_str(&b.get("/api/v1/status").unwrap().1).unwrap();
+    assert_eq!(b_status["images"].as_array().unwrap().len(), 9);
+    eprintln!("sharded: team A listings {a_reads:?}, unchanged after shard 1 ran");
+    for (i, svc) in [&mut a, &mut b].into_iter().enumerate() {
+        let status = svc.stop();
+        assert!(status.success(), "shard {i}: {status:?}");
+    }
+    // Each shard's commits touch only its own applications.
+    for (i, (svc, prefix)) in [(&a, "apps/team-a-"), (&b, "apps/team-b-")]
+        .into_iter()
+        .enumerate()
+    {
+        let commits = pushed_commits(&svc.log());
+        assert!(!commits.is_empty(), "shard {i} committed");
+        for c in commits {
+            let gd = repo.path().to_str().unwrap();
+            let files = git(
+                None,
+                &["--git-dir", gd, "show", "--format=", "--name-only", &c],
+            );
+            for f in files.lines().filter(|l| !l.is_empty()) {
+                assert!(f.starts_with(prefix), "shard {i} wrote {f} in {c}");
+            }
+        }
+    }
+    assert_eq!(
+        history(&repo, &base).len(),
+        pushed_commits(&a.log()).len() + pushed_commits(&b.log()).len()
+    );
+}
+
+#[test]
+fn validate_warns_when_the_policy_selector_matches_no_application() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_policies(
+        &root.join("policies"),
+        "registry.example",
+        &["team-a-web".to_string()],
+    );
+    std::fs::write(
+        root.join("imagebump.yaml"),
+        "policies: policies\npolicySelector:\n  applications: [team-b-*]\n",
+    )
+    .unwrap();
+    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
+    assert_eq!(run.code, 0, "a warning, not a problem: {run:?}");
+    assert!(
+        run.stdout.contains("imagebump.yaml:2")
+            && run
+                .stdout
+                .contains("warning: policySelector matches no application (they are: team-a-web)"),
+        "{run:?}"
+    );
+    std::fs::write(
+        root.join("imagebump.yaml"),
+        "policies: policies\npolicySelector:\n  applications: [team-a-*]\n",
+    )
+    .unwrap();
+    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
+    assert!(!run.stdout.contains("warning"), "{run:?}");
+    // A typo in a key is an error naming it; an empty list selects nothing and says so.
+    std::fs::write(
+        root.join("imagebump.yaml"),
+        "policySelector:\n  application: [a]\n",
+    )
+    .unwrap();
+    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("application"), "{run:?}");
+    std::fs::write(
+        root.join("imagebump.yaml"),
+        "policySelector:\n  applications: []\n",
+    )
+    .unwrap();
+    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("selects nothing"), "{run:?}");
+}
+
+/// The race made certain: replica A scans (1.0.5) and holds its wish for its 3 s
+/// `batchWindow`; meanwhile 1.0.6 is pushed and replica B commits it. A's wish is then
+/// older than git. A must neither revert B's commit (`allowDowngrade: true` permits a
+/// downgrade — of a tag the registry no longer offers, not of a newer one) nor stand on
+/// "downgrade refused" (which tells the user to set `allowDowngrade`): it scans again and
+/// finds git up to date.
+#[test]
+fn a_replica_with_a_stale_wish_neither_reverts_nor_refuses_the_newer_commit() {
+    let rt = rt();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let registry = TestRegistry::start(TestRegistryOptions::default());
+    let host = registry.host();
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("shop.yaml"),
+        format!(
+            "application: shop\nimages:\n  - name: web\n    repository: {host}/team/web\n    semver: '>=1.0.0'\n    targets: [{{manifest: web.yaml}}]\n  - name: api\n    repository: {host}/team/api\n    semver: '>=1.0.0'\n    allowDowngrade: true\n    targets: [{{manifest: api.yaml}}]\n"
+        ),
+    )
+    .unwrap();
+    let file = |img: &str, tag: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {img}\nspec:\n  template:\n    spec:\n      containers:\n        - name: {img}\n          image: {host}/team/{img}:{tag}\n"
+        )
+    };
+    for img in ["web", "api"] {
+        rt.block_on(registry.push_image(&format!("team/{img}"), "1.0.0"));
+    }
+    let repo = BareRepo::create_at(
+        &root.join("fleet.git"),
+        &[
+            ("web.yaml", &file("web", "1.0.0")),
+            ("api.yaml", &file("api", "1.0.0")),
+        ],
+    );
+    let ports = [free_port(), free_port()];
+    let dirs: Vec<PathBuf> = (0..2).map(|i| root.join(format!("replica{i}"))).collect();
+    write_replica(
+        &dirs[0],
+        ports[0],
+        &policies,
+        &repo.file_url(),
+        false,
+        &host,
+        "batchWindow: 3s\n",
+    );
+    write_replica(
+        &dirs[1],
+        ports[1],
+        &policies,
+        &repo.file_url(),
+        false,
+        &host,
+        "",
+    );
+    let mut a = Service::start_with(&dirs[0], ports[0], &["--log-format", "json"]);
+    let mut b = Service::start_with(&dirs[1], ports[1], &["--log-format", "json"]);
+    let images = |svc: &Service| -> Vec<serde_json::Value> {
+        svc.get("/api/v1/status")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["images"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let send = |port: u16, tag: &str| {
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            for img in ["web", "api"] {
+                let repo = format!("team/{img}");
+                registry.push_image(&repo, tag).await;
+                assert_eq!(
+                    deliver(&client, port, push_event(&host, &repo, tag)).await,
+                    202
+                );
+            }
+        })
+    };
+    // A scans 1.0.5 and waits out its batch window.
+    send(ports[0], "1.0.5");
+    wait_for("A to choose 1.0.5", Duration::from_secs(20), || {
+        let imgs = images(&a);
+        (imgs.len() == 2 && imgs.iter().all(|i| i["chosen"] == "1.0.5")).then_some(())
+    });
+    // B gets 1.0.6 and commits it while A still waits.
+    send(ports[1], "1.0.6");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while repo.read("main", "web.yaml") != Some(file("web", "1.0.6")) {
+        assert!(
+            Instant::now() < deadline,
+            "no commit of 1.0.6 by B: {:?}\n{}",
+            repo.log_subjects("main"),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A wakes on a wish older than git: it scans again and settles up to date at 1.0.6.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let imgs = images(&a);
+        let ok = imgs.len() == 2
+            && imgs
+                .iter()
+                .all(|i| i["state"] == "up_to_date" && i["current"] == "1.0.6");
+        if ok {
+            break;
+        }
+        let shown: Vec<String> = imgs
+            .iter()
+            .map(|i| format!("{}: {} {}", i["image"], i["state"], i["whyNotUpdated"]))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "A did not settle up to date at 1.0.6: {shown:?}; git: {:?}",
+            repo.log_subjects("main")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        a.log().contains("git holds a newer tag than this wish"),
+        "A never held a stale wish, so this run did not test the race:\n{}",
+        a.log()
+    );
+    for svc in [&mut a, &mut b] {
+        assert!(svc.stop().success());
+    }
+    assert_eq!(repo.read("main", "web.yaml").unwrap(), file("web", "1.0.6"));
+    assert_eq!(
+        repo.read("main", "api.yaml").unwrap(),
+        file("api", "1.0.6"),
+        "A reverted B's commit"
+    );
+    assert!(
+        pushed_commits(&a.log()).is_empty(),
+        "A had nothing to commit"
+    );
+}
