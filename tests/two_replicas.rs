@@ -427,8 +427,16 @@ fn two_replicas_converge(transport: Transport) {
             "replica {i}: imagebump_commits_total vs its log"
         );
     }
+    let found_done: Vec<usize> = replicas
+        .iter()
+        .map(|s| {
+            s.log()
+                .matches("another writer made these changes first")
+                .count()
+        })
+        .collect();
     eprintln!(
-        "two replicas: 100 pushes (webhooks {sent:?}), converged in {converged:.2?}; commits {:?} (+{} human, refused {human_refusals}×), push retries {retries:?}",
+        "two replicas: 100 pushes (webhooks {sent:?}), converged in {converged:.2?}; commits {:?} (+{} human, refused {human_refusals}×), push retries {retries:?}, lost races that left nothing to commit {found_done:?}",
         reported.iter().map(Vec::len).collect::<Vec<_>>(),
         human_commits.len()
     );
@@ -627,7 +635,7 @@ fn validate_warns_when_the_policy_selector_matches_no_application() {
     let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
     assert_eq!(run.code, 0, "a warning, not a problem: {run:?}");
     assert!(
-        run.stdout.contains("imagebump.yaml:2")
+        run.stdout.contains("imagebump.yaml:3:")
             && run
                 .stdout
                 .contains("warning: policySelector matches no application (they are: team-a-web)"),
