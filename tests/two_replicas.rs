@@ -3,162 +3,19 @@
 //! seeded random pick) sending each registry push's webhook to either one. Then the
 //! repository's history is checked: nothing lost, nothing duplicated, nothing empty,
 //! nothing reverted, every image at its final tag, the human's commit kept.
-//!
-//! Sharding: two replicas with disjoint `policySelector`s each touch only their own
-//! applications and never read the other's registry repositories.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use support::gitserver::{git, human_pusher, BareRepo, CliClone, HttpGitServer};
+use support::gitserver::{human_pusher, BareRepo, CliClone, HttpGitServer};
 use support::registry::{free_port, TestRegistry, TestRegistryOptions};
-use support::service::{rt, Service, SECRET};
-
-const IMAGES: [&str; 3] = ["api", "web", "worker"];
-
-/// `apps/APP/deployment.yaml`: one container per image of the application.
-fn deployment(host: &str, app: &str, tags: &[&str; 3]) -> String {
-    let mut s = format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {app}\nspec:\n  template:\n    spec:\n      containers:\n"
-    );
-    for (img, tag) in IMAGES.iter().zip(tags) {
-        s += &format!("        - name: {img}\n          image: {host}/team/{app}-{img}:{tag}\n");
-    }
-    s
-}
-
-/// One policy file per application, every image `semver: '>=1.0.0'` into its file.
-fn write_policies(dir: &Path, host: &str, apps: &[String]) {
-    std::fs::create_dir_all(dir).unwrap();
-    for app in apps {
-        let mut p = format!("application: {app}\nimages:\n");
-        for img in IMAGES {
-            p += &format!(
-                "  - name: {img}\n    repository: {host}/team/{app}-{img}\n    semver: '>=1.0.0'\n    targets:\n      - manifest: apps/{app}/deployment.yaml\n"
-            );
-        }
-        std::fs::write(dir.join(format!("{app}.yaml")), p).unwrap();
-    }
-}
-
-/// A replica's directory `DIR`: its own config, stateDir (working copy) and log; the
-/// policies directory and everything else the same for all replicas.
-fn write_replica(
-    dir: &Path,
-    port: u16,
-    policies: &Path,
-    git_url: &str,
-    creds: bool,
-    host: &str,
-    extra: &str,
-) {
-    std::fs::create_dir_all(dir).unwrap();
-    let creds = if creds {
-        "\n  credentials: {username: {env: E2E_GIT_USER}, password: {env: E2E_GIT_PASSWORD}}"
-    } else {
-        ""
-    };
-    std::fs::write(
-        dir.join("imagebump.yaml"),
-        format!(
-            "listen: 127.0.0.1:{port}\nstateDir: {d}/state\npolicies: {p}\ngit:\n  url: {git_url}\n  branch: main\n  author: {{name: imagebump, email: bot@example.com}}{creds}\nregistries:\n  - host: {host}\n    insecure: true\nreceivers:\n  - name: registry\n    provider: distribution\n    secret: {{env: E2E_WEBHOOK_SECRET}}\npoll: {{interval: 1h}}\n{extra}",
-            d = dir.display(),
-            p = policies.display(),
-        ),
-    )
-    .unwrap();
-}
-
-/// The registry's notification for one push, as CNCF Distribution sends it.
-fn push_event(host: &str, repo: &str, tag: &str) -> String {
-    format!(
-        r#"{{"events":[{{"action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"{repo}","tag":"{tag}"}},"request":{{"host":"{host}"}}}}]}}"#
-    )
-}
-
-async fn deliver(client: &reqwest::Client, port: u16, body: String) -> u16 {
-    client
-        .post(format!("http://127.0.0.1:{port}/hooks/registry"))
-        .header("authorization", format!("Bearer {SECRET}"))
-        .body(body)
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A counter's value summed over its series in a `/metrics` text (0 when absent).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// The commits a replica says it pushed (its JSON log's `pushed a commit` lines).
-fn pushed_commits(log: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["fields"]["message"] == "pushed a commit")
-        .filter_map(|v| v["fields"]["commit"].as_str().map(str::to_string))
-        .collect()
-}
-
-/// `repo`'s commits after `base` on main, oldest first.
-fn history(repo: &BareRepo, base: &str) -> Vec<String> {
-    let gd = repo.path().to_str().unwrap();
-    git(
-        None,
-        &[
-            "--git-dir",
-            gd,
-            "rev-list",
-            "--reverse",
-            &format!("{base}..main"),
-        ],
-    )
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
-/// The `+` lines of one commit's patch (what it changed to), and its parent count.
-fn commit_changes(repo: &BareRepo, commit: &str) -> (Vec<String>, usize) {
-    let gd = repo.path().to_str().unwrap();
-    let parents = git(
-        None,
-        &["--git-dir", gd, "rev-list", "--parents", "-n1", commit],
-    )
-    .split_whitespace()
-    .count()
-        - 1;
-    let patch = git(None, &["--git-dir", gd, "show", "--format=", "-U0", commit]);
-    let added = patch
-        .lines()
-        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
-        .map(str::to_string)
-        .collect();
-    (added, parents)
-}
+use support::replicas::*;
+use support::service::{rt, Service};
 
 enum Transport {
     File,
@@ -427,6 +284,10 @@ fn two_replicas_converge(transport: Transport) {
             "replica {i}: imagebump_commits_total vs its log"
         );
     }
+    let stale: Vec<f64> = metrics
+        .iter()
+        .map(|m| metric(m, "imagebump_stale_wishes_total"))
+        .collect();
     let found_done: Vec<usize> = replicas
         .iter()
         .map(|s| {
@@ -436,7 +297,7 @@ fn two_replicas_converge(transport: Transport) {
         })
         .collect();
     eprintln!(
-        "two replicas: 100 pushes (webhooks {sent:?}), converged in {converged:.2?}; commits {:?} (+{} human, refused {human_refusals}×), push retries {retries:?}, lost races that left nothing to commit {found_done:?}",
+        "two replicas: 100 pushes (webhooks {sent:?}), converged in {converged:.2?}; commits {:?} (+{} human, refused {human_refusals}×), push retries {retries:?}, lost races that left nothing to commit {found_done:?}, stale wishes {stale:?}",
         reported.iter().map(Vec::len).collect::<Vec<_>>(),
         human_commits.len()
     );
@@ -450,221 +311,6 @@ fn two_replicas_over_file_urls() {
 #[test]
 fn two_replicas_over_smart_http() {
     two_replicas_converge(Transport::SmartHttp);
-}
-
-/// The apps' files at the tags given by `tag_of(registry repository)`.
-fn fleet_at(host: &str, apps: &[String], tag_of: impl Fn(&str) -> String) -> Vec<(String, String)> {
-    apps.iter()
-        .map(|a| {
-            let tags = IMAGES.map(|i| tag_of(&format!("team/{a}-{i}")));
-            (
-                format!("apps/{a}/deployment.yaml"),
-                deployment(host, a, &[&tags[0], &tags[1], &tags[2]]),
-            )
-        })
-        .collect()
-}
-
-#[test]
-fn sharded_replicas_touch_and_read_only_their_own_applications() {
-    let rt = rt();
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let registry = TestRegistry::start(TestRegistryOptions::default().with_access_log());
-    let host = registry.host();
-    let team_a: Vec<String> = (0..3).map(|i| format!("team-a-{i}")).collect();
-    let team_b: Vec<String> = (0..3).map(|i| format!("team-b-{i}")).collect();
-    let all: Vec<String> = team_a.iter().chain(&team_b).cloned().collect();
-    let policies = root.join("policies");
-    write_policies(&policies, &host, &all);
-    let repos_of = |apps: &[String]| -> Vec<String> {
-        apps.iter()
-            .flat_map(|a| IMAGES.iter().map(move |i| format!("team/{a}-{i}")))
-            .collect()
-    };
-    for r in repos_of(&all) {
-        rt.block_on(registry.push_image(&r, "1.0.0"));
-    }
-    let seed = fleet_at(&host, &all, |_| "1.0.0".into());
-    let seed_refs: Vec<(&str, &str)> = seed.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
-    let repo = BareRepo::create_at(&root.join("fleet.git"), &seed_refs);
-    let base = repo.head("main").unwrap();
-    let ports = [free_port(), free_port()];
-    let selectors = [
-        "policySelector:\n  applications: [team-a-*]\n",
-        "policySelector:\n  applications: ['*']\n  exclude: [team-a-*]\n",
-    ];
-    let dirs: Vec<PathBuf> = (0..2).map(|i| root.join(format!("shard{i}"))).collect();
-    for ((dir, port), sel) in dirs.iter().zip(ports).zip(selectors) {
-        write_replica(dir, port, &policies, &repo.file_url(), false, &host, sel);
-    }
-    // Every repository gets a new tag; with sharding, each push reaches every replica
-    // (the registry notifies each one), and only the owner acts on it.
-    for r in repos_of(&all) {
-        rt.block_on(registry.push_image(&r, "1.0.1"));
-    }
-    let deliver_all = |ports: &[u16], apps: &[String]| {
-        rt.block_on(async {
-            let client = reqwest::Client::new();
-            for r in repos_of(apps) {
-                for p in ports {
-                    let s = deliver(&client, *p, push_event(&host, &r, "1.0.1")).await;
-                    assert_eq!(s, 202);
-                }
-            }
-        })
-    };
-
-    // Shard 0 alone first: it updates team A, and neither writes nor reads team B.
-    let mut a = Service::start_with(&dirs[0], ports[0], &["--log-format", "json"]);
-    deliver_all(&ports[..1], &all);
-    let want_a = fleet_at(&host, &team_a, |_| "1.0.1".into());
-    wait_for("team A at 1.0.1", Duration::from_secs(30), || {
-        want_a
-            .iter()
-            .all(|(p, c)| repo.read("main", p).as_deref() == Some(c.as_str()))
-            .then_some(())
-    });
-    let (_, status) = a.get("/api/v1/status").unwrap();
-    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(
-        v["policySelector"],
-        serde_json::json!({"applications": ["team-a-*"]}),
-        "{status}"
-    );
-    let apps_shown: BTreeSet<&str> = v["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["application"].as_str().unwrap())
-        .collect();
-    assert_eq!(apps_shown, team_a.iter().map(String::as_str).collect());
-    for (p, c) in fleet_at(&host, &team_b, |_| "1.0.0".into()) {
-        assert_eq!(repo.read("main", &p).unwrap(), c, "shard 0 touched {p}");
-    }
-    for r in repos_of(&team_b) {
-        assert_eq!(
-            registry.count_tag_list_requests(&r),
-            0,
-            "shard 0 listed {r}"
-        );
-        assert_eq!(registry.count_manifest_requests(&r), 0, "shard 0 read {r}");
-    }
-    let a_reads: Vec<usize> = repos_of(&team_a)
-        .iter()
-        .map(|r| registry.count_tag_list_requests(r))
-        .collect();
-    assert!(
-        a_reads.iter().all(|n| *n > 0),
-        "shard 0 listed its own: {a_reads:?}"
-    );
-    let a_manifests: Vec<usize> = repos_of(&team_a)
-        .iter()
-        .map(|r| registry.count_manifest_requests(r))
-        .collect();
-
-    // Then shard 1: its start-up sync and team B's events (to both) update team B; it
-    // never reads team A's repositories (and shard 0, given no team A event, reads none).
-    let mut b = Service::start_with(&dirs[1], ports[1], &["--log-format", "json"]);
-    deliver_all(&ports, &team_b);
-    let want = fleet_at(&host, &all, |_| "1.0.1".into());
-    wait_for("team B at 1.0.1", Duration::from_secs(30), || {
-        want.iter()
-            .all(|(p, c)| repo.read("main", p).as_deref() == Some(c.as_str()))
-            .then_some(())
-    });
-    let after: Vec<usize> = repos_of(&team_a)
-        .iter()
-        .map(|r| registry.count_tag_list_requests(r))
-        .collect();
-    assert_eq!(after, a_reads, "shard 1 listed team A's repositories");
-    let a_manifests_after: Vec<usize> = repos_of(&team_a)
-        .iter()
-        .map(|r| registry.count_manifest_requests(r))
-        .collect();
-    assert_eq!(
-        a_manifests_after, a_manifests,
-        "shard 1 read team A's manifests"
-    );
-    let b_status: serde_json::Value =
-        serde_json::from_str(&b.get("/api/v1/status").unwrap().1).unwrap();
-    assert_eq!(b_status["images"].as_array().unwrap().len(), 9);
-    eprintln!("sharded: team A listings {a_reads:?}, unchanged after shard 1 ran");
-    for (i, svc) in [&mut a, &mut b].into_iter().enumerate() {
-        let status = svc.stop();
-        assert!(status.success(), "shard {i}: {status:?}");
-    }
-    // Each shard's commits touch only its own applications.
-    for (i, (svc, prefix)) in [(&a, "apps/team-a-"), (&b, "apps/team-b-")]
-        .into_iter()
-        .enumerate()
-    {
-        let commits = pushed_commits(&svc.log());
-        assert!(!commits.is_empty(), "shard {i} committed");
-        for c in commits {
-            let gd = repo.path().to_str().unwrap();
-            let files = git(
-                None,
-                &["--git-dir", gd, "show", "--format=", "--name-only", &c],
-            );
-            for f in files.lines().filter(|l| !l.is_empty()) {
-                assert!(f.starts_with(prefix), "shard {i} wrote {f} in {c}");
-            }
-        }
-    }
-    assert_eq!(
-        history(&repo, &base).len(),
-        pushed_commits(&a.log()).len() + pushed_commits(&b.log()).len()
-    );
-}
-
-#[test]
-fn validate_warns_when_the_policy_selector_matches_no_application() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    write_policies(
-        &root.join("policies"),
-        "registry.example",
-        &["team-a-web".to_string()],
-    );
-    std::fs::write(
-        root.join("imagebump.yaml"),
-        "policies: policies\npolicySelector:\n  applications: [team-b-*]\n",
-    )
-    .unwrap();
-    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
-    assert_eq!(run.code, 0, "a warning, not a problem: {run:?}");
-    assert!(
-        run.stdout.contains("imagebump.yaml:3:")
-            && run
-                .stdout
-                .contains("warning: policySelector matches no application (they are: team-a-web)"),
-        "{run:?}"
-    );
-    std::fs::write(
-        root.join("imagebump.yaml"),
-        "policies: policies\npolicySelector:\n  applications: [team-a-*]\n",
-    )
-    .unwrap();
-    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
-    assert!(!run.stdout.contains("warning"), "{run:?}");
-    // A typo in a key is an error naming it; an empty list selects nothing and says so.
-    std::fs::write(
-        root.join("imagebump.yaml"),
-        "policySelector:\n  application: [a]\n",
-    )
-    .unwrap();
-    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stdout.contains("application"), "{run:?}");
-    std::fs::write(
-        root.join("imagebump.yaml"),
-        "policySelector:\n  applications: []\n",
-    )
-    .unwrap();
-    let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
-    assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stdout.contains("selects nothing"), "{run:?}");
 }
 
 /// The race made certain: replica A scans (1.0.5) and holds its wish for its 3 s
@@ -790,6 +436,11 @@ fn a_replica_with_a_stale_wish_neither_reverts_nor_refuses_the_newer_commit() {
         "A never held a stale wish, so this run did not test the race:\n{}",
         a.log()
     );
+    let stale = metric(
+        &a.get("/metrics").unwrap().1,
+        "imagebump_stale_wishes_total",
+    );
+    assert!(stale >= 1.0, "imagebump_stale_wishes_total {stale}");
     for svc in [&mut a, &mut b] {
         assert!(svc.stop().success());
     }

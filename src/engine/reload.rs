@@ -462,6 +462,20 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_policy_selector_needs_a_restart() {
+        let start = parse(&format!(
+            "{GIT}policySelector: {{applications: [team-a-*]}}\n"
+        ));
+        let same = parse(&format!(
+            "{GIT}policySelector:\n  applications: [team-a-*]\n"
+        ));
+        assert!(restart_needed(&start, &same).is_empty());
+        let other = parse(&format!("{GIT}policySelector: {{exclude: [team-a-*]}}\n"));
+        assert_eq!(restart_needed(&start, &other), ["policySelector"]);
+        assert_eq!(restart_needed(&start, &parse(GIT)), ["policySelector"]);
+    }
+
+    #[test]
     fn a_listed_repository_added_or_changed_is_named() {
         let repo = |name: &str, url: &str| {
             format!("  - name: {name}\n    url: file:///srv/{url}.git\n    branch: main\n    author: {{name: a, email: a@b.c}}\n")

@@ -456,6 +456,7 @@ impl Writer {
                 tracing::info!(image = %id, wish = %tag,
                     "git holds a newer tag than this wish; confirming the downgrade with a fresh scan first");
                 self.rescanned.insert(id, tag);
+                self.metrics.stale_wishes.get_or_create(&git).inc();
                 rescan(&p.repository.name());
             }
         }
@@ -496,6 +497,10 @@ impl Writer {
                 let again = self.rescanned.get(id) == Some(&q.wish.tag);
                 if let (Some(p), false) = (policies.get(id), again) {
                     self.rescanned.insert(id.clone(), q.wish.tag.clone());
+                    self.metrics
+                        .stale_wishes
+                        .get_or_create(&GitLabels::of(&self.git))
+                        .inc();
                     tracing::info!(image = %id, wish = %q.wish.tag,
                         "git holds a newer tag than this wish; scanning again");
                     rescan(&p.repository.name());

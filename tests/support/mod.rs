@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod fleet;
+pub mod replicas;
 pub mod service;
 pub use imagebump_testbed::{gitserver, registry};

@@ -232,7 +232,7 @@ fn downgrades_by_the_policys_order() {
     );
     assert!(!is_downgrade(p, "1.0.5", "1.0.6"));
     assert!(!is_downgrade(p, "1.0.5", "v1.0.5"), "the same version");
-    let pinned = policies("application: shop\nimages:\n  - repository: r.example/web\n    pinned: '1.0.0'\n    targets: [{manifest: a.yaml}]\n");
+    let pinned = policies("application: shop\nimages:\n  - repository: r.example/web\n    semver: '*'\n    pinned: '1.0.0'\n    targets: [{manifest: a.yaml}]\n");
     assert!(
         !is_downgrade(pinned.images().next().unwrap().1, "1.0.6", "1.0.0"),
         "a pin is an order"
