@@ -313,7 +313,7 @@ fn two_replicas_over_smart_http() {
     two_replicas_converge(Transport::SmartHttp);
 }
 
-/// The race made certain: replica A scans (1.0.5) and holds its wish for its 3 s
+/// The race made certain: replica A scans (1.0.5) and holds its wish for its 10 s
 /// `batchWindow`; meanwhile 1.0.6 is pushed and replica B commits it. A's wish is then
 /// older than git. A must neither revert B's commit (`allowDowngrade: true` permits a
 /// downgrade — of a tag the registry no longer offers, not of a newer one) nor stand on
@@ -350,6 +350,7 @@ fn a_replica_with_a_stale_wish_neither_reverts_nor_refuses_the_newer_commit() {
             ("api.yaml", &file("api", "1.0.0")),
         ],
     );
+    let base = repo.head("main").unwrap();
     let ports = [free_port(), free_port()];
     let dirs: Vec<PathBuf> = (0..2).map(|i| root.join(format!("replica{i}"))).collect();
     write_replica(
@@ -359,7 +360,7 @@ fn a_replica_with_a_stale_wish_neither_reverts_nor_refuses_the_newer_commit() {
         &repo.file_url(),
         false,
         &host,
-        "batchWindow: 3s\n",
+        "batchWindow: 10s\n",
     );
     write_replica(
         &dirs[1],
@@ -400,7 +401,9 @@ fn a_replica_with_a_stale_wish_neither_reverts_nor_refuses_the_newer_commit() {
     // B gets 1.0.6 and commits it while A still waits.
     send(ports[1], "1.0.6");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while repo.read("main", "web.yaml") != Some(file("web", "1.0.6")) {
+    while repo.read("main", "web.yaml") != Some(file("web", "1.0.6"))
+        || repo.read("main", "api.yaml") != Some(file("api", "1.0.6"))
+    {
         assert!(
             Instant::now() < deadline,
             "no commit of 1.0.6 by B: {:?}\n{}",
@@ -441,14 +444,53 @@ fn a_replica_with_a_stale_wish_neither_reverts_nor_refuses_the_newer_commit() {
         "imagebump_stale_wishes_total",
     );
     assert!(stale >= 1.0, "imagebump_stale_wishes_total {stale}");
+    // The same release to both: B commits it, A (after its window) finds it made and
+    // commits nothing — one commit per image and tag, never two.
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        for img in ["web", "api"] {
+            let r = format!("team/{img}");
+            registry.push_image(&r, "1.0.7").await;
+            for port in ports {
+                assert_eq!(
+                    deliver(&client, port, push_event(&host, &r, "1.0.7")).await,
+                    202
+                );
+            }
+        }
+    });
+    wait_for("A up to date at 1.0.7", Duration::from_secs(30), || {
+        let imgs = images(&a);
+        (imgs.len() == 2
+            && imgs
+                .iter()
+                .all(|i| i["state"] == "up_to_date" && i["current"] == "1.0.7"))
+        .then_some(())
+    });
     for svc in [&mut a, &mut b] {
         assert!(svc.stop().success());
     }
-    assert_eq!(repo.read("main", "web.yaml").unwrap(), file("web", "1.0.6"));
-    assert_eq!(
-        repo.read("main", "api.yaml").unwrap(),
-        file("api", "1.0.6"),
-        "A reverted B's commit"
+    let subjects = repo.log_subjects("main");
+    for img in ["web", "api"] {
+        assert_eq!(
+            repo.read("main", &format!("{img}.yaml")).unwrap(),
+            file(img, "1.0.7")
+        );
+        // Counted from the patches (one commit may carry both images).
+        let bumps = history(&repo, &base)
+            .iter()
+            .filter(|c| {
+                commit_changes(&repo, c)
+                    .0
+                    .iter()
+                    .any(|l| l.ends_with(&format!("team/{img}:1.0.7")))
+            })
+            .count();
+        assert_eq!(bumps, 1, "{img}: {subjects:?}");
+    }
+    assert!(
+        !subjects.iter().any(|s| s.contains("1.0.6 → 1.0.5")),
+        "A reverted B's commit: {subjects:?}"
     );
     assert!(
         pushed_commits(&a.log()).is_empty(),
