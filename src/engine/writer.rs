@@ -429,7 +429,7 @@ impl Writer {
         });
         let git = GitLabels::of(&self.git);
         // A lost race counts even when the fresh plan found nothing left to do: with
-        // several replicas, that is how the loser usually ends.
+        // several replicas, that is how a loser ends when the winner made its change.
         self.metrics
             .push_retries
             .get_or_create(&git)
