@@ -212,5 +212,10 @@ fn validate_warns_when_the_policy_selector_matches_no_application() {
     .unwrap();
     let run = support::cli::run(root, &["validate", "--config", "imagebump.yaml"], &[]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stdout.contains("selects nothing"), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "imagebump.yaml:2: policySelector.applications is empty, so it selects nothing"
+        ),
+        "{run:?}"
+    );
 }

@@ -295,7 +295,17 @@ impl Config {
         } else {
             serde_norway::from_str(text).map_err(|e| every_problem(path, text, &e))?
         };
-        let problems = cfg.check(path);
+        let mut problems = cfg.check(path);
+        // Here, not in `check`: the text gives the line.
+        if let Some(p) = cfg
+            .policy_selector
+            .as_ref()
+            .and_then(PolicySelector::problem)
+        {
+            let mut p = Problem::new(path, p);
+            p.line = imagebump_core::edit::locate::line_of(text, "policySelector.applications");
+            problems.push(p);
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -320,13 +330,6 @@ impl Config {
     /// Cross-field checks serde cannot express.
     fn check(&self, path: &Path) -> Vec<Problem> {
         let mut out = Vec::new();
-        if let Some(p) = self
-            .policy_selector
-            .as_ref()
-            .and_then(PolicySelector::problem)
-        {
-            out.push(Problem::new(path, p));
-        }
         let mut hosts = std::collections::HashSet::new();
         for r in &self.registries {
             if r.host.is_empty() || r.host.contains('/') {
