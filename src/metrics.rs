@@ -40,6 +40,9 @@ pub struct Metrics {
     /// Push attempts beyond the first (rejected pushes that were rebuilt and retried),
     /// by GitOps repository.
     pub push_retries: Family<GitLabels, Counter>,
+    /// Wishes older than git (a lower tag than git holds: another replica wrote a newer
+    /// one meanwhile) held back for a fresh scan, by GitOps repository.
+    pub stale_wishes: Family<GitLabels, Counter>,
     /// Writes that failed for good, by GitOps repository.
     pub push_failures: Family<GitLabels, Counter>,
     /// Unix time of each GitOps repository's last pushed commit.
@@ -123,6 +126,12 @@ impl Metrics {
             "Pushes rejected as non-fast-forward and retried, by GitOps repository",
             push_retries.clone(),
         );
+        let stale_wishes = Family::<GitLabels, Counter>::default();
+        registry.register(
+            "stale_wishes",
+            "Wishes for a lower tag than git holds, held back until a fresh scan confirms them, by GitOps repository",
+            stale_wishes.clone(),
+        );
         let push_failures = Family::<GitLabels, Counter>::default();
         registry.register(
             "push_failures",
@@ -192,6 +201,7 @@ impl Metrics {
             scans,
             commits,
             push_retries,
+            stale_wishes,
             push_failures,
             last_push,
             webhook_to_commit,

@@ -4,107 +4,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::gitserver::{BareRepo, HttpGitServer};
 use support::registry::{free_port, TestRegistry, TestRegistryOptions};
+use support::service::{Service, SECRET};
 
-const SECRET: &str = "e2e-webhook-secret";
-
-/// A running `imagebump run`; stopped with SIGTERM (graceful) on drop.
-struct Service {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Service {
-    fn start(dir: &Path, port: u16) -> Service {
-        Self::start_with(dir, port, &[])
-    }
-
-    fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Service {
-        let log = std::fs::File::create(dir.join("imagebump.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_imagebump"))
-            .args(extra)
-            .args(["run", "--config"])
-            .arg(dir.join("imagebump.yaml"))
-            .env("E2E_WEBHOOK_SECRET", SECRET)
-            .env("E2E_GIT_USER", "gituser")
-            .env("E2E_GIT_PASSWORD", "gitpass")
-            .env("IMAGEBUMP_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let s = Service {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = reqwest::blocking_get(&s.url("/readyz")) {
-                if r == 200 {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "service not ready:\n{}", s.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("imagebump.log")).unwrap_or_default()
-    }
-
-    fn stop(&mut self) {
-        unsafe_kill(self.child.id(), "TERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "service did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn unsafe_kill(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status();
-}
-
-/// Minimal blocking HTTP helpers on reqwest's async client (the crate has no blocking feature).
+/// The runtime for reqwest's async client (the crate has no blocking feature).
 mod reqwest {
-    pub fn blocking_get(url: &str) -> Result<u16, String> {
-        rt().block_on(async {
-            ::reqwest::get(url)
-                .await
-                .map(|r| r.status().as_u16())
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    pub fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-    }
+    pub use super::support::service::rt;
 }
 
 fn deployment(image: &str) -> String {

@@ -118,11 +118,7 @@ fn status_page_in_headless_chromium_shows_images_commits_and_latency() {
     rt.block_on(registry.push_image("team/db", "1.0.0"));
     rt.block_on(registry.push_image("team/db", "1.1.0"));
     let admin_url = |p: &str| format!("http://127.0.0.1:{admin}{p}");
-    let svc = Service::start(
-        dir,
-        &[("STATUS_PAGE_SECRET", SECRET)],
-        &admin_url("/readyz"),
-    );
+    let svc = Service::start_env(dir, admin, &[("STATUS_PAGE_SECRET", SECRET)]);
 
     // A push: the registry's notification reaches the webhook port and becomes a commit.
     rt.block_on(registry.push_image("team/web", "1.4.0"));
@@ -295,11 +291,7 @@ fn admin_listen_splits_webhooks_from_status_and_metrics() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(registry.push_image("team/web", "1.0.0"));
     let url = |port: u16, p: &str| format!("http://127.0.0.1:{port}{p}");
-    let svc = Service::start(
-        dir,
-        &[("STATUS_PAGE_SECRET", SECRET)],
-        &url(admin, "/readyz"),
-    );
+    let svc = Service::start_env(dir, admin, &[("STATUS_PAGE_SECRET", SECRET)]);
     let code = |port, p| get(&url(port, p)).map(|(c, _)| c);
     let hook = |port| {
         post(

@@ -9,7 +9,7 @@ use imagebump_core::decision::{ImageId, Wish};
 use imagebump_core::edit::locate::line_of;
 use imagebump_core::plan::{plan, Outcome};
 use imagebump_core::policy::select::Strategy;
-use imagebump_core::policy::{LoadedPolicy, PolicyFile, PolicySet, Problem};
+use imagebump_core::policy::{LoadedPolicy, PolicyFile, PolicySelector, PolicySet, Problem};
 
 use crate::config::Config;
 use crate::engine::files::Tree;
@@ -20,6 +20,40 @@ fn at(file: &Path, text: Option<&str>, path: &str, message: String) -> Problem {
     let mut p = Problem::new(file, message);
     p.line = text.and_then(|t| line_of(t, path));
     p
+}
+
+/// `policySelector:` that takes none of the loaded applications: valid, but the replica
+/// would watch nothing (a typo in a glob, or the wrong shard's config). A warning.
+pub fn selector_matches_nothing(
+    config: &Path,
+    selector: &PolicySelector,
+    loaded: &[LoadedPolicy],
+) -> Option<Problem> {
+    if loaded
+        .iter()
+        .any(|l| selector.selects(&l.policy.application))
+    {
+        return None;
+    }
+    let text = std::fs::read_to_string(config).ok();
+    let mut apps: Vec<&str> = loaded
+        .iter()
+        .map(|l| l.policy.application.as_str())
+        .collect();
+    apps.sort_unstable();
+    let shown = if apps.is_empty() {
+        "there are none".to_string()
+    } else {
+        format!("they are: {}", apps.join(", "))
+    };
+    Some(at(
+        config,
+        text.as_deref(),
+        "policySelector",
+        format!(
+            "warning: policySelector matches no application ({shown}), so this replica watches nothing; check its globs"
+        ),
+    ))
 }
 
 /// An image without `targets:` is never written, so `once` would call it "up to date".

@@ -81,6 +81,7 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     let mut config_failed = false;
     let mut git_names = Vec::new();
     let mut config_warnings = Vec::new();
+    let mut selector = None;
     if let Some(path) = &a.config {
         match Config::load(path) {
             Ok(cfg) => {
@@ -88,6 +89,7 @@ pub fn run(a: ValidateArgs) -> ExitCode {
                 let found = registry_checks::check(path, &cfg, &|k| std::env::var(k).ok());
                 config_warnings = found.warnings;
                 problems.extend(found.problems);
+                selector = cfg.policy_selector.clone().map(|s| (path.clone(), s));
                 if dirs.is_empty() {
                     match &cfg.policies {
                         Some(PolicySource::Repo { dir: rel, .. }) => match &a.repo {
@@ -150,6 +152,9 @@ pub fn run(a: ValidateArgs) -> ExitCode {
     }
     let mut warnings = warnings(&loaded);
     warnings.splice(0..0, config_warnings);
+    if let Some((path, sel)) = &selector {
+        warnings.extend(checks::selector_matches_nothing(path, sel, &loaded));
+    }
     for w in &warnings {
         println!("{w}");
     }

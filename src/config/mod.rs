@@ -18,7 +18,7 @@ mod git;
 use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
 pub use git::*;
-use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
+use imagebump_core::policy::{DurationStr, Interval, OnManualChange, PolicySelector, Problem};
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,6 +55,9 @@ pub struct Config {
     pub notifications: Vec<NotificationSection>,
     /// `onManualChange:` for images whose policy does not set it (default `skipVersion`).
     pub on_manual_change: Option<OnManualChange>,
+    /// `policySelector:` — the applications this replica watches, scans and writes
+    /// (sharding a fleet between replicas); absent: all of them.
+    pub policy_selector: Option<PolicySelector>,
 }
 
 /// Where the HTTP server listens without `listen:`.
@@ -299,7 +302,17 @@ impl Config {
         } else {
             serde_norway::from_str(text).map_err(|e| every_problem(path, text, &e))?
         };
-        let problems = cfg.check(path);
+        let mut problems = cfg.check(path);
+        // Here, not in `check`: the text gives the line.
+        if let Some(p) = cfg
+            .policy_selector
+            .as_ref()
+            .and_then(PolicySelector::problem)
+        {
+            let mut p = Problem::new(path, p);
+            p.line = imagebump_core::edit::locate::line_of(text, "policySelector.applications");
+            problems.push(p);
+        }
         if !problems.is_empty() {
             return Err(problems);
         }

@@ -234,7 +234,8 @@ impl super::Engine {
             }
             return ReloadReport::Rejected { kept, problems };
         }
-        let next = Generation::new(PolicySet::new(loaded), self.default_interval(), &self.gits);
+        let policies = PolicySet::new(loaded).select(&self.selector);
+        let next = Generation::new(policies, self.default_interval(), &self.gits);
         let gen = self.live.swap(next, at);
         self.status.keep_only(
             gen.policies

@@ -162,6 +162,8 @@ pub struct Engine {
     poll_epoch: AtomicU64,
     /// Where a rejected policy reload is announced (the service sets it).
     pub(crate) notifier: Mutex<Option<notify::Notifier>>,
+    /// `policySelector:`: applied to every policy set this engine loads or reloads.
+    pub(crate) selector: imagebump_core::policy::PolicySelector,
 }
 
 impl Engine {
@@ -209,7 +211,33 @@ impl Engine {
             poll_rt: Mutex::new(None),
             poll_epoch: AtomicU64::new(0),
             notifier: Mutex::new(None),
+            selector: Default::default(),
         }
+    }
+
+    /// The engine with `policySelector:` applied: to the policies it was made with
+    /// (their routes and status entries re-made) and to every reload.
+    pub fn with_selector(mut self, selector: imagebump_core::policy::PolicySelector) -> Engine {
+        if selector != Default::default() {
+            let policies = (*self.live.policies()).clone().select(&selector);
+            let status = StatusBoard::default();
+            for (id, img) in policies.images() {
+                status.register(id, &img.repository.name());
+            }
+            self.status = Arc::new(status);
+            self.live = Arc::new(live::LiveSet::new(live::Generation::new(
+                policies,
+                self.default_interval(),
+                &self.gits,
+            )));
+        }
+        self.selector = selector;
+        self
+    }
+
+    /// `policySelector:` in effect (`None`: every application), for the status API.
+    pub fn selector(&self) -> Option<&imagebump_core::policy::PolicySelector> {
+        (self.selector != Default::default()).then_some(&self.selector)
     }
 
     /// Test hook: `f(repository)` runs at the start of every scan (a panic in it stands
@@ -275,6 +303,23 @@ impl Engine {
         cause: Option<Instant>,
         tag: Option<&str>,
     ) -> bool {
+        self.schedule(repository, cause, tag, cause.is_some())
+    }
+
+    /// Schedules a scan of `repository` on a fresh listing, with no cause to time (the
+    /// writer's check when git holds a newer tag than its wish: a cached listing would
+    /// only repeat the stale one).
+    pub fn rescan_fresh(self: &Arc<Self>, repository: &str) -> bool {
+        self.schedule(repository, None, None, true)
+    }
+
+    fn schedule(
+        self: &Arc<Self>,
+        repository: &str,
+        cause: Option<Instant>,
+        tag: Option<&str>,
+        fresh: bool,
+    ) -> bool {
         if !self.live.current().routes.contains_key(repository) {
             return false;
         }
@@ -292,7 +337,7 @@ impl Engine {
         if st.scanning {
             // Coalesce: one follow-up scan covers every hint that arrives meanwhile.
             st.pending = true;
-            st.pending_fresh |= cause.is_some();
+            st.pending_fresh |= fresh;
             return true;
         }
         st.scanning = true;
@@ -305,10 +350,7 @@ impl Engine {
         let guard = self.queues.scan_guard();
         let me = self.clone();
         let repo = repository.to_string();
-        tokio::spawn(async move {
-            me.scan_loop(repo, cause, cause.is_some(), expect, guard)
-                .await
-        });
+        tokio::spawn(async move { me.scan_loop(repo, cause, fresh, expect, guard).await });
         true
     }
 

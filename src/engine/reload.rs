@@ -187,6 +187,10 @@ pub fn restart_needed(started: &Config, new: &Config) -> Vec<String> {
             }
         }
     }
+    // Which applications a replica takes decides its routes, queues and status board.
+    if started.policy_selector != new.policy_selector {
+        out.push("policySelector".to_string());
+    }
     // A local directory can change live; in-repo policies, or a change of kind, cannot.
     let policies_live = local_dir(started).is_some() && local_dir(new).is_some();
     if !policies_live && differs(&started.policies, &new.policies) {
@@ -458,6 +462,20 @@ mod tests {
             restart_needed(&start, &moved),
             ["listen", "adminListen", "stateDir", "git", "policies"]
         );
+    }
+
+    #[test]
+    fn a_changed_policy_selector_needs_a_restart() {
+        let start = parse(&format!(
+            "{GIT}policySelector: {{applications: [team-a-*]}}\n"
+        ));
+        let same = parse(&format!(
+            "{GIT}policySelector:\n  applications: [team-a-*]\n"
+        ));
+        assert!(restart_needed(&start, &same).is_empty());
+        let other = parse(&format!("{GIT}policySelector: {{exclude: [team-a-*]}}\n"));
+        assert_eq!(restart_needed(&start, &other), ["policySelector"]);
+        assert_eq!(restart_needed(&start, &parse(GIT)), ["policySelector"]);
     }
 
     #[test]

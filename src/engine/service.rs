@@ -110,7 +110,8 @@ impl Service {
             Arc::new(Metrics::new()),
             cfg.poll_interval(),
             gits,
-        );
+        )
+        .with_selector(cfg.policy_selector.clone().unwrap_or_default());
         Ok(Service {
             cfg,
             path: path.to_path_buf(),
@@ -222,6 +223,15 @@ impl Service {
                 _ => None,
             },
             settings: None,
+            rescanned: Default::default(),
+            // The service rescans; `once` and `plan` have no later scan to ask for.
+            rescan: live.then(|| {
+                let (e, rt) = (e.clone(), rt.clone());
+                Arc::new(move |repository: &str| {
+                    let _in_runtime = rt.enter();
+                    e.rescan_fresh(repository);
+                }) as super::writer::Rescan
+            }),
         })
     }
 

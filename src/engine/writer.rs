@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use imagebump_core::decision::{Decision, HoldReason, Stage, WaitReason};
+use imagebump_core::decision::{Decision, HoldReason, ImageId, Stage, WaitReason};
 use imagebump_core::message::commit_message;
+use imagebump_core::plan::{is_downgrade, Outcome};
 use imagebump_core::policy::OnManualChange;
 use imagebump_git::{GitError, RetryPolicy, WorkingCopy};
 
@@ -29,6 +30,9 @@ use super::queue::{Closed, Queued, WriteQueue};
 use super::status::StatusBoard;
 use super::write::{wait_time, write, WriteError, Written};
 use crate::metrics::{GitLabels, Metrics};
+
+/// Asks for a scan of one registry repository (by normalised name).
+pub type Rescan = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Opens (or reopens, after a panic) the working copy.
 pub type Opener = Box<dyn Fn() -> Result<WorkingCopy, GitError> + Send>;
@@ -74,6 +78,14 @@ pub struct Writer {
     /// The service's live settings: a config reload swaps them, and the writer copies
     /// them into the fields above before each batch (`None`: `once` and `plan`).
     pub settings: Option<super::reload::SharedSettings>,
+    /// The service's scans: a wish older than what git holds (another replica wrote a
+    /// newer tag since this one scanned) asks for a fresh scan rather than standing as a
+    /// refused downgrade (`None`: `once` and `plan`).
+    pub rescan: Option<Rescan>,
+    /// The wish tag each image last asked a rescan for: a fresh scan that wishes the
+    /// same tag again confirms a real downgrade, which then stands without another
+    /// rescan (no loop).
+    pub rescanned: BTreeMap<ImageId, String>,
 }
 
 /// The longest a forge's rate limit makes the writer wait before it tries again.
@@ -351,7 +363,10 @@ impl Writer {
         };
         let mode = self.on_manual_change;
         let mut held = Holds::new();
-        let written: Written = write(
+        // Downgrades a fresh scan has not confirmed yet (service only; see below).
+        let confirmed = self.rescan.is_some().then(|| self.rescanned.clone());
+        let mut unconfirmed: BTreeMap<ImageId, String> = BTreeMap::new();
+        let written: Result<Written, WriteError> = write(
             wc,
             &self.retry,
             &wait,
@@ -363,7 +378,28 @@ impl Writer {
                     .filter(|w| !held.contains_key(&w.id))
                     .cloned()
                     .collect();
-                let p = digests.plan(&policies, &mut go, files, &mut unresolved);
+                let mut p = digests.plan(&policies, &mut go, files, &mut unresolved);
+                // A wish that would move git to a lower tag is written only once a fresh
+                // scan has wished that tag again: with several replicas, git may hold
+                // a newer tag another one wrote after this one scanned, and
+                // `allowDowngrade: true` must not revert it.
+                unconfirmed.clear();
+                if let Some(confirmed) = &confirmed {
+                    for (id, o) in &p.outcomes {
+                        let (Outcome::Updated { from: Some(from) }, Some(w), Some(pol)) =
+                            (o, go.iter().find(|w| &w.id == id), policies.get(id))
+                        else {
+                            continue;
+                        };
+                        if is_downgrade(pol, from, &w.tag) && confirmed.get(id) != Some(&w.tag) {
+                            unconfirmed.insert(id.clone(), w.tag.clone());
+                        }
+                    }
+                    if !unconfirmed.is_empty() {
+                        go.retain(|w| !unconfirmed.contains_key(&w.id));
+                        p = digests.plan(&policies, &mut go, files, &mut unresolved);
+                    }
+                }
                 for w in wishes.iter_mut() {
                     if let Some(g) = go.iter().find(|g| g.id == w.id) {
                         w.index_digest.clone_from(&g.index_digest);
@@ -372,7 +408,15 @@ impl Writer {
                 Ok(p)
             },
             &|p| commit_message(template.as_deref(), p, env!("CARGO_PKG_VERSION")),
-        )?;
+        );
+        let written = written.inspect_err(|e| {
+            if let WriteError::Conflict { attempts, .. } = e {
+                self.metrics
+                    .push_retries
+                    .get_or_create(&GitLabels::of(&self.git))
+                    .inc_by(u64::from(attempts.saturating_sub(1)));
+            }
+        })?;
         self.metrics
             .write_seconds
             .observe(written.took.as_secs_f64());
@@ -386,17 +430,38 @@ impl Writer {
                 s.last_push = Some(now);
             }
         });
-        if written.commit.is_some() {
-            let git = GitLabels::of(&self.git);
-            self.metrics.commits.get_or_create(&git).inc();
-            self.metrics
-                .last_push
-                .get_or_create(&git)
-                .set(crate::metrics::unix_now());
-            self.metrics
-                .push_retries
-                .get_or_create(&git)
-                .inc_by(u64::from(written.attempts.saturating_sub(1)));
+        let git = GitLabels::of(&self.git);
+        // A lost race counts even when the fresh plan found nothing left to do: with
+        // several replicas, that is how a loser ends when the winner made its change.
+        self.metrics
+            .push_retries
+            .get_or_create(&git)
+            .inc_by(u64::from(written.attempts.saturating_sub(1)));
+        match &written.commit {
+            Some(c) => {
+                self.metrics.commits.get_or_create(&git).inc();
+                self.metrics
+                    .last_push
+                    .get_or_create(&git)
+                    .set(crate::metrics::unix_now());
+                tracing::info!(commit = %c, branch = %written.branch, attempts = written.attempts,
+                    changes = written.plan.changes.len(), "pushed a commit");
+            }
+            None if written.attempts > 1 => {
+                tracing::info!(branch = %written.branch, attempts = written.attempts,
+                    "another writer made these changes first; nothing left to commit");
+            }
+            None => {}
+        }
+        if let Some(rescan) = &self.rescan {
+            for (id, tag) in unconfirmed {
+                let Some(p) = policies.get(&id) else { continue };
+                tracing::info!(image = %id, wish = %tag,
+                    "git holds a newer tag than this wish; confirming the downgrade with a fresh scan first");
+                self.rescanned.insert(id, tag);
+                self.metrics.stale_wishes.get_or_create(&git).inc();
+                rescan(&p.repository.name());
+            }
         }
         self.announced.announce(&held, self.notifier.as_ref());
         for q in batch {
@@ -420,6 +485,29 @@ impl Writer {
                 self.metrics
                     .webhook_to_commit
                     .observe(c.elapsed().as_secs_f64());
+            }
+            if matches!(
+                decision,
+                Decision::Updated { .. } | Decision::UpToDate { .. }
+            ) {
+                self.rescanned.remove(id);
+            }
+            if let (Decision::DowngradeRefused { .. }, Some(rescan)) = (&decision, &self.rescan) {
+                // Git holds a higher tag than this wish: most often another writer (a
+                // second replica) pushed a newer release after this replica's scan.
+                // Only a fresh listing tells that from a real downgrade; until it
+                // lands, the refusal stands in the status (what is true right now).
+                let again = self.rescanned.get(id) == Some(&q.wish.tag);
+                if let (Some(p), false) = (policies.get(id), again) {
+                    self.rescanned.insert(id.clone(), q.wish.tag.clone());
+                    self.metrics
+                        .stale_wishes
+                        .get_or_create(&GitLabels::of(&self.git))
+                        .inc();
+                    tracing::info!(image = %id, wish = %q.wish.tag,
+                        "git holds a newer tag than this wish; scanning again");
+                    rescan(&p.repository.name());
+                }
             }
             if decision.is_failure() {
                 // A target that cannot be edited, or does not mention its image, is a

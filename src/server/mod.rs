@@ -449,6 +449,7 @@ async fn status(State(st): State<AppState>) -> Response {
         "ready": st.ready.load(Ordering::SeqCst),
         "config": st.engine.config.status(),
         "policies": st.engine.live.status(),
+        "policySelector": st.engine.selector(),
         "gits": st.engine.git_status.snapshot(),
         "images": images,
     }))

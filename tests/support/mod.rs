@@ -4,6 +4,8 @@
 
 pub mod cli;
 pub mod fleet;
+pub mod replicas;
+pub mod service;
 pub use imagebump_testbed::{gitserver, registry};
 pub mod chromium;
 pub mod service;

@@ -1,63 +1,114 @@
-//! `imagebump run` as a child process, for tests that talk to it over HTTP: started
-//! with a config file, ready once `/readyz` answers 200, stopped with SIGTERM.
+//! A running `imagebump run`: the real binary, its config at `DIR/imagebump.yaml` and
+//! its log at `DIR/imagebump.log`; stopped with SIGTERM (graceful) by [`Service::stop`],
+//! killed on drop.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `imagebump run --config DIR/imagebump.yaml`, its log in `DIR/imagebump.log`;
-/// killed on drop.
+/// The secret tests give receivers as `{env: E2E_WEBHOOK_SECRET}`.
+pub const SECRET: &str = "e2e-webhook-secret";
+
+/// A running `imagebump run`.
 pub struct Service {
     child: Child,
+    pub port: u16,
     dir: PathBuf,
 }
 
 impl Service {
-    /// Starts the service on `DIR/imagebump.yaml` with `env`, and waits (30 s at most)
-    /// until `ready_url` (its `/readyz`) answers 200.
-    pub fn start(dir: &Path, env: &[(&str, &str)], ready_url: &str) -> Service {
+    /// Starts `imagebump run --config DIR/imagebump.yaml` and waits until `/readyz` on
+    /// `port` answers 200.
+    pub fn start(dir: &Path, port: u16) -> Service {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// Like [`start`](Self::start), with `extra` global flags before `run`.
+    pub fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Service {
+        Self::spawn(dir, port, extra, &[])
+    }
+
+    /// Like [`start`](Self::start), with `env` added to the service's environment;
+    /// `port` is the one serving `/readyz` (the admin port when `adminListen` is set).
+    pub fn start_env(dir: &Path, port: u16, env: &[(&str, &str)]) -> Service {
+        Self::spawn(dir, port, &[], env)
+    }
+
+    fn spawn(dir: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Service {
         let log = std::fs::File::create(dir.join("imagebump.log")).unwrap();
-        let mut c = Command::new(env!("CARGO_BIN_EXE_imagebump"));
-        c.args(["run", "--config"])
+        let child = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+            .args(extra)
+            .args(["run", "--config"])
             .arg(dir.join("imagebump.yaml"))
+            .env("E2E_WEBHOOK_SECRET", SECRET)
+            .env("E2E_GIT_USER", "gituser")
+            .env("E2E_GIT_PASSWORD", "gitpass")
             .env("IMAGEBUMP_LOG", "info")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log);
+            .stderr(log)
+            .spawn()
+            .unwrap();
         let s = Service {
-            child: c.spawn().unwrap(),
+            child,
+            port,
             dir: dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while get(ready_url).map(|(code, _)| code) != Some(200) {
+        loop {
+            if s.get("/readyz").is_some_and(|(status, _)| status == 200) {
+                break;
+            }
             assert!(Instant::now() < deadline, "service not ready:\n{}", s.log());
             std::thread::sleep(Duration::from_millis(20));
         }
         s
     }
 
-    /// The service's log so far.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `GET path`: status and body, `None` when the request fails.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let url = self.url(path);
+        rt().block_on(async {
+            let r = ::reqwest::get(url).await.ok()?;
+            let status = r.status().as_u16();
+            Some((status, r.text().await.ok()?))
+        })
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("imagebump.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits (at most 20 s) for the exit; returns how it exited.
+    pub fn stop(&mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "service did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+/// A current-thread runtime for reqwest's async client (the crate has no blocking feature).
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

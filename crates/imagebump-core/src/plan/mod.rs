@@ -603,6 +603,25 @@ pub fn tag_of(value: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// Whether writing tag `to` over tag `from` moves `policy`'s image to a lower version in
+/// the policy's order — what `allowDowngrade: true` permits, and also what a wish older
+/// than git (another replica wrote a newer tag after this one scanned) would do. A pin,
+/// a followed digest and `newestBuild` have no tag order: never a downgrade.
+pub fn is_downgrade(policy: &ImagePolicy, from: &str, to: &str) -> bool {
+    if policy.pinned.is_some()
+        || policy.newest_build
+        || matches!(policy.strategy, Strategy::Digest(_))
+    {
+        return false;
+    }
+    let mut selector = policy.selector();
+    selector.allow_downgrade = false;
+    matches!(
+        selector.select(&[to], Some(from)),
+        Verdict::DowngradeRefused { .. }
+    )
+}
+
 /// What the downgrade guard says about one file's edit.
 enum Guard {
     Proceed,

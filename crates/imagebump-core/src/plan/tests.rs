@@ -221,3 +221,20 @@ fn tags_of_old_values() {
     assert_eq!(tag_of("sha256:abc"), None);
     assert_eq!(tag_of(""), None);
 }
+
+#[test]
+fn downgrades_by_the_policys_order() {
+    let set = policies("application: shop\nimages:\n  - repository: r.example/web\n    semver: '>=1.0.0'\n    allowDowngrade: true\n    targets: [{manifest: a.yaml}]\n");
+    let p = set.images().next().unwrap().1;
+    assert!(
+        is_downgrade(p, "1.0.6", "1.0.5"),
+        "allowDowngrade does not change the order"
+    );
+    assert!(!is_downgrade(p, "1.0.5", "1.0.6"));
+    assert!(!is_downgrade(p, "1.0.5", "v1.0.5"), "the same version");
+    let pinned = policies("application: shop\nimages:\n  - repository: r.example/web\n    semver: '*'\n    pinned: '1.0.0'\n    targets: [{manifest: a.yaml}]\n");
+    assert!(
+        !is_downgrade(pinned.images().next().unwrap().1, "1.0.6", "1.0.0"),
+        "a pin is an order"
+    );
+}

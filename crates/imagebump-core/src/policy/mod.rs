@@ -14,6 +14,7 @@ mod duration;
 pub mod extract;
 pub mod select;
 mod set;
+pub mod shard;
 pub mod wording;
 
 pub use claims::check_claims;
@@ -21,6 +22,7 @@ pub use collect::parse_policy_all;
 
 pub use duration::{parse_duration, DurationStr, Interval, MAX_DURATION, MIN_INTERVAL};
 pub use set::{check_repositories, PolicySet, RepositoryProblem};
+pub use shard::{AppGlob, PolicySelector};
 
 use std::collections::HashMap;
 use std::fmt;

@@ -71,6 +71,20 @@ impl PolicySet {
         PolicySet::new(files)
     }
 
+    /// Only the applications `selector` takes (`policySelector:`): what a replica of a
+    /// sharded fleet watches, scans and writes.
+    pub fn select(self, selector: &super::PolicySelector) -> PolicySet {
+        if *selector == super::PolicySelector::default() {
+            return self;
+        }
+        let files = self
+            .files
+            .into_iter()
+            .filter(|lp| selector.selects(&lp.policy.application))
+            .collect();
+        PolicySet::new(files)
+    }
+
     /// The policy files as loaded.
     pub fn files(&self) -> &[LoadedPolicy] {
         &self.files
@@ -156,6 +170,23 @@ mod tests {
         let dev = all.for_repository("dev", false);
         assert_eq!(dev.get(&web).unwrap().targets.len(), 1);
         assert!(dev.get(&api).is_some());
+    }
+
+    #[test]
+    fn a_selector_keeps_only_its_applications() {
+        let mut files = set(TWO);
+        files.extend(set("application: team-b\nimages:\n  - repository: ghcr.io/b/x\n    semver: '*'\n    targets: [{manifest: b.yaml}]\n"));
+        let all = PolicySet::new(files);
+        assert_eq!(all.len(), 3);
+        let sel: crate::policy::PolicySelector =
+            serde_norway::from_str("applications: [team-*]\n").unwrap();
+        let b = all.clone().select(&sel);
+        assert_eq!(b.len(), 1);
+        assert!(b.get(&ImageId::new("team-b", "x")).is_some());
+        assert!(b.get(&ImageId::new("web", "web")).is_none());
+        let not_b: crate::policy::PolicySelector =
+            serde_norway::from_str("exclude: [team-b]\n").unwrap();
+        assert_eq!(all.select(&not_b).len(), 2);
     }
 
     #[test]
