@@ -8,4 +8,3 @@ pub mod replicas;
 pub mod service;
 pub use imagebump_testbed::{gitserver, registry};
 pub mod chromium;
-pub mod service;
