@@ -161,7 +161,10 @@ mod tests {
         let text = build_info();
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines.len(), 1, "{text}");
-        assert!(lines[0].starts_with("imagebump_build_info{version=\""), "{text}");
+        assert!(
+            lines[0].starts_with("imagebump_build_info{version=\""),
+            "{text}"
+        );
         assert!(lines[0].ends_with("} 1"), "{text}");
     }
 }

@@ -391,8 +391,10 @@ fn version_names_the_commit_and_build_date() {
     let parts: Vec<&str> = date.split('-').collect();
     assert!(
         parts.len() == 3
-            && [4, 2, 2].iter().zip(&parts).all(|(n, p)| p.len() == *n
-                && p.bytes().all(|b| b.is_ascii_digit())),
+            && [4, 2, 2]
+                .iter()
+                .zip(&parts)
+                .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit())),
         "build date {date:?} is not YYYY-MM-DD"
     );
     let (code, flag, _) = imagebump(&["--version"]);

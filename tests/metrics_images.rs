@@ -30,8 +30,9 @@ fn policy(host: &str, images: &[&str]) -> String {
 /// The value of `name{application="shop",image=IMAGE,repository=HOST/team/IMAGE}`, if
 /// that series is exposed.
 fn sample(text: &str, name: &str, host: &str, image: &str) -> Option<f64> {
-    let prefix =
-        format!("{name}{{application=\"shop\",image=\"{image}\",repository=\"{host}/team/{image}\"}} ");
+    let prefix = format!(
+        "{name}{{application=\"shop\",image=\"{image}\",repository=\"{host}/team/{image}\"}} "
+    );
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .map(|v| v.parse().expect("a number"))
@@ -75,7 +76,11 @@ fn per_image_series_after_a_commit_and_gone_when_the_image_leaves_the_policies()
         ],
     );
     std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(dir.join("policies/shop.yaml"), policy(&host, &["web", "api"])).unwrap();
+    std::fs::write(
+        dir.join("policies/shop.yaml"),
+        policy(&host, &["web", "api"]),
+    )
+    .unwrap();
     let port = free_port();
     std::fs::write(
         dir.join("imagebump.yaml"),
@@ -90,10 +95,20 @@ fn per_image_series_after_a_commit_and_gone_when_the_image_leaves_the_policies()
 
     // The start-up sync commits web 1.1.0; the series then say up to date, with the
     // commit's time.
-    let text = svc.wait_for("web's commit in the metrics", Duration::from_secs(30), || {
-        let m = svc.metrics();
-        sample(&m, "imagebump_image_last_commit_timestamp_seconds", &host, "web").map(|_| m)
-    });
+    let text = svc.wait_for(
+        "web's commit in the metrics",
+        Duration::from_secs(30),
+        || {
+            let m = svc.metrics();
+            sample(
+                &m,
+                "imagebump_image_last_commit_timestamp_seconds",
+                &host,
+                "web",
+            )
+            .map(|_| m)
+        },
+    );
     assert!(
         repo.read("main", "web.yaml").unwrap().contains(":1.1.0"),
         "the commit is in git"
@@ -108,7 +123,14 @@ fn per_image_series_after_a_commit_and_gone_when_the_image_leaves_the_policies()
             img,
         )
     };
-    let commit = |img| sample(&text, "imagebump_image_last_commit_timestamp_seconds", &host, img);
+    let commit = |img| {
+        sample(
+            &text,
+            "imagebump_image_last_commit_timestamp_seconds",
+            &host,
+            img,
+        )
+    };
     assert_eq!((up("web"), held("web")), (Some(1.0), Some(0.0)), "{text}");
     let (committed, scanned) = (commit("web").unwrap(), scan("web").unwrap());
     assert!(
@@ -128,14 +150,19 @@ fn per_image_series_after_a_commit_and_gone_when_the_image_leaves_the_policies()
         .find(|l| l.starts_with("imagebump_build_info{"))
         .unwrap_or_else(|| panic!("no imagebump_build_info in:\n{text}"));
     assert!(
-        info.starts_with(&format!("imagebump_build_info{{version=\"{version}\",commit=\"")),
+        info.starts_with(&format!(
+            "imagebump_build_info{{version=\"{version}\",commit=\""
+        )),
         "{info}"
     );
     let head = git(
         Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
         &["rev-parse", "--short", "HEAD"],
     );
-    assert!(info.contains(&format!("commit=\"{}\"", head.trim())), "{info}");
+    assert!(
+        info.contains(&format!("commit=\"{}\"", head.trim())),
+        "{info}"
+    );
     assert!(info.ends_with("} 1"), "{info}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 
@@ -152,7 +179,13 @@ fn per_image_series_after_a_commit_and_gone_when_the_image_leaves_the_policies()
         "{text}"
     );
     assert!(
-        sample(&text, "imagebump_image_last_commit_timestamp_seconds", &host, "web").is_some(),
+        sample(
+            &text,
+            "imagebump_image_last_commit_timestamp_seconds",
+            &host,
+            "web"
+        )
+        .is_some(),
         "web keeps its commit time across the reload:\n{text}"
     );
 }

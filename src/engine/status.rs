@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use imagebump_core::decision::{Decision, ImageId};
 use crate::image_metrics::{ImageSeries, UP_TO_DATE_KINDS};
+use imagebump_core::decision::{Decision, ImageId};
 use serde::Serialize;
 
 /// One image's status, as served (camelCase JSON).
@@ -303,7 +303,10 @@ mod tests {
         let s = board.series();
         assert_eq!(s.len(), 2);
         let (a, w) = (&s[0], &s[1]);
-        assert_eq!((a.image.as_str(), a.up_to_date, a.held), ("api", false, false));
+        assert_eq!(
+            (a.image.as_str(), a.up_to_date, a.held),
+            ("api", false, false)
+        );
         assert_eq!((a.last_successful_scan, a.last_commit), (None, None));
         assert!(w.up_to_date);
         assert_eq!(w.last_successful_scan, Some(1_796_180_400));
