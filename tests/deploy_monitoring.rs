@@ -107,25 +107,51 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// What promtool would catch first without it here: unbalanced brackets.
-fn assert_balanced(expr: &str, at: &str) {
-    let mut stack = Vec::new();
-    for c in expr.chars() {
-        match c {
-            '(' | '[' | '{' => stack.push(c),
-            ')' | ']' | '}' => {
-                let open = stack.pop();
-                let want = match c {
-                    ')' => '(',
-                    ']' => '[',
-                    _ => '{',
-                };
-                assert_eq!(open, Some(want), "{at}: unbalanced {c} in {expr}");
-            }
-            _ => {}
-        }
-    }
-    assert!(stack.is_empty(), "{at}: unclosed {stack:?} in {expr}");
+/// The venv install-deps.sh makes, with promql-parser (the Rust PromQL parser's Python
+/// binding; promtool is not installed here).
+const PYTHON: &str = "/opt/imagebump-tools/bin/python";
+
+/// Parses each `(where, expression)` with promql-parser; the ones it refuses, with why.
+/// Grafana's `$__rate_interval` is replaced by a duration first, as Grafana does.
+fn unparsable(exprs: &[(String, String)]) -> Vec<String> {
+    assert!(
+        std::path::Path::new(PYTHON).exists(),
+        "{PYTHON} is missing: run scripts/install-deps.sh"
+    );
+    let script = r#"
+import json, sys
+import promql_parser
+bad = []
+for at, expr in json.load(sys.stdin):
+    try:
+        promql_parser.parse(expr)
+    except Exception as e:
+        bad.append(f"{at}: {e}: {expr}")
+print(json.dumps(bad))
+"#;
+    let input: Vec<(String, String)> = exprs
+        .iter()
+        .map(|(at, e)| {
+            let e = ["$__rate_interval", "$__interval", "$__range"]
+                .iter()
+                .fold(e.clone(), |e, v| e.replace(v, "5m"));
+            (at.clone(), e)
+        })
+        .collect();
+    let mut child = std::process::Command::new(PYTHON)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        serde_json::to_string(&input).unwrap().as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the PromQL check did not run");
+    serde_json::from_slice(&out.stdout).expect("a JSON list")
 }
 
 fn assert_known(names: &BTreeSet<String>, exposed: &BTreeSet<String>, at: &str, expr: &str) {
@@ -159,6 +185,7 @@ fn every_dashboard_and_alert_expression_uses_exposed_metrics() {
     );
     let panels = dash["panels"].as_array().unwrap();
     let mut used = BTreeSet::new();
+    let mut exprs = Vec::new();
     for p in panels {
         let title = p["title"].as_str().unwrap();
         assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}");
@@ -167,10 +194,10 @@ fn every_dashboard_and_alert_expression_uses_exposed_metrics() {
         for t in targets {
             let expr = t["expr"].as_str().unwrap();
             let at = format!("dashboard panel {title:?}");
-            assert_balanced(expr, &at);
             let names = metric_names(expr);
             assert_known(&names, &exposed, &at, expr);
             used.extend(names);
+            exprs.push((at, expr.to_string()));
         }
     }
     for wanted in [
@@ -212,7 +239,7 @@ fn every_dashboard_and_alert_expression_uses_exposed_metrics() {
             for a in ["summary", "description"] {
                 assert!(r["annotations"][a].as_str().is_some(), "{at}: no {a}");
             }
-            assert_balanced(expr, &at);
+            exprs.push((at.clone(), expr.to_string()));
             let names = metric_names(expr);
             if alert != "ImagebumpDown" {
                 assert_known(&names, &exposed, &at, expr);
@@ -232,6 +259,29 @@ fn every_dashboard_and_alert_expression_uses_exposed_metrics() {
     ] {
         assert!(alerts.contains(wanted), "no alert {wanted}");
     }
+    let bad = unparsable(&exprs);
+    assert!(
+        bad.is_empty(),
+        "expressions PromQL refuses:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn the_promql_check_refuses_a_broken_expression() {
+    // So an empty list above means the expressions parsed.
+    let bad = unparsable(&[
+        (
+            "ok".into(),
+            "sum by (le) (rate(imagebump_scans_total[$__rate_interval]))".into(),
+        ),
+        (
+            "broken".into(),
+            "sum(rate(imagebump_scans_total[5m])".into(),
+        ),
+    ]);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].starts_with("broken: "), "{bad:?}");
 }
 
 #[test]
