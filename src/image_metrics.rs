@@ -100,10 +100,11 @@ fn family(
     }
 }
 
-/// `imagebump_build_info{version,commit,build_date} 1`.
+/// `imagebump_build_info{version,commit,build_date} 1`: an OpenMetrics `info` family
+/// (its samples carry the `_info` suffix; Prometheus stores it as a gauge).
 pub fn build_info() -> String {
     format!(
-        "# HELP imagebump_build_info The running build: version, commit and build date.\n# TYPE imagebump_build_info gauge\nimagebump_build_info{{version=\"{}\",commit=\"{}\",build_date=\"{}\"}} 1\n",
+        "# HELP imagebump_build The running build: version, commit and build date.\n# TYPE imagebump_build info\nimagebump_build_info{{version=\"{}\",commit=\"{}\",build_date=\"{}\"}} 1\n",
         escape_label(crate::build_info::VERSION),
         escape_label(crate::build_info::COMMIT),
         escape_label(crate::build_info::BUILD_DATE),

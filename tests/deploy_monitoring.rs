@@ -47,7 +47,7 @@ fn touch_every_family(m: &Metrics) {
 }
 
 /// The sample names a running server exposes at /metrics: each `# TYPE` family with its
-/// counter (`_total`) or histogram (`_bucket`, `_sum`, `_count`) suffixes.
+/// counter (`_total`), histogram (`_bucket`, `_sum`, `_count`) or info (`_info`) suffixes.
 fn exposed_names() -> BTreeSet<String> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let text = rt.block_on(async {
@@ -81,6 +81,7 @@ fn exposed_names() -> BTreeSet<String> {
         let suffixes: &[&str] = match kind {
             "counter" => &["_total"],
             "histogram" => &["_bucket", "_sum", "_count"],
+            "info" => &["_info"],
             _ => &[""],
         };
         for s in suffixes {

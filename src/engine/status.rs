@@ -311,6 +311,19 @@ mod tests {
         assert!(w.up_to_date);
         assert_eq!(w.last_successful_scan, Some(1_796_180_400));
         assert!(w.last_commit.is_some());
+        board.decide(
+            &api,
+            Decision::Held {
+                reason: imagebump_core::decision::HoldReason::Marker {
+                    file: "api.yaml".into(),
+                    line: 3,
+                    until: None,
+                    reason: None,
+                },
+            },
+        );
+        let held = board.series();
+        assert_eq!((held[0].up_to_date, held[0].held), (false, true));
         // An image that leaves the policies leaves the series.
         board.keep_only(vec![(api.clone(), "r/api".into())]);
         assert_eq!(board.series().len(), 1);
