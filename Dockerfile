@@ -3,7 +3,13 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
-COPY Cargo.toml Cargo.lock ./
+# The image is built without .git, so build.rs takes the commit from this argument
+# (`docker build --build-arg IMAGEBUMP_COMMIT=$(git rev-parse --short HEAD) .`); the
+# build date is SOURCE_DATE_EPOCH's when given, else the day of the build.
+ARG IMAGEBUMP_COMMIT=unknown
+ARG SOURCE_DATE_EPOCH
+ENV IMAGEBUMP_COMMIT=${IMAGEBUMP_COMMIT}
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY crates ./crates
 COPY benches ./benches
@@ -19,6 +25,7 @@ COPY policies /etc/imagebump/policies.example
 USER 10001:10001
 WORKDIR /var/lib/imagebump
 VOLUME ["/var/lib/imagebump"]
-EXPOSE 8080
+# 8080: webhooks (`listen`); 9090: status, metrics and probes (`adminListen`).
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/imagebump"]
 CMD ["run", "--config", "/etc/imagebump/imagebump.yaml"]

@@ -13,9 +13,11 @@
 
 #![warn(missing_docs)]
 
+pub mod build_info;
 pub mod cli;
 pub(crate) mod config;
 pub mod engine;
+pub mod image_metrics;
 pub mod metrics;
 pub mod policy_files;
 pub mod policy_source;

@@ -365,3 +365,38 @@ fn validate_warns_about_a_range_no_version_satisfies() {
     );
     assert_eq!(lines[1], "ok: 1 policy files, 1 images, 1 warning");
 }
+
+/// `imagebump version` and `--version` name the version, the commit the binary was
+/// built from (this checkout's HEAD) and a build date.
+#[test]
+fn version_names_the_commit_and_build_date() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git rev-parse failed");
+    let head = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let (code, line, err) = imagebump(&["version"]);
+    assert_eq!(code, 0, "{err}");
+    let prefix = format!(
+        "imagebump {} (commit {head}, built ",
+        env!("CARGO_PKG_VERSION")
+    );
+    let date = line
+        .strip_prefix(&prefix)
+        .and_then(|r| r.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("{line:?} is not {prefix:?}DATE)"));
+    let parts: Vec<&str> = date.split('-').collect();
+    assert!(
+        parts.len() == 3
+            && [4, 2, 2]
+                .iter()
+                .zip(&parts)
+                .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit())),
+        "build date {date:?} is not YYYY-MM-DD"
+    );
+    let (code, flag, _) = imagebump(&["--version"]);
+    assert_eq!((code, flag), (0, line));
+}

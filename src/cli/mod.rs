@@ -10,6 +10,7 @@ mod service;
 mod set_image;
 mod test_cmd;
 mod validate;
+mod version;
 
 use std::process::ExitCode;
 
@@ -17,7 +18,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// imagebump: registry pushes in, in-place GitOps image updates out.
 #[derive(Debug, Parser)]
-#[command(name = "imagebump", version, about, propagate_version = true)]
+#[command(
+    name = "imagebump",
+    version = crate::build_info::LONG_VERSION,
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -55,6 +61,8 @@ pub enum Command {
     Hold(hold::HoldArgs),
     /// Release a hold: remove the markers (and end a manual-change hold) and commit.
     Release(hold::ReleaseArgs),
+    /// Print the version, the commit it was built from and the build date.
+    Version,
 }
 
 /// Parses `std::env::args` and runs the command.
@@ -75,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::SetImage(a) => set_image::run(a),
         Command::Hold(a) => hold::hold(a),
         Command::Release(a) => hold::release(a),
+        Command::Version => version::run(),
     }
 }
 

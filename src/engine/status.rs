@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::image_metrics::{ImageSeries, UP_TO_DATE_KINDS};
 use imagebump_core::decision::{Decision, ImageId};
 use serde::Serialize;
 
@@ -39,6 +40,10 @@ pub struct ImageStatus {
     pub why_not_updated: Option<String>,
     /// The last commit that changed this image.
     pub last_commit: Option<String>,
+    /// When this process recorded that commit (not served; the
+    /// `imagebump_image_last_commit_timestamp_seconds` series).
+    #[serde(skip)]
+    pub last_commit_at: Option<SystemTime>,
     /// The decision's kind (`updated`, `up_to_date`, `no_match`, `failed`, …); absent
     /// before the first scan.
     pub state: Option<&'static str>,
@@ -148,6 +153,7 @@ impl StatusBoard {
                 Decision::Updated { to, commit, .. } => {
                     s.current = Some(to.clone());
                     s.last_commit = Some(commit.clone());
+                    s.last_commit_at = Some(SystemTime::now());
                 }
                 Decision::UpToDate { current } => {
                     s.current = Some(current.clone());
@@ -201,6 +207,36 @@ impl StatusBoard {
         out
     }
 
+    /// The per-image metric series, one per watched image, in identity order.
+    pub fn series(&self) -> Vec<ImageSeries> {
+        let unix = |t: SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+        };
+        self.lock()
+            .values()
+            .map(|s| {
+                let kind = s.decision.as_ref().map(Decision::kind);
+                ImageSeries {
+                    application: s.application.clone(),
+                    image: s.image.clone(),
+                    repository: s.repository.clone(),
+                    up_to_date: kind.is_some_and(|k| UP_TO_DATE_KINDS.contains(&k)),
+                    held: kind == Some("held"),
+                    // Stored as the RFC 3339 text the status API serves; it was written by
+                    // `now_rfc3339`, so it parses.
+                    last_successful_scan: s
+                        .last_successful_scan
+                        .as_deref()
+                        .and_then(|t| humantime::parse_rfc3339(t).ok())
+                        .and_then(unix),
+                    last_commit: s.last_commit_at.and_then(unix),
+                }
+            })
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ImageId, ImageStatus>> {
         // A panic elsewhere while holding the lock leaves plain data; keep serving it.
         self.images.lock().unwrap_or_else(|e| e.into_inner())
@@ -245,5 +281,51 @@ mod tests {
         assert_eq!(counts.get("no_match"), Some(&2));
         assert_eq!(counts.get("not_scanned"), Some(&1));
         assert_eq!(counts.len(), 2);
+    }
+
+    #[test]
+    fn series_follow_decisions_and_registrations() {
+        let board = StatusBoard::default();
+        let (web, api) = (ImageId::new("shop", "web"), ImageId::new("shop", "api"));
+        board.register(&web, "r/web");
+        board.register(&api, "r/api");
+        board.update(&web, |s| {
+            s.last_successful_scan = Some("2026-12-02T03:00:00Z".into());
+        });
+        board.decide(
+            &web,
+            Decision::Updated {
+                from: Some("1.0.0".into()),
+                to: "1.1.0".into(),
+                commit: "abc".into(),
+            },
+        );
+        let s = board.series();
+        assert_eq!(s.len(), 2);
+        let (a, w) = (&s[0], &s[1]);
+        assert_eq!(
+            (a.image.as_str(), a.up_to_date, a.held),
+            ("api", false, false)
+        );
+        assert_eq!((a.last_successful_scan, a.last_commit), (None, None));
+        assert!(w.up_to_date);
+        assert_eq!(w.last_successful_scan, Some(1_796_180_400));
+        assert!(w.last_commit.is_some());
+        board.decide(
+            &api,
+            Decision::Held {
+                reason: imagebump_core::decision::HoldReason::Marker {
+                    file: "api.yaml".into(),
+                    line: 3,
+                    until: None,
+                    reason: None,
+                },
+            },
+        );
+        let held = board.series();
+        assert_eq!((held[0].up_to_date, held[0].held), (false, true));
+        // An image that leaves the policies leaves the series.
+        board.keep_only(vec![(api.clone(), "r/api".into())]);
+        assert_eq!(board.series().len(), 1);
     }
 }

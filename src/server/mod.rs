@@ -394,6 +394,8 @@ async fn metrics(State(st): State<AppState>) -> Response {
     text.push_str(&registry_metrics(&st.engine.registry_metrics()));
     text.push_str(&crate::secret::read_errors_metrics());
     text.push_str(&image_states_metrics(&st.engine.status.state_counts()));
+    text.push_str(&crate::image_metrics::render(&st.engine.status.series()));
+    text.push_str(&crate::image_metrics::build_info());
     text.push_str("# EOF\n");
     (
         [(
@@ -424,7 +426,7 @@ fn registry_metrics(s: &imagebump_registry::MetricsSnapshot) -> String {
     for (k, n) in &s.requests {
         out.push_str(&format!(
             "imagebump_registry_requests_total{{registry=\"{}\",kind=\"{}\",status=\"{}\"}} {n}\n",
-            k.registry,
+            crate::image_metrics::escape_label(&k.registry),
             k.kind.as_str(),
             k.status
         ));

@@ -80,6 +80,16 @@ impl Service {
         })
     }
 
+    /// The text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        get(&self.url("/metrics")).expect("GET /metrics").1
+    }
+
+    /// Polls `f` every 20 ms until it gives a value; fails with the log after `timeout`.
+    pub fn wait_for<T>(&self, what: &str, timeout: Duration, f: impl FnMut() -> Option<T>) -> T {
+        wait_for_or(what, timeout, f, || format!("log:\n{}", self.log()))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("imagebump.log")).unwrap_or_default()
     }
