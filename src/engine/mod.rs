@@ -20,6 +20,7 @@ pub mod service;
 pub(crate) mod setup;
 pub mod signing;
 pub mod status;
+pub mod triggers;
 mod watch;
 pub mod write;
 pub mod writer;
@@ -159,6 +160,8 @@ pub struct Engine {
     poll_epoch: AtomicU64,
     /// Where a rejected policy reload is announced (the service sets it).
     pub(crate) notifier: Mutex<Option<notify::Notifier>>,
+    /// The deploy triggers' status (`deployTriggers` in `/api/v1/status`).
+    pub trigger_status: Arc<triggers::TriggerBoard>,
 }
 
 impl Engine {
@@ -206,6 +209,7 @@ impl Engine {
             poll_rt: Mutex::new(None),
             poll_epoch: AtomicU64::new(0),
             notifier: Mutex::new(None),
+            trigger_status: Arc::default(),
         }
     }
 

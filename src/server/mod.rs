@@ -363,6 +363,7 @@ async fn status(State(st): State<AppState>) -> Response {
         "config": st.engine.config.status(),
         "policies": st.engine.live.status(),
         "gits": st.engine.git_status.snapshot(),
+        "deployTriggers": st.engine.trigger_status.snapshot(),
         "images": images,
     }))
     .into_response()

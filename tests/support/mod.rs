@@ -4,4 +4,5 @@
 
 pub mod cli;
 pub mod fleet;
+pub mod service;
 pub use imagebump_testbed::{gitserver, registry};

@@ -1,0 +1,108 @@
+//! Notifications through the real service: the `imagebump run` binary, a CNCF
+//! Distribution registry notifying it and a file:// GitOps repository; the chat webhooks
+//! (Teams, Discord, Google Chat, generic) are stand-in receivers (`StandInServer`) that
+//! record what they get. Each entry's `events:` and `applications:` filters are shown
+//! both passing and blocking.
+
+mod support;
+
+use std::time::Duration;
+
+use imagebump_testbed::gitserver::BareRepo;
+use imagebump_testbed::registry::{free_port, TestRegistry, TestRegistryOptions};
+use imagebump_testbed::standin::{Resp, StandInServer};
+use serde_json::Value;
+use support::service::{rt, wait_for, Service};
+
+const HOOK: &str = "notify-e2e-hook";
+
+fn bodies(s: &StandInServer) -> Vec<Value> {
+    s.requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+        .collect()
+}
+
+#[test]
+fn each_format_and_filter_through_the_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_port();
+    let registry = TestRegistry::start(TestRegistryOptions::default().with_notifications(
+        &format!("http://127.0.0.1:{port}/hooks/registry"),
+        Some(&format!("Bearer {HOOK}")),
+    ));
+    let h = registry.host();
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/shop.yaml"),
+        format!("application: shop\nimages:\n  - name: web\n    repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: web.yaml\n"),
+    )
+    .unwrap();
+    let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("web.yaml", &format!("image: {h}/team/web:1.0.0\n"))]);
+    let ok = || StandInServer::start(|_| Resp::status(200));
+    let (teams, discord, chat, blog, templated) = (ok(), ok(), ok(), ok(), ok());
+    let config = format!(
+        "listen: 127.0.0.1:{port}\nstateDir: {d}/state\npolicies: {d}/policies\npoll: {{interval: 1h}}\ngit:\n  url: file://{d}/fleet.git\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - {{host: {h}, insecure: true}}\nreceivers:\n  - {{name: registry, provider: distribution, secret: {{env: E2E_HOOK}}}}\nnotifications:\n  - {{url: {{env: TEAMS_URL}}, format: teams, events: [commit]}}\n  - {{url: {{env: DISCORD_URL}}, format: discord, applications: ['sh*']}}\n  - {{url: {{env: CHAT_URL}}, format: googlechat, events: [failure]}}\n  - {{url: {{env: BLOG_URL}}, applications: [blog]}}\n  - url: {{env: TEMPLATED_URL}}\n    events: [commit]\n    body: '{{\"say\": \"{{{{ text }}}}\", \"event\": \"{{{{ event }}}}\", \"apps\": \"{{{{ applications | join(\",\") }}}}\"}}'\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("imagebump.yaml"), &config).unwrap();
+    let url = |s: &StandInServer| format!("http://{}/hook", s.host());
+    let (tu, du, cu, bu, xu) = (url(&teams), url(&discord), url(&chat), url(&blog), url(&templated));
+    let env = [
+        ("E2E_HOOK", HOOK),
+        ("TEAMS_URL", tu.as_str()),
+        ("DISCORD_URL", du.as_str()),
+        ("CHAT_URL", cu.as_str()),
+        ("BLOG_URL", bu.as_str()),
+        ("TEMPLATED_URL", xu.as_str()),
+    ];
+    let rt = rt();
+    rt.block_on(registry.push_image("team/web", "1.0.0"));
+    let svc = Service::start(dir, port, &env);
+    rt.block_on(registry.push_image("team/web", "1.1.0"));
+    wait_for("the commit", Duration::from_secs(30), || {
+        repo.read("main", "web.yaml")?.contains(":1.1.0").then_some(())
+    });
+    let commit = repo.head("main").unwrap();
+
+    // Teams: a message with one Adaptive Card 1.4.
+    let t = wait_for("the Teams message", Duration::from_secs(20), || bodies(&teams).pop());
+    assert_eq!(t["type"], "message");
+    let a = &t["attachments"][0];
+    assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!((a["content"]["type"].as_str(), a["content"]["version"].as_str()), (Some("AdaptiveCard"), Some("1.4")));
+    let title = a["content"]["body"][0]["text"].as_str().unwrap();
+    assert!(title.contains(&commit[..12]) && title.contains("main"), "{title}");
+    assert!(a["content"]["body"][1]["text"].as_str().unwrap().contains(&format!("shop/web: {h}/team/web:1.0.0 → {h}/team/web:1.1.0")), "{t}");
+
+    // Discord: content + embed, mentions off; `sh*` matches shop.
+    let d = wait_for("the Discord message", Duration::from_secs(20), || bodies(&discord).pop());
+    assert!(d["content"].as_str().unwrap().contains(&commit[..12]), "{d}");
+    assert!(d["embeds"][0]["description"].as_str().unwrap().contains("shop/web"), "{d}");
+    assert_eq!(d["allowed_mentions"]["parse"], serde_json::json!([]));
+
+    // The generic template.
+    let x = wait_for("the templated body", Duration::from_secs(20), || bodies(&templated).pop());
+    assert_eq!((x["event"].as_str(), x["apps"].as_str()), (Some("commit"), Some("shop")), "{x}");
+    assert!(x["say"].as_str().unwrap().starts_with("imagebump pushed"), "{x}");
+
+    // A config reload failure has no application: the blog-only entry gets it, the
+    // failure-only one does not, nor the commit-only ones.
+    std::fs::write(dir.join("imagebump.yaml"), format!("{config}bogusKey: 1\n")).unwrap();
+    let b = wait_for("the reload failure at the blog entry", Duration::from_secs(20), || bodies(&blog).pop());
+    assert_eq!(b["event"], "config_reload_failed", "{b}");
+    assert!(b["problems"][0].as_str().unwrap().contains("bogusKey"), "{b}");
+    let d2 = wait_for("the reload failure at Discord", Duration::from_secs(20), || {
+        let all = bodies(&discord);
+        (all.len() == 2).then(|| all[1].clone())
+    });
+    assert!(d2["content"].as_str().unwrap().contains("kept config generation 1"), "{d2}");
+    // Filtered out: the commit at the blog entry (shop's), everything at the
+    // failure-only entry, the reload failure at the commit-only entries.
+    assert_eq!(bodies(&blog).len(), 1, "{:?}", bodies(&blog));
+    assert!(chat.requests().is_empty(), "{:?}", bodies(&chat));
+    assert_eq!(bodies(&teams).len(), 1);
+    assert_eq!(bodies(&templated).len(), 1);
+    drop(svc);
+}
