@@ -89,7 +89,7 @@ fn each_trigger_kind_gets_the_pushed_commit_and_git_filters_hold() {
     std::fs::write(
         dir.join("imagebump.yaml"),
         format!(
-            "{head}git:\n  - name: prod\n    url: {prod_url}\n    credentials: {{username: {{env: E2E_GIT_USER}}, password: {{env: E2E_GIT_PASSWORD}}}}\n    author: {{name: imagebump, email: bot@example.com}}\n  - name: dev\n    url: file://{d}/dev.git\n    author: {{name: imagebump, email: bot@example.com}}\ndeployTriggers:\n  - argocd: {{url: '{argo}/api/webhook', secret: {{env: ARGO_SECRET}}}}\n  - argocd: {{url: '{argo}', token: {{env: ARGO_TOKEN}}, applications: [web-prod]}}\n    name: argo-api\n  - flux: {{url: '{flux}', secret: {{env: FLUX_TOKEN}}}}\n    git: [prod]\n  - flux: {{url: '{flux_dev}', git: [dev]}}\n    name: flux-dev\n  - webhook:\n      url: 'http://{hook}/deploy?token=in-query'\n      body: '{{\"repo\": \"{{{{ repository }}}}\", \"commit\": \"{{{{ commit }}}}\", \"n\": {{{{ changes | length }}}}, \"to\": \"{{{{ changes[0].to }}}}\", \"files\": \"{{{{ files | join(\",\") }}}}\"}}'\n      headers: {{Authorization: {{env: HEADER_TOKEN}}}}\n",
+            "{head}git:\n  - name: prod\n    url: {prod_url}\n    credentials: {{username: {{env: E2E_GIT_USER}}, password: {{env: E2E_GIT_PASSWORD}}}}\n    author: {{name: imagebump, email: bot@example.com}}\n  - name: dev\n    url: file://{d}/dev.git\n    author: {{name: imagebump, email: bot@example.com}}\ndeployTriggers:\n  - argocd: {{url: '{argo}/api/webhook', secret: {{env: ARGO_SECRET}}}}\n  - argocd: {{url: '{argo}', token: {{env: ARGO_TOKEN}}, applications: [web-prod]}}\n    name: argo-api\n  - flux: {{url: '{flux}', secret: {{env: FLUX_TOKEN}}}}\n    git: [prod]\n  - flux: {{url: '{flux_dev}', git: [dev]}}\n    name: flux-dev\n  - webhook:\n      url: 'http://{hook}/deploy?token=in-query'\n      body: '{{\"repo\": \"{{{{ repository }}}}\", \"commit\": \"{{{{ commit }}}}\", \"n\": {{{{ changes | length }}}}, \"to\": \"{{{{ changes[0].to }}}}\", \"files\": {{{{ files | tojson }}}}}}'\n      headers: {{Authorization: {{env: HEADER_TOKEN}}}}\n",
             prod_url = git.url("prod"),
             d = dir.display(),
             argo = argo.url(),
@@ -138,7 +138,7 @@ fn each_trigger_kind_gets_the_pushed_commit_and_git_filters_hold() {
     let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"repo": "prod", "commit": after, "n": 1, "to": format!("{image}:1.1.0"), "files": "apps/web.yaml"})
+        serde_json::json!({"repo": "prod", "commit": after, "n": 1, "to": format!("{image}:1.1.0"), "files": ["apps/web.yaml"]})
     );
 
     // Status and metrics: every trigger of prod delivered; the one for dev got nothing.

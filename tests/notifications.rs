@@ -39,11 +39,12 @@ fn each_format_and_filter_through_the_service() {
         format!("application: shop\nimages:\n  - name: web\n    repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: web.yaml\n"),
     )
     .unwrap();
-    let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("web.yaml", &format!("image: {h}/team/web:1.0.0\n"))]);
+    let deployment = format!("apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: {h}/team/web:1.0.0\n");
+    let repo = BareRepo::create_at(&dir.join("fleet.git"), &[("web.yaml", &deployment)]);
     let ok = || StandInServer::start(|_| Resp::status(200));
     let (teams, discord, chat, blog, templated) = (ok(), ok(), ok(), ok(), ok());
     let config = format!(
-        "listen: 127.0.0.1:{port}\nstateDir: {d}/state\npolicies: {d}/policies\npoll: {{interval: 1h}}\ngit:\n  url: file://{d}/fleet.git\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - {{host: {h}, insecure: true}}\nreceivers:\n  - {{name: registry, provider: distribution, secret: {{env: E2E_HOOK}}}}\nnotifications:\n  - {{url: {{env: TEAMS_URL}}, format: teams, events: [commit]}}\n  - {{url: {{env: DISCORD_URL}}, format: discord, applications: ['sh*']}}\n  - {{url: {{env: CHAT_URL}}, format: googlechat, events: [failure]}}\n  - {{url: {{env: BLOG_URL}}, applications: [blog]}}\n  - url: {{env: TEMPLATED_URL}}\n    events: [commit]\n    body: '{{\"say\": \"{{{{ text }}}}\", \"event\": \"{{{{ event }}}}\", \"apps\": \"{{{{ applications | join(\",\") }}}}\"}}'\n",
+        "listen: 127.0.0.1:{port}\nstateDir: {d}/state\npolicies: {d}/policies\npoll: {{interval: 1h}}\ngit:\n  url: file://{d}/fleet.git\n  author: {{name: imagebump, email: bot@example.com}}\nregistries:\n  - {{host: {h}, insecure: true}}\nreceivers:\n  - {{name: registry, provider: distribution, secret: {{env: E2E_HOOK}}}}\nnotifications:\n  - {{url: {{env: TEAMS_URL}}, format: teams, events: [commit]}}\n  - {{url: {{env: DISCORD_URL}}, format: discord, applications: ['sh*']}}\n  - {{url: {{env: CHAT_URL}}, format: googlechat, events: [failure]}}\n  - {{url: {{env: BLOG_URL}}, applications: [blog]}}\n  - url: {{env: TEMPLATED_URL}}\n    events: [commit]\n    body: '{{\"say\": {{{{ text | tojson }}}}, \"event\": \"{{{{ event }}}}\", \"apps\": {{{{ applications | tojson }}}}}}'\n",
         d = dir.display()
     );
     std::fs::write(dir.join("imagebump.yaml"), &config).unwrap();
@@ -84,7 +85,7 @@ fn each_format_and_filter_through_the_service() {
 
     // The generic template.
     let x = wait_for("the templated body", Duration::from_secs(20), || bodies(&templated).pop());
-    assert_eq!((x["event"].as_str(), x["apps"].as_str()), (Some("commit"), Some("shop")), "{x}");
+    assert_eq!((x["event"].as_str(), &x["apps"]), (Some("commit"), &serde_json::json!(["shop"])), "{x}");
     assert!(x["say"].as_str().unwrap().starts_with("imagebump pushed"), "{x}");
 
     // A config reload failure has no application: the blog-only entry gets it, the

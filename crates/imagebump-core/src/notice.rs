@@ -559,6 +559,7 @@ fn template_context(notice: &Notice) -> Value {
 fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("tojson", crate::trigger::tojson);
     env
 }
 
@@ -758,6 +759,9 @@ mod tests {
         assert!(check_body("{% for c in changes %}{{ c.nope }}{% endfor %}").is_err());
         let out = render_body(r#"{{ event }}:{{ url }}:{{ opened }}"#, &sample(Event::PullRequest)).unwrap();
         assert_eq!(out, "pull_request:https://git.example.com/acme/fleet/pulls/7:true");
+        let out = render_body(r#"{"t": {{ text | tojson }}}"#, &sample(Event::Failure)).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["t"], "imagebump cannot write to git\npush refused\nimages: shop/web");
         let out = render_body("{{ text }}", &sample(Event::Failure)).unwrap();
         assert_eq!(out, "imagebump cannot write to git\npush refused\nimages: shop/web");
     }

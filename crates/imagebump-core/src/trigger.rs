@@ -253,7 +253,17 @@ fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     // An unknown attribute is an error, not an empty field in a deploy request.
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("tojson", crate::trigger::tojson);
     env
+}
+
+/// The `tojson` filter: a value as JSON (strings quoted and escaped), so a template
+/// can put any variable into a JSON body safely. minijinja's own needs its `json`
+/// feature, which the workspace leaves off.
+pub fn tojson(v: minijinja::Value) -> Result<String, minijinja::Error> {
+    serde_json::to_string(&v).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })
 }
 
 /// Checks a webhook `body` template: it parses, names only [`WEBHOOK_VARIABLES`], and
@@ -396,7 +406,7 @@ mod tests {
         assert!(e.contains("fails to render"), "{e}");
         assert!(check_template("{{ repository ").unwrap_err().contains("does not parse"));
         let out = render_template(
-            r#"{"repo": "{{ repository }}", "n": {{ changes | length }}, "first": "{{ changes[0].to }}", "files": "{{ files | join(",") }}"}"#,
+            r#"{"repo": "{{ repository }}", "n": {{ changes | length }}, "first": "{{ changes[0].to }}", "files": {{ files | tojson }}}"#,
             &sample(),
         )
         .unwrap();
@@ -404,7 +414,7 @@ mod tests {
         assert_eq!(v["repo"], "fleet");
         assert_eq!(v["n"], 2);
         assert_eq!(v["first"], "ghcr.io/acme/web:1.1.0");
-        assert_eq!(v["files"], "apps/blog.yaml,apps/shop.yaml");
+        assert_eq!(v["files"], json!(["apps/blog.yaml", "apps/shop.yaml"]));
         let d = default_body(&sample());
         assert_eq!(d["changes"][1]["application"], "blog");
         assert_eq!(d["before"], "0".repeat(40));
