@@ -338,7 +338,7 @@ mod tests {
         let e = problems("deployTriggers:\n  - argocd: {url: https://a, applications: [x]}\n");
         assert!(e.contains("applications need a token"), "{e}");
         let e = problems("deployTriggers:\n  - webhook:\n      url: https://w/h\n      body: '{{ repo }}'\n");
-        assert!(e.contains("c.yaml:6:") && e.contains("unknown variable `repo`"), "{e}");
+        assert!(e.contains("c.yaml:7:") && e.contains("unknown variable `repo`"), "{e}");
         let e = problems("deployTriggers:\n  - webhook:\n      url: https://user:pw@w/h\n");
         assert!(e.contains("c.yaml:6:") && e.contains("must not carry credentials"), "{e}");
         let e = problems("deployTriggers:\n  - webhook: {url: ftp://w/h}\n");
@@ -348,6 +348,6 @@ mod tests {
         let e = problems("deployTriggers:\n  - {name: x, flux: {url: https://f/h}}\n  - {name: x, flux: {url: https://g/h}}\n");
         assert!(e.contains("name \"x\" is used twice"), "{e}");
         let e = problems("deployTriggers:\n  - argocd: {url: https://a, secret: {env: S}, bogus: 1}\n");
-        assert!(e.contains("c.yaml:4:") && e.contains("bogus"), "{e}");
+        assert!(e.contains("c.yaml:5:") && e.contains("unknown field `bogus`"), "{e}");
     }
 }

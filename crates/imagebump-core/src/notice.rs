@@ -757,7 +757,7 @@ mod tests {
         assert!(check_body(r#"{"msg": "{{ text }}", "e": "{{ event }}"}"#).is_ok());
         assert!(check_body("{{ evnt }}").unwrap_err().contains("unknown variable `evnt`"));
         assert!(check_body("{% for c in changes %}{{ c.nope }}{% endfor %}").is_err());
-        let out = render_body(r#"{{ event }}:{{ url }}:{{ opened }}"#, &sample(Event::PullRequest)).unwrap();
+        let out = render_body(r#"{{ event }}:{{ url }}:{{ opened | tojson }}"#, &sample(Event::PullRequest)).unwrap();
         assert_eq!(out, "pull_request:https://git.example.com/acme/fleet/pulls/7:true");
         let out = render_body(r#"{"t": {{ text | tojson }}}"#, &sample(Event::Failure)).unwrap();
         let v: Value = serde_json::from_str(&out).unwrap();
