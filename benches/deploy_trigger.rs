@@ -20,15 +20,18 @@ mod support;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use imagebump_testbed::standin::{Resp, StandInServer};
 use support::gitserver::BareRepo;
 use support::registry::{free_port, TestRegistry, TestRegistryOptions};
 use support::service::Service;
-use imagebump_testbed::standin::{Resp, StandInServer};
 
 const HOOK: &str = "bench-hook-secret";
 
 fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -45,8 +48,14 @@ fn read_ref(repo: &std::path::Path) -> Option<String> {
 fn main() {
     let iters = env_usize("TRIGGER_BENCH_ITERS", 60);
     let warmup = env_usize("TRIGGER_BENCH_WARMUP", 3);
-    let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
-    println!("deploy_trigger bench: profile {profile}, {iters} measured pushes (+{warmup} warm-up)");
+    let profile = if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    };
+    println!(
+        "deploy_trigger bench: profile {profile}, {iters} measured pushes (+{warmup} warm-up)"
+    );
     let rt = support::service::rt();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -89,7 +98,11 @@ fn main() {
     )
     .unwrap();
     rt.block_on(registry.push_image("team/app", "1.0.0"));
-    let _svc = Service::start(dir, port, &[("BENCH_HOOK", HOOK), ("BENCH_ARGO", "bench-argo-secret")]);
+    let _svc = Service::start(
+        dir,
+        port,
+        &[("BENCH_HOOK", HOOK), ("BENCH_ARGO", "bench-argo-secret")],
+    );
     let (mut commit, mut trigger, mut total) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..warmup + iters {
         let before = read_ref(&repo_path);

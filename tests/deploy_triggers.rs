@@ -65,7 +65,10 @@ fn each_trigger_kind_gets_the_pushed_commit_and_git_filters_hold() {
     let (registry, head) = base(dir, port);
     let image = format!("{}/team/web", registry.host());
     let git = HttpGitServer::start("gituser", "gitpass");
-    let prod = git.create_repo("prod", &[("apps/web.yaml", &deployment(&format!("{image}:1.0.0")))]);
+    let prod = git.create_repo(
+        "prod",
+        &[("apps/web.yaml", &deployment(&format!("{image}:1.0.0")))],
+    );
     let _dev = BareRepo::create_at(&dir.join("dev.git"), &[("README.md", "dev\n")]);
     let argo = ArgoCdStandIn::start(
         Some(ARGO_SECRET),
@@ -105,22 +108,37 @@ fn each_trigger_kind_gets_the_pushed_commit_and_git_filters_hold() {
     let before = prod.head("main").unwrap();
     rt.block_on(registry.push_image("team/web", "1.1.0"));
     wait_for("the commit", Duration::from_secs(30), || {
-        prod.read("main", "apps/web.yaml")?.contains(":1.1.0").then_some(())
+        prod.read("main", "apps/web.yaml")?
+            .contains(":1.1.0")
+            .then_some(())
     });
     let after = prod.head("main").unwrap();
 
     // Argo CD: a verified push event that refreshes exactly the Application of this
     // repository, and the API refresh of the named one.
-    let d = wait_for("Argo CD's webhook", Duration::from_secs(20), || argo.deliveries().pop());
+    let d = wait_for("Argo CD's webhook", Duration::from_secs(20), || {
+        argo.deliveries().pop()
+    });
     assert_eq!(d.refreshed, ["web-prod"], "{:#}", d.payload);
     let p = &d.payload;
     assert_eq!(p["ref"], "refs/heads/main");
-    assert_eq!((p["before"].as_str(), p["after"].as_str()), (Some(before.as_str()), Some(after.as_str())));
-    assert_eq!(p["commits"][0]["modified"], serde_json::json!(["apps/web.yaml"]));
+    assert_eq!(
+        (p["before"].as_str(), p["after"].as_str()),
+        (Some(before.as_str()), Some(after.as_str()))
+    );
+    assert_eq!(
+        p["commits"][0]["modified"],
+        serde_json::json!(["apps/web.yaml"])
+    );
     let web = git.url("prod").trim_end_matches(".git").to_string();
     assert_eq!(p["repository"]["html_url"], web.as_str());
     assert_eq!(p["repository"]["clone_url"], git.url("prod").as_str());
-    let sent = argo.server.requests().into_iter().find(|r| r.path() == "/api/webhook").unwrap();
+    let sent = argo
+        .server
+        .requests()
+        .into_iter()
+        .find(|r| r.path() == "/api/webhook")
+        .unwrap();
     assert_eq!(sent.header("x-github-event"), Some("push"));
     assert_eq!(sent.header("content-type"), Some("application/json"));
     wait_for("Argo CD's API refresh", Duration::from_secs(20), || {
@@ -128,12 +146,19 @@ fn each_trigger_kind_gets_the_pushed_commit_and_git_filters_hold() {
     });
 
     // Flux generic-hmac: the signature verified, the body names the commit.
-    let body = wait_for("the Flux Receiver", Duration::from_secs(20), || flux.reconciles().pop());
+    let body = wait_for("the Flux Receiver", Duration::from_secs(20), || {
+        flux.reconciles().pop()
+    });
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((v["repository"].as_str(), v["commit"].as_str()), (Some("prod"), Some(after.as_str())));
+    assert_eq!(
+        (v["repository"].as_str(), v["commit"].as_str()),
+        (Some("prod"), Some(after.as_str()))
+    );
 
     // The templated webhook, with its secret header.
-    let req = wait_for("the webhook", Duration::from_secs(20), || hook.requests().pop());
+    let req = wait_for("the webhook", Duration::from_secs(20), || {
+        hook.requests().pop()
+    });
     assert_eq!(req.header("authorization"), Some(HEADER_TOKEN));
     let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(
@@ -142,27 +167,64 @@ fn each_trigger_kind_gets_the_pushed_commit_and_git_filters_hold() {
     );
 
     // Status and metrics: every trigger of prod delivered; the one for dev got nothing.
-    let st = wait_for("four deliveries in the status", Duration::from_secs(20), || {
-        let st = svc.status();
-        let t = st["deployTriggers"].as_array()?.clone();
-        (t.iter().filter(|t| t["delivered"] == 1).count() == 4).then_some(t)
-    });
-    let by = |n: &str| st.iter().find(|t| t["name"] == n).unwrap_or_else(|| panic!("{n}: {st:?}")).clone();
+    let st = wait_for(
+        "four deliveries in the status",
+        Duration::from_secs(20),
+        || {
+            let st = svc.status();
+            let t = st["deployTriggers"].as_array()?.clone();
+            (t.iter().filter(|t| t["delivered"] == 1).count() == 4).then_some(t)
+        },
+    );
+    let by = |n: &str| {
+        st.iter()
+            .find(|t| t["name"] == n)
+            .unwrap_or_else(|| panic!("{n}: {st:?}"))
+            .clone()
+    };
     assert_eq!(by("flux-dev")["delivered"], 0);
     assert_eq!(by("flux-dev")["git"], serde_json::json!(["dev"]));
-    assert!(flux_dev.server.requests().is_empty(), "a trigger for dev got prod's push");
+    assert!(
+        flux_dev.server.requests().is_empty(),
+        "a trigger for dev got prod's push"
+    );
     assert_eq!(by("argocd-0")["lastCommit"], after.as_str());
     assert_eq!(by("argocd-0")["kind"], "argocd");
     assert_eq!(by("argo-api")["kind"], "argocd-api");
-    assert_eq!(by("webhook-4")["url"], format!("http://{}/deploy", hook.host()));
+    assert_eq!(
+        by("webhook-4")["url"],
+        format!("http://{}/deploy", hook.host())
+    );
     let text = svc.get("/api/v1/status") + &svc.get("/metrics") + &svc.log();
-    for secret in [ARGO_SECRET, ARGO_TOKEN, FLUX_TOKEN, "webhook-header-token", "in-query"] {
+    for secret in [
+        ARGO_SECRET,
+        ARGO_TOKEN,
+        FLUX_TOKEN,
+        "webhook-header-token",
+        "in-query",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
     let m = svc.get("/metrics");
-    assert_eq!(metric(&m, r#"imagebump_deploy_triggers_total{trigger="argocd-0",result="delivered"}"#), 1.0, "{m}");
-    assert_eq!(metric(&m, r#"imagebump_deploy_triggers_total{trigger="flux-dev",result="delivered"}"#), 0.0);
-    assert!(metric(&m, "imagebump_deploy_trigger_seconds_count") >= 4.0, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            r#"imagebump_deploy_triggers_total{trigger="argocd-0",result="delivered"}"#
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"imagebump_deploy_triggers_total{trigger="flux-dev",result="delivered"}"#
+        ),
+        0.0
+    );
+    assert!(
+        metric(&m, "imagebump_deploy_trigger_seconds_count") >= 4.0,
+        "{m}"
+    );
     // A wrong signature is what Argo CD refuses: the stand-in can fail.
     assert_ne!(
         sent.header("x-hub-signature-256").unwrap(),
@@ -177,7 +239,10 @@ fn a_failing_receiver_is_retried_and_a_dead_one_never_delays_a_commit() {
     let port = free_port();
     let (registry, head) = base(dir, port);
     let image = format!("{}/team/web", registry.host());
-    let prod = BareRepo::create_at(&dir.join("prod.git"), &[("apps/web.yaml", &deployment(&format!("{image}:1.0.0")))]);
+    let prod = BareRepo::create_at(
+        &dir.join("prod.git"),
+        &[("apps/web.yaml", &deployment(&format!("{image}:1.0.0")))],
+    );
     // 500 twice, then 200.
     let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
@@ -203,9 +268,15 @@ fn a_failing_receiver_is_retried_and_a_dead_one_never_delays_a_commit() {
     let svc = Service::start(dir, port, ENV);
     for tag in ["1.1.0", "1.2.0"] {
         rt.block_on(registry.push_image("team/web", tag));
-        wait_for(&format!("the commit of {tag}"), Duration::from_secs(30), || {
-            prod.read("main", "apps/web.yaml")?.contains(&format!(":{tag}")).then_some(())
-        });
+        wait_for(
+            &format!("the commit of {tag}"),
+            Duration::from_secs(30),
+            || {
+                prod.read("main", "apps/web.yaml")?
+                    .contains(&format!(":{tag}"))
+                    .then_some(())
+            },
+        );
     }
     // Both commits landed while the hanging receiver still holds its first request.
     let hang = svc.status()["deployTriggers"]
@@ -215,24 +286,65 @@ fn a_failing_receiver_is_retried_and_a_dead_one_never_delays_a_commit() {
         .find(|t| t["name"] == "hanging")
         .cloned()
         .unwrap();
-    assert_eq!((hang["delivered"].as_u64(), hang["failed"].as_u64()), (Some(0), Some(0)), "{hang}");
+    assert_eq!(
+        (hang["delivered"].as_u64(), hang["failed"].as_u64()),
+        (Some(0), Some(0)),
+        "{hang}"
+    );
 
-    let m = wait_for("the retried delivery and the dead receiver's failure", Duration::from_secs(30), || {
-        let m = svc.get("/metrics");
-        (metric(&m, r#"imagebump_deploy_triggers_total{trigger="flaky",result="delivered"}"#) == 2.0
-            && metric(&m, r#"imagebump_deploy_triggers_total{trigger="dead",result="failed"}"#) == 2.0)
-            .then_some(m)
-    });
-    assert_eq!(metric(&m, r#"imagebump_deploy_triggers_total{trigger="flaky",result="retried"}"#), 2.0, "{m}");
-    assert_eq!(metric(&m, r#"imagebump_deploy_triggers_total{trigger="flaky",result="failed"}"#), 0.0, "{m}");
-    assert_eq!(metric(&m, r#"imagebump_deploy_triggers_total{trigger="dead",result="retried"}"#), 6.0, "{m}");
+    let m = wait_for(
+        "the retried delivery and the dead receiver's failure",
+        Duration::from_secs(30),
+        || {
+            let m = svc.get("/metrics");
+            (metric(
+                &m,
+                r#"imagebump_deploy_triggers_total{trigger="flaky",result="delivered"}"#,
+            ) == 2.0
+                && metric(
+                    &m,
+                    r#"imagebump_deploy_triggers_total{trigger="dead",result="failed"}"#,
+                ) == 2.0)
+                .then_some(m)
+        },
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"imagebump_deploy_triggers_total{trigger="flaky",result="retried"}"#
+        ),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"imagebump_deploy_triggers_total{trigger="flaky",result="failed"}"#
+        ),
+        0.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            r#"imagebump_deploy_triggers_total{trigger="dead",result="retried"}"#
+        ),
+        6.0,
+        "{m}"
+    );
     assert_eq!(flaky.requests().len(), 4);
     let st = svc.status();
     let t = st["deployTriggers"].as_array().unwrap();
     let dead_st = t.iter().find(|t| t["name"] == "dead").unwrap();
     let err = dead_st["lastError"].as_str().unwrap();
-    assert!(err.contains("cannot connect") && err.contains("after 4 attempts"), "{err}");
+    assert!(
+        err.contains("cannot connect") && err.contains("after 4 attempts"),
+        "{err}"
+    );
     assert!(dead_st["lastDelivered"].is_null());
     let flaky_st = t.iter().find(|t| t["name"] == "flaky").unwrap();
-    assert!(flaky_st["lastError"].is_null() && flaky_st["retried"] == 2, "{flaky_st}");
+    assert!(
+        flaky_st["lastError"].is_null() && flaky_st["retried"] == 2,
+        "{flaky_st}"
+    );
 }

@@ -49,7 +49,13 @@ fn each_format_and_filter_through_the_service() {
     );
     std::fs::write(dir.join("imagebump.yaml"), &config).unwrap();
     let url = |s: &StandInServer| format!("http://{}/hook", s.host());
-    let (tu, du, cu, bu, xu) = (url(&teams), url(&discord), url(&chat), url(&blog), url(&templated));
+    let (tu, du, cu, bu, xu) = (
+        url(&teams),
+        url(&discord),
+        url(&chat),
+        url(&blog),
+        url(&templated),
+    );
     let env = [
         ("E2E_HOOK", HOOK),
         ("TEAMS_URL", tu.as_str()),
@@ -63,42 +69,100 @@ fn each_format_and_filter_through_the_service() {
     let svc = Service::start(dir, port, &env);
     rt.block_on(registry.push_image("team/web", "1.1.0"));
     wait_for("the commit", Duration::from_secs(30), || {
-        repo.read("main", "web.yaml")?.contains(":1.1.0").then_some(())
+        repo.read("main", "web.yaml")?
+            .contains(":1.1.0")
+            .then_some(())
     });
     let commit = repo.head("main").unwrap();
 
     // Teams: a message with one Adaptive Card 1.4.
-    let t = wait_for("the Teams message", Duration::from_secs(20), || bodies(&teams).pop());
+    let t = wait_for("the Teams message", Duration::from_secs(20), || {
+        bodies(&teams).pop()
+    });
     assert_eq!(t["type"], "message");
     let a = &t["attachments"][0];
     assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
-    assert_eq!((a["content"]["type"].as_str(), a["content"]["version"].as_str()), (Some("AdaptiveCard"), Some("1.4")));
+    assert_eq!(
+        (
+            a["content"]["type"].as_str(),
+            a["content"]["version"].as_str()
+        ),
+        (Some("AdaptiveCard"), Some("1.4"))
+    );
     let title = a["content"]["body"][0]["text"].as_str().unwrap();
-    assert!(title.contains(&commit[..12]) && title.contains("main"), "{title}");
-    assert!(a["content"]["body"][1]["text"].as_str().unwrap().contains(&format!("shop/web: {h}/team/web:1.0.0 → {h}/team/web:1.1.0")), "{t}");
+    assert!(
+        title.contains(&commit[..12]) && title.contains("main"),
+        "{title}"
+    );
+    assert!(
+        a["content"]["body"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "shop/web: {h}/team/web:1.0.0 → {h}/team/web:1.1.0"
+            )),
+        "{t}"
+    );
 
     // Discord: content + embed, mentions off; `sh*` matches shop.
-    let d = wait_for("the Discord message", Duration::from_secs(20), || bodies(&discord).pop());
-    assert!(d["content"].as_str().unwrap().contains(&commit[..12]), "{d}");
-    assert!(d["embeds"][0]["description"].as_str().unwrap().contains("shop/web"), "{d}");
+    let d = wait_for("the Discord message", Duration::from_secs(20), || {
+        bodies(&discord).pop()
+    });
+    assert!(
+        d["content"].as_str().unwrap().contains(&commit[..12]),
+        "{d}"
+    );
+    assert!(
+        d["embeds"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("shop/web"),
+        "{d}"
+    );
     assert_eq!(d["allowed_mentions"]["parse"], serde_json::json!([]));
 
     // The generic template.
-    let x = wait_for("the templated body", Duration::from_secs(20), || bodies(&templated).pop());
-    assert_eq!((x["event"].as_str(), &x["apps"]), (Some("commit"), &serde_json::json!(["shop"])), "{x}");
-    assert!(x["say"].as_str().unwrap().starts_with("imagebump pushed"), "{x}");
+    let x = wait_for("the templated body", Duration::from_secs(20), || {
+        bodies(&templated).pop()
+    });
+    assert_eq!(
+        (x["event"].as_str(), &x["apps"]),
+        (Some("commit"), &serde_json::json!(["shop"])),
+        "{x}"
+    );
+    assert!(
+        x["say"].as_str().unwrap().starts_with("imagebump pushed"),
+        "{x}"
+    );
 
     // A config reload failure has no application: the blog-only entry gets it, the
     // failure-only one does not, nor the commit-only ones.
     std::fs::write(dir.join("imagebump.yaml"), format!("{config}bogusKey: 1\n")).unwrap();
-    let b = wait_for("the reload failure at the blog entry", Duration::from_secs(20), || bodies(&blog).pop());
+    let b = wait_for(
+        "the reload failure at the blog entry",
+        Duration::from_secs(20),
+        || bodies(&blog).pop(),
+    );
     assert_eq!(b["event"], "config_reload_failed", "{b}");
-    assert!(b["problems"][0].as_str().unwrap().contains("bogusKey"), "{b}");
-    let d2 = wait_for("the reload failure at Discord", Duration::from_secs(20), || {
-        let all = bodies(&discord);
-        (all.len() == 2).then(|| all[1].clone())
-    });
-    assert!(d2["content"].as_str().unwrap().contains("kept config generation 1"), "{d2}");
+    assert!(
+        b["problems"][0].as_str().unwrap().contains("bogusKey"),
+        "{b}"
+    );
+    let d2 = wait_for(
+        "the reload failure at Discord",
+        Duration::from_secs(20),
+        || {
+            let all = bodies(&discord);
+            (all.len() == 2).then(|| all[1].clone())
+        },
+    );
+    assert!(
+        d2["content"]
+            .as_str()
+            .unwrap()
+            .contains("kept config generation 1"),
+        "{d2}"
+    );
     // Filtered out: the commit at the blog entry (shop's), everything at the
     // failure-only entry, the reload failure at the commit-only entries.
     assert_eq!(bodies(&blog).len(), 1, "{:?}", bodies(&blog));

@@ -19,8 +19,8 @@ mod triggers;
 use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
 pub use git::*;
-pub use triggers::*;
 use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
+pub use triggers::*;
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -176,7 +176,11 @@ pub struct TriggerUrl(pub String);
 impl TriggerUrl {
     /// The URL without its query, for status and logs.
     pub fn display(&self) -> String {
-        self.0.split(['?', '#']).next().unwrap_or_default().to_string()
+        self.0
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -271,7 +275,9 @@ pub fn check(path: &Path, triggers: &[DeployTriggerSection], gits: &[String]) ->
                 )),
                 (Some(_), false) if a.secret.is_some() => out.push(Problem::new(
                     path,
-                    format!("{who}: argocd takes secret (webhook) or token (API refresh), not both"),
+                    format!(
+                        "{who}: argocd takes secret (webhook) or token (API refresh), not both"
+                    ),
                 )),
                 _ => {}
             },
@@ -321,33 +327,56 @@ mod tests {
         assert_eq!(t[2].gits(), ["fleet-prod"]);
         assert_eq!(t[3].name(3), "ci");
         assert_eq!(t[3].gits(), ["fleet-dev"]);
-        assert_eq!(t[2].display_url(), "https://flux-webhook.example.com/hook/0123abcd");
+        assert_eq!(
+            t[2].display_url(),
+            "https://flux-webhook.example.com/hook/0123abcd"
+        );
     }
 
     #[test]
     fn bad_triggers_are_refused_with_reasons() {
-        let e = problems("deployTriggers:\n  - flux: {url: https://f/hook}\n    git: [fleet-stage]\n");
+        let e =
+            problems("deployTriggers:\n  - flux: {url: https://f/hook}\n    git: [fleet-stage]\n");
         assert!(
             e.contains("deployTriggers[0] (flux-0): git \"fleet-stage\" is not a repository of git: (it has: fleet-prod, fleet-dev)"),
             "{e}"
         );
-        let e = problems("deployTriggers:\n  - {flux: {url: https://f/h}, webhook: {url: https://w/h}}\n");
-        assert!(e.contains("deployTriggers[0]: give exactly one of argocd, flux or webhook"), "{e}");
+        let e = problems(
+            "deployTriggers:\n  - {flux: {url: https://f/h}, webhook: {url: https://w/h}}\n",
+        );
+        assert!(
+            e.contains("deployTriggers[0]: give exactly one of argocd, flux or webhook"),
+            "{e}"
+        );
         let e = problems("deployTriggers:\n  - argocd: {url: https://a, token: {env: T}}\n");
         assert!(e.contains("token needs applications"), "{e}");
         let e = problems("deployTriggers:\n  - argocd: {url: https://a, applications: [x]}\n");
         assert!(e.contains("applications need a token"), "{e}");
-        let e = problems("deployTriggers:\n  - webhook:\n      url: https://w/h\n      body: '{{ repo }}'\n");
-        assert!(e.contains("c.yaml:7:") && e.contains("unknown variable `repo`"), "{e}");
+        let e = problems(
+            "deployTriggers:\n  - webhook:\n      url: https://w/h\n      body: '{{ repo }}'\n",
+        );
+        assert!(
+            e.contains("c.yaml:7:") && e.contains("unknown variable `repo`"),
+            "{e}"
+        );
         let e = problems("deployTriggers:\n  - webhook:\n      url: https://user:pw@w/h\n");
-        assert!(e.contains("c.yaml:6:") && e.contains("must not carry credentials"), "{e}");
+        assert!(
+            e.contains("c.yaml:6:") && e.contains("must not carry credentials"),
+            "{e}"
+        );
         let e = problems("deployTriggers:\n  - webhook: {url: ftp://w/h}\n");
         assert!(e.contains("must start with https://"), "{e}");
-        let e = problems("deployTriggers:\n  - webhook: {url: https://w/h, headers: {'a b': {env: X}}}\n");
+        let e = problems(
+            "deployTriggers:\n  - webhook: {url: https://w/h, headers: {'a b': {env: X}}}\n",
+        );
         assert!(e.contains("not a valid HTTP header name"), "{e}");
         let e = problems("deployTriggers:\n  - {name: x, flux: {url: https://f/h}}\n  - {name: x, flux: {url: https://g/h}}\n");
         assert!(e.contains("name \"x\" is used twice"), "{e}");
-        let e = problems("deployTriggers:\n  - argocd: {url: https://a, secret: {env: S}, bogus: 1}\n");
-        assert!(e.contains("c.yaml:5:") && e.contains("unknown field `bogus`"), "{e}");
+        let e =
+            problems("deployTriggers:\n  - argocd: {url: https://a, secret: {env: S}, bogus: 1}\n");
+        assert!(
+            e.contains("c.yaml:5:") && e.contains("unknown field `bogus`"),
+            "{e}"
+        );
     }
 }

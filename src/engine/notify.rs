@@ -37,10 +37,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// A notifier for these targets, sending on `runtime`.
-    pub fn new(
-        targets: Vec<Target>,
-        runtime: tokio::runtime::Handle,
-    ) -> Notifier {
+    pub fn new(targets: Vec<Target>, runtime: tokio::runtime::Handle) -> Notifier {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

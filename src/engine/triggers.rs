@@ -197,10 +197,7 @@ impl Trigger {
                     // SHA-1 header.
                     h.push((
                         "x-hub-signature".into(),
-                        format!(
-                            "sha1={}",
-                            hmac_hex::<hmac::Hmac<sha1::Sha1>>(key, &body)
-                        ),
+                        format!("sha1={}", hmac_hex::<hmac::Hmac<sha1::Sha1>>(key, &body)),
                     ));
                 }
                 vec![post(body, h)]
@@ -228,7 +225,10 @@ impl Trigger {
                 if let Some(s) = secret {
                     h.push((
                         "x-signature".into(),
-                        format!("sha256={}", sha256_hex(s.current().expose().as_bytes(), &body)),
+                        format!(
+                            "sha256={}",
+                            sha256_hex(s.current().expose().as_bytes(), &body)
+                        ),
                     ));
                 }
                 vec![post(body, h)]
@@ -290,13 +290,21 @@ impl Triggers {
                     ),
                     None => (
                         Kind::ArgoWebhook(
-                            a.secret.as_ref().map(|s| live(s, who("secret"))).transpose()?,
+                            a.secret
+                                .as_ref()
+                                .map(|s| live(s, who("secret")))
+                                .transpose()?,
                         ),
                         &a.url,
                     ),
                 },
                 TriggerKind::Flux(f) => (
-                    Kind::Flux(f.secret.as_ref().map(|s| live(s, who("secret"))).transpose()?),
+                    Kind::Flux(
+                        f.secret
+                            .as_ref()
+                            .map(|s| live(s, who("secret")))
+                            .transpose()?,
+                    ),
                     &f.url,
                 ),
                 TriggerKind::Webhook(w) => (
@@ -493,7 +501,10 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", "3".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);

@@ -301,9 +301,10 @@ impl Writer {
             if let Some(pr) = pulls.publish(&head, &state, &messages).map_err(forge)? {
                 tracing::info!(head = %head, pull_request = %pr.url, "pull request in sync");
                 // Opened, or updated with a new commit: tell the people watching.
-                let changed = state.open.as_ref().is_none_or(|o| {
-                    pushed.is_some() || o.title != pr.title || o.body != pr.body
-                });
+                let changed = state
+                    .open
+                    .as_ref()
+                    .is_none_or(|o| pushed.is_some() || o.title != pr.title || o.body != pr.body);
                 if let (true, Some(n)) = (changed, &self.notifier) {
                     n.send(Notice::PullRequest {
                         url: pr.url.clone(),

@@ -47,7 +47,12 @@ impl Service {
     }
 
     fn status_code(&self, path: &str) -> Option<u16> {
-        rt().block_on(async { reqwest::get(self.url(path)).await.ok().map(|r| r.status().as_u16()) })
+        rt().block_on(async {
+            reqwest::get(self.url(path))
+                .await
+                .ok()
+                .map(|r| r.status().as_u16())
+        })
     }
 
     /// The body of `GET path` (empty when it cannot be read).

@@ -62,9 +62,7 @@ pub fn web_repo(git_url: &str) -> Option<WebRepo> {
         });
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, h)| h);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     match scheme.as_str() {
         "http" | "https" => build(&scheme, host_port, path),
         "ssh" | "git" | "git+ssh" | "ssh+git" => {
@@ -81,7 +79,10 @@ pub fn web_repo(git_url: &str) -> Option<WebRepo> {
 
 fn build(scheme: &str, host: &str, path: &str) -> Option<WebRepo> {
     let path = path.trim_matches('/');
-    let path = path.strip_suffix(".git").unwrap_or(path).trim_end_matches('/');
+    let path = path
+        .strip_suffix(".git")
+        .unwrap_or(path)
+        .trim_end_matches('/');
     if host.is_empty() || path.is_empty() {
         return None;
     }
@@ -231,7 +232,11 @@ fn vars(p: &Pushed) -> Vars {
             .changes
             .iter()
             .map(|c| ChangeVars {
-                application: c.owner.as_ref().map(|o| o.application.clone()).unwrap_or_default(),
+                application: c
+                    .owner
+                    .as_ref()
+                    .map(|o| o.application.clone())
+                    .unwrap_or_default(),
                 image: c.owner.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
                 from: c.old.clone(),
                 to: c.new.clone(),
@@ -261,9 +266,8 @@ fn environment() -> minijinja::Environment<'static> {
 /// can put any variable into a JSON body safely. minijinja's own needs its `json`
 /// feature, which the workspace leaves off.
 pub fn tojson(v: minijinja::Value) -> Result<String, minijinja::Error> {
-    serde_json::to_string(&v).map_err(|e| {
-        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
-    })
+    serde_json::to_string(&v)
+        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
 }
 
 /// Checks a webhook `body` template: it parses, names only [`WEBHOOK_VARIABLES`], and
@@ -358,7 +362,11 @@ mod tests {
         let r = web_repo("git@github.com:acme/deploy.git").unwrap();
         assert_eq!(
             (r.full_name.as_str(), r.name.as_str(), r.clone_url.as_str()),
-            ("acme/deploy", "deploy", "https://github.com/acme/deploy.git")
+            (
+                "acme/deploy",
+                "deploy",
+                "https://github.com/acme/deploy.git"
+            )
         );
         assert_eq!(
             web("file:///srv/git/fleet.git").as_deref(),
@@ -394,7 +402,10 @@ mod tests {
         assert_eq!(v["created"], false);
         p.before = None;
         let v = github_push(&p);
-        assert_eq!((v["before"].as_str(), v["created"].as_bool()), (Some(ZERO_ID), Some(true)));
+        assert_eq!(
+            (v["before"].as_str(), v["created"].as_bool()),
+            (Some(ZERO_ID), Some(true))
+        );
     }
 
     #[test]
@@ -404,7 +415,9 @@ mod tests {
         assert!(e.contains("unknown variable `repo`"), "{e}");
         let e = check_template("{% for c in changes %}{{ c.imgae }}{% endfor %}").unwrap_err();
         assert!(e.contains("fails to render"), "{e}");
-        assert!(check_template("{{ repository ").unwrap_err().contains("does not parse"));
+        assert!(check_template("{{ repository ")
+            .unwrap_err()
+            .contains("does not parse"));
         let out = render_template(
             r#"{"repo": "{{ repository }}", "n": {{ changes | length }}, "first": "{{ changes[0].to }}", "files": {{ files | tojson }}}"#,
             &sample(),

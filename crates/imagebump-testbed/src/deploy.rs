@@ -185,7 +185,9 @@ fn webhook(
         .trim_start_matches("refs/heads/")
         .to_string();
     let touched_head = payload["repository"]["default_branch"].as_str() == Some(&revision);
-    let web_url = payload["repository"]["html_url"].as_str().unwrap_or_default();
+    let web_url = payload["repository"]["html_url"]
+        .as_str()
+        .unwrap_or_default();
     let refreshed = apps
         .iter()
         .filter(|a| argo_repo_matches(web_url, &a.repo_url))
@@ -195,7 +197,9 @@ fn webhook(
         })
         .map(|a| a.name.clone())
         .collect();
-    out.lock().unwrap().push(ArgoDelivery { payload, refreshed });
+    out.lock()
+        .unwrap()
+        .push(ArgoDelivery { payload, refreshed });
     Resp::status(200)
 }
 
