@@ -110,9 +110,8 @@ fn main() {
         let t0 = Instant::now();
         let deadline = t0 + Duration::from_secs(30);
         let (t1, sha) = loop {
-            let now = read_ref(&repo_path);
-            if now.is_some() && now != before {
-                break (Instant::now(), now.unwrap());
+            if let Some(now) = read_ref(&repo_path).filter(|n| Some(n) != before.as_ref()) {
+                break (Instant::now(), now);
             }
             assert!(Instant::now() < deadline, "no commit for push {i}");
             std::thread::sleep(Duration::from_micros(200));

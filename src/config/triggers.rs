@@ -334,6 +334,39 @@ mod tests {
     }
 
     #[test]
+    fn unknown_notification_formats_and_events_name_the_entry() {
+        let e =
+            problems("notifications:\n  - {url: {env: U}}\n  - {url: {env: U}, format: msteams}\n");
+        assert!(
+            e.contains("c.yaml:6:")
+                && e.contains("notifications[1].format")
+                && e.contains(
+                    "format \"msteams\" must be generic, slack, teams, discord or googlechat"
+                ),
+            "{e}"
+        );
+        let e = problems("notifications:\n  - url: {env: U}\n    events: [commit, merged]\n");
+        assert!(
+            e.contains("c.yaml:6:")
+                && e.contains("notifications[0].events")
+                && e.contains("unknown event \"merged\""),
+            "{e}"
+        );
+        let e = problems("notifications:\n  - {url: {env: U}, format: slack, body: 'x'}\n");
+        assert!(
+            e.contains("notifications[0]: body applies only to format: generic"),
+            "{e}"
+        );
+        let c = Config::parse(
+            Path::new("c.yaml"),
+            &format!("{GITS}notifications:\n  - {{url: {{env: U}}, format: teams, events: [commit, pull_request], applications: ['shop-*']}}\n"),
+        )
+        .unwrap();
+        assert_eq!(c.notifications[0].applications, ["shop-*"]);
+        assert_eq!(c.notifications[0].events.len(), 2);
+    }
+
+    #[test]
     fn bad_triggers_are_refused_with_reasons() {
         let e =
             problems("deployTriggers:\n  - flux: {url: https://f/hook}\n    git: [fleet-stage]\n");
