@@ -348,3 +348,50 @@ fn a_failing_receiver_is_retried_and_a_dead_one_never_delays_a_commit() {
         "{flaky_st}"
     );
 }
+
+#[test]
+fn a_trigger_added_by_a_config_reload_fires_from_the_next_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_port();
+    let (registry, head) = base(dir, port);
+    let image = format!("{}/team/web", registry.host());
+    let prod = BareRepo::create_at(
+        &dir.join("prod.git"),
+        &[("apps/web.yaml", &deployment(&format!("{image}:1.0.0")))],
+    );
+    let hook = StandInServer::start(|_| Resp::status(200));
+    let config = format!(
+        "{head}git:\n  - name: prod\n    url: file://{d}/prod.git\n    author: {{name: imagebump, email: bot@example.com}}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("imagebump.yaml"), &config).unwrap();
+    let rt = rt();
+    rt.block_on(registry.push_image("team/web", "1.0.0"));
+    let svc = Service::start(dir, port, ENV);
+    assert_eq!(svc.status()["deployTriggers"], serde_json::json!([]));
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "{config}deployTriggers:\n  - {{name: added, webhook: {{url: 'http://{}/hook'}}}}\n",
+            hook.host()
+        ),
+    )
+    .unwrap();
+    wait_for("the reloaded config", Duration::from_secs(20), || {
+        (svc.status()["config"]["generation"] == 2).then_some(())
+    });
+    assert_eq!(svc.status()["deployTriggers"][0]["name"], "added");
+    rt.block_on(registry.push_image("team/web", "1.1.0"));
+    wait_for("the commit", Duration::from_secs(30), || {
+        prod.read("main", "apps/web.yaml")?
+            .contains(":1.1.0")
+            .then_some(())
+    });
+    let commit = prod.head("main").unwrap();
+    let req = wait_for("the added trigger", Duration::from_secs(20), || {
+        hook.requests().pop()
+    });
+    let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(v["commit"], commit.as_str());
+}
