@@ -171,3 +171,98 @@ fn each_format_and_filter_through_the_service() {
     assert_eq!(bodies(&templated).len(), 1);
     drop(svc);
 }
+
+/// Pull-request mode through the service: the forge is the testbed's GitHub stand-in
+/// (over a real bare repository served by smart HTTP). Opening and then updating the pull
+/// request are both announced, and the deploy trigger fires for the head branch's pushes.
+#[test]
+fn pull_requests_opened_and_updated_are_announced() {
+    use imagebump_testbed::forge::{ForgeStandIn, Kind};
+    use imagebump_testbed::gitserver::HttpGitServer;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let port = free_port();
+    let registry = TestRegistry::start(TestRegistryOptions::default().with_notifications(
+        &format!("http://127.0.0.1:{port}/hooks/registry"),
+        Some(&format!("Bearer {HOOK}")),
+    ));
+    let h = registry.host();
+    let http = HttpGitServer::start("robot", "git-Pass-1");
+    let repo = http.create_repo(
+        "acme/fleet",
+        &[(
+            "apps/web.yaml",
+            &format!("kind: Pod\nspec:\n  containers:\n    - image: {h}/team/web:1.0.0\n"),
+        )],
+    );
+    let forge = ForgeStandIn::start(Kind::Github, &repo, "acme/fleet", "forge-token");
+    let notified = StandInServer::start(|_| Resp::status(200));
+    let hook = StandInServer::start(|_| Resp::status(200));
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/shop.yaml"),
+        format!("application: shop\nimages:\n  - name: web\n    repository: {h}/team/web\n    semver: '*'\n    targets:\n      - manifest: apps/web.yaml\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("imagebump.yaml"),
+        format!(
+            "listen: 127.0.0.1:{port}\nstateDir: {d}/state\npolicies: {d}/policies\npoll: {{interval: 1h}}\ngit:\n  url: {url}\n  author: {{name: imagebump, email: bot@example.com}}\n  credentials: {{username: {{env: GIT_USER}}, password: {{env: GIT_PASS}}}}\n  write:\n    pullRequest: {{provider: github, apiUrl: '{api}', token: {{env: FORGE_TOKEN}}}}\nregistries:\n  - {{host: {h}, insecure: true}}\nreceivers:\n  - {{name: registry, provider: distribution, secret: {{env: E2E_HOOK}}}}\nnotifications:\n  - {{url: {{env: NOTIFY_URL}}, events: [pull_request]}}\ndeployTriggers:\n  - webhook: {{url: 'http://{hook}/deploy'}}\n",
+            d = dir.display(),
+            url = http.url("acme/fleet"),
+            api = forge.api_url(),
+            hook = hook.host(),
+        ),
+    )
+    .unwrap();
+    let nu = format!("http://{}/hook", notified.host());
+    let env = [
+        ("E2E_HOOK", HOOK),
+        ("GIT_USER", "robot"),
+        ("GIT_PASS", "git-Pass-1"),
+        ("FORGE_TOKEN", "forge-token"),
+        ("NOTIFY_URL", nu.as_str()),
+    ];
+    let rt = rt();
+    rt.block_on(registry.push_image("team/web", "1.0.0"));
+    let _svc = Service::start(dir, port, &env);
+    rt.block_on(registry.push_image("team/web", "1.1.0"));
+    let opened = wait_for("the pull request opened", Duration::from_secs(30), || {
+        bodies(&notified).pop()
+    });
+    assert_eq!(
+        (opened["event"].as_str(), opened["opened"].as_bool()),
+        (Some("pull_request"), Some(true)),
+        "{opened}"
+    );
+    let pr_url = opened["url"].as_str().unwrap().to_string();
+    assert_eq!(opened["head"], "imagebump/updates");
+    assert_eq!(opened["changes"][0]["image"], "shop/web");
+    assert_eq!(forge.prs().len(), 1);
+    rt.block_on(registry.push_image("team/web", "1.2.0"));
+    let updated = wait_for("the pull request updated", Duration::from_secs(30), || {
+        let all = bodies(&notified);
+        (all.len() == 2).then(|| all[1].clone())
+    });
+    assert_eq!(
+        (updated["opened"].as_bool(), updated["url"].as_str()),
+        (Some(false), Some(pr_url.as_str())),
+        "{updated}"
+    );
+    assert!(
+        updated["changes"][0]["to"]
+            .as_str()
+            .unwrap()
+            .ends_with(":1.2.0"),
+        "{updated}"
+    );
+    // Each push to the head branch fired the trigger, naming that branch.
+    let pushes = wait_for("two trigger deliveries", Duration::from_secs(20), || {
+        let r = hook.requests();
+        (r.len() == 2).then_some(r)
+    });
+    for r in pushes {
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["branch"], "imagebump/updates", "{v}");
+    }
+}
