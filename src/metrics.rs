@@ -62,6 +62,19 @@ pub struct Metrics {
     pub policy_reloads: Family<ResultLabels, Counter>,
     /// Config file reloads by result (`ok`, `invalid`).
     pub config_reloads: Family<ResultLabels, Counter>,
+    /// Deploy trigger requests by trigger and result (`delivered`, `failed`, `retried`).
+    pub deploy_triggers: Family<TriggerLabels, Counter>,
+    /// Seconds from a pushed commit to its deploy trigger delivered.
+    pub deploy_trigger_seconds: Histogram,
+}
+
+/// Labels of `imagebump_deploy_triggers_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    /// The trigger's name (`deployTriggers[].name`, default `KIND-INDEX`).
+    pub trigger: String,
+    /// `delivered`, `failed` (after every retry) or `retried` (one per retry).
+    pub result: String,
 }
 
 /// The `repository` label of [`Metrics::last_success`].
@@ -191,7 +204,24 @@ impl Metrics {
             "Config file reloads by result: ok (applied, see restartNeeded) or invalid (the last good config kept)",
             config_reloads.clone(),
         );
+        let deploy_triggers = Family::<TriggerLabels, Counter>::default();
+        registry.register(
+            "deploy_triggers",
+            "Deploy trigger requests by trigger and result: delivered, failed (after every retry), retried (one per retry)",
+            deploy_triggers.clone(),
+        );
+        // 5 ms .. ~80 s, like the commit latency: a delivery retried for seconds shows.
+        let deploy_trigger_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 15),
+        );
+        registry.register(
+            "deploy_trigger_seconds",
+            "Latency from a pushed commit to its deploy trigger delivered",
+            deploy_trigger_seconds.clone(),
+        );
         Metrics {
+            deploy_triggers,
+            deploy_trigger_seconds,
             config_reloads,
             policy_reloads,
             last_success,

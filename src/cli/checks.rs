@@ -119,6 +119,23 @@ pub fn secret_files(config_path: &Path, cfg: &Config) -> Vec<Problem> {
     for (i, n) in cfg.notifications.iter().enumerate() {
         refs.push((format!("notifications[{i}].url"), &n.url));
     }
+    for (i, t) in cfg.deploy_triggers.iter().enumerate() {
+        let who = format!("deployTriggers[{i}]");
+        if let Some(a) = &t.argocd {
+            refs.extend(a.secret.iter().map(|s| (format!("{who}.argocd.secret"), s)));
+            refs.extend(a.token.iter().map(|s| (format!("{who}.argocd.token"), s)));
+        }
+        if let Some(f) = &t.flux {
+            refs.extend(f.secret.iter().map(|s| (format!("{who}.flux.secret"), s)));
+        }
+        if let Some(w) = &t.webhook {
+            refs.extend(
+                w.headers
+                    .iter()
+                    .map(|(k, s)| (format!("{who}.webhook.headers.{k}"), s)),
+            );
+        }
+    }
     let text = std::fs::read_to_string(config_path).ok();
     let mut out = Vec::new();
     for (path, r) in refs {

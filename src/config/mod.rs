@@ -14,11 +14,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod git;
+mod triggers;
 
 use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
 pub use git::*;
 use imagebump_core::policy::{DurationStr, Interval, OnManualChange, PolicySelector, Problem};
+use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
+pub use triggers::*;
 
 /// The whole service config.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,6 +61,9 @@ pub struct Config {
     /// `policySelector:` — the applications this replica watches, scans and writes
     /// (sharding a fleet between replicas); absent: all of them.
     pub policy_selector: Option<PolicySelector>,
+    /// Whom to tell after each pushed commit (Argo CD, Flux, any URL).
+    #[serde(default)]
+    pub deploy_triggers: Vec<DeployTriggerSection>,
 }
 
 /// Where the HTTP server listens without `listen:`.
@@ -219,13 +225,63 @@ impl ReceiverSection {
 pub struct NotificationSection {
     /// Webhook URL; may be a secret reference's value (Slack URLs are secrets).
     pub url: SecretRef,
-    /// `generic` (JSON) or `slack`.
-    #[serde(default = "default_format")]
-    pub format: String,
+    /// `generic` (JSON), `slack`, `teams`, `discord` or `googlechat`.
+    #[serde(default)]
+    pub format: NotifyFormat,
+    /// Which events (`commit`, `pull_request`, `held`, `failure`,
+    /// `config_reload_failed`, `policy_reload_failed`); default all.
+    #[serde(default)]
+    pub events: Vec<NotifyEvent>,
+    /// Which applications (names or globs with `*`, `?`); default all. Events of no
+    /// application (reload failures) always pass.
+    #[serde(default)]
+    pub applications: Vec<String>,
+    /// `generic` only: a minijinja template of the body (variables in README).
+    #[serde(default, deserialize_with = "notify_body")]
+    pub body: Option<String>,
 }
 
-fn default_format() -> String {
-    "generic".into()
+/// `format:` of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyFormat(pub imagebump_core::notice::Format);
+
+impl Default for NotifyFormat {
+    fn default() -> Self {
+        NotifyFormat(imagebump_core::notice::Format::Generic)
+    }
+}
+
+impl TryFrom<String> for NotifyFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::notice::Format::parse(&s).map(NotifyFormat)
+    }
+}
+
+/// One of a notification's `events:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotifyEvent(pub imagebump_core::notice::Event);
+
+impl TryFrom<String> for NotifyEvent {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::notice::Event::parse(&s).map(NotifyEvent)
+    }
+}
+
+/// A generic notification `body` that renders a sample of every event.
+struct NotifyBody(String);
+
+impl TryFrom<String> for NotifyBody {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        imagebump_core::notice::check_body(&s)?;
+        Ok(NotifyBody(s))
+    }
+}
+
+fn notify_body<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<NotifyBody>::deserialize(d).map(|t| t.map(|t| t.0))
 }
 
 /// What each section's type expects, in the words of `imagebump.yaml`, for messages
@@ -259,6 +315,22 @@ const CONFIG_TYPES: &[(&str, &str)] = &[
     (
         "NotificationSection",
         "a notification, a mapping such as {url: {env: SLACK_URL}, format: slack}",
+    ),
+    (
+        "DeployTriggerSection",
+        "a deploy trigger, a mapping such as {argocd: {url: https://argocd.example.com/api/webhook, secret: {env: ARGOCD_WEBHOOK_SECRET}}}",
+    ),
+    (
+        "ArgoCdTrigger",
+        "a mapping such as {url: https://argocd.example.com/api/webhook, secret: {env: ARGOCD_WEBHOOK_SECRET}}",
+    ),
+    (
+        "FluxTrigger",
+        "a mapping such as {url: https://flux-webhook.example.com/hook/0123abcd, secret: {env: FLUX_HMAC}}",
+    ),
+    (
+        "WebhookTrigger",
+        "a mapping such as {url: https://hooks.example.com/deploy, body: '{\"repo\": \"{{ repository }}\"}'}",
     ),
     (
         "RawSecretRef",
@@ -438,17 +510,19 @@ impl Config {
                 ));
             }
         }
-        for n in &self.notifications {
-            if n.format != "generic" && n.format != "slack" {
+        for (i, n) in self.notifications.iter().enumerate() {
+            if n.body.is_some() && n.format.0 != imagebump_core::notice::Format::Generic {
                 out.push(Problem::new(
                     path,
-                    format!(
-                        "notifications: format {:?} must be generic or slack",
-                        n.format
-                    ),
+                    format!("notifications[{i}]: body applies only to format: generic"),
                 ));
             }
         }
+        out.extend(triggers::check(
+            path,
+            &self.deploy_triggers,
+            &self.git.names(),
+        ));
         if let Some(w) = self.batch_window {
             if w.0 > MAX_BATCH_WINDOW {
                 out.push(Problem::new(path, "batchWindow must be at most 1h"));
@@ -896,6 +970,12 @@ policies: pol
 }
 
 imagebump_core::parsed::from_str_scalar!(Listen, "an address such as 0.0.0.0:8080");
+
+imagebump_core::parsed::from_str_scalar!(NotifyFormat, "a notification format");
+
+imagebump_core::parsed::from_str_scalar!(NotifyEvent, "a notification event");
+
+imagebump_core::parsed::from_str_scalar!(NotifyBody, "a notification body template");
 
 imagebump_core::parsed::from_str_scalar!(GitUrl, "a git URL");
 

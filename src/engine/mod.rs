@@ -20,6 +20,7 @@ pub mod service;
 pub(crate) mod setup;
 pub mod signing;
 pub mod status;
+pub mod triggers;
 mod watch;
 pub mod write;
 pub mod writer;
@@ -164,6 +165,8 @@ pub struct Engine {
     pub(crate) notifier: Mutex<Option<notify::Notifier>>,
     /// `policySelector:`: applied to every policy set this engine loads or reloads.
     pub(crate) selector: imagebump_core::policy::PolicySelector,
+    /// The deploy triggers' status (`deployTriggers` in `/api/v1/status`).
+    pub trigger_status: Arc<triggers::TriggerBoard>,
 }
 
 impl Engine {
@@ -212,6 +215,7 @@ impl Engine {
             poll_epoch: AtomicU64::new(0),
             notifier: Mutex::new(None),
             selector: Default::default(),
+            trigger_status: Arc::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! A reload reads and checks the file ([`Config::load`], and the policies of a new local
 //! directory), then builds every new live part — registry client, receivers,
-//! notification targets, their secrets resolved — and swaps them in only when all of
+//! notification targets, deploy triggers, their secrets resolved — and swaps them in only when all of
 //! them were built: a config that fails anywhere keeps everything as it was and is
 //! reported (status, metric, log, notification), never half-applied.
 //!
@@ -87,6 +87,8 @@ pub struct WriterSettings {
     pub notifier: Option<Notifier>,
     /// Digest lookups, on the registry client in effect.
     pub digests: DigestResolver,
+    /// Deploy triggers (`deployTriggers:`), rebuilt by a reload like the notifier.
+    pub triggers: Option<super::triggers::Triggers>,
 }
 
 /// The handle writers read their settings through.
@@ -103,11 +105,19 @@ impl WriterSettings {
         let targets = setup::notify_targets(cfg)?;
         let notifier = (!targets.is_empty()).then(|| Notifier::new(targets, rt.clone()));
         *engine.notifier.lock().unwrap_or_else(|e| e.into_inner()) = notifier.clone();
+        let triggers = super::triggers::Triggers::build(
+            cfg,
+            rt,
+            engine.metrics.clone(),
+            engine.trigger_status.clone(),
+        )?
+        .show();
         Ok(Arc::new(RwLock::new(Arc::new(WriterSettings {
             batch_window: setup::batch_window(cfg),
             on_manual_change: cfg.on_manual_change.unwrap_or_default(),
             notifier,
             digests: DigestResolver::new(engine.registry(), rt.clone()),
+            triggers,
         }))))
     }
 }
@@ -136,6 +146,8 @@ struct Parts {
     registry: imagebump_registry::RegistryClient,
     receivers: Vec<crate::server::LiveReceiver>,
     notifier: Option<Notifier>,
+    /// The deploy triggers, their secrets resolved (not yet shown in the status).
+    triggers: super::triggers::Triggers,
     /// A new local policies directory, read and checked.
     policies: Option<(PathBuf, Vec<imagebump_core::policy::LoadedPolicy>)>,
 }
@@ -306,7 +318,15 @@ impl Reloader {
         let receivers = crate::server::receivers(&cfg).map_err(err)?;
         let targets = setup::notify_targets(&cfg).map_err(err)?;
         let notifier = (!targets.is_empty()).then(|| Notifier::new(targets, self.rt.clone()));
+        let triggers = super::triggers::Triggers::build(
+            &cfg,
+            &self.rt,
+            self.engine.metrics.clone(),
+            self.engine.trigger_status.clone(),
+        )
+        .map_err(err)?;
         Ok(Parts {
+            triggers,
             cfg,
             registry,
             receivers,
@@ -349,11 +369,13 @@ impl Reloader {
         e.set_registry(parts.registry.clone());
         *self.receivers.write().unwrap_or_else(|x| x.into_inner()) = Arc::new(parts.receivers);
         *e.notifier.lock().unwrap_or_else(|x| x.into_inner()) = parts.notifier.clone();
+        let triggers = parts.triggers.show();
         *self.settings.write().unwrap_or_else(|x| x.into_inner()) = Arc::new(WriterSettings {
             batch_window: setup::batch_window(&cfg),
             on_manual_change: cfg.on_manual_change.unwrap_or_default(),
             notifier: parts.notifier,
             digests: DigestResolver::new(parts.registry, self.rt.clone()),
+            triggers,
         });
         let interval = cfg.poll_interval();
         let rerouted = interval != self.applied.poll_interval();

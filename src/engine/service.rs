@@ -211,6 +211,9 @@ impl Service {
             template: section.and_then(|g| g.commit_message.clone()),
             batch_window: setup::batch_window(&self.cfg),
             notifier: (!targets.is_empty()).then(|| Notifier::new(targets, rt.clone())),
+            // The service takes them from its settings; `once` and `plan` send none.
+            triggers: None,
+            base_branch: section.map(|g| g.branch.clone()).unwrap_or_default(),
             failures: e.failures.clone(),
             retry: RetryPolicy::default(),
             digests: DigestResolver::new(e.registry().clone(), rt.clone()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::notify::Format;
+use super::notify;
 use crate::config::{CloudProvider, Config, GitSection, WriteMode};
 use crate::secret::{LiveSecret, Secret, SecretRef};
 use imagebump_git::{GitAuth, GitConfig, GitCredentialSource};
@@ -241,18 +241,20 @@ pub fn git_config(cfg: &Config, g: &GitSection) -> anyhow::Result<GitConfig> {
 
 /// Notification targets with their URLs resolved now and followed (read again before a
 /// send when the file changed).
-pub fn notify_targets(cfg: &Config) -> anyhow::Result<Vec<(Arc<LiveSecret>, Format)>> {
+pub fn notify_targets(cfg: &Config) -> anyhow::Result<Vec<notify::Target>> {
     cfg.notifications
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            let url = Arc::new(live(&n.url, &format!("notifications[{i}].url"))?);
-            let format = if n.format == "slack" {
-                Format::Slack
-            } else {
-                Format::Generic
-            };
-            Ok((url, format))
+            Ok(notify::Target {
+                url: Arc::new(live(&n.url, &format!("notifications[{i}].url"))?),
+                format: n.format.0,
+                body: n.body.clone(),
+                filter: imagebump_core::notice::Filter {
+                    events: n.events.iter().map(|e| e.0).collect(),
+                    applications: n.applications.clone(),
+                },
+            })
         })
         .collect()
 }

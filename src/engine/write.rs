@@ -28,6 +28,9 @@ pub struct Written {
     pub commit: Option<String>,
     /// The branch written to.
     pub branch: String,
+    /// What the pushed branch pointed at before the push (`None`: the push created it,
+    /// or nothing was pushed); deploy triggers' `before`.
+    pub before: Option<String>,
     /// Push attempts (1 = no race).
     pub attempts: u32,
     /// How long the whole write took.
@@ -105,16 +108,19 @@ pub fn write(
                 plan,
                 commit: None,
                 branch: wc.push_branch().to_string(),
+                before: None,
                 attempts: attempt,
                 took: started.elapsed(),
             });
         };
+        let before = commit.base().pushed_over();
         match wc.push(&commit) {
             Ok(pushed) => {
                 return Ok(Written {
                     plan,
                     commit: Some(pushed.commit),
                     branch: pushed.branch,
+                    before,
                     attempts: attempt,
                     took: started.elapsed(),
                 })

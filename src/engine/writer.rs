@@ -63,6 +63,10 @@ pub struct Writer {
     pub batch_window: Duration,
     /// Where to announce commits and failures.
     pub notifier: Option<Notifier>,
+    /// Whom to tell after each pushed commit (`deployTriggers:`).
+    pub triggers: Option<super::triggers::Triggers>,
+    /// The repository's base branch (`git[].branch`): deploy triggers' default branch.
+    pub base_branch: String,
     /// Writes that failed (for `once`'s exit code).
     pub failures: Arc<AtomicU64>,
     /// Bounds of the push-race retry loop.
@@ -170,6 +174,7 @@ impl Writer {
                 if let Some(n) = &self.notifier {
                     n.send(Notice::Failure {
                         error: error.clone(),
+                        images: batch.iter().map(|q| q.wish.id.to_string()).collect(),
                     });
                 }
             }
@@ -232,6 +237,7 @@ impl Writer {
         self.batch_window = s.batch_window;
         self.on_manual_change = s.on_manual_change;
         self.notifier.clone_from(&s.notifier);
+        self.triggers.clone_from(&s.triggers);
         self.digests = s.digests.clone();
     }
 
@@ -241,7 +247,7 @@ impl Writer {
             self.wc = Some((self.open)()?);
         }
         let Some(pulls) = self.pulls.take() else {
-            return self.write_to(batch);
+            return self.write_to(batch).map(|_| ());
         };
         let r = self.write_pull_requests(&pulls, batch);
         self.pulls = Some(pulls);
@@ -302,10 +308,26 @@ impl Writer {
             let written = self.write_to(&go);
             let wc = self.wc.as_mut().expect("opened by write");
             wc.set_fresh_push_branch(false);
-            written?;
+            let pushed = written?;
             let messages = wc.push_branch_messages()?;
             if let Some(pr) = pulls.publish(&head, &state, &messages).map_err(forge)? {
                 tracing::info!(head = %head, pull_request = %pr.url, "pull request in sync");
+                // Opened, or updated with a new commit: tell the people watching.
+                let changed = state
+                    .open
+                    .as_ref()
+                    .is_none_or(|o| pushed.is_some() || o.title != pr.title || o.body != pr.body);
+                if let (true, Some(n)) = (changed, &self.notifier) {
+                    n.send(Notice::PullRequest {
+                        url: pr.url.clone(),
+                        opened: state.open.is_none(),
+                        head: head.clone(),
+                        changes: imagebump_core::pull::branch_changes(&messages)
+                            .into_iter()
+                            .map(|c| (c.image, c.from, c.to))
+                            .collect(),
+                    });
+                }
                 self.git_status.update(&self.git, |s| {
                     s.pull_requests.insert(head.clone(), pr.url.clone());
                 });
@@ -330,8 +352,8 @@ impl Writer {
         Ok(())
     }
 
-    /// One commit of `batch` through the one write path.
-    fn write_to(&mut self, batch: &[Queued]) -> Result<(), WriteError> {
+    /// One commit of `batch` through the one write path; the commit pushed, if any.
+    fn write_to(&mut self, batch: &[Queued]) -> Result<Option<String>, WriteError> {
         let wc = self.wc.as_mut().expect("opened by write");
         let mut wishes: Vec<_> = batch.iter().map(|q| q.wish.clone()).collect();
         let mut unresolved = Unresolved::new();
@@ -517,6 +539,26 @@ impl Writer {
             }
             self.status.decide_in(id, &self.git, decision);
         }
+        if let (Some(c), Some(t)) = (&written.commit, &self.triggers) {
+            let wc = self.wc.as_ref().expect("opened by write");
+            t.fire(
+                &imagebump_core::trigger::Pushed {
+                    repository: self.git.clone(),
+                    url: wc.display_url().to_string(),
+                    branch: written.branch.clone(),
+                    default_branch: self.base_branch.clone(),
+                    commit: c.clone(),
+                    before: written.before.clone(),
+                    message: commit_message(
+                        self.template.as_deref(),
+                        &written.plan,
+                        env!("CARGO_PKG_VERSION"),
+                    ),
+                    changes: written.plan.changes.clone(),
+                },
+                std::time::Instant::now(),
+            );
+        }
         if let (Some(c), Some(n)) = (&written.commit, &self.notifier) {
             n.send(Notice::Commit {
                 commit: c.clone(),
@@ -524,7 +566,7 @@ impl Writer {
                 changes: written.plan.changes.clone(),
             });
         }
-        Ok(())
+        Ok(written.commit)
     }
 }
 

@@ -453,6 +453,7 @@ async fn status(State(st): State<AppState>) -> Response {
         "policies": st.engine.live.status(),
         "policySelector": st.engine.selector(),
         "gits": st.engine.git_status.snapshot(),
+        "deployTriggers": st.engine.trigger_status.snapshot(),
         "images": images,
     }))
     .into_response()

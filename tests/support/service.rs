@@ -80,6 +80,16 @@ impl Service {
         })
     }
 
+    /// The body of `GET path` (empty when it cannot be read).
+    pub fn body(&self, path: &str) -> String {
+        self.get(path).map(|(_, body)| body).unwrap_or_default()
+    }
+
+    /// `/api/v1/status` as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body("/api/v1/status")).unwrap_or_default()
+    }
+
     /// The text of `/metrics`.
     pub fn metrics(&self) -> String {
         get(&self.url("/metrics")).expect("GET /metrics").1
@@ -169,4 +179,11 @@ pub fn wait_for_or<T>(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The value of one sample line `NAME{LABELS} VALUE` of a `/metrics` text (0 if absent).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

@@ -12,8 +12,11 @@
 //!   from a file's history the caller passes in.
 //! - [`pull`]: a pull request's title, body and proposed versions, from the commit
 //!   messages on its head branch.
+//! - [`notice`]: notifications: events, per-entry filters, each chat format's body.
 //! - [`secret`]: a secret value that never prints.
 //! - [`link`]: links to a commit on its forge (`git.commitUrl`, or derived for public forges).
+//! - [`trigger`]: deploy triggers' payloads (Argo CD's GitHub push event, templated
+//!   webhook bodies) and the web URL of a git URL.
 //!
 //! **Architecture invariant:** no I/O. No network, no filesystem, no clock, no
 //! environment: every input is a value the caller passes in, so everything here is
@@ -30,8 +33,10 @@ pub mod image;
 pub mod link;
 pub mod manual;
 pub mod message;
+pub mod notice;
 pub mod parsed;
 pub mod plan;
 pub mod policy;
 pub mod pull;
 pub mod secret;
+pub mod trigger;

@@ -80,6 +80,12 @@ impl Base {
     pub fn id(&self) -> String {
         self.oid.to_string()
     }
+
+    /// What the remote push branch pointed at before a push on this base (hex); `None`
+    /// when the push creates it. A push event's `before`.
+    pub fn pushed_over(&self) -> Option<String> {
+        self.push_ref.map(|o| o.to_string())
+    }
 }
 
 /// The remote tips seen by the last fetch.
