@@ -98,7 +98,7 @@ fn main() {
     )
     .unwrap();
     rt.block_on(registry.push_image("team/app", "1.0.0"));
-    let _svc = Service::start(
+    let _svc = Service::start_env(
         dir,
         port,
         &[("BENCH_HOOK", HOOK), ("BENCH_ARGO", "bench-argo-secret")],

@@ -20,7 +20,6 @@ use crate::policy_source::PolicySource;
 use crate::secret::SecretRef;
 pub use git::*;
 use imagebump_core::policy::{DurationStr, Interval, OnManualChange, PolicySelector, Problem};
-use imagebump_core::policy::{DurationStr, Interval, OnManualChange, Problem};
 pub use triggers::*;
 
 /// The whole service config.
