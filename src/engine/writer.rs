@@ -364,9 +364,12 @@ impl Writer {
                     .cloned()
                     .collect();
                 let p = digests.plan(&policies, &mut go, files, &mut unresolved);
+                // By id, not a scan of `go` per wish: O(n²) at thousands of wishes.
+                let resolved: std::collections::HashMap<_, _> =
+                    go.iter().map(|g| (&g.id, &g.index_digest)).collect();
                 for w in wishes.iter_mut() {
-                    if let Some(g) = go.iter().find(|g| g.id == w.id) {
-                        w.index_digest.clone_from(&g.index_digest);
+                    if let Some(d) = resolved.get(&w.id) {
+                        w.index_digest.clone_from(d);
                     }
                 }
                 Ok(p)
