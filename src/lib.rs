@@ -16,6 +16,7 @@
 pub mod cli;
 pub(crate) mod config;
 pub mod engine;
+pub mod malloc;
 pub mod metrics;
 pub mod policy_files;
 pub mod policy_source;
