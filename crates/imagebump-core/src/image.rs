@@ -117,7 +117,9 @@ pub fn validate_tag(t: &str) -> Result<(), String> {
     let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
     let ok = match t.as_bytes().split_first() {
         Some((first, rest)) => {
-            t.len() <= 128 && word(first) && rest.iter().all(|b| word(b) || matches!(b, b'.' | b'-'))
+            t.len() <= 128
+                && word(first)
+                && rest.iter().all(|b| word(b) || matches!(b, b'.' | b'-'))
         }
         None => false,
     };
