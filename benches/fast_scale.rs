@@ -28,7 +28,9 @@ const PER_REPO: usize = 5;
 /// write used more than 4 minutes of CPU and had not finished: see README.)
 const LARGE_APPS: usize = 100;
 const TINY: usize = 4;
-const FILLER: usize = 15_000;
+/// Files in the large repository: the targets plus filler (issue 13: 20k files).
+const LARGE_FILES: usize = 20_000;
+const FILLER: usize = LARGE_FILES - LARGE_APPS * PER_REPO;
 const COMMITS: usize = 10_000;
 
 fn main() {
@@ -177,7 +179,13 @@ fn main() {
         .filter(|l| l.starts_with("imagebump_registry_requests_total{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    let hwm = proc_hwm(svc.0.id());
+    let hwm = proc_kb(svc.0.id(), "VmHWM");
+    // What the resident set is at that point: heap and stacks vs mapped files (the
+    // binary's text, the packs libgit2 maps).
+    let (anon, file) = (
+        proc_kb(svc.0.id(), "RssAnon"),
+        proc_kb(svc.0.id(), "RssFile"),
+    );
 
     // Push → commit, large vs tiny, alternating (1 s apart: each to a quiet repository).
     let mut large = Vec::new();
@@ -244,12 +252,24 @@ fn main() {
         "peak RSS (VmHWM)                    {:>9.1} MB   (goal ≤ 100 MB)",
         hwm.map_or(f64::NAN, |kb| kb as f64 / 1024.0)
     );
+    let mb = |kb: Option<u64>| kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0);
+    println!(
+        "resident after the sync             {:>9.1} MB heap/stacks + {:.1} MB mapped files",
+        mb(anon),
+        mb(file)
+    );
     let (l, t) = (med(&mut large), med(&mut tiny));
     println!(
         "push → commit, large repository     {:>9.1} ms   (tiny repository: {:.1} ms; ratio {:.2}×, goal ≤ 2×)",
         ms(l),
         ms(t),
         l.as_secs_f64() / t.as_secs_f64()
+    );
+    // One listing per repository, one page each (4 tags < the page size): anything more
+    // is a repeated or wasted request.
+    assert_eq!(
+        requests as usize, REPOS,
+        "registry requests {requests} ≠ distinct repositories × pages ({REPOS} × 1)"
     );
 }
 
@@ -353,10 +373,11 @@ fn ref_tip(bare: &Path) -> Option<String> {
     })
 }
 
-fn proc_hwm(pid: u32) -> Option<u64> {
+/// A `/proc/<pid>/status` figure in kB (`VmHWM`, `RssAnon`, …).
+fn proc_kb(pid: u32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()

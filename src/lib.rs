@@ -18,6 +18,7 @@ pub mod cli;
 pub(crate) mod config;
 pub mod engine;
 pub mod image_metrics;
+pub mod malloc;
 pub mod metrics;
 pub mod policy_files;
 pub mod policy_source;

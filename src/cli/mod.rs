@@ -67,6 +67,7 @@ pub enum Command {
 
 /// Parses `std::env::args` and runs the command.
 pub fn main() -> ExitCode {
+    crate::malloc::limit_arenas();
     let cli = Cli::parse();
     // One-shot commands own their stderr: one line per problem, no log noise.
     let default_level = match cli.command {

@@ -407,14 +407,17 @@ impl Writer {
                 // `allowDowngrade: true` must not revert it.
                 unconfirmed.clear();
                 if let Some(confirmed) = &confirmed {
+                    // By id (thousands of wishes in one batch at fleet scale).
+                    let wished: std::collections::HashMap<_, _> =
+                        go.iter().map(|w| (&w.id, &w.tag)).collect();
                     for (id, o) in &p.outcomes {
-                        let (Outcome::Updated { from: Some(from) }, Some(w), Some(pol)) =
-                            (o, go.iter().find(|w| &w.id == id), policies.get(id))
+                        let (Outcome::Updated { from: Some(from) }, Some(tag), Some(pol)) =
+                            (o, wished.get(id), policies.get(id))
                         else {
                             continue;
                         };
-                        if is_downgrade(pol, from, &w.tag) && confirmed.get(id) != Some(&w.tag) {
-                            unconfirmed.insert(id.clone(), w.tag.clone());
+                        if is_downgrade(pol, from, tag) && confirmed.get(id) != Some(*tag) {
+                            unconfirmed.insert(id.clone(), (*tag).clone());
                         }
                     }
                     if !unconfirmed.is_empty() {
@@ -422,9 +425,12 @@ impl Writer {
                         p = digests.plan(&policies, &mut go, files, &mut unresolved);
                     }
                 }
+                // By id, not a scan of `go` per wish: O(n²) at thousands of wishes.
+                let resolved: std::collections::HashMap<_, _> =
+                    go.iter().map(|g| (&g.id, &g.index_digest)).collect();
                 for w in wishes.iter_mut() {
-                    if let Some(g) = go.iter().find(|g| g.id == w.id) {
-                        w.index_digest.clone_from(&g.index_digest);
+                    if let Some(d) = resolved.get(&w.id) {
+                        w.index_digest.clone_from(d);
                     }
                 }
                 Ok(p)

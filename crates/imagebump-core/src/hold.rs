@@ -315,7 +315,7 @@ pub fn plan_marks(
                     },
                 };
                 let name = file.to_string_lossy().into_owned();
-                let rivals = claims::rivals(policies.images(), id, policy, target);
+                let rivals = claims::rivals(policies.same_repository(policy), id, policy, target);
                 let edited = match edit_claimed(
                     &name, &text, target, &marker_id, &update, policy, &rivals,
                 ) {

@@ -321,7 +321,8 @@ pub fn plan_on(
                     },
                 };
                 let name = file.to_string_lossy().into_owned();
-                let rivals = claims::rivals(policies.images(), &d.id, policy, target);
+                let rivals =
+                    claims::rivals(policies.same_repository(policy), &d.id, policy, target);
                 let edited = match edit_claimed(
                     &name, &text, target, &marker_id, &update, policy, &rivals,
                 ) {

@@ -1,6 +1,6 @@
 //! The loaded policies, addressed by [`ImageId`] rather than by position.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{ImagePolicy, LoadedPolicy};
 use crate::decision::ImageId;
@@ -13,6 +13,11 @@ use crate::decision::ImageId;
 pub struct PolicySet {
     files: Vec<LoadedPolicy>,
     index: BTreeMap<ImageId, (usize, usize)>,
+    /// The images of each registry repository (`ImageRef::name`), in identity order:
+    /// the planner asks, per image and target, which other images share its repository
+    /// (`claims::rivals`); scanning every image for that made a plan of n images O(n²)
+    /// — seconds of CPU at 5,000 images.
+    by_repository: HashMap<String, Vec<ImageId>>,
 }
 
 impl PolicySet {
@@ -27,7 +32,32 @@ impl PolicySet {
                     .or_insert((f, i));
             }
         }
-        PolicySet { files, index }
+        let mut by_repository: HashMap<String, Vec<ImageId>> = HashMap::new();
+        for (id, (f, i)) in &index {
+            let img = &files[*f].policy.images[*i];
+            by_repository
+                .entry(img.repository.name())
+                .or_default()
+                .push(id.clone());
+        }
+        PolicySet {
+            files,
+            index,
+            by_repository,
+        }
+    }
+
+    /// Every image whose registry repository is `policy`'s (itself included), in
+    /// identity order.
+    pub fn same_repository<'s>(
+        &'s self,
+        policy: &ImagePolicy,
+    ) -> impl Iterator<Item = (&'s ImageId, &'s ImagePolicy)> + 's {
+        self.by_repository
+            .get(&policy.repository.name())
+            .into_iter()
+            .flatten()
+            .filter_map(|id| Some((id, self.get(id)?)))
     }
 
     /// The policy of one image.
