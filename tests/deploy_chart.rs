@@ -317,11 +317,48 @@ fn assert_ports(objs: &[Value]) {
         .into_iter()
         .find_map(|m| m["data"]["imagebump.yaml"].as_str())
         .expect("the imagebump.yaml ConfigMap");
+    assert_service_accepts(config);
     let config: Value = serde_norway::from_str(config).unwrap();
     assert_eq!(config["listen"].as_str(), Some("0.0.0.0:8080"));
     assert_eq!(config["adminListen"].as_str(), Some("0.0.0.0:9090"));
     assert_eq!(config["stateDir"].as_str(), Some("/var/lib/imagebump"));
     assert_eq!(config["policies"].as_str(), Some("/etc/imagebump/policies"));
+}
+
+/// `imagebump validate --config` accepts the chart's `imagebump.yaml` (every key known,
+/// types and cross-checks), with the pod's secret and policies mounts replaced by a temp
+/// directory holding a file for each secret the config names — so the chart cannot ship
+/// a config the service refuses at start.
+fn assert_service_accepts(config: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (secrets, policies) = (dir.path().join("secrets"), dir.path().join("policies"));
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::create_dir_all(&policies).unwrap();
+    let text = config
+        .replace(
+            "/run/secrets/imagebump/",
+            &format!("{}/", secrets.display()),
+        )
+        .replace("/etc/imagebump/policies", policies.to_str().unwrap());
+    let prefix = format!("file: {}/", secrets.display());
+    for line in text.lines() {
+        if let Some(name) = line.trim().strip_prefix(prefix.as_str()) {
+            std::fs::write(secrets.join(name.trim()), "a-secret\n").unwrap();
+        }
+    }
+    let file = dir.path().join("imagebump.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(["validate", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "imagebump validate refuses the chart's imagebump.yaml:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Ingress to 8080 and 9090 only from the configured namespaces; DNS and the egress
