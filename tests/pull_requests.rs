@@ -268,3 +268,32 @@ fn set_image_opens_the_pull_request_of_a_named_repository() {
     assert!(r.stdout.contains("pull request http://"), "{r:?}");
     assert!(f.forge.pr(open[0]).body.contains("1.1.5"));
 }
+
+/// With one repository (the `git:` map), a missing forge token is reported at the key the
+/// file has — `git.write.pullRequest.token`, not the `git[default]…` of a list entry.
+#[test]
+fn a_missing_token_names_the_key_of_a_single_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    let config = dir.path().join("imagebump.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "stateDir: {d}/state\npolicies: {d}/policies\ngit:\n  url: file://{d}/fleet.git\n  branch: main\n  write:\n    pullRequest: {{provider: github, token: {{env: IMAGEBUMP_TEST_NO_SUCH_TOKEN}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imagebump"))
+        .args(["once", "--config"])
+        .arg(&config)
+        .env_remove("IMAGEBUMP_TEST_NO_SUCH_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("git.write.pullRequest.token: env IMAGEBUMP_TEST_NO_SUCH_TOKEN"),
+        "{stderr}"
+    );
+}

@@ -147,8 +147,13 @@ fn named(config: &Path, name: &str) -> Result<Named, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            let p = crate::engine::pulls::PullRequests::new(g, &pr, rt.handle().clone())
-                .map_err(|e| format!("{e:#}"))?;
+            let p = crate::engine::pulls::PullRequests::new(
+                g,
+                &cfg.git.label(g),
+                &pr,
+                rt.handle().clone(),
+            )
+            .map_err(|e| format!("{e:#}"))?;
             Some((p, rt))
         }
         _ => None,

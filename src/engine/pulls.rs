@@ -48,19 +48,17 @@ pub struct HeadState {
 
 impl PullRequests {
     /// The client of repository `g`'s forge; its token is resolved now (a missing one
-    /// fails start-up) and followed.
+    /// fails start-up) and followed. `label` is how messages name `g`'s keys
+    /// ([`GitRepos::label`](crate::config::GitRepos::label): `git` or `git[NAME]`).
     pub fn new(
         g: &GitSection,
+        label: &str,
         cfg: &PullRequestSection,
         rt: tokio::runtime::Handle,
     ) -> anyhow::Result<PullRequests> {
         use anyhow::Context;
         let token = LiveSecret::new(&cfg.token).with_context(|| {
-            format!(
-                "git[{}].write.pullRequest.token: {}",
-                g.name(),
-                cfg.token.describe()
-            )
+            format!("{label}.write.pullRequest.token: {}", cfg.token.describe())
         })?;
         let forge = Forge::new(ForgeConfig {
             provider: match cfg.provider {
@@ -74,7 +72,7 @@ impl PullRequests {
             token: Arc::new(Token(token)),
             ca_file: None,
         })
-        .with_context(|| format!("git[{}].write.pullRequest", g.name()))?;
+        .with_context(|| format!("{label}.write.pullRequest"))?;
         Ok(PullRequests {
             forge,
             cfg: cfg.clone(),

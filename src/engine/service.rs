@@ -220,9 +220,12 @@ impl Service {
             on_manual_change: self.cfg.on_manual_change.unwrap_or_default(),
             announced: Default::default(),
             pulls: match section.map(|g| (g, g.write_mode())) {
-                Some((g, WriteMode::PullRequest(pr))) => {
-                    Some(super::pulls::PullRequests::new(g, &pr, rt.clone())?)
-                }
+                Some((g, WriteMode::PullRequest(pr))) => Some(super::pulls::PullRequests::new(
+                    g,
+                    &self.cfg.git.label(g),
+                    &pr,
+                    rt.clone(),
+                )?),
                 _ => None,
             },
             settings: None,
