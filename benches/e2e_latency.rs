@@ -45,7 +45,7 @@ use support::gitserver::{BareRepo, CliClone};
 use support::registry::{free_port, TestRegistry, TestRegistryOptions};
 
 const SECRET: &str = "bench-webhook-secret";
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+use support::tagged::{put_tag, upload_blobs};
 
 fn main() {
     let iters = env_usize("E2E_BENCH_ITERS", 100);
@@ -95,7 +95,7 @@ fn main() {
     let floor_clone = CliClone::new(&format!("file://{}", floor_path.display()));
 
     // Blobs once; each tag is then one manifest PUT with its own annotation (own digest).
-    let base_manifest = rt.block_on(upload_image_blobs(&registry, "team/app"));
+    let base_manifest = rt.block_on(upload_blobs(&registry, "team/app"));
     rt.block_on(put_tag(&registry, "team/app", &base_manifest, "1.0.0"));
 
     let t_spawn = Instant::now();
@@ -497,36 +497,6 @@ fn deployment(image: &str) -> String {
     format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app   # keep this comment\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: \"{image}\"   # bumped by imagebump\n          ports: [{{containerPort: 80}}]\n"
     )
-}
-
-// -------------------------------------------------------------------- registry pushes
-
-/// Uploads a config and a layer blob; returns the manifest (annotation to fill per tag).
-async fn upload_image_blobs(reg: &TestRegistry, repo: &str) -> serde_json::Value {
-    let layer = format!("layer of {repo}").into_bytes();
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": []}, "config": {}
-    }))
-    .unwrap();
-    let config_digest = reg.push_blob(repo, &config).await;
-    let layer_digest = reg.push_blob(repo, &layer).await;
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": layer.len()}],
-        "annotations": {"org.imagebump.bench": ""}
-    })
-}
-
-async fn put_tag(reg: &TestRegistry, repo: &str, base: &serde_json::Value, tag: &str) {
-    let mut m = base.clone();
-    m["annotations"]["org.imagebump.bench"] = tag.into();
-    reg.put_manifest(repo, tag, MANIFEST, &serde_json::to_vec(&m).unwrap())
-        .await;
 }
 
 // -------------------------------------------------------------------- the memory instance

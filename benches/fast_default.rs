@@ -31,7 +31,7 @@ use support::gitserver::BareRepo;
 use support::registry::{free_port, TestRegistry, TestRegistryOptions};
 
 const SECRET: &str = "bench-webhook-secret";
-const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+use support::tagged::{put_tag, upload_blobs};
 
 fn main() {
     let runs = std::env::var("FAST_BENCH_RUNS")
@@ -445,33 +445,6 @@ fn all_at(bare: &BareRepo, files: &[(String, String)], tag: &str) -> bool {
         bare.read("main", p)
             .is_some_and(|t| t.contains(&format!(":{tag}\"")))
     })
-}
-
-async fn upload_blobs(reg: &TestRegistry, repo: &str) -> serde_json::Value {
-    let layer = format!("layer of {repo}").into_bytes();
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": []}, "config": {}
-    }))
-    .unwrap();
-    let config_digest = reg.push_blob(repo, &config).await;
-    let layer_digest = reg.push_blob(repo, &layer).await;
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": layer.len()}],
-        "annotations": {"org.imagebump.bench": ""}
-    })
-}
-
-async fn put_tag(reg: &TestRegistry, repo: &str, base: &serde_json::Value, tag: &str) {
-    let mut m = base.clone();
-    m["annotations"]["org.imagebump.bench"] = tag.into();
-    reg.put_manifest(repo, tag, MANIFEST, &serde_json::to_vec(&m).unwrap())
-        .await;
 }
 
 /// `refs/heads/main` of a bare repository: the loose ref, else `packed-refs`.

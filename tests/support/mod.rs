@@ -8,3 +8,4 @@ pub mod replicas;
 pub mod service;
 pub use imagebump_testbed::{gitserver, registry};
 pub mod chromium;
+pub mod tagged;
