@@ -299,14 +299,7 @@ impl CliClone {
     }
 }
 
-/// Pick a free TCP port on 127.0.0.1 (bind :0, read, release).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::ports::free_port;
 
 /// A child started in its own process group, killed with the whole group on drop.
 struct GroupChild(Child);

@@ -16,6 +16,7 @@ pub mod cloud;
 pub mod deploy;
 pub mod forge;
 pub mod gitserver;
+pub mod ports;
 pub mod proxy;
 pub mod registry;
 pub mod signing;
