@@ -134,7 +134,19 @@ fn main() {
     let tips: Vec<Option<String>> = bares.iter().map(|b| ref_tip(b)).collect();
     let started = Instant::now();
     let log = std::fs::File::create(dir.join("imagebump.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_imagebump"))
+    // `FAST_SCALE_WRAP="heaptrack -o /tmp/ht"` runs the service under a profiler (the
+    // RSS figures are then the wrapper's).
+    let wrap = std::env::var("FAST_SCALE_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut cmd = match wrap.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(wrap).arg(env!("CARGO_BIN_EXE_imagebump"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_imagebump")),
+    };
+    let child = cmd
         .args(["run", "--config"])
         .arg(dir.join("imagebump.yaml"))
         .env("BENCH_WEBHOOK_SECRET", SECRET)

@@ -38,14 +38,30 @@ impl Generation {
         gits: &[String],
     ) -> Generation {
         let only = gits.len() == 1;
+        let routes = super::routes(&policies, default_interval);
+        let policies = Arc::new(policies);
+        let by_git = gits
+            .iter()
+            .map(|g| {
+                // One repository that every target is in sees the whole set: shared,
+                // not copied (a copy is most of the policies' memory at 10,000 images).
+                let whole = only
+                    && policies.images().all(|(_, img)| {
+                        img.target_repos.iter().flatten().all(|t| t == g)
+                    });
+                let set = if whole {
+                    policies.clone()
+                } else {
+                    Arc::new(policies.for_repository(g, only))
+                };
+                (g.clone(), set)
+            })
+            .collect();
         Generation {
             number: 1,
-            routes: super::routes(&policies, default_interval),
-            by_git: gits
-                .iter()
-                .map(|g| (g.clone(), Arc::new(policies.for_repository(g, only))))
-                .collect(),
-            policies: Arc::new(policies),
+            routes,
+            by_git,
+            policies,
         }
     }
 

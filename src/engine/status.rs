@@ -56,9 +56,11 @@ pub struct ImageStatus {
     pub waiting: Option<Decision>,
     /// The writers' decisions by GitOps repository, for an image with targets in
     /// several (not served): a failure in one is what the image shows, never hidden by
-    /// another repository's success.
+    /// another repository's success. Sorted by repository name; a `Vec`, not a
+    /// `BTreeMap`, whose first insert allocates a node for 11 entries (14 MB at 10,000
+    /// images with one repository each).
     #[serde(skip)]
-    pub by_git: BTreeMap<String, Decision>,
+    pub by_git: Vec<(String, Decision)>,
 }
 
 impl ImageStatus {
@@ -79,7 +81,9 @@ impl ImageStatus {
 /// All images' status.
 #[derive(Debug, Default)]
 pub struct StatusBoard {
-    images: Mutex<BTreeMap<ImageId, ImageStatus>>,
+    /// Boxed: a B-tree node holds 11 entries and is about half full after inserts in
+    /// order, so 528-byte values inline cost twice their size (11 MB at 10,000 images).
+    images: Mutex<BTreeMap<ImageId, Box<ImageStatus>>>,
 }
 
 impl StatusBoard {
@@ -87,12 +91,12 @@ impl StatusBoard {
     pub fn register(&self, id: &ImageId, repository: &str) {
         self.lock().insert(
             id.clone(),
-            ImageStatus {
+            Box::new(ImageStatus {
                 application: id.application.clone(),
                 image: id.name.clone(),
                 repository: repository.into(),
                 ..Default::default()
-            },
+            }),
         );
     }
 
@@ -104,12 +108,12 @@ impl StatusBoard {
         for (id, repository) in images {
             let s = match all.remove(&id) {
                 Some(s) if s.repository == repository => s,
-                _ => ImageStatus {
+                _ => Box::new(ImageStatus {
                     application: id.application.clone(),
                     image: id.name.clone(),
                     repository,
                     ..Default::default()
-                },
+                }),
             };
             next.insert(id, s);
         }
@@ -127,7 +131,10 @@ impl StatusBoard {
     /// unless the image's write failed in another repository since its last scan.
     pub fn decide_in(&self, id: &ImageId, git: &str, d: Decision) {
         let failed_elsewhere = self.lock().get_mut(id).and_then(|s| {
-            s.by_git.insert(git.to_string(), d.clone());
+            match s.by_git.binary_search_by(|(g, _)| g.as_str().cmp(git)) {
+                Ok(i) => s.by_git[i].1 = d.clone(),
+                Err(i) => s.by_git.insert(i, (git.to_string(), d.clone())),
+            }
             s.by_git
                 .iter()
                 .find(|(g, d)| g.as_str() != git && d.is_failure())
@@ -183,7 +190,7 @@ impl StatusBoard {
     pub fn snapshot(&self) -> Vec<ImageStatus> {
         self.lock()
             .values()
-            .cloned()
+            .map(|s| ImageStatus::clone(s))
             .map(|mut s| {
                 if let Some(d) = &s.decision {
                     s.last_error = d.last_error();
@@ -237,7 +244,7 @@ impl StatusBoard {
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ImageId, ImageStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ImageId, Box<ImageStatus>>> {
         // A panic elsewhere while holding the lock leaves plain data; keep serving it.
         self.images.lock().unwrap_or_else(|e| e.into_inner())
     }

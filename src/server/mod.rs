@@ -394,7 +394,7 @@ async fn metrics(State(st): State<AppState>) -> Response {
     text.push_str(&registry_metrics(&st.engine.registry_metrics()));
     text.push_str(&crate::secret::read_errors_metrics());
     text.push_str(&image_states_metrics(&st.engine.status.state_counts()));
-    text.push_str(&crate::image_metrics::render(&st.engine.status.series()));
+    crate::image_metrics::render_into(&mut text, &st.engine.status.series());
     text.push_str(&crate::image_metrics::build_info());
     text.push_str("# EOF\n");
     (

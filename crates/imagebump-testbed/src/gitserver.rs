@@ -4,7 +4,7 @@
 //! Every git CLI call goes through [`git`], which pins the identity and shuts out the
 //! machine's global and system configuration (this machine has a global `user.name`).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

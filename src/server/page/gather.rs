@@ -48,7 +48,7 @@ pub fn image_row(i: &ImageStatus, gits: &[GitStatus]) -> ImageRow {
         .decision
         .as_ref()
         .and_then(held)
-        .or_else(|| i.by_git.values().find_map(held));
+        .or_else(|| i.by_git.iter().map(|(_, d)| d).find_map(held));
     ImageRow {
         application: i.application.clone(),
         image: i.image.clone(),

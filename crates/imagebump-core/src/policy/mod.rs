@@ -581,7 +581,11 @@ pub struct LoadedPolicy {
 
 /// Parses one policy file's text; `path` is used for messages only.
 pub fn parse_policy(path: &Path, text: &str) -> Result<PolicyFile, Problem> {
-    let p: PolicyFile = serde_norway::from_str(text).map_err(|e| Problem::from_yaml(path, &e))?;
+    let mut p: PolicyFile =
+        serde_norway::from_str(text).map_err(|e| Problem::from_yaml(path, &e))?;
+    // Kept for the life of the service: a list grown by doubling holds up to twice its
+    // images (408 bytes each).
+    p.images.shrink_to_fit();
     if p.application.trim().is_empty() {
         return Err(Problem::new(path, "application must not be empty"));
     }
