@@ -391,10 +391,12 @@ fn policy_from_file(path: &std::path::Path, a: &TestArgs) -> Result<ImagePolicy,
             ));
         }
     };
+    // The flags change this one copy only.
+    let spec = std::sync::Arc::make_mut(&mut policy.spec);
     for e in &a.exclude {
-        policy.exclude.push(regex(e)?);
+        spec.exclude.push(regex(e)?);
     }
-    policy.allow_downgrade |= a.allow_downgrade;
+    spec.allow_downgrade |= a.allow_downgrade;
     Ok(policy)
 }
 
