@@ -162,6 +162,9 @@ fn main() {
     };
     let ready_url = format!("http://127.0.0.1:{port}/readyz");
     let mut ready = None;
+    // The high-water mark when the service became ready: what loading cost, before any
+    // scan or commit.
+    let mut ready_rss = 0;
     // Every repository's ref moved once (the start-up sync); poll the ref files.
     let mut moved: Vec<Option<Duration>> = vec![None; bares.len()];
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -174,6 +177,7 @@ fn main() {
             })
         {
             ready = Some(started.elapsed());
+            ready_rss = proc_kb(svc.0.id(), "VmHWM").unwrap_or(0);
         }
         for (k, b) in bares.iter().enumerate() {
             if moved[k].is_none() && ref_tip(b) != tips[k] {
@@ -243,6 +247,10 @@ fn main() {
     println!(
         "ready (/readyz 200) after start     {:>9.0} ms",
         ready.map_or(f64::NAN, ms)
+    );
+    println!(
+        "peak RSS when ready                 {:>9.1} MB",
+        ready_rss as f64 / 1024.0
     );
     for (k, n) in names.iter().enumerate() {
         println!(

@@ -46,9 +46,9 @@ impl Generation {
                 // One repository that every target is in sees the whole set: shared,
                 // not copied (a copy is most of the policies' memory at 10,000 images).
                 let whole = only
-                    && policies.images().all(|(_, img)| {
-                        img.target_repos.iter().flatten().all(|t| t == g)
-                    });
+                    && policies
+                        .images()
+                        .all(|(_, img)| img.target_repos.iter().flatten().all(|t| t == g));
                 let set = if whole {
                     policies.clone()
                 } else {

@@ -413,6 +413,8 @@ impl Service {
             Self::git_config(&self.cfg, g)?;
         }
         setup::notify_targets(&self.cfg)?;
+        // Loading parsed every policy file; its garbage lies between what stays.
+        crate::malloc::release_free_memory();
         let rt = runtime();
         let engine = self.engine.clone();
         rt.block_on(async {

@@ -464,7 +464,11 @@ fn short(oid: Option<Oid>) -> String {
 /// marked the base's whole tree uninteresting, reading every tree of the repository
 /// through libgit2's 16 MB delta-base cache — the largest allocation of a commit in a
 /// 20,000-file repository.
-fn missing_objects(repo: &Repository, remote: &git2::Odb<'_>, tip: Oid) -> Result<Vec<Oid>, git2::Error> {
+fn missing_objects(
+    repo: &Repository,
+    remote: &git2::Odb<'_>,
+    tip: Oid,
+) -> Result<Vec<Oid>, git2::Error> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut commits = vec![tip];

@@ -179,7 +179,7 @@ impl Constraints {
         let groups = rewritten
             .split("||")
             .map(parse_group)
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<Group>, _>>()
             .map_err(fail)?;
         Ok(Constraints {
             source: s.to_owned(),
@@ -294,6 +294,9 @@ fn parse_group(text: &str) -> Result<Group, ConstraintErrorReason> {
         };
     }
     let names_prerelease = comparators.iter().any(|c| !c.bound.pre.is_empty());
+    // Kept as long as the policy: pushes left room for 4 comparators where most groups
+    // have one or two.
+    comparators.shrink_to_fit();
     Ok(Group {
         comparators,
         names_prerelease,
