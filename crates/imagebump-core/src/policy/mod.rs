@@ -12,6 +12,7 @@ pub mod collect;
 pub mod constraint;
 mod duration;
 pub mod extract;
+mod image;
 pub mod select;
 mod set;
 pub mod shard;
@@ -21,6 +22,7 @@ pub use claims::check_claims;
 pub use collect::parse_policy_all;
 
 pub use duration::{parse_duration, DurationStr, Interval, MAX_DURATION, MIN_INTERVAL};
+pub use image::{ImagePolicy, ImageSpec};
 pub use set::{check_repositories, PolicySet, RepositoryProblem};
 pub use shard::{AppGlob, PolicySelector};
 
@@ -28,14 +30,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use regex::Regex;
 use serde::Deserialize;
 
 use crate::image::ImageRef;
 use constraint::Constraints;
-use select::{Order, Selector, Strategy, TagFilter};
+use select::{Order, Strategy, TagFilter};
 
 /// One problem found in a file, printed as `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,74 +107,6 @@ pub struct PolicyFile {
     pub application: String,
     /// The images this application follows.
     pub images: Vec<ImagePolicy>,
-}
-
-/// One image of an application: where it comes from, how to pick a tag ([`ImageSpec`],
-/// shared), and where to write it (its own).
-///
-/// The spec is behind an `Arc` because each GitOps repository's writer sees the policies
-/// with only its targets ([`PolicySet::for_repository`]): those copies share the spec,
-/// and at 10,000 images a copy of everything was 11 MB per set. `Deref` lets readers
-/// write `policy.repository` as before; nothing changes a spec after loading.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "RawImagePolicy")]
-pub struct ImagePolicy {
-    /// What is watched and how a tag is picked.
-    pub spec: Arc<ImageSpec>,
-    /// Files to write.
-    pub targets: Vec<Target>,
-    /// Each target's `git:` (the GitOps repository it lives in), by position in
-    /// `targets`; `None` where the target names none (allowed with one repository).
-    pub target_repos: Vec<Option<String>>,
-}
-
-impl std::ops::Deref for ImagePolicy {
-    type Target = ImageSpec;
-
-    fn deref(&self) -> &ImageSpec {
-        &self.spec
-    }
-}
-
-/// The part of an image's policy that is not where it is written.
-#[derive(Debug, Clone)]
-pub struct ImageSpec {
-    /// The repository to watch (normalised).
-    pub repository: ImageRef,
-    /// The repository as the policy wrote it.
-    pub repository_text: String,
-    /// Short name, used in Flux marker ids `application:name` (default: last path part).
-    pub name: String,
-    /// Ordering strategy.
-    pub strategy: Strategy,
-    /// `tags: {pattern, extract}`.
-    pub filter: Option<TagFilter>,
-    /// `exclude:` patterns.
-    pub exclude: Vec<Regex>,
-    /// `loose: true`.
-    pub loose: bool,
-    /// `prerelease: true`.
-    pub prerelease: bool,
-    /// `allowDowngrade: true`.
-    pub allow_downgrade: bool,
-    /// `suspended: true`: nothing is written for this image.
-    pub suspended: bool,
-    /// `pinned: TAG`: the image stays at exactly this tag.
-    pub pinned: Option<String>,
-    /// `platforms:` that must exist in a multi-arch index before a tag is allowed.
-    pub platforms: Vec<String>,
-    /// `pinDigest: true`: every reference is written `tag@<index digest>`, pinned or not
-    /// (without it, only references pinned already keep a pin).
-    pub pin_digest: bool,
-    /// `interval:` poll interval override.
-    pub interval: Option<Duration>,
-    /// `minAge:` a tag is eligible once its image is this old ([`age`]).
-    pub min_age: Option<Duration>,
-    /// `newestBuild: true`: candidates ordered by their image's creation time ([`age`]).
-    pub newest_build: bool,
-    /// `onManualChange:` for this image; `None` = the config's global value (default
-    /// `skipVersion`).
-    pub on_manual_change: Option<OnManualChange>,
 }
 
 /// A file (or directory, for markers) that holds this image's reference.
@@ -568,22 +501,6 @@ impl TryFrom<RawImagePolicy> for ImagePolicy {
     }
 }
 
-impl ImageSpec {
-    /// The tag selector this policy describes.
-    pub fn selector(&self) -> Selector {
-        Selector {
-            strategy: self.strategy.clone(),
-            filter: self.filter.clone(),
-            exclude: self.exclude.clone(),
-            loose: self.loose,
-            prerelease: self.prerelease,
-            // With `newestBuild` the build time is the order, which the tag-order
-            // downgrade guard cannot see: a rebuilt lower tag may be the newest.
-            allow_downgrade: self.allow_downgrade || self.newest_build,
-        }
-    }
-}
-
 /// What a manual change (a person's commit changing an image's value in git) does:
 /// `onManualChange:` per image, or at the top of the service config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -670,6 +587,7 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn parse(text: &str) -> Result<PolicyFile, String> {
         parse_policy(Path::new("p.yaml"), text).map_err(|p| p.to_string())
