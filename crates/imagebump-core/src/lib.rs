@@ -39,4 +39,5 @@ pub mod plan;
 pub mod policy;
 pub mod pull;
 pub mod secret;
+pub mod template;
 pub mod trigger;

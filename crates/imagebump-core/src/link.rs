@@ -50,22 +50,13 @@ pub struct CommitVars<'a> {
 /// Checks a template with a sample commit: it parses, uses only [`VARIABLES`] and
 /// renders an http(s) URL.
 pub fn check(template: &str) -> Result<(), LinkError> {
-    let env = environment();
-    let t = env
-        .template_from_str(template)
-        .map_err(|e| LinkError::Syntax {
-            line: e.line().unwrap_or(1),
-            message: e.detail().unwrap_or("syntax error").to_string(),
-        })?;
-    let mut unknown: Vec<_> = t
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|v| !VARIABLES.contains(&v.as_str()))
-        .collect();
-    unknown.sort();
-    if let Some(name) = unknown.into_iter().next() {
-        return Err(LinkError::Unknown { name });
-    }
+    crate::template::check(template, VARIABLES).map_err(|p| match p {
+        crate::template::Problem::Syntax { line, detail, .. } => LinkError::Syntax {
+            line,
+            message: detail,
+        },
+        crate::template::Problem::Unknown { name } => LinkError::Unknown { name },
+    })?;
     render(
         template,
         &CommitVars {
@@ -128,10 +119,8 @@ pub fn derive(git_url: &str) -> Option<String> {
 }
 
 fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
     // An unknown attribute is an error, not an empty part of a link.
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env
+    crate::template::environment()
 }
 
 #[cfg(test)]

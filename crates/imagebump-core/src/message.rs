@@ -29,9 +29,6 @@ pub const VARIABLES: &[&str] = &[
     "count",
 ];
 
-/// Functions minijinja provides as globals; `undeclared_variables` reports them too.
-const GLOBALS: &[&str] = &["range", "dict", "namespace"];
-
 /// Why a commit-message template is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
@@ -58,21 +55,13 @@ pub enum TemplateError {
 /// one image and of two (so attribute typos inside `{% for c in changes %}` are caught).
 pub fn check_template(template: &str) -> Result<(), TemplateError> {
     let env = environment();
-    let t = env
-        .template_from_str(template)
-        .map_err(|e| TemplateError::Syntax {
-            line: e.line().unwrap_or(1),
-            message: e.detail().unwrap_or("syntax error").to_string(),
-        })?;
-    let mut unknown: Vec<_> = t
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|v| !VARIABLES.contains(&v.as_str()) && !GLOBALS.contains(&v.as_str()))
-        .collect();
-    unknown.sort();
-    if let Some(name) = unknown.into_iter().next() {
-        return Err(TemplateError::Unknown { name });
-    }
+    crate::template::check(template, VARIABLES).map_err(|p| match p {
+        crate::template::Problem::Syntax { line, detail, .. } => TemplateError::Syntax {
+            line,
+            message: detail,
+        },
+        crate::template::Problem::Unknown { name } => TemplateError::Unknown { name },
+    })?;
     for n in [1, 2] {
         let sample: Vec<ImageVars> = (0..n)
             .map(|i| ImageVars {
@@ -93,10 +82,8 @@ pub fn check_template(template: &str) -> Result<(), TemplateError> {
 }
 
 fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
     // An unknown attribute is an error, not an empty string in a commit subject.
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env
+    crate::template::environment()
 }
 
 fn render(

@@ -154,9 +154,7 @@ pub fn body(template: Option<&str>, changes: &[BranchChange]) -> String {
 }
 
 fn render(template: &str, changes: &[BranchChange]) -> Result<String, minijinja::Error> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(
+    crate::template::environment().render_str(
         template,
         minijinja::context! { changes => changes, count => changes.len() },
     )

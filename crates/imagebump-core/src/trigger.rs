@@ -251,44 +251,23 @@ pub fn default_body(p: &Pushed) -> Value {
     serde_json::to_value(vars(p)).unwrap_or(Value::Null)
 }
 
-/// Functions minijinja provides as globals; `undeclared_variables` reports them too.
-const GLOBALS: &[&str] = &["range", "dict", "namespace"];
-
 fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
     // An unknown attribute is an error, not an empty field in a deploy request.
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_filter("tojson", crate::trigger::tojson);
-    env
-}
-
-/// The `tojson` filter: a value as JSON (strings quoted and escaped), so a template
-/// can put any variable into a JSON body safely. minijinja's own needs its `json`
-/// feature, which the workspace leaves off.
-pub fn tojson(v: minijinja::Value) -> Result<String, minijinja::Error> {
-    serde_json::to_string(&v)
-        .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
+    crate::template::environment()
 }
 
 /// Checks a webhook `body` template: it parses, names only [`WEBHOOK_VARIABLES`], and
 /// renders a sample commit of two changes (attribute typos in loops are caught).
 pub fn check_template(template: &str) -> Result<(), String> {
-    let env = environment();
-    let t = env
-        .template_from_str(template)
-        .map_err(|e| format!("body does not parse: {e}"))?;
-    let mut unknown: Vec<_> = t
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|v| !WEBHOOK_VARIABLES.contains(&v.as_str()) && !GLOBALS.contains(&v.as_str()))
-        .collect();
-    unknown.sort();
-    if let Some(name) = unknown.first() {
-        return Err(format!(
+    crate::template::check(template, WEBHOOK_VARIABLES).map_err(|p| match p {
+        crate::template::Problem::Syntax { message, .. } => {
+            format!("body does not parse: {message}")
+        }
+        crate::template::Problem::Unknown { name } => format!(
             "body uses unknown variable `{name}`; known: {}",
             WEBHOOK_VARIABLES.join(", ")
-        ));
-    }
+        ),
+    })?;
     render_template(template, &sample()).map(|_| ())
 }
 

@@ -567,10 +567,7 @@ fn template_context(notice: &Notice) -> Value {
 }
 
 fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.add_filter("tojson", crate::trigger::tojson);
-    env
+    crate::template::environment()
 }
 
 /// Renders a generic entry's `body` template for a notice.
@@ -583,25 +580,15 @@ pub fn render_body(template: &str, notice: &Notice) -> Result<String, String> {
 /// Checks a `body` template: it parses, names only [`BODY_VARIABLES`], and renders a
 /// sample of every event.
 pub fn check_body(template: &str) -> Result<(), String> {
-    let env = environment();
-    let t = env
-        .template_from_str(template)
-        .map_err(|e| format!("body does not parse: {e}"))?;
-    let mut unknown: Vec<_> = t
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|v| {
-            !BODY_VARIABLES.contains(&v.as_str())
-                && !["range", "dict", "namespace"].contains(&v.as_str())
-        })
-        .collect();
-    unknown.sort();
-    if let Some(name) = unknown.first() {
-        return Err(format!(
+    crate::template::check(template, BODY_VARIABLES).map_err(|p| match p {
+        crate::template::Problem::Syntax { message, .. } => {
+            format!("body does not parse: {message}")
+        }
+        crate::template::Problem::Unknown { name } => format!(
             "body uses unknown variable `{name}`; known: {}",
             BODY_VARIABLES.join(", ")
-        ));
-    }
+        ),
+    })?;
     for n in samples() {
         render_body(template, &n)?;
     }
