@@ -390,8 +390,8 @@ impl Engine {
             // the repository's images, and the repository stays schedulable, so its next
             // hint or poll scans it again.
             // Boxed: the scan's state (most of a task's size) exists only once it runs.
-            let scan = AssertUnwindSafe(Box::pin(self.scan(&repo, fresh, cause, &expect)))
-                .catch_unwind();
+            let scan =
+                AssertUnwindSafe(Box::pin(self.scan(&repo, fresh, cause, &expect))).catch_unwind();
             match scan.await {
                 Ok(wishes) => {
                     let gen = self.live.current();
