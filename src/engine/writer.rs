@@ -131,6 +131,14 @@ impl Writer {
                 .then(|| LARGE_WRITES.lock().unwrap_or_else(|e| e.into_inner()));
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.write(&batch)));
             if large.is_some() {
+                // A large batch read much of the repository through libgit2's caches;
+                // a lone update after it reads little, so they need not stay.
+                if let Some(wc) = self.wc.as_mut() {
+                    if let Err(e) = wc.release_caches() {
+                        tracing::warn!(error = %e, "cannot reopen the working copy; the next batch opens it");
+                        self.wc = None;
+                    }
+                }
                 crate::malloc::release_free_memory();
             }
             drop(large);

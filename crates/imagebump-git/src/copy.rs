@@ -354,6 +354,15 @@ impl WorkingCopy {
         Ok(())
     }
 
+    /// Drops libgit2's in-memory caches of this copy by opening the repository afresh:
+    /// the delta-base cache of each pack (up to 16 MB per pack, a libgit2 constant) and
+    /// the parsed objects. Index, working tree and refs are on disk; nothing is lost,
+    /// and the next operation reads what it needs again.
+    pub fn release_caches(&mut self) -> Result<(), GitError> {
+        self.repo = Repository::open(&self.root).map_err(|e| self.git_err("open", e))?;
+        Ok(())
+    }
+
     pub(crate) fn git_err(&self, op: &'static str, e: git2::Error) -> GitError {
         git_err(op, &self.display_url, e, self.auth.secret().as_deref())
     }

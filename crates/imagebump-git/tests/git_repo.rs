@@ -500,3 +500,34 @@ fn too_many_pack_files_trigger_a_compacting_reclone() {
     .unwrap()
     .unwrap();
 }
+
+#[test]
+fn a_copy_whose_caches_were_released_keeps_committing_and_pushing() {
+    let origin = seeded();
+    let state = tempfile::tempdir().unwrap();
+    let mut wc = open(&origin, state.path());
+    for (round, tag) in ["1.1.0", "1.2.0"].iter().enumerate() {
+        let base = wc.sync().unwrap();
+        let text = format!("image: ghcr.io/acme/app:{tag}\n");
+        wc.write_file(Path::new("apps/app/deploy.yaml"), &text)
+            .unwrap();
+        let commit = wc
+            .commit(&base, &["apps/app/deploy.yaml".into()], "bump")
+            .unwrap()
+            .expect("a commit");
+        wc.push(&commit).unwrap();
+        assert_eq!(origin.read("main", "apps/app/deploy.yaml").unwrap(), text);
+        assert_eq!(origin.commit_count("main"), 2 + round);
+        // What the writer does after a large batch: the next round must not notice.
+        wc.release_caches().unwrap();
+    }
+    git(
+        None,
+        &[
+            "--git-dir",
+            origin.path().to_str().unwrap(),
+            "fsck",
+            "--full",
+        ],
+    );
+}
