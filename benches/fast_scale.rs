@@ -165,6 +165,9 @@ fn main() {
     // The high-water mark when the service became ready: what loading cost, before any
     // scan or commit.
     let mut ready_rss = 0;
+    // The largest resident set seen while polling, split into heap/stacks and mapped
+    // files, and when: shows which phase makes the peak.
+    let mut peak_seen = (0u64, 0u64, 0u64, Duration::ZERO);
     // Every repository's ref moved once (the start-up sync); poll the ref files.
     let mut moved: Vec<Option<Duration>> = vec![None; bares.len()];
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -178,6 +181,16 @@ fn main() {
         {
             ready = Some(started.elapsed());
             ready_rss = proc_kb(svc.0.id(), "VmHWM").unwrap_or(0);
+        }
+        if let Some(rss) = proc_kb(svc.0.id(), "VmRSS") {
+            if rss > peak_seen.0 {
+                let anon = proc_kb(svc.0.id(), "RssAnon").unwrap_or(0);
+                let file = proc_kb(svc.0.id(), "RssFile").unwrap_or(0);
+                peak_seen = (rss, anon, file, started.elapsed());
+                if let Ok(path) = std::env::var("FAST_SCALE_SMAPS") {
+                    let _ = std::fs::copy(format!("/proc/{}/smaps", svc.0.id()), path);
+                }
+            }
         }
         for (k, b) in bares.iter().enumerate() {
             if moved[k].is_none() && ref_tip(b) != tips[k] {
@@ -273,6 +286,13 @@ fn main() {
         hwm.map_or(f64::NAN, |kb| kb as f64 / 1024.0)
     );
     let mb = |kb: Option<u64>| kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0);
+    println!(
+        "largest RSS seen while syncing      {:>9.1} MB at {:.1} s ({:.1} MB heap/stacks + {:.1} MB mapped files)",
+        mb(Some(peak_seen.0)),
+        peak_seen.3.as_secs_f64(),
+        mb(Some(peak_seen.1)),
+        mb(Some(peak_seen.2))
+    );
     println!(
         "resident after the sync             {:>9.1} MB heap/stacks + {:.1} MB mapped files",
         mb(anon),

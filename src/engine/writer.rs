@@ -102,10 +102,11 @@ const BATCH_BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duratio
 /// afterwards (a few milliseconds at 5,000 edits; a lone update needs none).
 const LARGE_BATCH: usize = 64;
 
-/// Held by a writer during a large batch: the start-up sync of several GitOps
-/// repositories plans and commits thousands of edits in each, and doing them one after
-/// another keeps one batch's working memory at a time (fast_scale: five at once were
-/// most of the peak RSS). Small batches — a push's update — never wait for it.
+/// Held by a writer during a large batch and while it opens its copy: the start-up sync
+/// of several GitOps repositories clones each, then plans and commits thousands of edits
+/// in each, and doing them one after another keeps one job's working memory at a time
+/// (fast_scale: five at once were most of the peak RSS). Small batches — a push's
+/// update — never wait for it.
 static LARGE_WRITES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Writer {
@@ -114,8 +115,15 @@ impl Writer {
         let _span = tracing::info_span!("writer", git = %self.git).entered();
         if self.wc.is_none() {
             // Clone (or open) now rather than at the first batch; one that fails is
-            // tried again by that batch, which reports it.
-            match (self.open)() {
+            // tried again by that batch, which reports it. A clone checks out and reads
+            // the whole tree: one at a time, like a large batch, and its garbage given
+            // back after (fast_scale: five clones at once beside the loaded policies
+            // made the peak).
+            let opening = LARGE_WRITES.lock().unwrap_or_else(|e| e.into_inner());
+            let opened = (self.open)();
+            crate::malloc::release_free_memory();
+            drop(opening);
+            match opened {
                 Ok(wc) => self.wc = Some(wc),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot open the GitOps repository yet");

@@ -95,6 +95,10 @@ pub struct WorkingCopy {
     /// that is not known (after open, after a failed or partial step): the next sync then
     /// does the full reset, which also deletes untracked and ignored files.
     pub(crate) clean_at: Option<Oid>,
+    /// The trailing checksum of the index file as this copy last wrote it, beside
+    /// `clean_at`: an index with another checksum was written by someone else and is not
+    /// trusted. (Comparing the index's tree with HEAD's would read every tree.)
+    pub(crate) index_written: Option<Vec<u8>>,
     /// What the last sync had to do (for callers and tests that check the fast path).
     pub(crate) last_sync: Option<crate::sync::SyncKind>,
     /// The caller may have written to the tree since it was last checked: the next sync
@@ -166,6 +170,7 @@ impl WorkingCopy {
             author_email: cfg.author_email.clone(),
             auth: auth.clone(),
             clean_at: None,
+            index_written: None,
             last_sync: None,
             touched: true,
             config: cfg.clone(),

@@ -63,6 +63,7 @@ mod rebuild;
 mod retry;
 mod sign;
 mod sync;
+mod tree_edit;
 mod url;
 
 pub use auth::{GitAuth, GitCredentialSource};

@@ -21,7 +21,8 @@ use crate::copy::WorkingCopy;
 use crate::error::{io_err, GitError};
 use crate::paths::{normalise, safe_join};
 use crate::sign::Made;
-use crate::sync::{unlisted_changes, Base};
+use crate::sync::{index_trailer, unlisted_changes, Base};
+use crate::tree_edit::tree_with;
 use crate::url::local_path;
 
 /// A commit made locally on a base, not yet pushed.
@@ -244,19 +245,34 @@ impl WorkingCopy {
         allow_empty: bool,
     ) -> Result<Option<Oid>, GitError> {
         let mut index = self.repo.index().map_err(|e| self.git_err("stage", e))?;
+        let mut entries = Vec::with_capacity(staged.len());
         for (clean, exists) in staged {
-            if *exists {
-                index.add_path(clean)
+            let entry = if *exists {
+                index
+                    .add_path(clean)
+                    .map_err(|e| self.git_err("stage", e))?;
+                let e = index.get_path(clean, 0).ok_or_else(|| {
+                    GitError::Config(format!("{} was not staged", clean.display()))
+                })?;
+                Some((e.id, e.mode as i32))
             } else {
-                index.remove_path(clean)
-            }
-            .map_err(|e| self.git_err("stage", e))?;
+                index
+                    .remove_path(clean)
+                    .map_err(|e| self.git_err("stage", e))?;
+                None
+            };
+            entries.push((clean.as_path(), entry));
         }
         index.write().map_err(|e| self.git_err("stage", e))?;
-        let tree_id = index.write_tree().map_err(|e| self.git_err("commit", e))?;
+        self.index_written = index_trailer(self.repo.path());
         let parent = self
             .repo
             .find_commit(base)
+            .map_err(|e| self.git_err("commit", e))?;
+        // Not `index.write_tree()`: it reads every tree of the result back (see tree_edit).
+        let tree_id = parent
+            .tree()
+            .and_then(|t| tree_with(&self.repo, &t, &entries))
             .map_err(|e| self.git_err("commit", e))?;
         if parent.tree_id() == tree_id && !allow_empty {
             return Ok(None);

@@ -10,6 +10,11 @@
 //! (and untracked or ignored files) are looked for with a status scan against the index
 //! stat cache, usually run by [`WorkingCopy::push`] while the server works; any found, any
 //! error or any mismatch after the update means the full reset.
+//!
+//! Neither check needs to read the whole index as a tree (`write_tree`), which reads every
+//! tree of the repository: the index is trusted when it is the file this copy last wrote
+//! (its length and checksum, `index_written`; another program's index is compared as a
+//! tree), and after an update each updated path's entry is compared with the tip's.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -171,7 +176,7 @@ impl WorkingCopy {
     /// The incremental sync: HEAD, the index and the tree match `at` (checked below as far
     /// as it is cheap); bring them to `base` touching only the paths that differ. `Err` is
     /// the reason to do the full reset instead; the copy may then be anywhere in between.
-    fn update_from(&self, at: Oid, base: Oid) -> Result<SyncKind, String> {
+    fn update_from(&mut self, at: Oid, base: Oid) -> Result<SyncKind, String> {
         let e = |e: git2::Error| scrub(e.message(), self.auth.secret().as_deref());
         let at_tree = self
             .repo
@@ -184,8 +189,12 @@ impl WorkingCopy {
         }
         let mut index = self.repo.index().map_err(e)?;
         index.read(false).map_err(e)?;
-        // Cheap: the index keeps a cache of its tree ids (recomputed only where it changed).
-        if index.write_tree().map_err(e)? != at_tree.id() {
+        // The index is the one this copy wrote when it matched `at`; otherwise (another
+        // program rewrote it, as `git status` does) its tree must be `at`'s — a check that
+        // reads every tree of the repository (see tree_edit), so only then.
+        let ours = matches!((&self.index_written, index_trailer(self.repo.path())),
+            (Some(written), Some(now)) if *written == now);
+        if !ours && index.write_tree().map_err(e)? != at_tree.id() {
             return Err("the index does not match HEAD".into());
         }
         if self.touched {
@@ -240,10 +249,26 @@ impl WorkingCopy {
             .reference(&local, base, true, "imagebump: update to remote")
             .and_then(|_| self.repo.set_head(&local))
             .map_err(e)?;
-        // Verify: the whole index is the base tree, and those paths in the tree match it.
+        // Verify: the index held `at`'s tree and the checkout changed only these paths;
+        // each now holds what the base has (or is gone). So the whole index is the base.
         index.read(false).map_err(e)?;
-        if index.write_tree().map_err(e)? != base_tree.id() {
-            return Err("the index does not match the remote head after the update".into());
+        if index.has_conflicts() {
+            return Err("the index has conflicts after the update".into());
+        }
+        for p in &paths {
+            let want = match base_tree.get_path(p) {
+                Ok(t) if t.kind() == Some(ObjectType::Blob) => Some((t.id(), t.filemode())),
+                Ok(_) => None,
+                Err(err) if err.code() == ErrorCode::NotFound => None,
+                Err(err) => return Err(e(err)),
+            };
+            let have = index.get_path(p, 0).map(|i| (i.id, i.mode as i32));
+            if have != want {
+                return Err(format!(
+                    "the index does not match the remote head at {} after the update",
+                    p.display()
+                ));
+            }
         }
         let mut dopts = DiffOptions::new();
         dopts
@@ -268,6 +293,7 @@ impl WorkingCopy {
                 paths.len()
             ));
         }
+        self.index_written = index_trailer(self.repo.path());
         Ok(SyncKind::Incremental)
     }
 
@@ -334,6 +360,12 @@ impl WorkingCopy {
             .read_tree(&tree)
             .and_then(|_| index.write())
             .map_err(|e| self.git_err("reset", e))?;
+        drop((index, tree));
+        self.index_written = index_trailer(self.repo.path());
+        // The checkout and `read_tree` read every tree; in a large repository that fills
+        // the pack's delta-base cache (16 MB), which later writes, reading only the trees
+        // on their paths, do not need.
+        self.release_caches()?;
         self.clean_at = Some(base);
         self.touched = false;
         Ok(())
@@ -444,4 +476,22 @@ pub(crate) fn unlisted_changes(repo: &Repository) -> Result<Option<String>, git2
         st.len(),
         some.join(", ")
     )))
+}
+
+/// The index file's identity: its length and trailing checksum (git's index ends with a
+/// hash of everything before it). `None` when it cannot be read.
+pub(crate) fn index_trailer(git_dir: &Path) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 20;
+    let mut f = fs::File::open(git_dir.join("index")).ok()?;
+    let len = f.metadata().ok()?.len();
+    if len < TAIL {
+        return None;
+    }
+    f.seek(SeekFrom::Start(len - TAIL)).ok()?;
+    let mut out = len.to_le_bytes().to_vec();
+    let mut tail = [0u8; TAIL as usize];
+    f.read_exact(&mut tail).ok()?;
+    out.extend_from_slice(&tail);
+    Some(out)
 }

@@ -268,3 +268,75 @@ fn unlisted_changes_are_noticed_and_reset_even_on_the_fast_path() {
     wc.sync().unwrap();
     assert_eq!(wc.last_sync(), Some(SyncKind::Unchanged));
 }
+
+/// Commits build their tree from the base's and the changed paths only (not from the
+/// whole index): git itself must see HEAD, the index and the files agree afterwards, and
+/// an index another program changed must not be trusted for it.
+#[test]
+fn commits_leave_an_index_git_agrees_with_and_a_foreign_index_is_checked() {
+    let origin = seeded();
+    let state = tempfile::tempdir().unwrap();
+    let mut wc = WorkingCopy::open(state.path(), cfg(&origin.file_url())).unwrap();
+    land_edit(&mut wc, "reshape", |root| {
+        fs::write(root.join("apps/app/deploy.yaml"), "image: app:2\n").unwrap();
+        fs::create_dir_all(root.join("apps/deep/er")).unwrap();
+        fs::write(root.join("apps/deep/er/deploy.yaml"), "image: deep:1\n").unwrap();
+        fs::remove_dir_all(root.join("apps/gone")).unwrap();
+        fs::set_permissions(
+            root.join("scripts/run.sh"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        vec![
+            "apps/app/deploy.yaml".into(),
+            "apps/deep/er/deploy.yaml".into(),
+            "apps/gone/deploy.yaml".into(),
+            "scripts/run.sh".into(),
+        ]
+    })
+    .unwrap();
+    let agrees = |wc: &WorkingCopy| {
+        let root = Some(wc.root());
+        assert_eq!(
+            git(root, &["write-tree"]),
+            git(root, &["rev-parse", "HEAD^{tree}"]),
+            "the index's tree is not HEAD's"
+        );
+        assert_eq!(
+            git(root, &["status", "--porcelain", "--ignored", "-uall"]),
+            ""
+        );
+    };
+    agrees(&wc);
+    git(Some(origin.path()), &["fsck", "--strict", "--no-dangling"]);
+    assert_eq!(
+        origin.tip_changed_files("main"),
+        vec![
+            "apps/app/deploy.yaml",
+            "apps/deep/er/deploy.yaml",
+            "apps/gone/deploy.yaml",
+            "scripts/run.sh"
+        ]
+    );
+    // Another program drops a file from the index (HEAD still has it): the next sync
+    // must notice and reset, and the file must stay in git.
+    git(
+        Some(wc.root()),
+        &["rm", "--cached", "-q", "apps/other/deploy.yaml"],
+    );
+    land_edit(&mut wc, "again", |root| {
+        fs::write(root.join("apps/app/deploy.yaml"), "image: app:3\n").unwrap();
+        vec!["apps/app/deploy.yaml".into()]
+    })
+    .unwrap();
+    assert_eq!(wc.last_sync(), Some(SyncKind::FullReset));
+    agrees(&wc);
+    assert_eq!(
+        origin.read("main", "apps/other/deploy.yaml").unwrap(),
+        "image: other:1\n"
+    );
+    assert_eq!(
+        origin.tip_changed_files("main"),
+        vec!["apps/app/deploy.yaml"]
+    );
+}
