@@ -23,14 +23,17 @@ const SECRET: &str = "bench-webhook-secret";
 use support::tagged::{put_tag, upload_blobs, MANIFEST};
 const REPOS: usize = 2000;
 const PER_REPO: usize = 5;
-/// Applications `0..LARGE_APPS` target the large repository (500 images), the rest the
-/// tiny ones. (With 1,000 applications — 5,000 images — the large repository's first
-/// write used more than 4 minutes of CPU and had not finished: see README.)
-const LARGE_APPS: usize = 100;
+/// Applications `0..large_apps()` target the large repository (500 images by default),
+/// the rest the tiny ones; `FAST_SCALE_LARGE_APPS=1000` puts 5,000 images there.
+fn large_apps() -> usize {
+    std::env::var("FAST_SCALE_LARGE_APPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
 const TINY: usize = 4;
 /// Files in the large repository: the targets plus filler (issue 13: 20k files).
 const LARGE_FILES: usize = 20_000;
-const FILLER: usize = LARGE_FILES - LARGE_APPS * PER_REPO;
 const COMMITS: usize = 10_000;
 
 fn main() {
@@ -91,7 +94,8 @@ fn main() {
         })
         .collect();
     for (g, name) in names.iter().enumerate() {
-        let (filler, commits) = if g == 0 { (FILLER, COMMITS) } else { (0, 1) };
+        let filler_files = LARGE_FILES - large_apps() * PER_REPO;
+        let (filler, commits) = if g == 0 { (filler_files, COMMITS) } else { (0, 1) };
         fast_import(
             &tmp.path().join(format!("{name}.git")),
             &targets[g],
@@ -102,7 +106,7 @@ fn main() {
     println!(
         "set-up: GitOps repositories in {:.1} s (large: {} files, {COMMITS} commits)",
         t.elapsed().as_secs_f64(),
-        targets[0].len() + FILLER
+        targets[0].len() + LARGE_FILES - large_apps() * PER_REPO
     );
     for i in 0..REPOS {
         let mut y = format!("application: app{i:04}\nimages:\n");
@@ -222,13 +226,13 @@ fn main() {
     let bases = rt.block_on(async {
         (
             upload_blobs(&registry, "team/r0000").await,
-            upload_blobs(&registry, &format!("team/r{LARGE_APPS:04}")).await,
+            upload_blobs(&registry, &format!("team/r{:04}", large_apps())).await,
         )
     });
     for round in 0..3 {
         for (k, repo, base, out) in [
             (0usize, "team/r0000".to_string(), &bases.0, &mut large),
-            (1, format!("team/r{LARGE_APPS:04}"), &bases.1, &mut tiny),
+            (1, format!("team/r{:04}", large_apps()), &bases.1, &mut tiny),
         ] {
             std::thread::sleep(Duration::from_secs(1));
             let tip = ref_tip(&bares[k]);
@@ -314,10 +318,10 @@ fn main() {
 }
 
 fn git_of(app: usize) -> usize {
-    if app < LARGE_APPS {
+    if app < large_apps() {
         0
     } else {
-        1 + (app - LARGE_APPS) % TINY
+        1 + (app - large_apps()) % TINY
     }
 }
 
