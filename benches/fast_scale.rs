@@ -95,7 +95,11 @@ fn main() {
         .collect();
     for (g, name) in names.iter().enumerate() {
         let filler_files = LARGE_FILES - large_apps() * PER_REPO;
-        let (filler, commits) = if g == 0 { (filler_files, COMMITS) } else { (0, 1) };
+        let (filler, commits) = if g == 0 {
+            (filler_files, COMMITS)
+        } else {
+            (0, 1)
+        };
         fast_import(
             &tmp.path().join(format!("{name}.git")),
             &targets[g],
@@ -250,6 +254,11 @@ fn main() {
         }
     }
     drop(svc);
+    // `FAST_SCALE_LOG=FILE` keeps the service's log (with `IMAGEBUMP_LOG=debug`: each
+    // write's fetch, reset, commit and push times).
+    if let Ok(keep) = std::env::var("FAST_SCALE_LOG") {
+        let _ = std::fs::copy(dir.join("imagebump.log"), keep);
+    }
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let med = |v: &mut Vec<Duration>| {

@@ -426,13 +426,21 @@ impl Writer {
             &wait,
             &mut |files, wc| {
                 // Manual changes are read again at each base: a retry plans on fresh history.
+                let t = std::time::Instant::now();
                 held = manual::holds(wc, &policies, mode, &wishes).map_err(|e| e.to_string())?;
+                let holds_ms = t.elapsed().as_secs_f64() * 1e3;
                 let mut go: Vec<_> = wishes
                     .iter()
                     .filter(|w| !held.contains_key(&w.id))
                     .cloned()
                     .collect();
+                let t = std::time::Instant::now();
                 let mut p = digests.plan(&policies, &mut go, files, &mut unresolved);
+                tracing::debug!(
+                    holds_ms,
+                    plan_ms = t.elapsed().as_secs_f64() * 1e3,
+                    "planned"
+                );
                 // A wish that would move git to a lower tag is written only once a fresh
                 // scan has wished that tag again: with several replicas, git may hold
                 // a newer tag another one wrote after this one scanned, and

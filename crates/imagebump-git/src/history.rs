@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use git2::{Commit, Delta, DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Tree};
+use std::collections::BTreeMap;
+
+use git2::{Commit, ErrorCode, ObjectType, Oid, Repository, Tree};
 
 use crate::copy::WorkingCopy;
 use crate::error::GitError;
@@ -55,7 +57,7 @@ impl WorkingCopy {
     }
 
     /// [`file_history`](Self::file_history) of several paths in one walk: each commit is
-    /// compared with its first parent once (a tree diff, which only descends into
+    /// compared with its first parent once (along the wanted paths, descending only into
     /// subtrees that differ), so many paths cost about what one does, also in a large
     /// repository with a long history.
     pub fn files_history(
@@ -71,17 +73,12 @@ impl WorkingCopy {
             Err(err) if err.code() == ErrorCode::UnbornBranch => return Ok(out),
             Err(err) => return Err(e(err)),
         };
-        // Only the wanted paths are compared (a path list, not patterns): the tree
-        // iterators then skip every subtree no wanted path runs through, and a subtree
-        // whose id did not change is not read at all. A full tree diff read the trees
-        // the commit changed elsewhere — in a 20k-file repository with a long history,
-        // deltified trees rebuilt for each of the 500 commits, ~10 s per write.
-        let mut dopts = DiffOptions::new();
-        // A typechange (file ↔ symlink) as one delta, not a deletion and an addition.
-        dopts.disable_pathspec_match(true).include_typechange(true);
-        for r in rels {
-            dopts.pathspec(r);
-        }
+        // Only the wanted paths are compared, level by level: a subtree whose id is the
+        // same in the commit and its parent is not read at all. (libgit2's tree diff with
+        // a path list still reads and parses every directory on a wanted path at every
+        // commit: with 1,000 applications under `apps/`, a 35 KB tree twice per commit,
+        // ~0.5 s for the 500 commits of a lone update's walk.)
+        let wanted = Trie::of(rels);
         for _ in 0..HISTORY_WALK_LIMIT {
             if out.values().all(|v| v.len() >= max_versions) {
                 break;
@@ -95,23 +92,11 @@ impl WorkingCopy {
                 // The root commit: every path it holds is new (a diff from nothing).
                 None => None,
             };
-            let diff = self
-                .repo
-                .diff_tree_to_tree(old_tree.as_ref(), Some(&cur_tree), Some(&mut dopts))
-                .map_err(e)?;
             // Each changed wanted path → its blob in this commit (`None`: deleted).
             let mut changed: HashMap<PathBuf, Option<Oid>> = HashMap::new();
-            for d in diff.deltas() {
-                let new = d.new_file();
-                let blob = (d.status() != Delta::Deleted && new.mode() != FileMode::Commit)
-                    .then(|| new.id())
-                    .filter(|id| !id.is_zero());
-                for f in [d.old_file(), new] {
-                    if let Some(path) = f.path() {
-                        changed.insert(path.to_path_buf(), blob);
-                    }
-                }
-            }
+            wanted
+                .changes(&self.repo, old_tree.as_ref(), Some(&cur_tree), &mut changed)
+                .map_err(e)?;
             for (rel, versions) in out.iter_mut() {
                 if versions.len() >= max_versions {
                     continue;
@@ -174,5 +159,187 @@ fn blob_at(tree: &Tree<'_>, rel: &Path) -> Result<Option<Oid>, git2::Error> {
         Ok(_) => Ok(None),
         Err(err) if err.code() == ErrorCode::NotFound => Ok(None),
         Err(err) => Err(err),
+    }
+}
+
+/// The wanted paths as a tree of names, to compare two trees along them only.
+#[derive(Default)]
+struct Trie {
+    children: BTreeMap<Vec<u8>, Trie>,
+    /// The wanted paths (as given) that end here.
+    paths: Vec<PathBuf>,
+}
+
+impl Trie {
+    fn of(rels: &[PathBuf]) -> Trie {
+        use std::os::unix::ffi::OsStrExt;
+        let mut root = Trie::default();
+        for rel in rels {
+            let mut node = &mut root;
+            // `a/./b` and `a//b` name `a/b`, as in git's own path lists.
+            for c in rel
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            {
+                node = node
+                    .children
+                    .entry(c.as_os_str().as_bytes().to_vec())
+                    .or_default();
+            }
+            node.paths.push(rel.clone());
+        }
+        root
+    }
+
+    /// Every wanted path whose entry (id or mode) differs between `old` and `new` →
+    /// its blob in `new` (`None`: gone, a directory or a submodule there now). A name
+    /// with the same entry on both sides is not descended into.
+    fn changes(
+        &self,
+        repo: &Repository,
+        old: Option<&Tree<'_>>,
+        new: Option<&Tree<'_>>,
+        out: &mut HashMap<PathBuf, Option<Oid>>,
+    ) -> Result<(), git2::Error> {
+        for (name, child) in &self.children {
+            let o = old.and_then(|t| t.get_name_bytes(name));
+            let n = new.and_then(|t| t.get_name_bytes(name));
+            let key = |e: &Option<git2::TreeEntry<'_>>| e.as_ref().map(|e| (e.id(), e.filemode()));
+            if key(&o) == key(&n) {
+                continue;
+            }
+            let blob = n
+                .as_ref()
+                .filter(|e| e.kind() == Some(ObjectType::Blob))
+                .map(|e| e.id());
+            // A directory on both sides (or appearing from nothing) is no file version,
+            // as in a tree diff, which lists files only.
+            let file = |e: &Option<git2::TreeEntry<'_>>| {
+                e.as_ref()
+                    .is_some_and(|e| e.kind() != Some(ObjectType::Tree))
+            };
+            if file(&o) || file(&n) {
+                for path in &child.paths {
+                    out.insert(path.clone(), blob);
+                }
+            }
+            if !child.children.is_empty() {
+                let sub = |e: &Option<git2::TreeEntry<'_>>| match e {
+                    Some(e) if e.kind() == Some(ObjectType::Tree) => {
+                        repo.find_tree(e.id()).map(Some)
+                    }
+                    _ => Ok(None),
+                };
+                let (o, n) = (sub(&o)?, sub(&n)?);
+                child.changes(repo, o.as_ref(), n.as_ref(), out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(repo: &Repository, files: &[(&str, &str, u32)]) -> Oid {
+        let mut index = git2::Index::new().unwrap();
+        for (path, text, mode) in files {
+            let entry = git2::IndexEntry {
+                ctime: git2::IndexTime::new(0, 0),
+                mtime: git2::IndexTime::new(0, 0),
+                dev: 0,
+                ino: 0,
+                mode: *mode,
+                uid: 0,
+                gid: 0,
+                file_size: 0,
+                id: repo.blob(text.as_bytes()).unwrap(),
+                flags: 0,
+                flags_extended: 0,
+                path: path.as_bytes().to_vec(),
+            };
+            index.add(&entry).unwrap();
+        }
+        index.write_tree_to(repo).unwrap()
+    }
+
+    /// The pruned comparison names exactly the wanted paths libgit2's full diff names,
+    /// with the same new blobs.
+    #[test]
+    fn wanted_path_changes_match_a_full_tree_diff() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repository::init(d.path()).unwrap();
+        let f = 0o100644;
+        let old = tree(
+            &repo,
+            &[
+                ("apps/a/w.yaml", "1", f),
+                ("apps/b/w.yaml", "1", f),
+                ("apps/c/w.yaml", "1", f),
+                ("apps/d", "file", f),
+                ("apps/e/x.yaml", "dir", f),
+                ("run.sh", "x", f),
+                ("other/o.txt", "1", f),
+            ],
+        );
+        let new = tree(
+            &repo,
+            &[
+                ("apps/a/w.yaml", "2", f),
+                ("apps/b/w.yaml", "1", f),
+                ("apps/d/inner.yaml", "now a dir", f),
+                ("apps/e", "now a file", f),
+                ("apps/new.yaml", "added", f),
+                ("run.sh", "x", 0o100755),
+                ("other/o.txt", "2", f),
+            ],
+        );
+        let wanted: Vec<PathBuf> = [
+            "apps/a/w.yaml",
+            "apps/b/w.yaml",
+            "apps/c/w.yaml",
+            "apps/d",
+            "apps/d/inner.yaml",
+            "apps/e",
+            "apps/e/x.yaml",
+            "apps/new.yaml",
+            "run.sh",
+            "absent/z.yaml",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let (old, new) = (repo.find_tree(old).unwrap(), repo.find_tree(new).unwrap());
+        let mut got = HashMap::new();
+        Trie::of(&wanted)
+            .changes(&repo, Some(&old), Some(&new), &mut got)
+            .unwrap();
+        let mut want = HashMap::new();
+        let diff = repo
+            .diff_tree_to_tree(
+                Some(&old),
+                Some(&new),
+                Some(git2::DiffOptions::new().include_typechange(true)),
+            )
+            .unwrap();
+        for delta in diff.deltas() {
+            let n = delta.new_file();
+            let blob = (delta.status() != git2::Delta::Deleted).then(|| n.id());
+            for side in [delta.old_file(), n] {
+                let p = side.path().unwrap().to_path_buf();
+                if wanted.contains(&p) {
+                    want.insert(p, blob);
+                }
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 8, "{got:?}");
+        // From nothing (a root commit): every wanted path present is new.
+        let mut from_root = HashMap::new();
+        Trie::of(&wanted)
+            .changes(&repo, None, Some(&new), &mut from_root)
+            .unwrap();
+        assert_eq!(from_root.len(), 6, "{from_root:?}");
     }
 }
