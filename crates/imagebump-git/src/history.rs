@@ -241,28 +241,7 @@ impl Trie {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tree(repo: &Repository, files: &[(&str, &str, u32)]) -> Oid {
-        let mut index = git2::Index::new().unwrap();
-        for (path, text, mode) in files {
-            let entry = git2::IndexEntry {
-                ctime: git2::IndexTime::new(0, 0),
-                mtime: git2::IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode: *mode,
-                uid: 0,
-                gid: 0,
-                file_size: 0,
-                id: repo.blob(text.as_bytes()).unwrap(),
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
-            };
-            index.add(&entry).unwrap();
-        }
-        index.write_tree_to(repo).unwrap()
-    }
+    use crate::tree_edit::tree_from_index as tree;
 
     /// The pruned comparison names exactly the wanted paths libgit2's full diff names,
     /// with the same new blobs.

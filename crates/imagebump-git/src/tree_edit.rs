@@ -116,6 +116,31 @@ fn remove(b: &mut git2::TreeBuilder<'_>, name: &OsString) -> Result<(), git2::Er
     Ok(())
 }
 
+/// The tree git writes from an index holding `files` (path, text, mode): what a
+/// built tree is compared with in this crate's tests.
+#[cfg(test)]
+pub(crate) fn tree_from_index(repo: &Repository, files: &[(&str, &str, u32)]) -> Oid {
+    let mut index = git2::Index::new().unwrap();
+    for (path, text, mode) in files {
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: *mode,
+            uid: 0,
+            gid: 0,
+            file_size: 0,
+            id: repo.blob(text.as_bytes()).unwrap(),
+            flags: 0,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        };
+        index.add(&entry).unwrap();
+    }
+    index.write_tree_to(repo).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,31 +156,21 @@ mod tests {
     }
 
     fn index_tree(repo: &Repository, files: &[(&str, &str)]) -> Oid {
-        let mut index = git2::Index::new().unwrap();
-        for (path, text) in files {
-            let blob = repo.blob(text.as_bytes()).unwrap();
-            let mode = if path.ends_with(".sh") {
-                0o100755
-            } else {
-                0o100644
-            };
-            let entry = git2::IndexEntry {
-                ctime: git2::IndexTime::new(0, 0),
-                mtime: git2::IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode,
-                uid: 0,
-                gid: 0,
-                file_size: 0,
-                id: blob,
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
-            };
-            index.add(&entry).unwrap();
-        }
-        index.write_tree_to(repo).unwrap()
+        let with_modes: Vec<(&str, &str, u32)> = files
+            .iter()
+            .map(|(p, t)| {
+                (
+                    *p,
+                    *t,
+                    if p.ends_with(".sh") {
+                        0o100755
+                    } else {
+                        0o100644
+                    },
+                )
+            })
+            .collect();
+        tree_from_index(repo, &with_modes)
     }
 
     fn apply(repo: &Repository, base: Oid, changes: &[(&str, Option<&str>)]) -> Oid {
